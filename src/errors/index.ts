@@ -1,0 +1,42 @@
+/**
+ * Failures a user can meet outside the HTTP API. Each has a stable code to match on, and a hint that says
+ * what to do. The CLI maps them to exit codes (docs/cli.md).
+ */
+
+export type PullsafeErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'USAGE'
+  | 'LISTEN_FAILED'
+  | 'STORAGE_UNAVAILABLE'
+  | 'AUTH_CONFIG_INVALID'
+  | 'INTERNAL';
+
+export class PullsafeError extends Error {
+  readonly code: PullsafeErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: PullsafeErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PullsafeError';
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+const secretPatterns: [RegExp, string][] = [
+  [/(authorization:\s*)(basic|bearer)\s+[^\s"',]+/gi, '$1$2 [redacted]'],
+  [
+    /("?(?:password|passwd|secret|token|access_token|refresh_token)"?\s*[:=]\s*)("[^"]*"|[^\s,}]+)/gi,
+    '$1[redacted]',
+  ],
+  [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, '[redacted-aws-key]'],
+  [/(https?:\/\/)[^/\s:@]+:[^/\s@]+@/gi, '$1[redacted]@'],
+];
+
+/** Removes credentials from text meant for logs, errors or reports. */
+export function redact(text: string): string {
+  let result = text;
+  for (const [pattern, replacement] of secretPatterns) result = result.replace(pattern, replacement);
+  return result;
+}

@@ -1,0 +1,394 @@
+/**
+ * The registry over HTTP: node:http in, RegistryRequest/RegistryResponse through the router, access
+ * control and error mapping, out again. Also health, readiness, metrics, request logs, upload cleanup and
+ * graceful shutdown.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { OciError } from '../oci/errors.ts';
+import { checkRepositoryName } from '../oci/names.ts';
+import { StoreError, type Storage } from '../store/index.ts';
+import type { AccessControl, Action, Principal } from './auth.ts';
+import { Metrics } from './metrics.ts';
+import { Registry, type RegistryOptions } from './registry.ts';
+import { allowedMethods, matchRoute, type RouteName } from './routes.ts';
+import type { RegistryRequest, RegistryResponse } from './types.ts';
+
+/** The part of a pino logger this layer uses. */
+export interface Logger {
+  info(fields: object, message?: string): void;
+  warn(fields: object, message?: string): void;
+  error(fields: object, message?: string): void;
+}
+
+export interface ServerOptions {
+  storage: Storage;
+  access: AccessControl;
+  logger: Logger;
+  registry?: Partial<RegistryOptions>;
+  /** Uploads idle longer than this are removed, at startup and periodically. */
+  uploadMaxAgeMs?: number;
+  /** How long close() waits for in-flight requests before cutting connections. */
+  shutdownTimeoutMs?: number;
+  /** Log one line per request (info level). */
+  logRequests?: boolean;
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  metrics: Metrics;
+  /** In-process entry point: the same path as a request over the socket. */
+  handle(request: RegistryRequest): Promise<RegistryResponse>;
+  /** Stops accepting, lets in-flight transfers finish (bounded), then closes. */
+  close(): Promise<void>;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+export class RegistryApp {
+  readonly registry: Registry;
+  readonly metrics = new Metrics();
+  private readonly options: ServerOptions;
+  private draining = false;
+  private storageMeasuredAt = 0;
+
+  constructor(options: ServerOptions) {
+    this.options = options;
+    this.registry = new Registry(options.storage, options.registry, {
+      uploadStarted: () => this.metrics.uploadsStarted++,
+      uploadCompleted: () => this.metrics.uploadsCompleted++,
+      uploadFailed: () => this.metrics.uploadsFailed++,
+    });
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  async handle(request: RegistryRequest): Promise<RegistryResponse> {
+    try {
+      const response = await this.route(request);
+      response.headers['Docker-Distribution-API-Version'] = 'registry/2.0';
+      return response;
+    } catch (error) {
+      return this.errorResponse(error, request);
+    }
+  }
+
+  /** The route name used in metrics and logs. */
+  routeName(path: string): string {
+    if (path === '/healthz' || path === '/readyz' || path === '/metrics') return path.slice(1);
+    return matchRoute(path)?.route ?? 'unknown';
+  }
+
+  private async route(request: RegistryRequest): Promise<RegistryResponse> {
+    const { method, path } = request;
+    if (path === '/healthz') return text(200, 'ok\n');
+    if (path === '/readyz') return this.readiness();
+    if (path === '/metrics') {
+      this.refreshStorageMetrics();
+      return text(200, this.metrics.render(), 'text/plain; version=0.0.4');
+    }
+
+    const match = matchRoute(path);
+    if (!match) throw new OciError('UNSUPPORTED', 'unknown endpoint', { path: path.slice(0, 200) }, 404);
+    if (!allowedMethods[match.route].includes(method)) {
+      throw new OciError('UNSUPPORTED', `method ${method} not allowed here`, { route: match.route }, 405);
+    }
+
+    const access = this.options.access;
+    const principal = await access.authenticate(headerValue(request, 'authorization'));
+    const registry = this.registry;
+
+    if (match.route === 'base') {
+      if (access.usersConfigured && !principal.user) throw this.unauthorized();
+      this.require(principal, undefined, 'pull');
+      return registry.base();
+    }
+    if (match.route === 'catalog') {
+      this.require(principal, undefined, 'pull');
+      return registry.catalog(request, (name) => access.canList(principal, name));
+    }
+
+    const name = checkRepositoryName(match.name!);
+    const reference = match.reference ?? '';
+    this.require(principal, name, actionFor(method));
+
+    switch (match.route as Exclude<RouteName, 'base' | 'catalog'>) {
+      case 'tags':
+        return registry.tags(request, name);
+      case 'manifest':
+        if (method === 'PUT') return registry.putManifest(request, name, reference);
+        if (method === 'DELETE') return registry.deleteManifest(name, reference);
+        return registry.getManifest(request, name, reference);
+      case 'blob':
+        if (method === 'DELETE') return registry.deleteBlob(name, reference);
+        return registry.getBlob(request, name, reference);
+      case 'referrers':
+        return registry.referrers(request, name, reference);
+      case 'upload-start':
+        return registry.startUpload(
+          request,
+          name,
+          (source) => access.authorize(principal, source, 'pull') === 'allow',
+        );
+      case 'upload':
+        if (method === 'GET') return registry.uploadStatus(name, reference);
+        if (method === 'PATCH') return registry.patchUpload(request, name, reference);
+        if (method === 'PUT') return registry.putUpload(request, name, reference);
+        return registry.cancelUpload(name, reference);
+    }
+  }
+
+  private require(principal: Principal, repository: string | undefined, action: Action): void {
+    const decision = this.options.access.authorize(principal, repository, action);
+    if (decision === 'allow') return;
+    if (decision === 'unauthenticated') throw this.unauthorized(repository, action);
+    throw new OciError('DENIED', 'requested access to the resource is denied', {
+      ...(repository ? { name: repository } : {}),
+      action,
+    });
+  }
+
+  private unauthorized(repository?: string, action?: Action): OciError {
+    return new OciError(
+      'UNAUTHORIZED',
+      'authentication required',
+      repository ? { name: repository, action } : undefined,
+    );
+  }
+
+  private async readiness(): Promise<RegistryResponse> {
+    if (this.draining) return text(503, 'shutting down\n');
+    try {
+      await this.options.storage.repositories.listTags('pullsafe-readiness-probe');
+      return text(200, 'ready\n');
+    } catch {
+      return text(503, 'storage unavailable\n');
+    }
+  }
+
+  private refreshStorageMetrics(): void {
+    const now = Date.now();
+    if (now - this.storageMeasuredAt < 60_000) return;
+    this.storageMeasuredAt = now;
+    void (async () => {
+      let bytes = 0;
+      let count = 0;
+      for await (const blob of this.options.storage.blobs.list()) {
+        bytes += blob.size;
+        count++;
+      }
+      this.metrics.storageBytes = bytes;
+      this.metrics.storageBlobs = count;
+    })().catch((error: unknown) => this.options.logger.warn({ err: error }, 'measuring storage failed'));
+  }
+
+  private errorResponse(error: unknown, request: RegistryRequest): RegistryResponse {
+    let ociError: OciError;
+    if (error instanceof OciError) ociError = error;
+    else if (error instanceof StoreError) ociError = fromStoreError(error);
+    else if (isClientAbort(error)) {
+      ociError = new OciError('BLOB_UPLOAD_INVALID', 'request body ended early', undefined, 400);
+    } else {
+      this.options.logger.error({ err: error, requestId: request.requestId }, 'internal error');
+      ociError = new OciError('UNKNOWN', 'internal error', { requestId: request.requestId });
+    }
+    const body = Buffer.from(JSON.stringify(ociError.body()));
+    const headers: Record<string, string | number> = {
+      'Content-Type': 'application/json',
+      'Content-Length': body.length,
+      'Docker-Distribution-API-Version': 'registry/2.0',
+    };
+    if (ociError.code === 'UNAUTHORIZED') headers['WWW-Authenticate'] = this.options.access.challenge();
+    return { status: ociError.status, headers, body };
+  }
+
+  /** Serves one node:http exchange. */
+  async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    this.metrics.inFlight++;
+    // The raw path, not WHATWG-normalised: `/v2/../x` must reach the name check, not turn into `/x`.
+    const rawUrl = req.url ?? '/';
+    const queryStart = rawUrl.indexOf('?');
+    const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
+    const query = new URLSearchParams(queryStart === -1 ? '' : rawUrl.slice(queryStart + 1));
+    const offered = req.headers['x-request-id'];
+    const requestId = typeof offered === 'string' && requestIdPattern.test(offered) ? offered : randomUUID();
+    const hasBody = req.method === 'PUT' || req.method === 'PATCH' || req.method === 'POST';
+    let received = 0;
+    let body: Readable = req;
+    let bodyDone: Promise<void> | undefined;
+    if (hasBody) {
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          callback(null, chunk);
+        },
+      });
+      bodyDone = pipeline(req, counter).catch(() => undefined);
+      body = counter;
+    }
+    const request: RegistryRequest = {
+      method: req.method ?? 'GET',
+      path,
+      query,
+      headers: req.headers,
+      body,
+      requestId,
+    };
+    const response = await this.handle(request);
+    response.headers['X-Request-Id'] = requestId;
+    if (this.draining || (hasBody && !req.complete && response.status >= 400))
+      response.headers.Connection = 'close';
+    let sent = 0;
+    try {
+      res.writeHead(response.status, response.headers);
+      if (response.body === undefined || req.method === 'HEAD') {
+        if (response.body instanceof Readable) response.body.destroy();
+        res.end();
+      } else if (Buffer.isBuffer(response.body)) {
+        sent = response.body.length;
+        res.end(response.body);
+      } else {
+        await pipeline(response.body, res);
+        sent = Number(response.headers['Content-Length'] ?? 0);
+      }
+    } catch (error) {
+      if (!isClientAbort(error)) this.options.logger.warn({ err: error, requestId }, 'response failed');
+      res.destroy();
+    } finally {
+      if (bodyDone && req.complete) await bodyDone;
+      this.metrics.inFlight--;
+      this.metrics.bytesReceived += received;
+      this.metrics.bytesSent += sent;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = this.routeName(request.path);
+      this.metrics.observeRequest(route, request.method, response.status, seconds);
+      if (this.options.logRequests) {
+        this.options.logger.info(
+          {
+            requestId,
+            method: request.method,
+            path: request.path,
+            route,
+            status: response.status,
+            ms: Math.round(seconds * 1000),
+            bytesIn: received,
+            bytesOut: sent,
+          },
+          'request',
+        );
+      }
+    }
+  }
+}
+
+/** Starts the registry on `host:port` (port 0 picks a free one). */
+export async function startServer(
+  options: ServerOptions & { host: string; port: number },
+): Promise<RunningServer> {
+  const app = new RegistryApp(options);
+  const maxAge = options.uploadMaxAgeMs ?? 60 * 60 * 1000;
+  const removed = await options.storage.blobs.cleanUploads(maxAge);
+  if (removed > 0) options.logger.info({ removed }, 'removed abandoned uploads');
+  const cleaner = setInterval(
+    () => {
+      options.storage.blobs
+        .cleanUploads(maxAge)
+        .then((count) => count > 0 && options.logger.info({ removed: count }, 'removed abandoned uploads'))
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'upload cleanup failed'));
+    },
+    Math.max(60_000, Math.floor(maxAge / 4)),
+  );
+  cleaner.unref();
+
+  const server = createServer(
+    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 },
+    (req, res) => {
+      void app.serve(req, res);
+    },
+  );
+  server.setTimeout(5 * 60_000, (socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      app.startDraining();
+      clearInterval(cleaner);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + (options.shutdownTimeoutMs ?? 30_000);
+      while (app.metrics.inFlight > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        server.closeIdleConnections();
+      }
+      server.closeAllConnections();
+      await closed;
+    })();
+    return closing;
+  };
+
+  return {
+    server,
+    url: `http://${host}:${address.port}`,
+    metrics: app.metrics,
+    handle: (request) => app.handle(request),
+    close,
+  };
+}
+
+function actionFor(method: string): Action {
+  if (method === 'GET' || method === 'HEAD') return 'pull';
+  if (method === 'DELETE') return 'delete';
+  return 'push';
+}
+
+function headerValue(request: RegistryRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function text(status: number, body: string, contentType = 'text/plain; charset=utf-8'): RegistryResponse {
+  const bytes = Buffer.from(body);
+  return { status, headers: { 'Content-Type': contentType, 'Content-Length': bytes.length }, body: bytes };
+}
+
+function fromStoreError(error: StoreError): OciError {
+  switch (error.code) {
+    case 'NOT_FOUND':
+      return new OciError('BLOB_UNKNOWN', error.message);
+    case 'DIGEST_MISMATCH':
+      return new OciError('DIGEST_INVALID', error.message);
+    case 'SIZE_MISMATCH':
+      return new OciError('SIZE_INVALID', error.message);
+    case 'TOO_LARGE':
+      return new OciError('SIZE_INVALID', error.message, undefined, 413);
+    case 'BUSY':
+      return new OciError('BLOB_UPLOAD_INVALID', error.message, undefined, 409);
+    case 'INVALID_KEY':
+      return new OciError('NAME_INVALID', error.message);
+  }
+}
+
+function isClientAbort(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE';
+}

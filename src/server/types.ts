@@ -1,0 +1,25 @@
+/** Plain request and response records: handlers know nothing of node:http, so they run in-process too. */
+import type { Readable } from 'node:stream';
+
+export interface RegistryRequest {
+  method: string;
+  /** The raw path, not percent-decoded. */
+  path: string;
+  query: URLSearchParams;
+  /** Lowercased names, as node:http gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+  requestId: string;
+}
+
+export interface RegistryResponse {
+  status: number;
+  headers: Record<string, string | number>;
+  /** A Buffer, a stream (Content-Length set by the handler), or nothing. */
+  body?: Buffer | Readable;
+}
+
+export function header(request: RegistryRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}

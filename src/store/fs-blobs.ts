@@ -1,0 +1,338 @@
+/**
+ * Filesystem blob store. Layout under the root:
+ *   blobs/<alg>/<first two hex>/<hex>     committed content, named by its verified digest
+ *   uploads/<id>/data                     bytes of an upload in progress (invisible to readers)
+ * Commit hashes what was received, fsyncs, and renames into place: a crash at any moment leaves either
+ * nothing or the whole verified blob. Two uploads of the same content race harmlessly: both renames put
+ * identical bytes under the same name.
+ */
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+import {
+  digestAlgorithm,
+  digestHex,
+  digestOf,
+  isDigest,
+  type Digest,
+  type DigestAlgorithm,
+} from '../oci/digest.ts';
+import { isMissing, syncDirectory } from './fsutil.ts';
+import { StoreError, type BlobInfo, type BlobStore, type ByteRange, type Upload } from './types.ts';
+
+const uploadIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const readHighWaterMark = 1024 * 1024;
+
+interface HashState {
+  sha256: Hash;
+  size: number;
+}
+
+export class FsBlobStore implements BlobStore {
+  readonly root: string;
+  /** Running hashes of uploads this process has seen, so commit need not re-read the bytes. */
+  private readonly hashes = new Map<string, HashState>();
+  private readonly busy = new Set<string>();
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, 'blobs'), { recursive: true });
+    await mkdir(join(this.root, 'uploads'), { recursive: true });
+  }
+
+  blobPath(digest: Digest): string {
+    if (!isDigest(digest)) throw new StoreError('INVALID_KEY', 'invalid digest');
+    const hex = digestHex(digest);
+    return join(this.root, 'blobs', digestAlgorithm(digest), hex.slice(0, 2), hex);
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const info = await stat(this.blobPath(digest));
+      return { digest, size: info.size };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async open(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const path = this.blobPath(digest);
+    // Open first so a missing blob is an error here, not an 'error' event after headers went out.
+    const handle = await open(path, 'r').catch((error: unknown) => {
+      if (isMissing(error)) throw new StoreError('NOT_FOUND', `blob unknown: ${digest}`);
+      throw error;
+    });
+    return createReadStream('', {
+      fd: handle,
+      highWaterMark: readHighWaterMark,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  async read(digest: Digest, maxBytes: number): Promise<Buffer> {
+    const path = this.blobPath(digest);
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (isMissing(error)) throw new StoreError('NOT_FOUND', `blob unknown: ${digest}`);
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size > maxBytes)
+        throw new StoreError('TOO_LARGE', `blob ${digest} is ${size} bytes, over ${maxBytes}`);
+      const buffer = Buffer.allocUnsafe(size);
+      let offset = 0;
+      while (offset < size) {
+        const { bytesRead } = await handle.read(buffer, offset, size - offset, offset);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+      }
+      return offset === size ? buffer : buffer.subarray(0, offset);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async put(data: Uint8Array, digest?: Digest): Promise<BlobInfo> {
+    const algorithm: DigestAlgorithm = digest ? digestAlgorithm(digest) : 'sha256';
+    const actual = digestOf(data, algorithm);
+    if (digest && actual !== digest) {
+      throw new StoreError('DIGEST_MISMATCH', `content digest ${actual} does not match ${digest}`);
+    }
+    const existing = await this.stat(actual);
+    if (existing && existing.size === data.length) return existing;
+    const upload = await this.startUpload();
+    try {
+      const handle = await open(join(this.uploadDir(upload.id), 'data'), 'w');
+      try {
+        await handle.writeFile(data);
+      } finally {
+        await handle.close();
+      }
+      this.hashes.delete(upload.id);
+      return await upload.commit({ digest: actual, size: data.length });
+    } catch (error) {
+      await upload.abort();
+      throw error;
+    }
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await rm(this.blobPath(digest));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async *list(): AsyncIterable<BlobInfo & { modified: Date }> {
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      const algorithmDir = join(this.root, 'blobs', algorithm);
+      for (const prefix of await readdirIfExists(algorithmDir)) {
+        for (const name of await readdirIfExists(join(algorithmDir, prefix))) {
+          const candidate = `${algorithm}:${name}`;
+          if (!isDigest(candidate) || !name.startsWith(prefix)) continue;
+          try {
+            const info = await stat(join(algorithmDir, prefix, name));
+            yield { digest: candidate as Digest, size: info.size, modified: info.mtime };
+          } catch (error) {
+            if (!isMissing(error)) throw error;
+          }
+        }
+      }
+    }
+  }
+
+  private uploadDir(id: string): string {
+    if (!uploadIdPattern.test(id)) throw new StoreError('INVALID_KEY', 'invalid upload id');
+    return join(this.root, 'uploads', id);
+  }
+
+  async startUpload(): Promise<Upload> {
+    const id = randomUUID();
+    const dir = this.uploadDir(id);
+    await mkdir(dir, { recursive: true });
+    const handle = await open(join(dir, 'data'), 'w');
+    await handle.close();
+    this.hashes.set(id, { sha256: createHash('sha256'), size: 0 });
+    return new FsUpload(this, id, 0, new Date());
+  }
+
+  async findUpload(id: string): Promise<Upload | undefined> {
+    if (!uploadIdPattern.test(id)) return undefined;
+    try {
+      const info = await stat(join(this.uploadDir(id), 'data'));
+      return new FsUpload(this, id, info.size, info.birthtime.getTime() > 0 ? info.birthtime : info.ctime);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async cleanUploads(olderThanMs: number): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for (const id of await readdirIfExists(join(this.root, 'uploads'))) {
+      const dir = join(this.root, 'uploads', id);
+      if (!uploadIdPattern.test(id)) {
+        await rm(dir, { recursive: true, force: true });
+        removed++;
+        continue;
+      }
+      if (this.busy.has(id)) continue;
+      try {
+        const info = await stat(join(dir, 'data')).catch(() => stat(dir));
+        if (now - info.mtime.getTime() >= olderThanMs) {
+          await rm(dir, { recursive: true, force: true });
+          this.hashes.delete(id);
+          removed++;
+        }
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+      }
+    }
+    return removed;
+  }
+
+  /** @internal used by FsUpload */
+  async appendTo(id: string, source: Readable, maxBytes: number | undefined): Promise<number> {
+    if (this.busy.has(id)) throw new StoreError('BUSY', 'another request is writing to this upload');
+    this.busy.add(id);
+    const path = join(this.uploadDir(id), 'data');
+    try {
+      const start = (await stat(path)).size;
+      let state = this.hashes.get(id);
+      if (state && state.size !== start) state = undefined;
+      this.hashes.delete(id);
+      let received = 0;
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          if (maxBytes !== undefined && received > maxBytes) {
+            callback(new StoreError('TOO_LARGE', `more than ${maxBytes} bytes in one request`));
+            return;
+          }
+          state?.sha256.update(chunk);
+          callback(null, chunk);
+        },
+      });
+      const sink = createWriteStream(path, { flags: 'a', highWaterMark: readHighWaterMark });
+      // On failure whatever reached the file stays, and the running hash is dropped (it no longer matches).
+      await pipeline(source, hashing, sink);
+      const size = start + received;
+      if (state) this.hashes.set(id, { sha256: state.sha256, size });
+      return size;
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** @internal */
+  async commitUpload(id: string, expected: { digest: Digest; size?: number }): Promise<BlobInfo> {
+    if (this.busy.has(id)) throw new StoreError('BUSY', 'another request is writing to this upload');
+    this.busy.add(id);
+    try {
+      const dir = this.uploadDir(id);
+      const dataPath = join(dir, 'data');
+      const handle = await open(dataPath, 'r+');
+      let size: number;
+      try {
+        size = (await handle.stat()).size;
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      if (expected.size !== undefined && expected.size !== size) {
+        throw new StoreError('SIZE_MISMATCH', `received ${size} bytes, expected ${expected.size}`);
+      }
+      const algorithm = digestAlgorithm(expected.digest);
+      const state = this.hashes.get(id);
+      let actual: string;
+      if (algorithm === 'sha256' && state && state.size === size) {
+        actual = `sha256:${state.sha256.copy().digest('hex')}`;
+      } else {
+        actual = await hashFile(dataPath, algorithm);
+      }
+      if (actual !== expected.digest) {
+        throw new StoreError('DIGEST_MISMATCH', `content digest ${actual} does not match ${expected.digest}`);
+      }
+      const target = this.blobPath(expected.digest);
+      const targetDir = join(target, '..');
+      await mkdir(targetDir, { recursive: true });
+      await rename(dataPath, target);
+      await syncDirectory(targetDir);
+      await rm(dir, { recursive: true, force: true });
+      this.hashes.delete(id);
+      return { digest: expected.digest, size };
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** @internal */
+  async abortUpload(id: string): Promise<void> {
+    this.hashes.delete(id);
+    await rm(this.uploadDir(id), { recursive: true, force: true });
+  }
+}
+
+class FsUpload implements Upload {
+  readonly id: string;
+  readonly startedAt: Date;
+  private readonly store: FsBlobStore;
+  private bytes: number;
+
+  constructor(store: FsBlobStore, id: string, size: number, startedAt: Date) {
+    this.store = store;
+    this.id = id;
+    this.bytes = size;
+    this.startedAt = startedAt;
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  async append(source: Readable, options?: { maxBytes?: number }): Promise<number> {
+    this.bytes = await this.store.appendTo(this.id, source, options?.maxBytes);
+    return this.bytes;
+  }
+
+  commit(expected: { digest: Digest; size?: number }): Promise<BlobInfo> {
+    return this.store.commitUpload(this.id, expected);
+  }
+
+  abort(): Promise<void> {
+    return this.store.abortUpload(this.id);
+  }
+}
+
+async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {
+  const hash = createHash(algorithm);
+  await pipeline(createReadStream(path, { highWaterMark: readHighWaterMark }), async function (source) {
+    for await (const chunk of source) hash.update(chunk as Buffer);
+  });
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
+async function readdirIfExists(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
+  }
+}
+
+export { hashFile, readdirIfExists };

@@ -1,0 +1,5 @@
+export * from './types.ts';
+export { FsBlobStore } from './fs-blobs.ts';
+export { FsRepositoryStore } from './fs-repositories.ts';
+export { openFsStorage, type Storage } from './storage.ts';
+export * from './maintenance.ts';

@@ -1,0 +1,100 @@
+/**
+ * Storage interfaces. Everything above `store/` talks to these, never to files: a driver for object
+ * storage implements the same two interfaces and passes the same contract suite (test/store-contract.ts).
+ */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.ts';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+/** Inclusive byte range, as in HTTP. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** Content-addressed bytes, shared by every repository. */
+export interface BlobStore {
+  stat(digest: Digest): Promise<BlobInfo | undefined>;
+  /** Throws a StoreError 'NOT_FOUND' when the blob is absent. */
+  open(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /** Small blobs (manifests) read whole; refuses anything over `maxBytes`. */
+  read(digest: Digest, maxBytes: number): Promise<Buffer>;
+  /** Writes small bytes in one step (manifests); verified, durable and visible when the promise resolves. */
+  put(data: Uint8Array, digest?: Digest): Promise<BlobInfo>;
+  delete(digest: Digest): Promise<boolean>;
+  /** Every committed blob, with the time it was written (for gc grace periods). */
+  list(): AsyncIterable<BlobInfo & { modified: Date }>;
+
+  startUpload(): Promise<Upload>;
+  /** An upload started earlier (possibly by a previous process); undefined when unknown or expired. */
+  findUpload(id: string): Promise<Upload | undefined>;
+  /** Removes uploads untouched for longer than `olderThanMs`; returns how many. */
+  cleanUploads(olderThanMs: number): Promise<number>;
+}
+
+/**
+ * Bytes being uploaded. They stay invisible under any digest until `commit` has checked the size and
+ * digest; an aborted or crashed upload leaves nothing behind but its own temporary area.
+ */
+export interface Upload {
+  readonly id: string;
+  /** Bytes received so far. */
+  readonly size: number;
+  readonly startedAt: Date;
+  /** Appends the whole stream; resolves to the new size. `maxBytes` bounds what one call accepts. */
+  append(source: Readable, options?: { maxBytes?: number }): Promise<number>;
+  commit(expected: { digest: Digest; size?: number }): Promise<BlobInfo>;
+  abort(): Promise<void>;
+}
+
+export interface ManifestLink {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  /** Set when the manifest has an OCI `subject`: makes it show in the subject's referrers. */
+  subject?: Digest;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** What a repository holds: links to blobs and manifests, tags, and the referrers index. */
+export interface RepositoryStore {
+  listRepositories(): Promise<string[]>;
+  repositoryExists(repository: string): Promise<boolean>;
+
+  linkBlob(repository: string, digest: Digest): Promise<void>;
+  hasBlob(repository: string, digest: Digest): Promise<boolean>;
+  unlinkBlob(repository: string, digest: Digest): Promise<boolean>;
+  listBlobLinks(repository: string): Promise<Digest[]>;
+
+  linkManifest(repository: string, link: ManifestLink): Promise<void>;
+  getManifest(repository: string, digest: Digest): Promise<ManifestLink | undefined>;
+  /** Removes the manifest, every tag pointing at it, and its referrers entry. */
+  unlinkManifest(repository: string, digest: Digest): Promise<boolean>;
+  listManifests(repository: string): Promise<ManifestLink[]>;
+
+  setTag(repository: string, tag: string, digest: Digest): Promise<void>;
+  getTag(repository: string, tag: string): Promise<Digest | undefined>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Sorted lexically. */
+  listTags(repository: string): Promise<string[]>;
+
+  /** Manifests in the repository whose subject is `subject`. */
+  referrers(repository: string, subject: Digest): Promise<ManifestLink[]>;
+}
+
+export type StoreErrorCode =
+  'NOT_FOUND' | 'DIGEST_MISMATCH' | 'SIZE_MISMATCH' | 'TOO_LARGE' | 'BUSY' | 'INVALID_KEY';
+
+export class StoreError extends Error {
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.code = code;
+  }
+}
