@@ -1,7 +1,13 @@
 /** `pullsafe serve`: the hosted registry on filesystem storage. */
 import { resolve } from 'node:path';
 import { pino } from 'pino';
-import { durationMs, loadServeConfig, parseListen, type ServeOverrides } from '../config/serve.ts';
+import {
+  anonymousPushAllowed,
+  durationMs,
+  loadServeConfig,
+  parseListen,
+  type ServeOverrides,
+} from '../config/serve.ts';
 import { PullsafeError } from '../errors/index.ts';
 import { AccessControl, AuthConfigError } from '../server/auth.ts';
 import { startServer } from '../server/app.ts';
@@ -51,7 +57,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   let access: AccessControl;
   try {
     const usersFile = config.auth.htpasswd ? resolve(config.auth.htpasswd) : undefined;
-    const anonymousPush = config.allowAnonymousPush || (!usersFile && listen.loopback);
+    const anonymousPush = anonymousPushAllowed(config);
     access = await AccessControl.load({
       realm: config.auth.realm,
       ...(usersFile ? { htpasswd: usersFile } : {}),

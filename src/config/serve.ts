@@ -270,6 +270,15 @@ export function parseListen(value: string): ListenAddress {
   return { host, port, loopback: isLoopback(host) };
 }
 
+/**
+ * Secure by default: without users, anonymous push is allowed only on a loopback address, unless the
+ * operator says otherwise with allowAnonymousPush. With users, anonymous push needs allowAnonymousPush.
+ */
+export function anonymousPushAllowed(config: ServeConfig): boolean {
+  if (config.allowAnonymousPush) return true;
+  return !config.auth.htpasswd && parseListen(config.listen).loopback;
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

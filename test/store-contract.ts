@@ -1,0 +1,207 @@
+/**
+ * The storage contract: every driver of BlobStore and RepositoryStore must pass these. A driver's test
+ * file calls `storageContract(name, open)` with a function that opens a fresh, empty storage.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { digestOf, type Digest } from '../src/oci/digest.ts';
+import { StoreError, type Storage } from '../src/store/index.ts';
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => error instanceof StoreError && error.code === code);
+}
+
+export function storageContract(driver: string, open: () => Promise<Storage>): void {
+  describe(`${driver}: BlobStore`, () => {
+    it('commits an upload only after checking digest and size', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(100_000);
+      const digest = digestOf(data);
+      const upload = await blobs.startUpload();
+      await upload.append(Readable.from([data.subarray(0, 40_000)]));
+      assert.equal(await blobs.stat(digest), undefined, 'invisible before commit');
+      await upload.append(Readable.from([data.subarray(40_000)]));
+      assert.deepEqual(await upload.commit({ digest, size: data.length }), { digest, size: data.length });
+      assert.deepEqual(await blobs.stat(digest), { digest, size: data.length });
+      assert.deepEqual(await readAll(await blobs.open(digest)), data);
+    });
+
+    it('refuses a wrong digest or size and keeps nothing under the claimed digest', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(1000);
+      const claimed = digestOf('other');
+      const upload = await blobs.startUpload();
+      await upload.append(Readable.from([data]));
+      await rejectsWith(upload.commit({ digest: claimed }), 'DIGEST_MISMATCH');
+      assert.equal(await blobs.stat(claimed), undefined);
+      assert.equal(await blobs.stat(digestOf(data)), undefined);
+      const sized = await blobs.startUpload();
+      await sized.append(Readable.from([data]));
+      await rejectsWith(sized.commit({ digest: digestOf(data), size: 999 }), 'SIZE_MISMATCH');
+      assert.equal(await blobs.stat(digestOf(data)), undefined);
+    });
+
+    it('reads ranges', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(5000);
+      const { digest } = await blobs.put(data);
+      assert.deepEqual(
+        await readAll(await blobs.open(digest, { start: 10, end: 19 })),
+        data.subarray(10, 20),
+      );
+      assert.deepEqual(await blobs.read(digest, 5000), data);
+      await rejectsWith(blobs.read(digest, 4999), 'TOO_LARGE');
+    });
+
+    it('reports missing blobs as NOT_FOUND', async () => {
+      const { blobs } = await open();
+      const digest = digestOf('missing');
+      await rejectsWith(blobs.open(digest), 'NOT_FOUND');
+      await rejectsWith(blobs.read(digest, 10), 'NOT_FOUND');
+      assert.equal(await blobs.delete(digest), false);
+    });
+
+    it('survives concurrent uploads of the same content', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(300_000);
+      const digest = digestOf(data);
+      const results = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const upload = await blobs.startUpload();
+          // Several chunks so the uploads interleave.
+          for (let offset = 0; offset < data.length; offset += 50_000) {
+            await upload.append(Readable.from([data.subarray(offset, offset + 50_000)]));
+          }
+          return upload.commit({ digest });
+        }),
+      );
+      for (const result of results) assert.deepEqual(result, { digest, size: data.length });
+      assert.deepEqual(await readAll(await blobs.open(digest)), data);
+    });
+
+    it('finds uploads by id across handles, and aborts them', async () => {
+      const { blobs } = await open();
+      const upload = await blobs.startUpload();
+      await upload.append(Readable.from([Buffer.from('hello ')]));
+      const again = await blobs.findUpload(upload.id);
+      assert.ok(again);
+      assert.equal(again.size, 6);
+      await again.append(Readable.from([Buffer.from('world')]));
+      const info = await again.commit({ digest: digestOf('hello world') });
+      assert.equal(info.size, 11);
+      assert.equal(await blobs.findUpload(upload.id), undefined, 'committed uploads are gone');
+
+      const aborted = await blobs.startUpload();
+      await aborted.abort();
+      assert.equal(await blobs.findUpload(aborted.id), undefined);
+      assert.equal(await blobs.findUpload('../../etc'), undefined);
+      assert.equal(await blobs.findUpload('not-an-id'), undefined);
+    });
+
+    it('bounds what one append accepts', async () => {
+      const { blobs } = await open();
+      const upload = await blobs.startUpload();
+      await rejectsWith(upload.append(Readable.from([randomBytes(100)]), { maxBytes: 50 }), 'TOO_LARGE');
+    });
+
+    it('cleans uploads older than an age', async () => {
+      const { blobs } = await open();
+      const upload = await blobs.startUpload();
+      assert.equal(await blobs.cleanUploads(60_000), 0);
+      assert.ok(await blobs.findUpload(upload.id));
+      assert.equal(await blobs.cleanUploads(0), 1);
+      assert.equal(await blobs.findUpload(upload.id), undefined);
+    });
+
+    it('lists committed blobs, and deletes them', async () => {
+      const { blobs } = await open();
+      const a = await blobs.put(Buffer.from('a'));
+      const b = await blobs.put(Buffer.from('b'));
+      const sha512 = await blobs.put(Buffer.from('c'), digestOf('c', 'sha512'));
+      const listed: string[] = [];
+      for await (const blob of blobs.list()) listed.push(blob.digest);
+      assert.deepEqual(listed.sort(), [a.digest, b.digest, sha512.digest].sort());
+      assert.equal(await blobs.delete(a.digest), true);
+      assert.equal(await blobs.stat(a.digest), undefined);
+    });
+
+    it('put verifies a given digest', async () => {
+      const { blobs } = await open();
+      await rejectsWith(blobs.put(Buffer.from('x'), digestOf('y')), 'DIGEST_MISMATCH');
+    });
+  });
+
+  describe(`${driver}: RepositoryStore`, () => {
+    const d1 = digestOf('one') as Digest;
+    const d2 = digestOf('two') as Digest;
+
+    it('links blobs per repository', async () => {
+      const { repositories } = await open();
+      assert.equal(await repositories.hasBlob('a/b', d1), false);
+      await repositories.linkBlob('a/b', d1);
+      await repositories.linkBlob('a/b', d1);
+      assert.equal(await repositories.hasBlob('a/b', d1), true);
+      assert.equal(await repositories.hasBlob('a/c', d1), false);
+      assert.deepEqual(await repositories.listBlobLinks('a/b'), [d1]);
+      assert.equal(await repositories.unlinkBlob('a/b', d1), true);
+      assert.equal(await repositories.unlinkBlob('a/b', d1), false);
+    });
+
+    it('keeps manifests, tags and referrers', async () => {
+      const { repositories } = await open();
+      await repositories.linkManifest('app', { digest: d1, mediaType: 'm', size: 3 });
+      await repositories.linkManifest('app', {
+        digest: d2,
+        mediaType: 'm',
+        size: 3,
+        subject: d1,
+        artifactType: 'sig',
+      });
+      await repositories.setTag('app', 'v1', d1);
+      await repositories.setTag('app', 'latest', d1);
+      assert.equal(await repositories.getTag('app', 'v1'), d1);
+      assert.deepEqual(await repositories.listTags('app'), ['latest', 'v1']);
+      assert.deepEqual(
+        (await repositories.referrers('app', d1)).map((link) => link.digest),
+        [d2],
+      );
+      assert.equal((await repositories.getManifest('app', d2))?.artifactType, 'sig');
+      assert.equal(await repositories.deleteTag('app', 'latest'), true);
+      assert.equal(await repositories.getTag('app', 'latest'), undefined);
+      assert.equal(await repositories.unlinkManifest('app', d1), true);
+      assert.equal(
+        await repositories.getTag('app', 'v1'),
+        undefined,
+        'tags of a deleted manifest go with it',
+      );
+      assert.equal(await repositories.unlinkManifest('app', d2), true);
+      assert.deepEqual(await repositories.referrers('app', d1), []);
+    });
+
+    it('lists repositories in byte order, nested names included', async () => {
+      const { repositories } = await open();
+      for (const name of ['b', 'a/x', 'a', 'a/x/y', 'B-not-valid'.toLowerCase()])
+        await repositories.linkBlob(name, d1);
+      assert.deepEqual(await repositories.listRepositories(), ['a', 'a/x', 'a/x/y', 'b', 'b-not-valid']);
+      assert.equal(await repositories.repositoryExists('a/x'), true);
+      assert.equal(await repositories.repositoryExists('zzz'), false);
+    });
+
+    it('refuses keys that could escape the storage', async () => {
+      const { repositories } = await open();
+      for (const name of ['../x', 'a/../../b', '/abs', 'UPPER', '']) {
+        await rejectsWith(repositories.linkBlob(name, d1), 'INVALID_KEY');
+      }
+      await rejectsWith(repositories.setTag('ok', '../../tag', d1), 'INVALID_KEY');
+      await rejectsWith(repositories.linkBlob('ok', 'sha256:../../x' as Digest), 'INVALID_KEY');
+    });
+  });
+}
