@@ -42,5 +42,8 @@ export default tseslint.config(
     },
   },
   ...layerRules,
-  { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', 'scripts/**'], rules: { 'no-console': 'off' } },
+  {
+    files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', 'scripts/**'],
+    rules: { 'no-console': 'off' },
+  },
 );

