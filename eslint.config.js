@@ -12,6 +12,8 @@ const forbidden = {
   server: ['scan', 'doctor', 'config', 'cli', 'copy'],
   config: ['client', 'store', 'proxy', 'server', 'scan', 'doctor', 'cli', 'copy'],
   scan: ['oci', 'client', 'store', 'proxy', 'server', 'doctor', 'config', 'cli', 'copy'],
+  copy: ['store', 'proxy', 'server', 'scan', 'doctor', 'config', 'cli'],
+  errors: ['reference', 'oci', 'client', 'store', 'proxy', 'server', 'scan', 'doctor', 'config', 'cli', 'copy'],
 };
 
 const layerRules = Object.entries(forbidden).map(([layer, banned]) => ({
