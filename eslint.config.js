@@ -13,7 +13,19 @@ const forbidden = {
   config: ['client', 'store', 'proxy', 'server', 'scan', 'doctor', 'cli', 'copy'],
   scan: ['oci', 'client', 'store', 'proxy', 'server', 'doctor', 'config', 'cli', 'copy'],
   copy: ['store', 'proxy', 'server', 'scan', 'doctor', 'config', 'cli'],
-  errors: ['reference', 'oci', 'client', 'store', 'proxy', 'server', 'scan', 'doctor', 'config', 'cli', 'copy'],
+  errors: [
+    'reference',
+    'oci',
+    'client',
+    'store',
+    'proxy',
+    'server',
+    'scan',
+    'doctor',
+    'config',
+    'cli',
+    'copy',
+  ],
 };
 
 const layerRules = Object.entries(forbidden).map(([layer, banned]) => ({
