@@ -186,42 +186,62 @@ async function readConfigFile(file: string): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.map(String).join('.') || '(top level)';
+/**
+ * One line per problem, `path: message`. An unknown key names the closest key `root` knows at that path
+ * (through optional, nullable, default, array and record schemas). `formatPath` spells paths; dotted by
+ * default (`auth.rules.0.users`).
+ */
+export function describeIssue(
+  issue: z.core.$ZodIssue,
+  root: unknown = serveConfigSchema,
+  formatPath: (path: readonly PropertyKey[]) => string = dottedPath,
+): string {
+  const path = issue.path.length ? formatPath(issue.path) : '(top level)';
   if (issue.code === 'unrecognized_keys') {
-    const shape = shapeAt(issue.path);
+    const shape = shapeAt(root, issue.path);
     return issue.keys
       .map((key) => {
         const suggestion = shape ? closest(key, Object.keys(shape)) : undefined;
-        const where = issue.path.length ? `${issue.path.join('.')}.${key}` : key;
-        return `${where}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
+        return `${formatPath([...issue.path, key])}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
       })
       .join('\n  ');
   }
   return `${path}: ${issue.message}`;
 }
 
-function shapeAt(path: PropertyKey[]): Record<string, unknown> | undefined {
-  let schema: unknown = serveConfigSchema;
+function dottedPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join('.');
+}
+
+type SchemaInternals = {
+  shape?: Record<string, unknown>;
+  def?: { innerType?: unknown; element?: unknown; valueType?: unknown };
+};
+
+function shapeAt(root: unknown, path: readonly PropertyKey[]): Record<string, unknown> | undefined {
+  let schema: unknown = root;
   for (const key of path) {
-    schema = unwrap(schema);
-    const shape = (schema as { shape?: Record<string, unknown> }).shape;
-    if (!shape || typeof key !== 'string') return undefined;
-    schema = shape[key];
+    const current = unwrap(schema) as SchemaInternals | undefined;
+    if (!current) return undefined;
+    if (typeof key === 'number') schema = current.def?.element;
+    else if (typeof key === 'string' && current.shape) schema = current.shape[key];
+    else if (typeof key === 'string') schema = current.def?.valueType;
+    else return undefined;
   }
-  return (unwrap(schema) as { shape?: Record<string, unknown> }).shape;
+  return (unwrap(schema) as SchemaInternals | undefined)?.shape;
 }
 
 function unwrap(schema: unknown): unknown {
-  let current = schema as { unwrap?: () => unknown; def?: { innerType?: unknown } } | undefined;
+  let current = schema as SchemaInternals | undefined;
   for (let i = 0; i < 5 && current; i++) {
-    if (current.def?.innerType) current = current.def.innerType as typeof current;
+    if (current.def?.innerType) current = current.def.innerType as SchemaInternals;
     else break;
   }
   return current;
 }
 
-function closest(word: string, candidates: string[]): string | undefined {
+/** The candidate nearest to `word` (case-insensitive edit distance), when it is near enough to be a typo. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {

@@ -92,3 +92,42 @@ export class DigestingStream extends Transform {
 function truncate(text: string): string {
   return text.length > 150 ? `${text.slice(0, 150)}…` : text;
 }
+
+/**
+ * A pass-through that fails at the end, instead of ending, when the bytes do not hash to `digest` or do not
+ * add up to `size`: a consumer that commits only on a clean end never commits wrong bytes.
+ */
+export function verifyingStream(digest: Digest, size?: number): Transform {
+  const algorithm = digestAlgorithm(digest);
+  const hash = createHash(algorithm);
+  let received = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      if (size !== undefined && received > size) {
+        callback(new DigestMismatchError(digest, `more than the expected ${size} bytes`));
+        return;
+      }
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (size !== undefined && received !== size) {
+        callback(new DigestMismatchError(digest, `${received} bytes instead of ${size}`));
+        return;
+      }
+      const actual = `${algorithm}:${hash.digest('hex')}`;
+      callback(actual === digest ? null : new DigestMismatchError(digest, `content hashes to ${actual}`));
+    },
+  });
+}
+
+export class DigestMismatchError extends Error {
+  readonly code = 'DIGEST_MISMATCH';
+  readonly expected: Digest;
+  constructor(expected: Digest, reason: string) {
+    super(`content of ${expected} does not verify: ${reason}`);
+    this.name = 'DigestMismatchError';
+    this.expected = expected;
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * Copies one image (a manifest, or an index and everything under it) from a source to a target.
+ * Promises: digests are preserved byte-exact (unless a platform filter rewrites the index, which the result
+ * reports); a blob the target has is never transferred again; bytes are streamed, never held whole;
+ * nothing unverified is ever written; a re-run after an interruption transfers only what is missing.
+ */
+import { Transform } from 'node:stream';
+import { digestOf, type Digest } from '../oci/digest.ts';
+import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.ts';
+import { isNonDistributable } from '../oci/mediatypes.ts';
+import { PullsafeError } from '../errors/index.ts';
+import type { FetchedManifest, ImageSource, ImageTarget } from './endpoints.ts';
+import { platformMatches, type PlatformFilter } from './filters.ts';
+import { Limiter } from './limit.ts';
+
+export type CopyEvent =
+  | { type: 'blob-start'; digest: Digest; size: number }
+  | { type: 'blob-progress'; digest: Digest; bytes: number; size: number }
+  | { type: 'blob-done'; digest: Digest; size: number }
+  | { type: 'blob-skip'; digest: Digest; size: number; reason: 'exists' | 'mounted' }
+  | { type: 'manifest-done'; digest: Digest; reference: string; written: boolean };
+
+export interface CopyOptions {
+  /** Keep only these platforms of an index (changes the top-level digest). */
+  platforms?: PlatformFilter[];
+  /** Also copy manifests whose subject is a copied manifest (signatures, SBOMs, attestations). */
+  referrers?: boolean;
+  /** Blob transfers at once. Share one Limiter across images to bound a whole sync. */
+  blobs?: Limiter;
+  onEvent?: (event: CopyEvent) => void;
+}
+
+export interface CopyResult {
+  sourceDigest: Digest;
+  targetDigest: Digest;
+  mediaType: string;
+  /** Nothing was written: the target already held the image under the reference. */
+  upToDate: boolean;
+  /** Set when a platform filter made the target's top-level digest differ from the source's. */
+  digestChanged: boolean;
+  /** Platforms of the copied index; empty when nothing had to be fetched (up to date) or for one image. */
+  platforms: string[];
+  blobsCopied: number;
+  blobsSkipped: number;
+  blobsMounted: number;
+  bytesCopied: number;
+  manifestsWritten: number;
+  referrersCopied: number;
+}
+
+const referrerDepth = 3;
+
+export async function copyImage(
+  source: ImageSource,
+  sourceReference: string,
+  target: ImageTarget,
+  targetReference: string,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const run = new CopyRun(source, target, options);
+  return run.copy(sourceReference, targetReference);
+}
+
+class CopyRun {
+  private readonly source: ImageSource;
+  private readonly target: ImageTarget;
+  private readonly options: CopyOptions;
+  private readonly blobs: Limiter;
+  private readonly blobsDone = new Map<string, Promise<void>>();
+  private readonly manifestsDone = new Map<string, Promise<void>>();
+  private readonly result: Omit<
+    CopyResult,
+    'sourceDigest' | 'targetDigest' | 'mediaType' | 'upToDate' | 'digestChanged' | 'platforms'
+  > = {
+    blobsCopied: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+    bytesCopied: 0,
+    manifestsWritten: 0,
+    referrersCopied: 0,
+  };
+
+  constructor(source: ImageSource, target: ImageTarget, options: CopyOptions) {
+    this.source = source;
+    this.target = target;
+    this.options = options;
+    this.blobs = options.blobs ?? new Limiter(4);
+  }
+
+  async copy(sourceReference: string, targetReference: string): Promise<CopyResult> {
+    const filtering = (this.options.platforms?.length ?? 0) > 0;
+    if (!filtering && !this.options.referrers) {
+      // Up to date without fetching: a HEAD on each side (free against Docker Hub's pull quota).
+      const [sourceHead, targetHead] = await Promise.all([
+        this.source.resolveManifest(sourceReference),
+        this.target.resolveManifest(targetReference),
+      ]);
+      if (sourceHead && sourceHead.digest === targetHead?.digest) {
+        return {
+          ...this.result,
+          sourceDigest: sourceHead.digest,
+          targetDigest: sourceHead.digest,
+          mediaType: sourceHead.mediaType,
+          platforms: [],
+          upToDate: true,
+          digestChanged: false,
+        };
+      }
+    }
+
+    const fetched = await this.source.getManifest(sourceReference);
+    const parsed = parse(fetched, this.source.label);
+    let top: FetchedManifest = fetched;
+    let platforms = platformsOf(parsed);
+    if (filtering && parsed.kind === 'index') {
+      const selected = parsed.manifests.filter(
+        (entry) =>
+          entry.platform &&
+          this.options.platforms!.some((filter) => platformMatches(filter, entry.platform!)),
+      );
+      if (selected.length === 0) {
+        throw new PullsafeError('USAGE', `${this.source.label}: no manifest for the requested platforms`, {
+          hint: `the image has: ${platforms.join(', ') || 'no platform information'}`,
+        });
+      }
+      platforms = platformsOf({ ...parsed, manifests: selected });
+      if (selected.length === 1) {
+        top = await this.source.getManifest(selected[0]!.digest);
+      } else {
+        const document = JSON.parse(fetched.bytes.toString('utf8')) as Record<string, unknown>;
+        const bytes = Buffer.from(JSON.stringify({ ...document, manifests: selected }));
+        top = { bytes, digest: digestOf(bytes), mediaType: fetched.mediaType };
+      }
+    }
+
+    await this.copyTree(top, parse(top, this.source.label), 0);
+    const existing = await this.target.resolveManifest(targetReference);
+    let written = false;
+    if (existing?.digest !== top.digest) {
+      await this.target.putManifest(targetReference, top.bytes, top.mediaType);
+      this.result.manifestsWritten++;
+      written = true;
+    }
+    this.options.onEvent?.({
+      type: 'manifest-done',
+      digest: top.digest,
+      reference: targetReference,
+      written,
+    });
+    await this.target.finish?.();
+    return {
+      ...this.result,
+      sourceDigest: fetched.digest,
+      targetDigest: top.digest,
+      mediaType: top.mediaType,
+      upToDate:
+        this.result.manifestsWritten === 0 && this.result.blobsCopied === 0 && this.result.blobsMounted === 0,
+      digestChanged: top.digest !== fetched.digest,
+      platforms,
+    };
+  }
+
+  /** Copies everything a manifest references (children, blobs, referrers), then nothing else. */
+  private async copyTree(manifest: FetchedManifest, parsed: ParsedManifest, depth: number): Promise<void> {
+    await Promise.all([
+      ...parsed.manifests.map((child) => this.copyManifestByDigest(child.digest, depth)),
+      ...parsed.blobs.map((blob) => this.copyBlob(blob)),
+    ]);
+    if (this.options.referrers && depth < referrerDepth) await this.copyReferrers(manifest.digest, depth);
+  }
+
+  private copyManifestByDigest(digest: Digest, depth: number): Promise<void> {
+    let pending = this.manifestsDone.get(digest);
+    if (!pending) {
+      pending = (async () => {
+        if (!this.options.referrers && (await this.target.resolveManifest(digest))?.digest === digest) return;
+        const fetched = await this.source.getManifest(digest);
+        if (fetched.digest !== digest) {
+          throw new PullsafeError(
+            'DIGEST_MISMATCH',
+            `${this.source.label}@${digest}: manifest content hashes to ${fetched.digest}`,
+            {
+              hint: 'the source registry served different bytes than its index promised; nothing was written',
+            },
+          );
+        }
+        await this.copyTree(fetched, parse(fetched, this.source.label), depth);
+        if ((await this.target.resolveManifest(digest))?.digest !== digest) {
+          await this.target.putManifest(digest, fetched.bytes, fetched.mediaType);
+          this.result.manifestsWritten++;
+          this.options.onEvent?.({ type: 'manifest-done', digest, reference: digest, written: true });
+        }
+      })();
+      this.manifestsDone.set(digest, pending);
+    }
+    return pending;
+  }
+
+  private async copyReferrers(subject: Digest, depth: number): Promise<void> {
+    const referrers = await this.source.referrers(subject);
+    await Promise.all(
+      referrers.map(async (digest) => {
+        const before = this.result.manifestsWritten;
+        await this.copyManifestByDigest(digest, depth + 1);
+        if (this.result.manifestsWritten > before) this.result.referrersCopied++;
+      }),
+    );
+  }
+
+  private copyBlob(blob: Descriptor): Promise<void> {
+    if (isNonDistributable(blob.mediaType) && blob.urls?.length) return Promise.resolve();
+    let pending = this.blobsDone.get(blob.digest);
+    if (!pending) {
+      pending = this.blobs.run(() => this.transferBlob(blob.digest, blob.size));
+      this.blobsDone.set(blob.digest, pending);
+    }
+    return pending;
+  }
+
+  private async transferBlob(digest: Digest, size: number): Promise<void> {
+    const onEvent = this.options.onEvent;
+    if (await this.target.hasBlob(digest)) {
+      this.result.blobsSkipped++;
+      onEvent?.({ type: 'blob-skip', digest, size, reason: 'exists' });
+      return;
+    }
+    const from = this.source.mountableFrom(this.target);
+    if (from !== undefined && (await this.target.mountBlob(digest, from))) {
+      this.result.blobsMounted++;
+      onEvent?.({ type: 'blob-skip', digest, size, reason: 'mounted' });
+      return;
+    }
+    onEvent?.({ type: 'blob-start', digest, size });
+    let bytes = 0;
+    await this.target.putBlob(digest, size, async () => {
+      bytes = 0;
+      const stream = await this.source.getBlob(digest, size);
+      if (!onEvent) return stream;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          bytes += chunk.length;
+          onEvent({ type: 'blob-progress', digest, bytes, size });
+          callback(null, chunk);
+        },
+      });
+      stream.on('error', (error) => counter.destroy(error));
+      return stream.pipe(counter);
+    });
+    this.result.blobsCopied++;
+    this.result.bytesCopied += size;
+    onEvent?.({ type: 'blob-done', digest, size });
+  }
+}
+
+function parse(manifest: FetchedManifest, label: string): ParsedManifest {
+  try {
+    return parseManifest(manifest.bytes, manifest.mediaType);
+  } catch (error) {
+    throw new PullsafeError('MANIFEST_INVALID', `${label}@${manifest.digest}: ${(error as Error).message}`, {
+      hint: 'the source holds a manifest pullsafe cannot copy (schema 1 images must be converted first)',
+    });
+  }
+}
+
+function platformsOf(parsed: ParsedManifest): string[] {
+  return parsed.manifests
+    .filter((entry) => entry.platform)
+    .map((entry) =>
+      [entry.platform!.os, entry.platform!.architecture, entry.platform!.variant].filter(Boolean).join('/'),
+    );
+}

@@ -1,0 +1,47 @@
+/**
+ * What the copy engine needs from a source and a target. Registries and OCI image layout folders both
+ * implement these, so every combination copies the same way.
+ */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.ts';
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  digest: Digest;
+  mediaType: string;
+}
+
+export interface ManifestHead {
+  digest: Digest;
+  mediaType: string;
+}
+
+export interface ImageSource {
+  /** For messages: `docker.io/library/nginx`, `oci:./dir`. */
+  readonly label: string;
+  getManifest(reference: string): Promise<FetchedManifest>;
+  /** What a reference resolves to, without fetching the manifest (a HEAD: free on Docker Hub). */
+  resolveManifest(reference: string): Promise<ManifestHead | undefined>;
+  /** A stream that errors (instead of ending) when the bytes do not hash to `digest`. */
+  getBlob(digest: Digest, size: number): Promise<Readable>;
+  /** Digests of manifests whose subject is `digest` (signatures, SBOMs); empty when none or unsupported. */
+  referrers(digest: Digest): Promise<Digest[]>;
+  /** Same registry as the target, for cross-repository mounts: the source repository name, else undefined. */
+  mountableFrom(target: ImageTarget): string | undefined;
+}
+
+export interface ImageTarget {
+  readonly label: string;
+  /** Registry host, for mount decisions; undefined for layouts. */
+  readonly registry: string | undefined;
+  hasBlob(digest: Digest): Promise<boolean>;
+  /** Writes a blob; bytes become visible only when complete and verified. */
+  putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<void>;
+  /** Cross-repository mount; false when the registry started an upload instead (nothing to clean up). */
+  mountBlob(digest: Digest, fromRepository: string): Promise<boolean>;
+  /** What a tag or digest reference resolves to now, or undefined. */
+  resolveManifest(reference: string): Promise<ManifestHead | undefined>;
+  putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<void>;
+  /** Called once after everything was written (layouts rewrite index.json here). */
+  finish?(): Promise<void>;
+}
