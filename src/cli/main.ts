@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /** The pullsafe command line: parses argv and env, runs a command, prints, exits with a documented code. */
 import { Command, CommanderError, Option } from 'commander';
+import { runCopy, runInspect, runRateLimit } from './copy.ts';
 import { runFsck, runGc } from './maintenance.ts';
 import { exitCodes, reportError } from './output.ts';
 import { runServe } from './serve.ts';
+import { runSyncCommand } from './sync.ts';
 
 const version = '0.1.0';
 
@@ -50,6 +52,79 @@ function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption('--storage <dir>', 'storage folder')
     .option('--json', 'print the report as JSON')
     .action(async (flags) => setExit(await runFsck(flags)));
+
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  const clientOptions = (command: Command): Command =>
+    command
+      .option(
+        '--plain-http <host>',
+        'speak plain HTTP to this registry host (repeatable; loopback is automatic)',
+        collect,
+      )
+      .option('--region <region>', 'AWS region for Secrets Manager secrets named without an ARN');
+
+  clientOptions(
+    program
+      .command('copy')
+      .description('copy an image between registries and OCI layouts (all platforms by default)')
+      .argument('<source>', 'image reference (nginx:1.25, ghcr.io/org/app@sha256:…) or oci:DIR[:TAG]')
+      .argument('<destination>', 'image reference or oci:DIR[:TAG]; without a tag, the source tag is kept')
+      .option(
+        '--platform <os/arch[/variant]>',
+        'copy only these platforms (repeatable; changes the index digest)',
+        collect,
+      )
+      .option('--referrers', 'also copy signatures, SBOMs and attestations attached to the image')
+      .option('--src-creds <user:password>', 'credentials for the source registry')
+      .option('--dest-creds <user:password>', 'credentials for the destination registry')
+      .option(
+        '--src-secret <secret>',
+        'AWS Secrets Manager secret with {"username","password"} for the source',
+      )
+      .option(
+        '--dest-secret <secret>',
+        'AWS Secrets Manager secret with {"username","password"} for the destination',
+      )
+      .option('--concurrency <n>', 'blobs transferred at once (default 4)')
+      .option('--json', 'one JSON event per line, then a summary'),
+  ).action(async (source: string, destination: string, flags) =>
+    setExit(await runCopy(source, destination, flags, process.env)),
+  );
+
+  clientOptions(
+    program
+      .command('sync')
+      .description('copy many images from a mirror file (pullsafe format or skopeo sync YAML)')
+      .requiredOption('-f, --file <file>', 'mirror file (YAML or JSON)')
+      .option('--dest <prefix>', 'target prefix (required for skopeo sync files)')
+      .option('--scoped', 'keep the whole source name under --dest (skopeo --scoped)')
+      .option('--dry-run', 'show what would be copied (HEAD requests only)')
+      .option('--creds <user:password>', 'credentials for every registry without others')
+      .option('--json', 'one JSON event per line, then a summary'),
+  ).action(async (flags) => setExit(await runSyncCommand(flags, process.env)));
+
+  clientOptions(
+    program
+      .command('inspect')
+      .description('show an image: digest, media type, platforms, sizes, config')
+      .argument('<image>', 'image reference or oci:DIR[:TAG]')
+      .option('--raw', 'print the manifest exactly as stored')
+      .option('--creds <user:password>', 'registry credentials')
+      .option('--json', 'print JSON'),
+  ).action(async (image: string, flags) => setExit(await runInspect(image, flags, process.env)));
+
+  clientOptions(
+    program
+      .command('ratelimit')
+      .description(
+        'what Docker Hub will still allow this IP or account (HEAD requests only: checking costs nothing)',
+      )
+      .argument('[image]', 'a Docker Hub image to check with (default: the ratelimitpreview/test probe)')
+      .option('--creds <user:password>', 'Docker Hub credentials (else env, Docker config)')
+      .option('--json', 'print JSON'),
+  ).action(async (image: string | undefined, flags) =>
+    setExit(await runRateLimit(image, flags, process.env)),
+  );
 
   return program;
 }

@@ -1,5 +1,5 @@
 /** Exit codes and printing: the only module that writes to stdout and stderr. */
-import { PullsafeError, redact } from '../errors/index.ts';
+import { PullsafeError, redact, type PullsafeErrorCode } from '../errors/index.ts';
 
 export const exitCodes = {
   ok: 0,
@@ -22,15 +22,34 @@ export function reportError(error: unknown): number {
   if (error instanceof PullsafeError) {
     process.stderr.write(`pullsafe: ${redact(error.message)}\n`);
     if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
-    if (error.code === 'INTERNAL') return exitCodes.internal;
-    if (error.code === 'LISTEN_FAILED' || error.code === 'STORAGE_UNAVAILABLE') return exitCodes.upstream;
-    return exitCodes.usage;
+    return exitCodeFor(error.code);
   }
   const code = (error as { code?: string } | undefined)?.code;
   if (typeof code === 'string' && code.startsWith('commander.')) return exitCodes.usage;
   process.stderr.write(`pullsafe: internal error: ${redact(String((error as Error)?.stack ?? error))}\n`);
   process.stderr.write('hint: this is a bug; please report it with the command you ran\n');
   return exitCodes.internal;
+}
+
+const upstreamCodes = new Set<PullsafeErrorCode>([
+  'LISTEN_FAILED',
+  'STORAGE_UNAVAILABLE',
+  'REGISTRY_UNAUTHORIZED',
+  'REGISTRY_DENIED',
+  'REGISTRY_NOT_FOUND',
+  'REGISTRY_REJECTED',
+  'REGISTRY_UNAVAILABLE',
+  'RATE_LIMITED',
+  'QUOTA_RESERVE_REACHED',
+  'DIGEST_MISMATCH',
+  'MANIFEST_INVALID',
+  'LAYOUT_INVALID',
+]);
+
+/** 3 for what the network, a registry or storage did; 70 for bugs; 2 for everything the user can fix in the command. */
+export function exitCodeFor(code: PullsafeErrorCode): number {
+  if (code === 'INTERNAL') return exitCodes.internal;
+  return upstreamCodes.has(code) ? exitCodes.upstream : exitCodes.usage;
 }
 
 export function formatBytes(bytes: number): string {

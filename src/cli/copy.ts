@@ -1,0 +1,297 @@
+/** `pullsafe copy`, `pullsafe inspect` and `pullsafe ratelimit`. */
+import { RegistryClient, describeRateLimit, type RateLimit } from '../client/index.ts';
+import { copyImage, type CopyResult } from '../copy/copy.ts';
+import { parsePlatform, type PlatformFilter } from '../copy/filters.ts';
+import { Limiter } from '../copy/limit.ts';
+import type { ImageSource } from '../copy/endpoints.ts';
+import { PullsafeError } from '../errors/index.ts';
+import { digestOf } from '../oci/digest.ts';
+import { parseManifest } from '../oci/manifest.ts';
+import { formatReference } from '../reference/index.ts';
+import { exitCodes, formatBytes, printJson, printLines } from './output.ts';
+import { Progress } from './progress.ts';
+import {
+  buildClient,
+  buildCredentials,
+  defaultTag,
+  nameImage,
+  parseImage,
+  registryOf,
+  type ClientFlags,
+} from './registry.ts';
+
+export interface CopyFlags extends ClientFlags {
+  platform?: string[];
+  referrers?: boolean;
+  json?: boolean;
+  concurrency?: string;
+}
+
+export function parsePlatforms(values: string[] | undefined): PlatformFilter[] {
+  const filters: PlatformFilter[] = [];
+  for (const value of values ?? []) {
+    for (const part of value.split(',')) {
+      const text = part.trim();
+      if (!text) continue;
+      try {
+        filters.push(parsePlatform(text));
+      } catch (error) {
+        throw new PullsafeError('USAGE', `--platform ${text}: ${(error as Error).message}`, {
+          hint: 'write os/architecture[/variant], e.g. linux/arm64 or linux/arm/v7',
+        });
+      }
+    }
+  }
+  return filters;
+}
+
+export function parseConcurrency(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1 || number > 64) {
+    throw new PullsafeError('USAGE', `--concurrency must be a whole number from 1 to 64, not "${value}"`);
+  }
+  return number;
+}
+
+export async function runCopy(
+  source: string,
+  destination: string,
+  flags: CopyFlags,
+  env: Record<string, string | undefined>,
+): Promise<number> {
+  const platforms = parsePlatforms(flags.platform);
+  const concurrency = parseConcurrency(flags.concurrency, 4);
+  const registries = { source: registryOf(source), target: registryOf(destination) };
+  const client = buildClient(flags, env, {
+    ...(registries.source ? { source: registries.source } : {}),
+    ...(registries.target ? { target: registries.target } : {}),
+  });
+  try {
+    const from = nameImage(source, client);
+    const to = nameImage(destination, client);
+    const sourceReference = from.image ? defaultTag(from.reference) : from.reference;
+    // A target named without a tag takes the source's tag (or digest).
+    const targetReference = to.reference ?? sourceReference ?? defaultTag(undefined);
+    const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
+    const label = `${from.label} → ${to.label}`;
+    progress.imageStart(label);
+    let result: CopyResult;
+    try {
+      result = await copyImage(from.endpoint, sourceReference ?? '', to.endpoint, targetReference, {
+        platforms,
+        referrers: !!flags.referrers,
+        blobs: new Limiter(concurrency),
+        onEvent: (event) => progress.copyEvent(label, event),
+      });
+    } finally {
+      progress.clear();
+    }
+    progress.imageDone(label, { ...result });
+    if (flags.json) {
+      progress.emit('summary', { source: from.label, target: to.label, ...result });
+    } else {
+      printLines(describeCopy(from.label, to.label, targetReference, result));
+    }
+    return exitCodes.ok;
+  } finally {
+    await client.close();
+  }
+}
+
+export function describeCopy(
+  source: string,
+  target: string,
+  reference: string,
+  result: CopyResult,
+): string[] {
+  const lines: string[] = [];
+  if (result.upToDate) {
+    lines.push(`up to date: ${target} already holds ${source} (${result.targetDigest})`);
+  } else {
+    lines.push(`copied ${source} → ${target} (${reference}) ${result.targetDigest}`);
+    const parts = [
+      `${result.blobsCopied} blobs copied (${formatBytes(result.bytesCopied)})`,
+      `${result.blobsSkipped} already there`,
+    ];
+    if (result.blobsMounted) parts.push(`${result.blobsMounted} mounted`);
+    parts.push(`${result.manifestsWritten} manifests written`);
+    if (result.referrersCopied) parts.push(`${result.referrersCopied} referrers`);
+    lines.push(`  ${parts.join(', ')}`);
+  }
+  if (result.platforms.length) lines.push(`  platforms: ${result.platforms.join(', ')}`);
+  if (result.digestChanged) {
+    lines.push(
+      `  note: the platform filter changed the digest: source ${result.sourceDigest}, target ${result.targetDigest}`,
+    );
+  }
+  return lines;
+}
+
+export interface InspectFlags extends ClientFlags {
+  raw?: boolean;
+  json?: boolean;
+}
+
+export async function runInspect(
+  text: string,
+  flags: InspectFlags,
+  env: Record<string, string | undefined>,
+): Promise<number> {
+  const registry = registryOf(text);
+  const client = buildClient(flags, env, registry ? { source: registry } : {});
+  try {
+    const named = nameImage(text, client);
+    const reference = named.image ? defaultTag(named.reference) : named.reference;
+    const manifest = await named.endpoint.getManifest(reference as string);
+    if (flags.raw) {
+      process.stdout.write(manifest.bytes);
+      return exitCodes.ok;
+    }
+    const report = await describeImage(named.endpoint, named.label, manifest.bytes, manifest.mediaType);
+    if (flags.json) printJson(report);
+    else printLines(renderInspect(report));
+    return exitCodes.ok;
+  } finally {
+    await client.close();
+  }
+}
+
+interface ImageReport {
+  name: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  platforms?: { platform: string; digest: string; size: number; mediaType: string }[];
+  architecture?: string;
+  os?: string;
+  created?: string;
+  labels?: Record<string, string>;
+  layers?: { digest: string; size: number; mediaType: string }[];
+  totalLayerBytes?: number;
+}
+
+async function describeImage(
+  source: ImageSource,
+  name: string,
+  bytes: Buffer,
+  mediaType: string,
+): Promise<ImageReport> {
+  const parsed = parseManifest(bytes, mediaType);
+  const report: ImageReport = {
+    name,
+    digest: digestOf(bytes),
+    mediaType: parsed.mediaType,
+    size: bytes.length,
+  };
+  if (parsed.kind === 'index') {
+    report.platforms = parsed.manifests.map((entry) => ({
+      platform: entry.platform
+        ? [entry.platform.os, entry.platform.architecture, entry.platform.variant].filter(Boolean).join('/')
+        : 'unknown',
+      digest: entry.digest,
+      size: entry.size,
+      mediaType: entry.mediaType,
+    }));
+    return report;
+  }
+  const [config, ...layers] = parsed.blobs;
+  report.layers = layers.map((layer) => ({
+    digest: layer.digest,
+    size: layer.size,
+    mediaType: layer.mediaType,
+  }));
+  report.totalLayerBytes = layers.reduce((sum, layer) => sum + layer.size, 0);
+  if (config && config.size <= 4 * 1024 * 1024) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await source.getBlob(config.digest, config.size)) chunks.push(chunk as Buffer);
+    try {
+      const document = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        architecture?: string;
+        os?: string;
+        created?: string;
+        config?: { Labels?: Record<string, string> | null };
+      };
+      if (document.architecture) report.architecture = document.architecture;
+      if (document.os) report.os = document.os;
+      if (document.created) report.created = document.created;
+      if (document.config?.Labels) report.labels = document.config.Labels;
+    } catch {
+      // Artifacts carry configs that are not image configs; the manifest facts above still stand.
+    }
+  }
+  return report;
+}
+
+function renderInspect(report: ImageReport): string[] {
+  const lines = [`${report.name}`, `  digest      ${report.digest}`, `  media type  ${report.mediaType}`];
+  if (report.platforms) {
+    lines.push(`  platforms   ${report.platforms.length}`);
+    for (const entry of report.platforms)
+      lines.push(`    ${entry.platform.padEnd(16)} ${entry.digest}  ${formatBytes(entry.size)}`);
+  }
+  if (report.os || report.architecture)
+    lines.push(`  platform    ${report.os ?? '?'}/${report.architecture ?? '?'}`);
+  if (report.created) lines.push(`  created     ${report.created}`);
+  if (report.layers)
+    lines.push(`  layers      ${report.layers.length} (${formatBytes(report.totalLayerBytes ?? 0)})`);
+  for (const [key, value] of Object.entries(report.labels ?? {})) lines.push(`  label       ${key}=${value}`);
+  return lines;
+}
+
+export async function runRateLimit(
+  text: string | undefined,
+  flags: ClientFlags & { json?: boolean },
+  env: Record<string, string | undefined>,
+): Promise<number> {
+  const image = text ? parseImage(text) : undefined;
+  if (image && image.registry !== 'docker.io') {
+    throw new PullsafeError(
+      'USAGE',
+      `${formatReference(image)} is not on Docker Hub; only Docker Hub reports pull quotas`,
+    );
+  }
+  const repo = image ?? { registry: 'docker.io', repository: 'ratelimitpreview/test' };
+  const reference = image ? defaultTag(image.digest ?? image.tag) : 'latest';
+  const credentials = buildCredentials(flags, env, { source: 'docker.io' });
+  const hasCredentials = (await credentials.get('docker.io')) !== undefined;
+  const withCredentials = new RegistryClient({
+    credentials,
+    transport: { plainHttp: flags.plainHttp ?? [] },
+  });
+  const anonymous = new RegistryClient({ transport: { plainHttp: flags.plainHttp ?? [] } });
+  try {
+    const results: { who: string; status: number; rateLimit?: RateLimit; retryAfterSeconds?: number }[] = [];
+    const anonymousStatus = await anonymous.rateLimitStatus(repo, reference);
+    results.push({ who: 'anonymous', status: anonymousStatus.status, ...definedOnly(anonymousStatus) });
+    if (hasCredentials) {
+      const authenticatedStatus = await withCredentials.rateLimitStatus(repo, reference);
+      results.push({
+        who: 'with credentials',
+        status: authenticatedStatus.status,
+        ...definedOnly(authenticatedStatus),
+      });
+    }
+    if (flags.json) {
+      printJson({ image: `docker.io/${repo.repository}:${reference}`, results });
+    } else {
+      const lines = [`Docker Hub pull quota (HEAD requests only; checking spends nothing)`];
+      for (const result of results) {
+        const quota = result.rateLimit
+          ? describeRateLimit(result.rateLimit)
+          : 'no quota headers (unlimited or not reported)';
+        const spent =
+          result.status === 429 ? ` — exhausted, retry after ${result.retryAfterSeconds ?? '?'}s` : '';
+        lines.push(`  ${result.who.padEnd(17)} ${quota}${spent}`);
+      }
+      printLines(lines);
+    }
+    return exitCodes.ok;
+  } finally {
+    await Promise.all([withCredentials.close(), anonymous.close()]);
+  }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+}

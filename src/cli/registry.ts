@@ -1,0 +1,121 @@
+/** Turning command-line words into registry clients and image endpoints (shared by copy, sync, inspect). */
+import { homedir } from 'node:os';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  RegistryClient,
+  explicitCredentials,
+  secretsManagerCredentials,
+  standardCredentialChain,
+  type CredentialSource,
+} from '../client/index.ts';
+import { OciLayout, parseLayoutReference } from '../copy/layout.ts';
+import { RegistryEndpoint } from '../copy/registry-endpoint.ts';
+import type { ImageSource, ImageTarget } from '../copy/endpoints.ts';
+import { PullsafeError } from '../errors/index.ts';
+import { DEFAULT_TAG, formatReference, parseReference, type ImageReference } from '../reference/index.ts';
+
+export interface ClientFlags {
+  srcCreds?: string;
+  destCreds?: string;
+  srcSecret?: string;
+  destSecret?: string;
+  creds?: string;
+  plainHttp?: string[];
+  region?: string;
+}
+
+/** One named image: a registry repository or an OCI layout, with its tag or digest. */
+export interface NamedImage {
+  endpoint: ImageSource & ImageTarget;
+  /** Tag or digest; undefined for a layout named without one. */
+  reference: string | undefined;
+  /** Set for registry images. */
+  image?: ImageReference;
+  label: string;
+}
+
+export function buildClient(
+  flags: ClientFlags,
+  env: Record<string, string | undefined>,
+  registries: { source?: string; target?: string },
+): RegistryClient {
+  const credentials = buildCredentials(flags, env, registries);
+  return new RegistryClient({ credentials, transport: { plainHttp: flags.plainHttp ?? [] } });
+}
+
+/** --src-creds/--dest-creds/--creds, secrets, then environment, Docker config and ECR. */
+export function buildCredentials(
+  flags: ClientFlags,
+  env: Record<string, string | undefined>,
+  registries: { source?: string; target?: string },
+): CredentialSource {
+  const explicit: CredentialSource[] = [];
+  if (flags.srcCreds && registries.source) {
+    explicit.push(
+      explicitCredentials(flags.srcCreds, { registry: registries.source, description: '--src-creds' }),
+    );
+  }
+  if (flags.destCreds && registries.target) {
+    explicit.push(
+      explicitCredentials(flags.destCreds, { registry: registries.target, description: '--dest-creds' }),
+    );
+  }
+  if (flags.creds) explicit.push(explicitCredentials(flags.creds, { description: '--creds' }));
+  const secretsFactory = (region: string) => new SecretsManagerClient({ region });
+  const regionOption = flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  for (const [secret, registry, flag] of [
+    [flags.srcSecret, registries.source, '--src-secret'],
+    [flags.destSecret, registries.target, '--dest-secret'],
+  ] as const) {
+    if (!secret) continue;
+    if (!registry) throw new PullsafeError('USAGE', `${flag} applies to a registry image, not an OCI layout`);
+    explicit.push(
+      secretsManagerCredentials({
+        secretId: secret,
+        registry,
+        ...(regionOption ? { region: regionOption } : {}),
+        clientFactory: secretsFactory,
+      }),
+    );
+  }
+  return standardCredentialChain({
+    explicit,
+    env,
+    home: homedir(),
+    ecrClientFactory: (region) => new ECRClient({ region }),
+  });
+}
+
+/** `oci:DIR[:TAG]` or an image reference as users write it. */
+export function nameImage(text: string, client: RegistryClient): NamedImage {
+  const layout = parseLayoutReference(text);
+  if (layout) {
+    return { endpoint: new OciLayout(layout.dir), reference: layout.reference, label: text };
+  }
+  const image = parseImage(text);
+  return {
+    endpoint: new RegistryEndpoint(client, image),
+    reference: image.digest ?? image.tag,
+    image,
+    label: formatReference(image),
+  };
+}
+
+export function parseImage(text: string): ImageReference {
+  try {
+    return parseReference(text);
+  } catch (error) {
+    const hint = (error as { hint?: string }).hint;
+    throw new PullsafeError('USAGE', (error as Error).message, hint ? { hint } : {});
+  }
+}
+
+export function registryOf(text: string): string | undefined {
+  if (text.startsWith('oci:')) return undefined;
+  return parseImage(text).registry;
+}
+
+export function defaultTag(reference: string | undefined): string {
+  return reference ?? DEFAULT_TAG;
+}

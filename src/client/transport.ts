@@ -1,0 +1,524 @@
+/**
+ * HTTP transport for registry clients, on one undici Agent (a keep-alive pool per origin).
+ *
+ * Promises:
+ * - loopback hosts (`localhost`, 127.0.0.0/8, `[::1]`) and hosts in `plainHttp` are spoken to over plain
+ *   HTTP, every other host over HTTPS;
+ * - connecting, waiting for response headers and waiting between body chunks each have their own timeout;
+ * - a request is sent again only when the failure is retryable (connection reset/refused, timeouts, 502,
+ *   503, 504, 429) and only when sending it twice is harmless: an idempotent method (or `retrySafe`) and a
+ *   body that can be produced again. Waits grow exponentially with jitter; a 429's `Retry-After` (seconds
+ *   or HTTP-date) is honoured up to a cap, and a 429 asking for a longer wait is returned at once;
+ * - redirects are followed by hand for GET/HEAD (or when asked), and the `Authorization` header is dropped
+ *   as soon as a redirect leaves the original origin (blob downloads redirected to S3 or a CDN);
+ * - error messages name the method, host and path, never a query string or a header value.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+import { redact } from '../errors/index.ts';
+
+export const USER_AGENT = 'pullsafe/0.1';
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * A request body. Bytes and strings can be sent again; `{ length, open }` is a stream that can be opened
+ * again for a retry; a bare `Readable` is sent once and never retried.
+ */
+export type RequestBody =
+  | Uint8Array
+  | string
+  | { length: number; open: () => Readable | Promise<Readable> }
+  | Readable;
+
+export interface TransportRequest {
+  method: HttpMethod;
+  url: URL;
+  /** Header names in any case; `User-Agent` is added. */
+  headers?: Record<string, string>;
+  body?: RequestBody;
+  /** Follow redirects. Default: true for GET and HEAD. */
+  followRedirects?: boolean;
+  /** Sending this request twice is harmless although the method is not idempotent (opening an upload). */
+  retrySafe?: boolean;
+  /** Wait and retry on 429. Default true; a quota probe sets it to false to read the 429 itself. */
+  retryRateLimited?: boolean;
+  /**
+   * Read the whole body (at most this many bytes) within the attempt, so that a connection lost while
+   * reading counts as a retryable failure. A larger 2xx body fails with `BodyTooLargeError`; a larger
+   * error body is cut.
+   */
+  bufferLimit?: number;
+  signal?: AbortSignal;
+}
+
+export interface TransportResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The final URL, after redirects. */
+  url: URL;
+  /** Attempts made, 1 when the first one answered. */
+  attempts: number;
+  /** The body stream; already consumed when `bytes` is set. */
+  body: Readable;
+  /** The body, when the request asked for `bufferLimit`. */
+  bytes: Buffer | undefined;
+  /** The first value of a header (name in any case), or undefined. */
+  header(name: string): string | undefined;
+  /** All values of a header joined with ", " (for WWW-Authenticate and Link). */
+  headerList(name: string): string | undefined;
+  /** Discards the rest of the body so the connection can be reused. */
+  discard(): Promise<void>;
+}
+
+export interface RetryOptions {
+  /** Total attempts, including the first. */
+  attempts: number;
+  /** First backoff delay; each retry doubles it, with jitter. */
+  baseDelayMs: number;
+  /** Upper bound of one backoff delay. */
+  maxDelayMs: number;
+  /** The longest `Retry-After` this transport waits for; a 429 asking for more is returned at once. */
+  maxRetryAfterMs: number;
+}
+
+export interface TimeoutOptions {
+  connectMs: number;
+  /** From sending the request to receiving the complete response headers. */
+  headersMs: number;
+  /** Longest pause between two chunks of a response body. */
+  bodyIdleMs: number;
+}
+
+export interface TransportEvent {
+  type: 'retry';
+  method: HttpMethod;
+  host: string;
+  /** The URL path, without its query. */
+  path: string;
+  /** The attempt that failed (1-based). */
+  attempt: number;
+  delayMs: number;
+  /** `HTTP 503`, `ECONNRESET`, … */
+  reason: string;
+}
+
+export interface TransportOptions {
+  /** Hosts (`host` or `host:port`) spoken to over plain HTTP, besides loopback hosts. */
+  plainHttp?: Iterable<string>;
+  timeouts?: Partial<TimeoutOptions>;
+  retry?: Partial<RetryOptions>;
+  /** Connections per origin. */
+  connections?: number;
+  maxRedirects?: number;
+  userAgent?: string;
+  /** TLS settings for HTTPS origins (a private CA, or `rejectUnauthorized: false` for `--tls-verify=false`). */
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /** Called before each retry; for progress output and logs. */
+  onEvent?: (event: TransportEvent) => void;
+  /** Injected for tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Injected for tests; returns [0, 1). */
+  random?: () => number;
+  /** Injected for tests; milliseconds since the epoch, for HTTP-date `Retry-After`. */
+  now?: () => number;
+  /** Use this dispatcher instead of creating an Agent (the transport will not close it). */
+  dispatcher?: Dispatcher;
+}
+
+export const defaultTimeouts: TimeoutOptions = { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 60_000 };
+export const defaultRetry: RetryOptions = {
+  attempts: 4,
+  baseDelayMs: 250,
+  maxDelayMs: 8_000,
+  maxRetryAfterMs: 60_000,
+};
+
+/** A failure without an HTTP answer (after retries), or a body that could not be read. */
+export class TransportError extends Error {
+  /** The underlying code: `ECONNREFUSED`, `UND_ERR_HEADERS_TIMEOUT`, `BODY_TOO_LARGE`, … */
+  readonly code: string;
+  readonly method: HttpMethod;
+  readonly host: string;
+  readonly path: string;
+  readonly attempts: number;
+  constructor(
+    code: string,
+    request: { method: HttpMethod; url: URL },
+    attempts: number,
+    reason: string,
+    cause?: unknown,
+  ) {
+    const where = `${request.method} ${request.url.host}${request.url.pathname}`;
+    const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
+    super(redact(`${where}: ${reason}${tries}`), cause === undefined ? undefined : { cause });
+    this.name = 'TransportError';
+    this.code = code;
+    this.method = request.method;
+    this.host = request.url.host;
+    this.path = request.url.pathname;
+    this.attempts = attempts;
+  }
+}
+
+/** A 2xx body larger than the request's `bufferLimit`. Never retried. */
+export class BodyTooLargeError extends TransportError {
+  readonly limit: number;
+  constructor(request: { method: HttpMethod; url: URL }, limit: number) {
+    super('BODY_TOO_LARGE', request, 1, `the response body is larger than ${limit} bytes`);
+    this.name = 'BodyTooLargeError';
+    this.limit = limit;
+  }
+}
+
+const idempotentMethods = new Set<HttpMethod>(['GET', 'HEAD', 'PUT', 'DELETE']);
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+const retryableStatuses = new Set([429, 502, 503, 504]);
+const retryableCodes = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+/** True for `localhost`, 127.0.0.0/8 and `::1`, with or without a port and brackets. */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostWithoutPort(host.toLowerCase());
+  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+/** `registry:5000` → `registry`, `[::1]:5000` → `::1`. */
+export function hostWithoutPort(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? host : host.slice(1, end);
+  }
+  const colon = host.indexOf(':');
+  if (colon !== -1 && host.indexOf(':', colon + 1) !== -1) return host; // a bare IPv6 address
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+/**
+ * Seconds to wait from a `Retry-After` value: delta-seconds or an HTTP-date (never negative); undefined
+ * when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  if (!/[a-z]/i.test(text)) return undefined;
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/** Backoff before retry number `attempt` (1-based): base·2^(attempt-1), capped, with ±50% jitter. */
+export function backoffDelay(attempt: number, retry: RetryOptions, random: () => number): number {
+  const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling * (0.5 + random() / 2));
+}
+
+/** True when an error (from undici or node:net) is worth another attempt. */
+export function isRetryableNetworkError(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && retryableCodes.has(code);
+}
+
+function errorCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (retryableCodes.has(code) || /^E[A-Z]+$|^UND_ERR/.test(code))) {
+      return code;
+    }
+    const inner = (current as { errors?: unknown }).errors;
+    current = Array.isArray(inner) && inner.length > 0 ? inner[0] : (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export class Transport {
+  readonly userAgent: string;
+  private readonly agent: Dispatcher;
+  private readonly ownsAgent: boolean;
+  private readonly plainHttp: Set<string>;
+  private readonly timeouts: TimeoutOptions;
+  private readonly retry: RetryOptions;
+  private readonly maxRedirects: number;
+  private readonly onEvent: ((event: TransportEvent) => void) | undefined;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly random: () => number;
+  private readonly now: () => number;
+
+  constructor(options: TransportOptions = {}) {
+    this.timeouts = { ...defaultTimeouts, ...options.timeouts };
+    this.retry = { ...defaultRetry, ...options.retry };
+    this.retry.attempts = Math.max(1, Math.floor(this.retry.attempts));
+    this.maxRedirects = options.maxRedirects ?? 5;
+    this.userAgent = options.userAgent ?? USER_AGENT;
+    this.plainHttp = new Set([...(options.plainHttp ?? [])].map((host) => host.toLowerCase()));
+    this.onEvent = options.onEvent;
+    this.sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, signal ? { signal } : {}));
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+    if (options.dispatcher) {
+      this.agent = options.dispatcher;
+      this.ownsAgent = false;
+    } else {
+      this.agent = new Agent({
+        connections: options.connections ?? 16,
+        keepAliveTimeout: 10_000,
+        keepAliveMaxTimeout: 60_000,
+        headersTimeout: this.timeouts.headersMs,
+        bodyTimeout: this.timeouts.bodyIdleMs,
+        connect: { timeout: this.timeouts.connectMs, ...options.tls },
+      });
+      this.ownsAgent = true;
+    }
+  }
+
+  /** Whether `host` (`name` or `name:port`) is spoken to over plain HTTP. */
+  isPlainHttp(host: string): boolean {
+    const lower = host.toLowerCase();
+    return isLoopbackHost(lower) || this.plainHttp.has(lower) || this.plainHttp.has(hostWithoutPort(lower));
+  }
+
+  /** The URL of `path` (starting with `/`) on `host`, with the scheme this transport uses for it. */
+  url(host: string, path: string): URL {
+    return new URL(`${this.isPlainHttp(host) ? 'http' : 'https'}://${host}${path}`);
+  }
+
+  /**
+   * Sends a request, retrying and following redirects as promised above. Resolves with any HTTP answer
+   * (including 4xx/5xx after retries); rejects with `TransportError` when no answer came.
+   */
+  async request(request: TransportRequest): Promise<TransportResponse> {
+    const attempts = this.canRetry(request) ? this.retry.attempts : 1;
+    for (let attempt = 1; ; attempt++) {
+      let response: TransportResponse;
+      try {
+        response = await this.attempt(request, attempt);
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) throw error;
+        const code = errorCode(error) ?? 'UNKNOWN';
+        if (attempt >= attempts || !isRetryableNetworkError(error) || request.signal?.aborted) {
+          if (request.signal?.aborted) throw error;
+          throw new TransportError(code, request, attempt, describeNetworkError(error, code), error);
+        }
+        await this.pause(request, attempt, backoffDelay(attempt, this.retry, this.random), code);
+        continue;
+      }
+      if (attempt >= attempts || !retryableStatuses.has(response.status)) return response;
+      let wait = backoffDelay(attempt, this.retry, this.random);
+      const retryAfter = parseRetryAfter(response.header('retry-after'), this.now());
+      if (response.status === 429) {
+        if (request.retryRateLimited === false) return response;
+        if (retryAfter !== undefined) {
+          if (retryAfter * 1000 > this.retry.maxRetryAfterMs) return response;
+          wait = Math.max(wait, retryAfter * 1000);
+        }
+      } else if (retryAfter !== undefined) {
+        wait = Math.max(wait, Math.min(retryAfter * 1000, this.retry.maxRetryAfterMs));
+      }
+      await response.discard();
+      await this.pause(request, attempt, wait, `HTTP ${response.status}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsAgent) await this.agent.close();
+  }
+
+  private canRetry(request: TransportRequest): boolean {
+    if (!idempotentMethods.has(request.method) && !request.retrySafe) return false;
+    const body = request.body;
+    return body === undefined || typeof body === 'string' || body instanceof Uint8Array || 'open' in body;
+  }
+
+  private async pause(request: TransportRequest, attempt: number, ms: number, reason: string): Promise<void> {
+    this.onEvent?.({
+      type: 'retry',
+      method: request.method,
+      host: request.url.host,
+      path: request.url.pathname,
+      attempt,
+      delayMs: ms,
+      reason,
+    });
+    await this.sleep(ms, request.signal);
+  }
+
+  /** One attempt: the request and any redirects, and the buffered body when asked for. */
+  private async attempt(request: TransportRequest, attempt: number): Promise<TransportResponse> {
+    const follow = request.followRedirects ?? (request.method === 'GET' || request.method === 'HEAD');
+    const startOrigin = request.url.origin;
+    let url = request.url;
+    let method = request.method;
+    let body = request.body;
+    let headers = { ...request.headers };
+    for (let hop = 0; ; hop++) {
+      const data = await this.dispatch(method, url, headers, body, request.signal);
+      const location = header(data.headers, 'location');
+      if (follow && redirectStatuses.has(data.statusCode) && location !== undefined && hop < this.maxRedirects) {
+        await discard(data.body);
+        const next = new URL(location, url);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+          throw new TransportError('BAD_REDIRECT', request, attempt, `redirect to a ${next.protocol} URL`);
+        }
+        if (next.origin !== startOrigin) headers = withoutHeader(headers, 'authorization');
+        if (data.statusCode === 303 && method !== 'HEAD') {
+          method = 'GET';
+          body = undefined;
+          headers = withoutHeader(withoutHeader(headers, 'content-length'), 'content-type');
+        }
+        url = next;
+        continue;
+      }
+      const response = makeResponse(data, url, attempt);
+      if (request.bufferLimit !== undefined && method !== 'HEAD') {
+        response.bytes = await readLimited(data, request, request.bufferLimit);
+      }
+      return response;
+    }
+  }
+
+  private async dispatch(
+    method: HttpMethod,
+    url: URL,
+    headers: Record<string, string>,
+    body: RequestBody | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    const sent: Record<string, string> = { 'user-agent': this.userAgent };
+    for (const [name, value] of Object.entries(headers)) sent[name.toLowerCase()] = value;
+    let payload: string | Buffer | Uint8Array | Readable | null = null;
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      payload = body;
+      sent['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    } else if (body !== undefined && 'open' in body) {
+      payload = await body.open();
+      sent['content-length'] = String(body.length);
+    } else if (body !== undefined) {
+      payload = body;
+    } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+      sent['content-length'] = '0';
+    }
+    try {
+      return await this.agent.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method,
+        headers: sent,
+        body: payload,
+        signal: signal ?? null,
+        headersTimeout: this.timeouts.headersMs,
+        bodyTimeout: this.timeouts.bodyIdleMs,
+      });
+    } catch (error) {
+      if (payload !== null && typeof payload === 'object' && 'destroy' in payload && !payload.destroyed) {
+        payload.destroy();
+      }
+      throw error;
+    }
+  }
+}
+
+function makeResponse(data: Dispatcher.ResponseData, url: URL, attempts: number): TransportResponse {
+  return {
+    status: data.statusCode,
+    headers: data.headers,
+    url,
+    attempts,
+    body: data.body,
+    bytes: undefined,
+    header: (name) => header(data.headers, name),
+    headerList: (name) => headerList(data.headers, name),
+    discard: () => discard(data.body),
+  };
+}
+
+async function readLimited(
+  data: Dispatcher.ResponseData,
+  request: TransportRequest,
+  limit: number,
+): Promise<Buffer> {
+  const ok = data.statusCode >= 200 && data.statusCode < 300;
+  const declared = Number(header(data.headers, 'content-length'));
+  if (ok && Number.isFinite(declared) && declared > limit) {
+    data.body.destroy();
+    throw new BodyTooLargeError(request, limit);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of data.body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      data.body.destroy();
+      if (ok) throw new BodyTooLargeError(request, limit);
+      chunks.push(chunk.subarray(0, chunk.length - (total - limit)));
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function discard(body: Readable): Promise<void> {
+  const readable = body as Readable & { dump?: (options?: { limit: number }) => Promise<void> };
+  try {
+    if (typeof readable.dump === 'function') await readable.dump({ limit: 256 * 1024 });
+    else readable.destroy();
+  } catch {
+    // A body that fails while being discarded has nothing left to give.
+  }
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function headerList(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function withoutHeader(headers: Record<string, string>, name: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() !== name) result[key] = value;
+  return result;
+}
+
+function describeNetworkError(error: unknown, code: string): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'connection reset';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'timed out connecting';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'timed out waiting for the response headers';
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'timed out waiting for the response body';
+    case 'ENOTFOUND':
+      return 'host not found (DNS)';
+    case 'EAI_AGAIN':
+      return 'DNS lookup failed temporarily';
+    default:
+      return `${code}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}

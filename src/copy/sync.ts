@@ -1,0 +1,256 @@
+/**
+ * Many images in one run: expand each entry to concrete tags, copy each to its target, and guard Docker
+ * Hub's pull quota. Promises: a re-run does only what is missing (up-to-date images cost two HEADs, which
+ * Docker Hub does not count); the run stops cleanly before a Docker Hub manifest GET would take the quota
+ * below the reserve, and says so; one failing image never stops the others.
+ */
+import type { RateLimit, RegistryClient } from '../client/index.ts';
+import { PullsafeError } from '../errors/index.ts';
+import { isDockerHub, type ImageReference } from '../reference/index.ts';
+import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
+import { parsePlatform, selectTags, missingExactTags, type TagFilter } from './filters.ts';
+import { Limiter } from './limit.ts';
+import { RegistryEndpoint } from './registry-endpoint.ts';
+
+export interface SyncEntry {
+  source: ImageReference;
+  selection:
+    | { kind: 'tag'; tag: string }
+    | { kind: 'digest'; digest: string }
+    | { kind: 'filters'; filters: TagFilter[] };
+  platforms?: string[];
+  referrers: boolean;
+}
+
+export interface SyncOptions {
+  entries: SyncEntry[];
+  /** Fills an entry's target for one tag or digest. */
+  targetFor: (entry: SyncEntry, selected: { tag?: string; digest?: string }) => ImageReference;
+  quotaReserve: number;
+  concurrency: { images: number; blobs: number };
+  dryRun: boolean;
+  onImage?: (event: SyncImageEvent) => void;
+  onCopyEvent?: (image: string, event: CopyEvent) => void;
+}
+
+export type SyncImageStatus = 'copied' | 'up-to-date' | 'failed' | 'deferred' | 'would-copy';
+
+export interface SyncImageEvent {
+  source: string;
+  target: string;
+  status: SyncImageStatus | 'started';
+  result?: CopyResult;
+  error?: { code: string; message: string; hint?: string };
+}
+
+export interface SyncSummary {
+  images: number;
+  copied: number;
+  upToDate: number;
+  failed: number;
+  deferred: number;
+  wouldCopy: number;
+  bytesCopied: number;
+  blobsCopied: number;
+  stoppedForQuota: boolean;
+  /** The Docker Hub quota as last seen. */
+  quota?: RateLimit;
+  warnings: string[];
+}
+
+interface Job {
+  entry: SyncEntry;
+  sourceReference: string;
+  source: ImageReference;
+  target: ImageReference;
+}
+
+/** The quota shared by every Docker Hub source of a run: counted down locally, corrected by headers. */
+class QuotaGuard {
+  private readonly reserve: number;
+  remaining: number | undefined;
+  last: RateLimit | undefined;
+  stopped = false;
+
+  constructor(reserve: number) {
+    this.reserve = reserve;
+  }
+
+  observe(rate: RateLimit | undefined): void {
+    if (rate?.remaining === undefined) return;
+    this.last = rate;
+    this.remaining = this.remaining === undefined ? rate.remaining : Math.min(this.remaining, rate.remaining);
+  }
+
+  beforeGet(): void {
+    if (this.stopped || (this.remaining !== undefined && this.remaining <= this.reserve)) {
+      this.stopped = true;
+      throw new PullsafeError(
+        'QUOTA_RESERVE_REACHED',
+        `stopped before Docker Hub's pull quota falls below the reserve of ${this.reserve} (${this.remaining} left)`,
+        {
+          hint: 'run the same command again after the quota window; images already copied are not fetched again',
+        },
+      );
+    }
+    if (this.remaining !== undefined) this.remaining--;
+  }
+}
+
+export async function runSync(client: RegistryClient, options: SyncOptions): Promise<SyncSummary> {
+  const summary: SyncSummary = {
+    images: 0,
+    copied: 0,
+    upToDate: 0,
+    failed: 0,
+    deferred: 0,
+    wouldCopy: 0,
+    bytesCopied: 0,
+    blobsCopied: 0,
+    stoppedForQuota: false,
+    warnings: [],
+  };
+  const quota = new QuotaGuard(options.quotaReserve);
+  const jobs: Job[] = [];
+  for (const entry of options.entries) {
+    try {
+      jobs.push(...(await expand(client, entry, options, summary)));
+    } catch (error) {
+      summary.failed++;
+      options.onImage?.({
+        source: describe(entry.source),
+        target: '',
+        status: 'failed',
+        error: errorFields(error),
+      });
+    }
+  }
+  summary.images = jobs.length + summary.failed;
+
+  const images = new Limiter(options.concurrency.images);
+  const blobs = new Limiter(options.concurrency.blobs);
+  await Promise.all(
+    jobs.map((job) =>
+      images.run(async () => {
+        const sourceLabel = `${describe(job.source)}${referenceSuffix(job.sourceReference)}`;
+        const targetLabel = describe(job.target);
+        if (quota.stopped) {
+          summary.deferred++;
+          options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'deferred' });
+          return;
+        }
+        options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'started' });
+        const source = new RegistryEndpoint(client, job.source);
+        const target = new RegistryEndpoint(client, job.target);
+        if (isDockerHub(job.source)) source.beforeManifestGet = () => quota.beforeGet();
+        const targetReference = job.target.digest ?? job.target.tag ?? job.sourceReference;
+        try {
+          if (options.dryRun) {
+            const [from, to] = await Promise.all([
+              source.resolveManifest(job.sourceReference),
+              target.resolveManifest(targetReference),
+            ]);
+            quota.observe(source.lastRateLimit);
+            const status =
+              from && from.digest === to?.digest && !job.entry.platforms?.length
+                ? 'up-to-date'
+                : 'would-copy';
+            if (status === 'up-to-date') summary.upToDate++;
+            else summary.wouldCopy++;
+            options.onImage?.({ source: sourceLabel, target: targetLabel, status });
+            return;
+          }
+          const result = await copyImage(source, job.sourceReference, target, targetReference, {
+            platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
+            referrers: job.entry.referrers,
+            blobs,
+            onEvent: (event) => {
+              quota.observe(source.lastRateLimit);
+              options.onCopyEvent?.(sourceLabel, event);
+            },
+          });
+          quota.observe(source.lastRateLimit);
+          if (result.upToDate) summary.upToDate++;
+          else summary.copied++;
+          summary.bytesCopied += result.bytesCopied;
+          summary.blobsCopied += result.blobsCopied;
+          options.onImage?.({
+            source: sourceLabel,
+            target: targetLabel,
+            status: result.upToDate ? 'up-to-date' : 'copied',
+            result,
+          });
+        } catch (error) {
+          quota.observe(source.lastRateLimit);
+          if (error instanceof PullsafeError && error.code === 'QUOTA_RESERVE_REACHED') {
+            summary.deferred++;
+            options.onImage?.({
+              source: sourceLabel,
+              target: targetLabel,
+              status: 'deferred',
+              error: errorFields(error),
+            });
+            return;
+          }
+          summary.failed++;
+          options.onImage?.({
+            source: sourceLabel,
+            target: targetLabel,
+            status: 'failed',
+            error: errorFields(error),
+          });
+        }
+      }),
+    ),
+  );
+  summary.stoppedForQuota = quota.stopped;
+  if (quota.last) summary.quota = quota.last;
+  return summary;
+}
+
+async function expand(
+  client: RegistryClient,
+  entry: SyncEntry,
+  options: SyncOptions,
+  summary: SyncSummary,
+): Promise<Job[]> {
+  const base: ImageReference = {
+    registry: entry.source.registry,
+    repository: entry.source.repository,
+    original: entry.source.original,
+  };
+  const job = (reference: string, selected: { tag?: string; digest?: string }): Job => ({
+    entry,
+    sourceReference: reference,
+    source: base,
+    target: options.targetFor(entry, selected),
+  });
+  switch (entry.selection.kind) {
+    case 'tag':
+      return [job(entry.selection.tag, { tag: entry.selection.tag })];
+    case 'digest':
+      return [job(entry.selection.digest, { digest: entry.selection.digest })];
+    case 'filters': {
+      const tags = await client.listTags(base);
+      const missing = missingExactTags(tags, entry.selection.filters);
+      for (const tag of missing) summary.warnings.push(`${describe(base)}: tag ${tag} does not exist`);
+      return selectTags(tags, entry.selection.filters).map((tag) => job(tag, { tag }));
+    }
+  }
+}
+
+function describe(reference: ImageReference): string {
+  const name = `${reference.registry}/${reference.repository}`;
+  if (reference.digest) return `${name}@${reference.digest}`;
+  return reference.tag ? `${name}:${reference.tag}` : name;
+}
+
+function referenceSuffix(reference: string): string {
+  return reference.includes(':') ? `@${reference}` : `:${reference}`;
+}
+
+function errorFields(error: unknown): { code: string; message: string; hint?: string } {
+  if (error instanceof PullsafeError)
+    return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  return { code: 'INTERNAL', message: (error as Error)?.message ?? String(error) };
+}
