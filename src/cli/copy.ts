@@ -7,7 +7,6 @@ import type { ImageSource } from '../copy/endpoints.ts';
 import { PullsafeError } from '../errors/index.ts';
 import { digestOf } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
-import { formatReference } from '../reference/index.ts';
 import { exitCodes, formatBytes, printJson, printLines } from './output.ts';
 import { Progress } from './progress.ts';
 import {
@@ -244,17 +243,12 @@ export async function runRateLimit(
   flags: ClientFlags & { json?: boolean },
   env: Record<string, string | undefined>,
 ): Promise<number> {
+  // Docker Hub by default; any registry that announces a quota the same way can be asked too.
   const image = text ? parseImage(text) : undefined;
-  if (image && image.registry !== 'docker.io') {
-    throw new PullsafeError(
-      'USAGE',
-      `${formatReference(image)} is not on Docker Hub; only Docker Hub reports pull quotas`,
-    );
-  }
   const repo = image ?? { registry: 'docker.io', repository: 'ratelimitpreview/test' };
   const reference = image ? defaultTag(image.digest ?? image.tag) : 'latest';
-  const credentials = buildCredentials(flags, env, { source: 'docker.io' });
-  const hasCredentials = (await credentials.get('docker.io')) !== undefined;
+  const credentials = buildCredentials(flags, env, { source: repo.registry });
+  const hasCredentials = (await credentials.get(repo.registry)) !== undefined;
   const withCredentials = new RegistryClient({
     credentials,
     transport: { plainHttp: flags.plainHttp ?? [] },
@@ -273,9 +267,9 @@ export async function runRateLimit(
       });
     }
     if (flags.json) {
-      printJson({ image: `docker.io/${repo.repository}:${reference}`, results });
+      printJson({ image: `${repo.registry}/${repo.repository}:${reference}`, results });
     } else {
-      const lines = [`Docker Hub pull quota (HEAD requests only; checking spends nothing)`];
+      const lines = [`pull quota of ${repo.registry} (HEAD requests only; checking spends nothing)`];
       for (const result of results) {
         const quota = result.rateLimit
           ? describeRateLimit(result.rateLimit)

@@ -80,10 +80,12 @@ export async function runSyncCommand(
       const lines = [
         `${summary.images} images: ${parts.join(', ')}; ${formatBytes(summary.bytesCopied)} in ${summary.blobsCopied} blobs, ${seconds.toFixed(1)} s`,
       ];
-      if (summary.quota) lines.push(`Docker Hub quota: ${describeRateLimit(summary.quota)}`);
+      for (const [registry, quota] of Object.entries(summary.quotas)) {
+        lines.push(`pull quota of ${registry}: ${describeRateLimit(quota)}`);
+      }
       if (summary.stoppedForQuota) {
         lines.push(
-          `stopped before Docker Hub's quota fell below the reserve (${config.quotaReserve}); run the same command after the window to finish`,
+          `stopped before a pull quota fell below the reserve (${config.quotaReserve}); run the same command after the window to finish`,
         );
       }
       printLines(lines);

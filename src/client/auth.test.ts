@@ -81,7 +81,10 @@ const challengeTable: { name: string; header: string; expected: Challenge[] }[] 
     expected: [
       {
         scheme: 'basic',
-        params: { realm: 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/', service: 'ecr.amazonaws.com' },
+        params: {
+          realm: 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/',
+          service: 'ecr.amazonaws.com',
+        },
       },
     ],
   },
@@ -122,13 +125,15 @@ test('normaliseScopes merges actions per resource and sorts', () => {
     normaliseScopes(['repository:b:pull', 'repository:a:push', 'repository:a:pull', 'registry:catalog:*']),
     ['registry:catalog:*', 'repository:a:pull,push', 'repository:b:pull'],
   );
-  assert.deepEqual(normaliseScopes(['repository:x:push,pull', 'repository:x:pull']), ['repository:x:pull,push']);
+  assert.deepEqual(normaliseScopes(['repository:x:push,pull', 'repository:x:pull']), [
+    'repository:x:pull,push',
+  ]);
   assert.equal(repositoryScope('library/nginx', ['pull', 'push']), 'repository:library/nginx:pull,push');
   // Mount: target pull,push and source pull in one token.
-  assert.deepEqual(normaliseScopes([repositoryScope('t/app', ['pull', 'push']), repositoryScope('s/app', ['pull'])]), [
-    'repository:s/app:pull',
-    'repository:t/app:pull,push',
-  ]);
+  assert.deepEqual(
+    normaliseScopes([repositoryScope('t/app', ['pull', 'push']), repositoryScope('s/app', ['pull'])]),
+    ['repository:s/app:pull', 'repository:t/app:pull,push'],
+  );
 });
 
 test('parseTokenAnswer accepts token or access_token; expires_in defaults to 60', () => {

@@ -427,7 +427,9 @@ export class Authenticator {
       throw error;
     }
     const status = response.status;
-    const who = credentials ? `with the credentials from ${this.credentialSource?.description ?? 'the caller'}` : 'anonymously';
+    const who = credentials
+      ? `with the credentials from ${this.credentialSource?.description ?? 'the caller'}`
+      : 'anonymously';
     if (status === 401 || status === 403) {
       throw new RegistryError(
         'REGISTRY_UNAUTHORIZED',

@@ -148,7 +148,10 @@ test('credential helper protocol: host on stdin, JSON out, <token> is an identit
     await assert.rejects(credentialHelperGet('fake', 'broken.example.com', env), (error: unknown) => {
       assert.ok(error instanceof PullsafeError);
       assert.equal(error.code, 'CREDENTIALS_INVALID');
-      assert.match(error.message, /docker-credential-fake failed for broken\.example\.com \(exit 2\): keychain locked/);
+      assert.match(
+        error.message,
+        /docker-credential-fake failed for broken\.example\.com \(exit 2\): keychain locked/,
+      );
       return true;
     });
     await assert.rejects(credentialHelperGet('fake', 'garbage.example.com', env), /printed something other/);
@@ -171,8 +174,14 @@ test('docker config: credHelpers per host, credsStore default, auths fallback; h
       }),
     );
     const source = dockerConfigCredentials({ path, env });
-    assert.deepEqual(await source.get('reg.example.com'), { username: 'helperuser', password: 'helpersecret' });
-    assert.deepEqual(await source.get('reg.example.com'), { username: 'helperuser', password: 'helpersecret' });
+    assert.deepEqual(await source.get('reg.example.com'), {
+      username: 'helperuser',
+      password: 'helpersecret',
+    });
+    assert.deepEqual(await source.get('reg.example.com'), {
+      username: 'helperuser',
+      password: 'helpersecret',
+    });
     // credsStore answers for Docker Hub with its index server address.
     assert.deepEqual(await source.get('docker.io'), { identityToken: 'identity-xyz' });
     // The store has nothing for this host: the inline entry answers.
@@ -187,7 +196,10 @@ test('explicit and environment credentials are scoped to the hosts named', async
   const explicit = explicitCredentials('alice:pa:ss', { registry: 'docker.io' });
   assert.deepEqual(await explicit.get('index.docker.io'), { username: 'alice', password: 'pa:ss' });
   assert.equal(await explicit.get('ghcr.io'), undefined);
-  assert.deepEqual(await explicitCredentials('bob:x').get('any.example.com'), { username: 'bob', password: 'x' });
+  assert.deepEqual(await explicitCredentials('bob:x').get('any.example.com'), {
+    username: 'bob',
+    password: 'x',
+  });
   assert.throws(() => explicitCredentials('nopassword'), /user:password/);
   assert.throws(() => explicitCredentials(':x'), /user:password/);
 
@@ -282,7 +294,9 @@ test('ECR source: an SDK failure is CREDENTIALS_INVALID naming the region', asyn
   const source = ecrCredentials({
     clientFactory: () => ({
       async send() {
-        throw Object.assign(new Error('User is not authorized (AKIAABCDEFGHIJKLMNOP)'), { name: 'AccessDeniedException' });
+        throw Object.assign(new Error('User is not authorized (AKIAABCDEFGHIJKLMNOP)'), {
+          name: 'AccessDeniedException',
+        });
       },
     }),
   });
@@ -329,7 +343,11 @@ test('Secrets Manager source: ECS repositoryCredentials shape, region from the A
 });
 
 test('Secrets Manager source: a wrong shape names the secret, never its value', async () => {
-  for (const SecretString of ['{"user":"hub","pass":"TOPSECRET"}', 'TOPSECRET', '{"username":"hub","password":""}']) {
+  for (const SecretString of [
+    '{"user":"hub","pass":"TOPSECRET"}',
+    'TOPSECRET',
+    '{"username":"hub","password":""}',
+  ]) {
     const source = secretsManagerCredentials({
       secretId: 'team/dockerhub',
       region: 'eu-west-1',
@@ -354,21 +372,37 @@ test('Secrets Manager source: a wrong shape names the secret, never its value', 
 
 test('standardCredentialChain: explicit, then env, then Docker config, then ECR', async () => {
   await withTempDir(async (dir) => {
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { 'reg.example.com': { auth: b64('cfg:pw') } } }));
+    await writeFile(
+      join(dir, 'config.json'),
+      JSON.stringify({ auths: { 'reg.example.com': { auth: b64('cfg:pw') } } }),
+    );
     const chain = standardCredentialChain({
       explicit: [explicitCredentials('cli:pw', { registry: 'cli.example.com' })],
-      env: { DOCKER_CONFIG: dir, PULLSAFE_REGISTRY_USER: 'envu', PULLSAFE_REGISTRY_PASSWORD: 'envp', PULLSAFE_REGISTRY_HOST: 'env.example.com' },
+      env: {
+        DOCKER_CONFIG: dir,
+        PULLSAFE_REGISTRY_USER: 'envu',
+        PULLSAFE_REGISTRY_PASSWORD: 'envp',
+        PULLSAFE_REGISTRY_HOST: 'env.example.com',
+      },
       home: '/nonexistent',
       ecrClientFactory: () => ({
         async send() {
-          return { $metadata: {}, authorizationData: [{ authorizationToken: b64('AWS:ecr'), expiresAt: new Date(Date.now() + 3600_000) }] };
+          return {
+            $metadata: {},
+            authorizationData: [
+              { authorizationToken: b64('AWS:ecr'), expiresAt: new Date(Date.now() + 3600_000) },
+            ],
+          };
         },
       }),
     });
     assert.deepEqual(await chain.get('cli.example.com'), { username: 'cli', password: 'pw' });
     assert.deepEqual(await chain.get('env.example.com'), { username: 'envu', password: 'envp' });
     assert.deepEqual(await chain.get('reg.example.com'), { username: 'cfg', password: 'pw' });
-    assert.deepEqual(await chain.get('123456789012.dkr.ecr.eu-west-1.amazonaws.com'), { username: 'AWS', password: 'ecr' });
+    assert.deepEqual(await chain.get('123456789012.dkr.ecr.eu-west-1.amazonaws.com'), {
+      username: 'AWS',
+      password: 'ecr',
+    });
     assert.equal(await chain.get('ghcr.io'), undefined);
   });
 });

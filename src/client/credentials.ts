@@ -15,17 +15,13 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GetAuthorizationTokenCommand, GetAuthorizationTokenCommandOutput } from '@aws-sdk/client-ecr';
-import type {
-  GetSecretValueCommand,
-  GetSecretValueCommandOutput,
-} from '@aws-sdk/client-secrets-manager';
+import type { GetSecretValueCommand, GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { PullsafeError, redact } from '../errors/index.ts';
 
 /** A user and password (sent as Basic, or exchanged for a token), or an OAuth2 refresh token. */
 export type Credentials =
-  | { username: string; password: string }
-  | { identityToken: string; username?: string };
+  { username: string; password: string } | { identityToken: string; username?: string };
 
 export interface CredentialSource {
   /** What this source is, for messages (`--src-creds`, `docker config /home/u/.docker/config.json`). */
@@ -205,7 +201,9 @@ export function authEntryCredentials(
 ): Credentials | undefined {
   if (entry.identitytoken) {
     const username = entry.username ?? decodeAuth(entry.auth, where)?.username;
-    return username ? { identityToken: entry.identitytoken, username } : { identityToken: entry.identitytoken };
+    return username
+      ? { identityToken: entry.identitytoken, username }
+      : { identityToken: entry.identitytoken };
   }
   if (entry.auth) return decodeAuth(entry.auth, where);
   if (entry.username && entry.password !== undefined) {
@@ -214,14 +212,21 @@ export function authEntryCredentials(
   return undefined;
 }
 
-function decodeAuth(auth: string | undefined, where: string): { username: string; password: string } | undefined {
+function decodeAuth(
+  auth: string | undefined,
+  where: string,
+): { username: string; password: string } | undefined {
   if (!auth) return undefined;
   const text = Buffer.from(auth, 'base64').toString('utf8');
   const colon = text.indexOf(':');
   if (!/^[A-Za-z0-9+/=\s_-]+$/.test(auth) || colon <= 0) {
-    throw new PullsafeError('CREDENTIALS_INVALID', `the "auth" field of ${where} is not base64 "user:password"`, {
-      hint: 'run `docker login` again for this registry, or fix the entry',
-    });
+    throw new PullsafeError(
+      'CREDENTIALS_INVALID',
+      `the "auth" field of ${where} is not base64 "user:password"`,
+      {
+        hint: 'run `docker login` again for this registry, or fix the entry',
+      },
+    );
   }
   return { username: text.slice(0, colon), password: text.slice(colon + 1).replace(/\n$/, '') };
 }
@@ -275,9 +280,13 @@ export async function credentialHelperGet(
 ): Promise<Credentials | undefined> {
   const program = `docker-credential-${helper}`;
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) {
-    throw new PullsafeError('CREDENTIALS_INVALID', `credential helper name ${JSON.stringify(helper)} is invalid`, {
-      hint: 'a helper name is the part after "docker-credential-", e.g. "ecr-login" or "pass"',
-    });
+    throw new PullsafeError(
+      'CREDENTIALS_INVALID',
+      `credential helper name ${JSON.stringify(helper)} is invalid`,
+      {
+        hint: 'a helper name is the part after "docker-credential-", e.g. "ecr-login" or "pass"',
+      },
+    );
   }
   let result: { exitCode: number; stdout: string; stderr: string };
   try {
@@ -289,7 +298,10 @@ export async function credentialHelperGet(
       code === 'ENOENT'
         ? `credential helper ${program} is not installed (not found on PATH)`
         : `credential helper ${program} could not be run: ${redact(String((error as Error).message ?? error))}`,
-      { hint: `install ${program}, or remove it from credsStore/credHelpers in the Docker config`, cause: error },
+      {
+        hint: `install ${program}, or remove it from credsStore/credHelpers in the Docker config`,
+        cause: error,
+      },
     );
   }
   if (result.exitCode !== 0) {
@@ -359,7 +371,9 @@ export function dockerConfigCredentials(options: DockerConfigSourceOptions): Cre
     const parsed = await config;
     if (!parsed) return undefined;
     const address = dockerServerAddress(registry);
-    const helperKey = parsed.credHelpers ? matchRegistryKey(Object.keys(parsed.credHelpers), registry) : undefined;
+    const helperKey = parsed.credHelpers
+      ? matchRegistryKey(Object.keys(parsed.credHelpers), registry)
+      : undefined;
     const helper = helperKey !== undefined ? parsed.credHelpers?.[helperKey] : parsed.credsStore;
     if (helper) {
       const found = await credentialHelperGet(helper, address, options.env, options.run);
@@ -410,12 +424,33 @@ export function secretRegion(secretId: string): string | undefined {
 }
 
 /** A Secrets Manager secret as a source; read once, on first use, and remembered. */
-export function secretsManagerCredentials(options: SecretsManagerSourceOptions): CredentialSource {
-  const scope = scopeList(options.registry);
-  const name = options.secretId;
-  let value: Promise<Credentials> | undefined;
-  const read = async (): Promise<Credentials> => {
-    const region = secretRegion(name) ?? options.region;
+export class SecretsManagerCredentials implements CredentialSource {
+  readonly description: string;
+  private readonly options: SecretsManagerSourceOptions;
+  private readonly scope: readonly string[] | undefined;
+  private value: Promise<Credentials> | undefined;
+
+  constructor(options: SecretsManagerSourceOptions) {
+    this.options = options;
+    this.scope = scopeList(options.registry);
+    this.description = `AWS Secrets Manager secret ${options.secretId}`;
+  }
+
+  async get(registry: string): Promise<Credentials | undefined> {
+    if (!appliesTo(this.scope, registry)) return undefined;
+    if (!this.value) {
+      const value = this.read();
+      this.value = value;
+      value.catch(() => {
+        if (this.value === value) this.value = undefined;
+      });
+    }
+    return this.value;
+  }
+
+  private async read(): Promise<Credentials> {
+    const name = this.options.secretId;
+    const region = secretRegion(name) ?? this.options.region;
     if (!region) {
       throw new PullsafeError('CREDENTIALS_INVALID', `no AWS region for secret ${name}`, {
         hint: 'give the secret as a full ARN, or set the region',
@@ -424,7 +459,7 @@ export function secretsManagerCredentials(options: SecretsManagerSourceOptions):
     const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
     let output: GetSecretValueCommandOutput;
     try {
-      output = await options.clientFactory(region).send(new GetSecretValueCommand({ SecretId: name }));
+      output = await this.options.clientFactory(region).send(new GetSecretValueCommand({ SecretId: name }));
     } catch (error) {
       const kind = (error as { name?: unknown }).name;
       throw new PullsafeError(
@@ -437,7 +472,8 @@ export function secretsManagerCredentials(options: SecretsManagerSourceOptions):
       );
     }
     const text =
-      output.SecretString ?? (output.SecretBinary ? Buffer.from(output.SecretBinary).toString('utf8') : undefined);
+      output.SecretString ??
+      (output.SecretBinary ? Buffer.from(output.SecretBinary).toString('utf8') : undefined);
     let document: unknown;
     try {
       document = text === undefined ? undefined : JSON.parse(text);
@@ -449,24 +485,17 @@ export function secretsManagerCredentials(options: SecretsManagerSourceOptions):
       throw new PullsafeError(
         'CREDENTIALS_INVALID',
         `secret ${name} does not hold a JSON object with non-empty "username" and "password"`,
-        { hint: 'store the registry credentials as {"username":"…","password":"…"} (the ECS repositoryCredentials shape)' },
+        {
+          hint: 'store the registry credentials as {"username":"…","password":"…"} (the ECS repositoryCredentials shape)',
+        },
       );
     }
     return { username: parsed.data.username, password: parsed.data.password };
-  };
-  return {
-    description: `AWS Secrets Manager secret ${name}`,
-    async get(registry) {
-      if (!appliesTo(scope, registry)) return undefined;
-      if (!value) {
-        value = read();
-        value.catch(() => {
-          value = undefined;
-        });
-      }
-      return value;
-    },
-  };
+  }
+}
+
+export function secretsManagerCredentials(options: SecretsManagerSourceOptions): SecretsManagerCredentials {
+  return new SecretsManagerCredentials(options);
 }
 
 // ---- Amazon ECR -----------------------------------------------------------------------------------------
@@ -513,18 +542,40 @@ export const ECR_TOKEN_MARGIN_MS = 60_000;
 
 /**
  * ECR's GetAuthorizationToken as a source for every private ECR host: the region comes from the host,
- * the token (base64 `AWS:password`) is remembered per account and region until shortly before its
- * `expiresAt`.
+ * the token (base64 `AWS:password`) is remembered per account and region until `ECR_TOKEN_MARGIN_MS`
+ * before its `expiresAt`; concurrent requests share one call.
  */
-export function ecrCredentials(options: EcrSourceOptions): CredentialSource {
-  const now = options.now ?? Date.now;
-  const cache = new Map<string, { credentials: Credentials; expiresAt: number }>();
-  const pending = new Map<string, Promise<Credentials>>();
-  const fetch = async (ecr: EcrHost): Promise<Credentials> => {
+export class EcrCredentials implements CredentialSource {
+  readonly description = 'Amazon ECR GetAuthorizationToken';
+  private readonly clientFactory: (region: string) => EcrLike;
+  private readonly now: () => number;
+  private readonly cache = new Map<string, { credentials: Credentials; expiresAt: number }>();
+  private readonly pending = new Map<string, Promise<Credentials>>();
+
+  constructor(options: EcrSourceOptions) {
+    this.clientFactory = options.clientFactory;
+    this.now = options.now ?? Date.now;
+  }
+
+  async get(registry: string): Promise<Credentials | undefined> {
+    const ecr = parseEcrHost(registry);
+    if (!ecr) return undefined;
+    const key = `${ecr.region}/${ecr.accountId}`;
+    const cached = this.cache.get(key);
+    if (cached && this.now() < cached.expiresAt - ECR_TOKEN_MARGIN_MS) return cached.credentials;
+    let request = this.pending.get(key);
+    if (!request) {
+      request = this.fetch(ecr, key).finally(() => this.pending.delete(key));
+      this.pending.set(key, request);
+    }
+    return request;
+  }
+
+  private async fetch(ecr: EcrHost, key: string): Promise<Credentials> {
     const { GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
     let output: GetAuthorizationTokenCommandOutput;
     try {
-      output = await options.clientFactory(ecr.region).send(new GetAuthorizationTokenCommand({}));
+      output = await this.clientFactory(ecr.region).send(new GetAuthorizationTokenCommand({}));
     } catch (error) {
       const kind = (error as { name?: unknown }).name;
       throw new PullsafeError(
@@ -537,34 +588,28 @@ export function ecrCredentials(options: EcrSourceOptions): CredentialSource {
       );
     }
     const data = output.authorizationData?.[0];
-    const decoded = data?.authorizationToken ? Buffer.from(data.authorizationToken, 'base64').toString('utf8') : '';
+    const decoded = data?.authorizationToken
+      ? Buffer.from(data.authorizationToken, 'base64').toString('utf8')
+      : '';
     const colon = decoded.indexOf(':');
     if (colon <= 0) {
-      throw new PullsafeError('CREDENTIALS_INVALID', `ECR in ${ecr.region} returned no usable authorization token`, {
-        hint: 'retry; if it persists, check the ECR service status',
-      });
+      throw new PullsafeError(
+        'CREDENTIALS_INVALID',
+        `ECR in ${ecr.region} returned no usable authorization token`,
+        {
+          hint: 'retry; if it persists, check the ECR service status',
+        },
+      );
     }
     const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-    const expiresAt = data?.expiresAt ? new Date(data.expiresAt).getTime() : now() + 12 * 3_600_000;
-    cache.set(`${ecr.region}/${ecr.accountId}`, { credentials, expiresAt });
+    const expiresAt = data?.expiresAt ? new Date(data.expiresAt).getTime() : this.now() + 12 * 3_600_000;
+    this.cache.set(key, { credentials, expiresAt });
     return credentials;
-  };
-  return {
-    description: 'Amazon ECR GetAuthorizationToken',
-    async get(registry) {
-      const ecr = parseEcrHost(registry);
-      if (!ecr) return undefined;
-      const key = `${ecr.region}/${ecr.accountId}`;
-      const cached = cache.get(key);
-      if (cached && now() < cached.expiresAt - ECR_TOKEN_MARGIN_MS) return cached.credentials;
-      let request = pending.get(key);
-      if (!request) {
-        request = fetch(ecr).finally(() => pending.delete(key));
-        pending.set(key, request);
-      }
-      return request;
-    },
-  };
+  }
+}
+
+export function ecrCredentials(options: EcrSourceOptions): EcrCredentials {
+  return new EcrCredentials(options);
 }
 
 // ---- the usual chain ------------------------------------------------------------------------------------

@@ -33,7 +33,10 @@ test('parseRateLimit: no window is left out, never assumed; nothing gives undefi
     limit: 100,
     remaining: 5,
   });
-  assert.deepEqual(parseRateLimit({ 'ratelimit-remaining': '5;w=600' }), { remaining: 5, windowSeconds: 600 });
+  assert.deepEqual(parseRateLimit({ 'ratelimit-remaining': '5;w=600' }), {
+    remaining: 5,
+    windowSeconds: 600,
+  });
   assert.equal(parseRateLimit({ 'content-type': 'application/json' }), undefined);
 });
 

@@ -208,7 +208,11 @@ export class RegistryClient {
     if (announced !== undefined && isDigest(announced)) {
       const actual = digestOf(bytes, digestAlgorithm(announced as Digest));
       if (actual !== announced) {
-        throw this.mismatch(op, response, `Docker-Content-Digest says ${announced}, the bytes hash to ${actual}`);
+        throw this.mismatch(
+          op,
+          response,
+          `Docker-Content-Digest says ${announced}, the bytes hash to ${actual}`,
+        );
       }
       if (!isDigest(reference)) digest = announced as Digest;
     }
@@ -238,10 +242,15 @@ export class RegistryClient {
     });
     if (response.status < 200 || response.status >= 300) throw await this.statusError(op, response);
     const announced = response.header('docker-content-digest');
-    const algorithm = announced !== undefined && isDigest(announced) ? digestAlgorithm(announced as Digest) : 'sha256';
+    const algorithm =
+      announced !== undefined && isDigest(announced) ? digestAlgorithm(announced as Digest) : 'sha256';
     const digest = digestOf(bytes, algorithm);
     if (announced !== undefined && isDigest(announced) && announced !== digest) {
-      throw this.mismatch(op, response, `the registry stored it as ${announced}, the bytes hash to ${digest}`);
+      throw this.mismatch(
+        op,
+        response,
+        `the registry stored it as ${announced}, the bytes hash to ${digest}`,
+      );
     }
     return { digest };
   }
@@ -274,10 +283,15 @@ export class RegistryClient {
     });
     if (response.status !== 200) throw await this.statusError(op, response);
     const length = Number(response.header('content-length'));
-    const announced = Number.isSafeInteger(length) && response.header('content-length') !== undefined ? length : undefined;
+    const announced =
+      Number.isSafeInteger(length) && response.header('content-length') !== undefined ? length : undefined;
     if (announced !== undefined && options.expectedSize !== undefined && announced !== options.expectedSize) {
       await response.discard();
-      throw this.mismatch(op, response, `${response.url.host} announced ${announced} bytes, expected ${options.expectedSize}`);
+      throw this.mismatch(
+        op,
+        response,
+        `${response.url.host} announced ${announced} bytes, expected ${options.expectedSize}`,
+      );
     }
     const size = announced ?? options.expectedSize;
     const label = `blob ${digest} of ${imageName(repo)} from ${response.url.host}`;
@@ -349,16 +363,22 @@ export class RegistryClient {
    */
   async mountBlob(target: RepositoryRef, digest: Digest, from: string | RepositoryRef): Promise<boolean> {
     const source = typeof from === 'string' ? from : from.repository;
-    if (typeof from !== 'string' && this.apiHost(from.registry) !== this.apiHost(target.registry)) return false;
+    if (typeof from !== 'string' && this.apiHost(from.registry) !== this.apiHost(target.registry))
+      return false;
     const op = pushOperation(`mount blob ${digest} from ${source}`, target);
     op.scopes.push(repositoryScope(source, ['pull']));
     const url = this.url(target, '/blobs/uploads/');
     url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`;
-    const response = await this.send(op, { method: 'POST', url, retrySafe: true, bufferLimit: ERROR_BODY_LIMIT });
+    const response = await this.send(op, {
+      method: 'POST',
+      url,
+      retrySafe: true,
+      bufferLimit: ERROR_BODY_LIMIT,
+    });
     if (response.status === 201) return true;
     if (response.status === 202) {
-      const location = response.header('location');
-      if (location !== undefined) await this.cancelUpload(op, new URL(location, response.url).toString());
+      if (response.header('location') !== undefined)
+        await this.cancelUpload(op, this.uploadLocation(op, response));
       return false;
     }
     throw await this.statusError(op, response);
@@ -372,12 +392,19 @@ export class RegistryClient {
     const tags: string[] = [];
     await this.pages(op, first, options.maxPages ?? this.maxPages, {}, (body) => {
       const document = parseJson(body) as { tags?: unknown } | undefined;
-      if (!document || (document.tags !== null && document.tags !== undefined && !Array.isArray(document.tags))) {
-        throw new RegistryError('REGISTRY_REJECTED', `list tags of ${imageName(repo)}: the answer is not a tag list`, {
-          registry: repo.registry,
-          host: this.apiHost(repo.registry),
-          repository: repo.repository,
-        });
+      if (
+        !document ||
+        (document.tags !== null && document.tags !== undefined && !Array.isArray(document.tags))
+      ) {
+        throw new RegistryError(
+          'REGISTRY_REJECTED',
+          `list tags of ${imageName(repo)}: the answer is not a tag list`,
+          {
+            registry: repo.registry,
+            host: this.apiHost(repo.registry),
+            repository: repo.repository,
+          },
+        );
       }
       for (const tag of (document.tags ?? []) as unknown[]) if (typeof tag === 'string') tags.push(tag);
     });
@@ -400,7 +427,9 @@ export class RegistryClient {
       this.maxPages,
       { accept: mediaTypes.ociIndex, fallback: [404, 405, 501] },
       (body, response) => {
-        filtered ||= (response.header('oci-filters-applied') ?? '').split(',').some((f) => f.trim() === 'artifactType');
+        filtered ||= (response.header('oci-filters-applied') ?? '')
+          .split(',')
+          .some((f) => f.trim() === 'artifactType');
         found.push(...this.indexEntries(op, response, body));
       },
     );
@@ -416,7 +445,9 @@ export class RegistryClient {
       }
       entries = this.indexEntries(op, undefined, fallback.bytes);
     }
-    return artifactType === undefined || filtered ? entries : entries.filter((e) => e.artifactType === artifactType);
+    return artifactType === undefined || filtered
+      ? entries
+      : entries.filter((e) => e.artifactType === artifactType);
   }
 
   /**
@@ -466,16 +497,44 @@ export class RegistryClient {
   private async send(op: Operation, request: TransportRequest): Promise<TransportResponse> {
     const host = this.apiHost(op.repo.registry);
     const target = { registry: op.repo.registry, host };
-    const ownHost = request.url.host === host;
-    const authorization = ownHost ? await this.auth.authorization(target, op.scopes) : undefined;
+    const ownHost =
+      request.url.host === host && request.url.protocol === this.transport.url(host, '/').protocol;
+    const authorization = ownHost
+      ? await this.withContext(op, () => this.auth.authorization(target, op.scopes))
+      : undefined;
     const response = await this.dispatch(op, request, authorization);
     if (response.status !== 401 || !ownHost) return response;
     const challenge = response.headerList('www-authenticate');
     if (response.bytes === undefined) await response.discard();
     if (request.body !== undefined && !isReplayable(request.body)) return response;
-    const retry = await this.auth.challenged(target, op.scopes, challenge, authorization);
+    const retry = await this.withContext(op, () =>
+      this.auth.challenged(target, op.scopes, challenge, authorization),
+    );
     if (retry === undefined) return response;
     return this.dispatch(op, request, retry);
+  }
+
+  /** Adds the operation and image to errors of the token service, which knows only the registry. */
+  private async withContext<T>(op: Operation, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof RegistryError) || error.repository !== undefined) throw error;
+      const details: RegistryErrorDetails = { ...this.details(op, undefined, error.host) };
+      if (error.status !== undefined) details.status = error.status;
+      if (error.registryCode !== undefined) details.registryCode = error.registryCode;
+      if (error.retryAfterSeconds !== undefined) details.retryAfterSeconds = error.retryAfterSeconds;
+      if (error.rateLimit !== undefined) details.rateLimit = error.rateLimit;
+      throw new RegistryError(
+        error.code,
+        `${op.what} ${imageName(op.repo, op.reference)}: ${error.message}`,
+        details,
+        {
+          ...(error.hint !== undefined ? { hint: error.hint } : {}),
+          cause: error.cause ?? error,
+        },
+      );
+    }
   }
 
   private async dispatch(
@@ -500,7 +559,7 @@ export class RegistryClient {
         const tls = /CERT|SSL|TLS|EPROTO/i.test(error.code);
         throw new RegistryError(
           'REGISTRY_UNAVAILABLE',
-          `${op.what} ${imageName(op.repo, op.reference)}: no answer from ${error.host}: ${error.message}`,
+          `${op.what} ${imageName(op.repo, op.reference)}: no HTTP answer: ${error.message}`,
           this.details(op, undefined, error.host),
           {
             hint: tls
@@ -581,20 +640,31 @@ export class RegistryClient {
         { hint: 'the registry does not follow the distribution API for uploads' },
       );
     }
-    return new URL(location, response.url).toString();
+    const url = new URL(location, response.url);
+    // Never let an upload (and the token sent with it) drop from HTTPS to plain HTTP.
+    if (url.host === response.url.host && response.url.protocol === 'https:') url.protocol = 'https:';
+    return url.toString();
   }
 
   /** Best effort: an upload left open expires on its own. */
   private async cancelUpload(op: Operation, location: string): Promise<void> {
     try {
-      const response = await this.send(op, { method: 'DELETE', url: new URL(location), bufferLimit: ERROR_BODY_LIMIT });
+      const response = await this.send(op, {
+        method: 'DELETE',
+        url: new URL(location),
+        bufferLimit: ERROR_BODY_LIMIT,
+      });
       if (response.bytes === undefined) await response.discard();
     } catch {
       // The upload expires on the registry side.
     }
   }
 
-  private details(op: Operation, response: TransportResponse | undefined, host?: string): RegistryErrorDetails {
+  private details(
+    op: Operation,
+    response: TransportResponse | undefined,
+    host?: string,
+  ): RegistryErrorDetails {
     const details: RegistryErrorDetails = {
       registry: op.repo.registry,
       host: response?.url.host ?? host ?? this.apiHost(op.repo.registry),
@@ -641,7 +711,9 @@ export class RegistryClient {
       hint = credentialed
         ? `the credentials for ${op.repo.registry} were refused: check them (docker login ${op.repo.registry})`
         : `log in: docker login ${op.repo.registry}, or pass --src-creds/--dest-creds user:password` +
-          (op.repo.registry === 'docker.io' ? '; Docker Hub also answers 401 for a repository that does not exist' : '');
+          (op.repo.registry === 'docker.io'
+            ? '; Docker Hub also answers 401 for a repository that does not exist'
+            : '');
     } else if (status === 403) {
       code = 'REGISTRY_DENIED';
       hint = `the credentials are valid but may not ${op.access} ${op.repo.repository}; ask for ${op.access} access`;
@@ -749,7 +821,12 @@ export function nextLink(header: string | undefined, base: URL): URL | undefined
 
 function manifestMediaType(contentType: string | undefined, bytes: Buffer): string {
   const bare = bareMediaType(contentType ?? '');
-  if (bare !== '' && bare !== 'application/json' && bare !== 'text/plain' && bare !== 'application/octet-stream') {
+  if (
+    bare !== '' &&
+    bare !== 'application/json' &&
+    bare !== 'text/plain' &&
+    bare !== 'application/octet-stream'
+  ) {
     return bare;
   }
   const document = parseJson(bytes) as { mediaType?: unknown; manifests?: unknown } | undefined;

@@ -65,7 +65,15 @@ function fastTransport(delays: number[], options: TransportOptions = {}): Transp
 }
 
 test('loopback hosts use plain HTTP; others HTTPS unless listed', async () => {
-  for (const host of ['localhost', 'localhost:5000', '127.0.0.1', '127.1.2.3:80', '[::1]', '[::1]:5000', '::1']) {
+  for (const host of [
+    'localhost',
+    'localhost:5000',
+    '127.0.0.1',
+    '127.1.2.3:80',
+    '[::1]',
+    '[::1]:5000',
+    '::1',
+  ]) {
     assert.equal(isLoopbackHost(host), true, host);
   }
   for (const host of ['example.com', '10.0.0.1:5000', '128.0.0.1', 'localhost.example.com', '[::2]:5000']) {
@@ -77,7 +85,10 @@ test('loopback hosts use plain HTTP; others HTTPS unless listed', async () => {
   try {
     assert.equal(transport.url('127.0.0.1:5000', '/v2/').toString(), 'http://127.0.0.1:5000/v2/');
     assert.equal(transport.url('[::1]:5000', '/v2/').toString(), 'http://[::1]:5000/v2/');
-    assert.equal(transport.url('registry-1.docker.io', '/v2/').toString(), 'https://registry-1.docker.io/v2/');
+    assert.equal(
+      transport.url('registry-1.docker.io', '/v2/').toString(),
+      'https://registry-1.docker.io/v2/',
+    );
     assert.equal(transport.url('insecure.example.com:8080', '/v2/').protocol, 'http:');
     assert.equal(transport.url('port.example.com:5000', '/v2/').protocol, 'http:');
     assert.equal(transport.url('port.example.com:5001', '/v2/').protocol, 'https:');
@@ -99,10 +110,22 @@ test('parseRetryAfter: seconds and HTTP-date', () => {
 
 test('backoffDelay: exponential, capped, jittered within ±50%', () => {
   const retry = { ...defaultRetry, baseDelayMs: 100, maxDelayMs: 1000 };
-  assert.equal(backoffDelay(1, retry, () => 0.999999), 100);
-  assert.equal(backoffDelay(1, retry, () => 0), 50);
-  assert.equal(backoffDelay(3, retry, () => 0.999999), 400);
-  assert.equal(backoffDelay(10, retry, () => 0.999999), 1000);
+  assert.equal(
+    backoffDelay(1, retry, () => 0.999999),
+    100,
+  );
+  assert.equal(
+    backoffDelay(1, retry, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelay(3, retry, () => 0.999999),
+    400,
+  );
+  assert.equal(
+    backoffDelay(10, retry, () => 0.999999),
+    1000,
+  );
   for (let attempt = 1; attempt < 8; attempt++) {
     const value = backoffDelay(attempt, retry, Math.random);
     assert.ok(value >= 50 && value <= 1000, String(value));
@@ -230,12 +253,20 @@ test('connection resets are retried; keep-alive reuses connections', async () =>
   const delays: number[] = [];
   const transport = fastTransport(delays);
   try {
-    const response = await transport.request({ method: 'GET', url: new URL(`http://${server.host}/a`), bufferLimit: 10 });
+    const response = await transport.request({
+      method: 'GET',
+      url: new URL(`http://${server.host}/a`),
+      bufferLimit: 10,
+    });
     assert.equal(response.status, 200);
     assert.equal(response.attempts, 2);
     const before = server.connections();
     for (let i = 0; i < 5; i++) {
-      const again = await transport.request({ method: 'GET', url: new URL(`http://${server.host}/b`), bufferLimit: 10 });
+      const again = await transport.request({
+        method: 'GET',
+        url: new URL(`http://${server.host}/b`),
+        bufferLimit: 10,
+      });
       assert.equal(again.bytes?.toString(), 'ok');
     }
     // undici may open one more connection while the previous one is being released, never one per request.
@@ -253,14 +284,17 @@ test('refused connections fail with TransportError after the attempts', async ()
   const delays: number[] = [];
   const transport = fastTransport(delays, { retry: { attempts: 3 } });
   try {
-    await assert.rejects(transport.request({ method: 'GET', url: new URL(`http://${host}/v2/x?secret=1`) }), (error: unknown) => {
-      assert.ok(error instanceof TransportError);
-      assert.equal(error.code, 'ECONNREFUSED');
-      assert.equal(error.attempts, 3);
-      assert.match(error.message, /GET 127\.0\.0\.1:\d+\/v2\/x: connection refused \(after 3 attempts\)/);
-      assert.doesNotMatch(error.message, /secret/);
-      return true;
-    });
+    await assert.rejects(
+      transport.request({ method: 'GET', url: new URL(`http://${host}/v2/x?secret=1`) }),
+      (error: unknown) => {
+        assert.ok(error instanceof TransportError);
+        assert.equal(error.code, 'ECONNREFUSED');
+        assert.equal(error.attempts, 3);
+        assert.match(error.message, /GET 127\.0\.0\.1:\d+\/v2\/x: connection refused \(after 3 attempts\)/);
+        assert.doesNotMatch(error.message, /secret/);
+        return true;
+      },
+    );
     assert.equal(delays.length, 2);
   } finally {
     await transport.close();
@@ -273,15 +307,24 @@ test('headers and body-idle timeouts are separate and retried', async () => {
     res.writeHead(200, { 'content-length': '10' });
     res.write('12345'); // then stalls
   });
-  const transport = fastTransport([], { timeouts: { headersMs: 150, bodyIdleMs: 150 }, retry: { attempts: 2 } });
+  const transport = fastTransport([], {
+    timeouts: { headersMs: 150, bodyIdleMs: 150 },
+    retry: { attempts: 2 },
+  });
   try {
     await assert.rejects(
       transport.request({ method: 'GET', url: new URL(`http://${server.host}/stall-headers`) }),
-      (error: unknown) => error instanceof TransportError && error.code === 'UND_ERR_HEADERS_TIMEOUT' && error.attempts === 2,
+      (error: unknown) =>
+        error instanceof TransportError && error.code === 'UND_ERR_HEADERS_TIMEOUT' && error.attempts === 2,
     );
     await assert.rejects(
-      transport.request({ method: 'GET', url: new URL(`http://${server.host}/stall-body`), bufferLimit: 100 }),
-      (error: unknown) => error instanceof TransportError && error.code === 'UND_ERR_BODY_TIMEOUT' && error.attempts === 2,
+      transport.request({
+        method: 'GET',
+        url: new URL(`http://${server.host}/stall-body`),
+        bufferLimit: 100,
+      }),
+      (error: unknown) =>
+        error instanceof TransportError && error.code === 'UND_ERR_BODY_TIMEOUT' && error.attempts === 2,
     );
   } finally {
     await transport.close();
@@ -292,19 +335,30 @@ test('headers and body-idle timeouts are separate and retried', async () => {
 test('redirects: Authorization kept on the same origin, dropped on another', async () => {
   const cdn = await serve((_req, res) => res.writeHead(200).end('cdn-bytes'));
   const registry = await serve((req, res) => {
-    if (req.url === '/blob') return void res.writeHead(307, { location: `http://${cdn.host}/data?sig=1` }).end();
+    if (req.url === '/blob')
+      return void res.writeHead(307, { location: `http://${cdn.host}/data?sig=1` }).end();
     if (req.url === '/moved') return void res.writeHead(301, { location: '/here' }).end();
     res.writeHead(200).end('here');
   });
   const transport = fastTransport([]);
   try {
     const headers = { authorization: 'Bearer secret-token' };
-    const blob = await transport.request({ method: 'GET', url: new URL(`http://${registry.host}/blob`), headers, bufferLimit: 100 });
+    const blob = await transport.request({
+      method: 'GET',
+      url: new URL(`http://${registry.host}/blob`),
+      headers,
+      bufferLimit: 100,
+    });
     assert.equal(blob.bytes?.toString(), 'cdn-bytes');
     assert.equal(blob.url.host, cdn.host);
     assert.equal(cdn.seen[0]?.headers.authorization, undefined);
     assert.equal(cdn.seen[0]?.url, '/data?sig=1');
-    const moved = await transport.request({ method: 'GET', url: new URL(`http://${registry.host}/moved`), headers, bufferLimit: 100 });
+    const moved = await transport.request({
+      method: 'GET',
+      url: new URL(`http://${registry.host}/moved`),
+      headers,
+      bufferLimit: 100,
+    });
     assert.equal(moved.bytes?.toString(), 'here');
     assert.equal(registry.seen[2]?.headers.authorization, 'Bearer secret-token');
     const notFollowed = await transport.request({
@@ -322,14 +376,20 @@ test('redirects: Authorization kept on the same origin, dropped on another', asy
 });
 
 test('bufferLimit: a larger 2xx body fails; a larger error body is cut', async () => {
-  const server = await serve((req, res) => res.writeHead(req.url === '/ok' ? 200 : 500).end('x'.repeat(1000)));
+  const server = await serve((req, res) =>
+    res.writeHead(req.url === '/ok' ? 200 : 500).end('x'.repeat(1000)),
+  );
   const transport = fastTransport([], { retry: { attempts: 1 } });
   try {
     await assert.rejects(
       transport.request({ method: 'GET', url: new URL(`http://${server.host}/ok`), bufferLimit: 100 }),
       BodyTooLargeError,
     );
-    const error = await transport.request({ method: 'GET', url: new URL(`http://${server.host}/err`), bufferLimit: 100 });
+    const error = await transport.request({
+      method: 'GET',
+      url: new URL(`http://${server.host}/err`),
+      bufferLimit: 100,
+    });
     assert.equal(error.status, 500);
     assert.equal(error.bytes?.length, 100);
   } finally {

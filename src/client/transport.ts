@@ -28,10 +28,7 @@ export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
  * again for a retry; a bare `Readable` is sent once and never retried.
  */
 export type RequestBody =
-  | Uint8Array
-  | string
-  | { length: number; open: () => Readable | Promise<Readable> }
-  | Readable;
+  Uint8Array | string | { length: number; open: () => Readable | Promise<Readable> } | Readable;
 
 export interface TransportRequest {
   method: HttpMethod;
@@ -371,7 +368,12 @@ export class Transport {
     for (let hop = 0; ; hop++) {
       const data = await this.dispatch(method, url, headers, body, request.signal);
       const location = header(data.headers, 'location');
-      if (follow && redirectStatuses.has(data.statusCode) && location !== undefined && hop < this.maxRedirects) {
+      if (
+        follow &&
+        redirectStatuses.has(data.statusCode) &&
+        location !== undefined &&
+        hop < this.maxRedirects
+      ) {
         await discard(data.body);
         const next = new URL(location, url);
         if (next.protocol !== 'http:' && next.protocol !== 'https:') {

@@ -1,12 +1,13 @@
 /**
- * Many images in one run: expand each entry to concrete tags, copy each to its target, and guard Docker
- * Hub's pull quota. Promises: a re-run does only what is missing (up-to-date images cost two HEADs, which
- * Docker Hub does not count); the run stops cleanly before a Docker Hub manifest GET would take the quota
- * below the reserve, and says so; one failing image never stops the others.
+ * Many images in one run: expand each entry to concrete tags, copy each to its target, and guard pull
+ * quotas. Promises: a re-run does only what is missing (up-to-date images cost two HEADs, which Docker Hub
+ * does not count); the run stops cleanly before a manifest GET would take a registry's announced quota
+ * (`RateLimit-Remaining`, as Docker Hub sends) below the reserve, and says so; one failing image never
+ * stops the others.
  */
 import type { RateLimit, RegistryClient } from '../client/index.ts';
 import { PullsafeError } from '../errors/index.ts';
-import { isDockerHub, type ImageReference } from '../reference/index.ts';
+import type { ImageReference } from '../reference/index.ts';
 import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
 import { parsePlatform, selectTags, missingExactTags, type TagFilter } from './filters.ts';
 import { Limiter } from './limit.ts';
@@ -53,8 +54,8 @@ export interface SyncSummary {
   bytesCopied: number;
   blobsCopied: number;
   stoppedForQuota: boolean;
-  /** The Docker Hub quota as last seen. */
-  quota?: RateLimit;
+  /** Each source registry's quota as last seen, for registries that announce one. */
+  quotas: Record<string, RateLimit>;
   warnings: string[];
 }
 
@@ -65,7 +66,7 @@ interface Job {
   target: ImageReference;
 }
 
-/** The quota shared by every Docker Hub source of a run: counted down locally, corrected by headers. */
+/** One registry's quota, shared by every source on it: counted down locally, corrected by headers. */
 class QuotaGuard {
   private readonly reserve: number;
   remaining: number | undefined;
@@ -87,7 +88,7 @@ class QuotaGuard {
       this.stopped = true;
       throw new PullsafeError(
         'QUOTA_RESERVE_REACHED',
-        `stopped before Docker Hub's pull quota falls below the reserve of ${this.reserve} (${this.remaining} left)`,
+        `stopped before the pull quota falls below the reserve of ${this.reserve} (${this.remaining} left)`,
         {
           hint: 'run the same command again after the quota window; images already copied are not fetched again',
         },
@@ -108,9 +109,19 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
     bytesCopied: 0,
     blobsCopied: 0,
     stoppedForQuota: false,
+    quotas: {},
     warnings: [],
   };
-  const quota = new QuotaGuard(options.quotaReserve);
+  const guards = new Map<string, QuotaGuard>();
+  const guardFor = (registry: string): QuotaGuard => {
+    let guard = guards.get(registry);
+    if (!guard) {
+      guard = new QuotaGuard(options.quotaReserve);
+      guards.set(registry, guard);
+    }
+    return guard;
+  };
+  const stopped = () => [...guards.values()].some((guard) => guard.stopped);
   const jobs: Job[] = [];
   for (const entry of options.entries) {
     try {
@@ -134,6 +145,7 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
       images.run(async () => {
         const sourceLabel = `${describe(job.source)}${referenceSuffix(job.sourceReference)}`;
         const targetLabel = describe(job.target);
+        const quota = guardFor(job.source.registry);
         if (quota.stopped) {
           summary.deferred++;
           options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'deferred' });
@@ -142,7 +154,7 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
         options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'started' });
         const source = new RegistryEndpoint(client, job.source);
         const target = new RegistryEndpoint(client, job.target);
-        if (isDockerHub(job.source)) source.beforeManifestGet = () => quota.beforeGet();
+        source.beforeManifestGet = () => quota.beforeGet();
         const targetReference = job.target.digest ?? job.target.tag ?? job.sourceReference;
         try {
           if (options.dryRun) {
@@ -203,8 +215,8 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
       }),
     ),
   );
-  summary.stoppedForQuota = quota.stopped;
-  if (quota.last) summary.quota = quota.last;
+  summary.stoppedForQuota = stopped();
+  for (const [registry, guard] of guards) if (guard.last) summary.quotas[registry] = guard.last;
   return summary;
 }
 

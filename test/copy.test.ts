@@ -1,0 +1,393 @@
+/**
+ * `pullsafe copy`, `sync`, `inspect` and `ratelimit` as users run them, against a Docker-Hub-like fake
+ * upstream (token auth, quota headers, faults), pullsafe, CNCF distribution and skopeo.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cliPath, runCli } from './helpers/cli.ts';
+import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.ts';
+import { makeImage, pushImage, type TestImage } from './helpers/fixtures.ts';
+import { sha256 } from './helpers/http.ts';
+import { skopeoOk, startDistribution, type Distribution } from './helpers/peers.ts';
+import { startPullsafe, type TestRegistry } from './helpers/pullsafe.ts';
+import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
+
+const PLATFORMS = [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64', variant: 'v8' },
+];
+
+function addImage(upstream: FakeUpstream, repository: string, tag: string, image: TestImage): void {
+  for (const manifest of image.manifests) {
+    upstream.addBlob(repository, manifest.config.bytes);
+    for (const layer of manifest.layers) upstream.addBlob(repository, layer.data);
+    upstream.addManifest(repository, manifest.digest, manifest.mediaType, manifest.bytes);
+  }
+  upstream.addManifest(repository, tag, image.index.mediaType, image.index.bytes);
+}
+
+async function rawDigest(ref: string): Promise<string> {
+  return sha256(Buffer.from((await skopeoOk(['inspect', '--raw', '--tls-verify=false', ref])).stdout));
+}
+
+let pullsafe: TestRegistry;
+let target: string;
+let work: string;
+let image: TestImage;
+
+before(async () => {
+  pullsafe = await startPullsafe();
+  target = new URL(pullsafe.url).host;
+  work = await makeTempDir('pullsafe-copy-');
+  image = await makeImage({
+    format: 'docker',
+    platforms: PLATFORMS,
+    seed: 'copy-tests',
+    layers: 2,
+    layerSize: 100_000,
+  });
+});
+
+after(async () => {
+  await pullsafe?.stop();
+  if (work) await removeTempDir(work);
+});
+
+describe('pullsafe copy', () => {
+  let distribution: Distribution;
+  before(async () => {
+    distribution = await startDistribution();
+    await pushImage(distribution.url, 'library/app', 'v1', image);
+  });
+  after(async () => distribution?.stop());
+
+  it('produces the same digests as skopeo copy --all, and a re-run moves nothing', async () => {
+    const ours = await runCli(['copy', `${distribution.host}/library/app:v1`, `${target}/ours/app:v1`]);
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.match(ours.stdout, /6 blobs copied/);
+    await skopeoOk([
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      `docker://${distribution.host}/library/app:v1`,
+      `docker://${target}/skopeo/app:v1`,
+    ]);
+    assert.equal(await rawDigest(`docker://${target}/ours/app:v1`), image.index.digest);
+    assert.equal(
+      await rawDigest(`docker://${target}/ours/app:v1`),
+      await rawDigest(`docker://${target}/skopeo/app:v1`),
+    );
+    for (const manifest of image.manifests) {
+      assert.equal(await rawDigest(`docker://${target}/ours/app@${manifest.digest}`), manifest.digest);
+    }
+
+    const uploads = pullsafe.metrics.uploadsStarted;
+    const again = await runCli(['copy', `${distribution.host}/library/app:v1`, `${target}/ours/app:v1`]);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /up to date/);
+    assert.equal(pullsafe.metrics.uploadsStarted, uploads, 'nothing uploaded on the second run');
+  });
+
+  it('mounts across repositories of the same registry instead of copying bytes', async () => {
+    const result = await runCli(['copy', `${target}/ours/app:v1`, `${target}/mounted/app:v1`, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const summary = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((event) => event.event === 'summary')!;
+    assert.equal(summary.blobsMounted, 6);
+    assert.equal(summary.bytesCopied, 0);
+    assert.equal(summary.targetDigest, image.index.digest);
+  });
+
+  it('--platform keeps one platform and says the digest changed', async () => {
+    const result = await runCli([
+      'copy',
+      '--platform',
+      'linux/arm64',
+      `${target}/ours/app:v1`,
+      `${target}/arm/app:v1`,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const arm = image.manifests.find((manifest) => manifest.platform.architecture === 'arm64')!;
+    assert.match(result.stdout, /platform filter changed the digest/);
+    assert.equal(await rawDigest(`docker://${target}/arm/app:v1`), arm.digest);
+  });
+
+  it('copies to an OCI layout and back, byte-exact; skopeo reads the OCI-format layout', async () => {
+    const layout = join(work, 'layout');
+    const out = await runCli(['copy', `${target}/ours/app:v1`, `oci:${layout}:v1`]);
+    assert.equal(out.code, 0, out.stderr);
+    const back = await runCli(['copy', `oci:${layout}:v1`, `${target}/from-layout/app`]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(await rawDigest(`docker://${target}/from-layout/app:v1`), image.index.digest);
+
+    const ociImage = await makeImage({ format: 'oci', platforms: PLATFORMS, seed: 'layout-oci' });
+    await pushImage(pullsafe.url, 'oci/app', 'v2', ociImage);
+    const ociLayout = join(work, 'oci-layout');
+    assert.equal((await runCli(['copy', `${target}/oci/app:v2`, `oci:${ociLayout}:v2`])).code, 0);
+    assert.equal(await rawDigest(`oci:${ociLayout}:v2`), ociImage.index.digest);
+    await skopeoOk([
+      'copy',
+      '--all',
+      '--dest-tls-verify=false',
+      `oci:${ociLayout}:v2`,
+      `docker://${target}/oci/by-skopeo:v2`,
+    ]);
+    assert.equal(await rawDigest(`docker://${target}/oci/by-skopeo:v2`), ociImage.index.digest);
+  });
+
+  it('inspect shows platforms, and --raw the exact bytes', async () => {
+    const shown = await runCli(['inspect', `${target}/ours/app:v1`]);
+    assert.equal(shown.code, 0);
+    assert.match(shown.stdout, /linux\/amd64/);
+    assert.match(shown.stdout, /linux\/arm64\/v8/);
+    const raw = await runCli(['inspect', '--raw', `${target}/ours/app:v1`]);
+    assert.equal(raw.stdout, image.index.bytes.toString('utf8'));
+    const json = await runCli(['inspect', '--json', `${target}/ours/app@${image.manifests[0]!.digest}`]);
+    const report = JSON.parse(json.stdout) as { architecture: string; created: string; layers: unknown[] };
+    assert.equal(report.architecture, 'amd64');
+    assert.equal(report.layers.length, 2);
+  });
+
+  it('fails clearly on bad input and missing images', async () => {
+    const bad = await runCli(['copy', 'Not/A/Valid:Ref', `${target}/x/y`]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /pullsafe: /);
+    const missing = await runCli(['copy', `${target}/no/such:tag`, `${target}/x/y:tag`]);
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.match(missing.stderr, new RegExp(target.replace(/\./g, '\\.')));
+    assert.match(missing.stderr, /404/);
+    assert.doesNotMatch(missing.stderr, /\n\s+at /);
+    const platform = await runCli([
+      'copy',
+      '--platform',
+      'plan9',
+      `${target}/ours/app:v1`,
+      `${target}/x/y:v1`,
+    ]);
+    assert.equal(platform.code, 2);
+  });
+});
+
+describe('copy from a Docker-Hub-like upstream', () => {
+  let upstream: FakeUpstream;
+  before(async () => {
+    upstream = await startFakeUpstream({
+      auth: 'token',
+      blobRedirect: true,
+      rateLimit: { limit: 100, windowSeconds: 21600 },
+    });
+    addImage(upstream, 'library/app', 'v1', image);
+  });
+  after(async () => upstream?.close());
+
+  it('uses one token per scope, follows CDN redirects without Authorization, survives 429 and 503', async () => {
+    upstream.inject({ match: { kind: 'manifest', method: 'GET' }, action: { status: 429, retryAfter: 1 } });
+    upstream.inject({ match: { kind: 'blob', server: 'cdn' }, action: { status: 503 } });
+    const result = await runCli(['copy', `${upstream.host}/library/app:v1`, `${target}/hub/app:v1`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await rawDigest(`docker://${target}/hub/app:v1`), image.index.digest);
+    const cdn = upstream.requests.filter((request) => request.server === 'cdn');
+    assert.ok(cdn.length >= 6);
+    assert.ok(
+      cdn.every((request) => request.headers.authorization === undefined),
+      'no Authorization sent to the CDN',
+    );
+    assert.ok(upstream.tokensIssued.length <= 2, `tokens fetched: ${upstream.tokensIssued.length}`);
+  });
+
+  it('refuses a blob whose bytes do not match its digest and writes nothing', async () => {
+    const layer = image.manifests[0]!.layers[0]!;
+    upstream.inject({
+      match: { kind: 'blob', pathIncludes: layer.digest.slice(7) },
+      times: 10,
+      action: 'wrong-digest',
+    });
+    const result = await runCli(['copy', `${upstream.host}/library/app:v1`, `${target}/poisoned/app:v1`]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, new RegExp(layer.digest));
+    const head = await fetch(`${pullsafe.url}/v2/poisoned/app/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 404);
+    assert.equal((await fetch(`${pullsafe.url}/v2/poisoned/app/manifests/v1`)).status, 404);
+  });
+
+  it('ratelimit reads the quota with HEAD requests only', async () => {
+    const before = upstream.count((request) => request.kind === 'manifest' && request.method === 'GET');
+    const result = await runCli(['ratelimit', `${upstream.host}/library/app:v1`, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as {
+      results: { who: string; rateLimit: { limit: number; remaining: number; windowSeconds: number } }[];
+    };
+    assert.equal(report.results[0]!.who, 'anonymous');
+    assert.equal(report.results[0]!.rateLimit.limit, 100);
+    assert.equal(report.results[0]!.rateLimit.windowSeconds, 21600);
+    assert.equal(
+      upstream.count((request) => request.kind === 'manifest' && request.method === 'GET'),
+      before,
+    );
+  });
+});
+
+describe('pullsafe sync', () => {
+  let upstream: FakeUpstream;
+  const tags = ['1.0.0', '1.1.0', '1.2.0', '2.0.0', 'latest'];
+  before(async () => {
+    upstream = await startFakeUpstream({ auth: 'token', rateLimit: { limit: 100, windowSeconds: 3600 } });
+    for (const tag of tags) {
+      const tagged = await makeImage({
+        format: 'oci',
+        platforms: PLATFORMS,
+        seed: `sync-${tag}`,
+        layerSize: 20_000,
+      });
+      addImage(upstream, 'team/tool', tag, tagged);
+    }
+  });
+  after(async () => upstream?.close());
+
+  it('stops before the quota reserve, and a re-run finishes without fetching anything twice', async () => {
+    const file = join(work, 'mirror.yaml');
+    await writeFile(
+      file,
+      [
+        `target: ${target}/mirror/{repository}`,
+        'quota: { reserve: 10 }',
+        'concurrency: { images: 1, blobs: 2 }',
+        'images:',
+        `  - source: ${upstream.host}/team/tool`,
+        "    tags: [{ semver: '>=1.0 <2' }]",
+        '',
+      ].join('\n'),
+    );
+    // Room for one image's three manifest GETs (index + two platforms), then the reserve.
+    upstream.setRateLimitRemaining('127.0.0.1', 14);
+    const first = await runCli(['sync', '-f', file]);
+    assert.equal(first.code, 3, first.stdout + first.stderr);
+    assert.match(first.stdout, /deferred/);
+    assert.match(first.stdout, /stopped before a pull quota fell below the reserve/);
+    const copiedFirst = (first.stdout.match(/^copied /gm) ?? []).length;
+    assert.ok(copiedFirst >= 1, first.stdout);
+
+    const blobGets = upstream.count((request) => request.kind === 'blob' && request.method === 'GET');
+    upstream.setRateLimitRemaining('127.0.0.1', 100);
+    const second = await runCli(['sync', '-f', file]);
+    assert.equal(second.code, 0, second.stdout + second.stderr);
+    assert.equal((second.stdout.match(/^up to date /gm) ?? []).length, copiedFirst);
+    assert.equal((second.stdout.match(/^copied /gm) ?? []).length, 3 - copiedFirst);
+    assert.match(second.stdout, /3 images: /);
+    const blobGetsSecond =
+      upstream.count((request) => request.kind === 'blob' && request.method === 'GET') - blobGets;
+    assert.equal(blobGetsSecond, (3 - copiedFirst) * 4, 'only the missing images were fetched');
+    for (const tag of ['1.0.0', '1.1.0', '1.2.0']) {
+      assert.equal(
+        (await fetch(`${pullsafe.url}/v2/mirror/team/tool/manifests/${tag}`, { method: 'HEAD' })).status,
+        200,
+      );
+    }
+    assert.equal(
+      (await fetch(`${pullsafe.url}/v2/mirror/team/tool/manifests/2.0.0`, { method: 'HEAD' })).status,
+      404,
+    );
+  });
+
+  it('a sync killed halfway, re-run, transfers only what was missing', async () => {
+    const file = join(work, 'killed.yaml');
+    await writeFile(
+      file,
+      [
+        `target: ${target}/killed/{repository}`,
+        'concurrency: { images: 1, blobs: 1 }',
+        'images:',
+        `  - source: ${upstream.host}/team/tool`,
+        "    tags: [{ glob: '*' }]",
+        '',
+      ].join('\n'),
+    );
+    const before = upstream.count((request) => request.kind === 'blob' && request.method === 'GET');
+    // Slow blobs so the run is still going when it is killed.
+    upstream.inject({ match: { kind: 'blob', method: 'GET' }, times: 100, action: { delayMs: 150 } });
+    const child = spawn(process.execPath, [cliPath, 'sync', '-f', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no image copied in time: ${output}`)), 30_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if ((output.match(/^copied /gm) ?? []).length >= 2) {
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await new Promise((resolve) => child.on('close', resolve));
+    const fetchedBeforeKill =
+      upstream.count((request) => request.kind === 'blob' && request.method === 'GET') - before;
+    upstream.requests.length = 0;
+    const rerun = await runCli(['sync', '-f', file]);
+    assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+    assert.match(rerun.stdout, /5 images: /);
+    assert.ok((rerun.stdout.match(/^up to date /gm) ?? []).length >= 2);
+    const fetchedAfter = upstream.count((request) => request.kind === 'blob' && request.method === 'GET');
+    assert.ok(
+      fetchedBeforeKill + fetchedAfter <= 5 * 4 + 2,
+      `blob GETs: ${fetchedBeforeKill} + ${fetchedAfter}`,
+    );
+    for (const tag of tags) {
+      assert.equal(
+        (await fetch(`${pullsafe.url}/v2/killed/team/tool/manifests/${tag}`, { method: 'HEAD' })).status,
+        200,
+        tag,
+      );
+    }
+  });
+
+  it('reads skopeo sync YAML with --dest, and --dry-run changes nothing', async () => {
+    const file = join(work, 'skopeo.yaml');
+    await writeFile(
+      file,
+      [`${upstream.host}:`, '  tls-verify: false', '  images:', '    team/tool:', '      - "2.0.0"', ''].join(
+        '\n',
+      ),
+    );
+    const dry = await runCli(['sync', '-f', file, '--dest', `${target}/skopeo-style`, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /would copy .* → .*skopeo-style\/tool:2\.0\.0/);
+    assert.equal(
+      (await fetch(`${pullsafe.url}/v2/skopeo-style/tool/manifests/2.0.0`, { method: 'HEAD' })).status,
+      404,
+    );
+    const real = await runCli(['sync', '-f', file, '--dest', `${target}/skopeo-style`, '--json']);
+    assert.equal(real.code, 0, real.stderr);
+    const summary = real.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((event) => event.event === 'summary')!;
+    assert.equal(summary.copied, 1);
+    assert.equal(
+      (await fetch(`${pullsafe.url}/v2/skopeo-style/tool/manifests/2.0.0`, { method: 'HEAD' })).status,
+      200,
+    );
+  });
+
+  it('reports a bad mirror file with its path, exit 2', async () => {
+    const file = join(work, 'bad.yaml');
+    await writeFile(
+      file,
+      `target: ${target}/m/{repository}\nimages:\n  - source: x\n    tags: [{ semver: '>=banana' }]\n`,
+    );
+    const result = await runCli(['sync', '-f', file]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /images\[0\]\.tags\[0\]/);
+    const raw = await readFile(file, 'utf8');
+    assert.ok(raw.length > 0);
+  });
+});
