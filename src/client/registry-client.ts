@@ -26,6 +26,7 @@ import { RegistryError, type RegistryErrorDetails } from './errors.ts';
 import { describeRateLimit, parseRateLimit, type RateLimit } from './ratelimit.ts';
 import {
   BodyTooLargeError,
+  destroyQuietly,
   parseRetryAfter,
   Transport,
   TransportError,
@@ -334,13 +335,20 @@ export class RegistryClient {
       const target = new URL(location);
       target.search = `${target.search ? `${target.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
       const body: RequestBody = { length: size, open };
-      const finished = await this.send(op, {
-        method: 'PUT',
-        url: target,
-        headers: { 'content-type': 'application/octet-stream' },
-        body,
-        bufferLimit: ERROR_BODY_LIMIT,
-      });
+      let finished: TransportResponse;
+      try {
+        finished = await this.send(op, {
+          method: 'PUT',
+          url: target,
+          headers: { 'content-type': 'application/octet-stream' },
+          body,
+          bufferLimit: ERROR_BODY_LIMIT,
+        });
+      } catch (error) {
+        // The source failed or the registry vanished: leave no upload open behind.
+        await this.cancelUpload(op, location);
+        throw error;
+      }
       if (finished.status >= 200 && finished.status < 300) {
         const announced = finished.header('docker-content-digest');
         if (announced !== undefined && isDigest(announced) && announced !== digest) {
@@ -653,6 +661,7 @@ export class RegistryClient {
         method: 'DELETE',
         url: new URL(location),
         bufferLimit: ERROR_BODY_LIMIT,
+        maxAttempts: 1,
       });
       if (response.bytes === undefined) await response.discard();
     } catch {
@@ -846,6 +855,6 @@ async function readSome(body: Readable, limit: number): Promise<Buffer> {
   } catch {
     // An error body that breaks off is read as far as it came.
   }
-  if (!body.destroyed && !body.readableEnded) body.destroy();
+  if (!body.readableEnded) destroyQuietly(body);
   return Buffer.concat(chunks).subarray(0, limit);
 }

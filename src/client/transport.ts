@@ -15,7 +15,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { redact } from '../errors/index.ts';
 
@@ -40,6 +40,8 @@ export interface TransportRequest {
   followRedirects?: boolean;
   /** Sending this request twice is harmless although the method is not idempotent (opening an upload). */
   retrySafe?: boolean;
+  /** At most this many attempts (never more than the transport's own setting). */
+  maxAttempts?: number;
   /** Wait and retry on 429. Default true; a quota probe sets it to false to read the 429 itself. */
   retryRateLimited?: boolean;
   /**
@@ -167,6 +169,13 @@ export class BodyTooLargeError extends TransportError {
     super('BODY_TOO_LARGE', request, 1, `the response body is larger than ${limit} bytes`);
     this.name = 'BodyTooLargeError';
     this.limit = limit;
+  }
+}
+
+/** The request body's own stream failed (not the connection); the transport rethrows `cause` as is. */
+class RequestBodyError extends Error {
+  constructor(cause: unknown) {
+    super('the request body failed', { cause });
   }
 }
 
@@ -299,16 +308,21 @@ export class Transport {
 
   /**
    * Sends a request, retrying and following redirects as promised above. Resolves with any HTTP answer
-   * (including 4xx/5xx after retries); rejects with `TransportError` when no answer came.
+   * (including 4xx/5xx after retries); rejects with `TransportError` when no answer came, and with the
+   * body stream's own error, unchanged and not retried, when the request body failed.
    */
   async request(request: TransportRequest): Promise<TransportResponse> {
-    const attempts = this.canRetry(request) ? this.retry.attempts : 1;
+    const attempts = this.canRetry(request)
+      ? Math.max(1, Math.min(this.retry.attempts, request.maxAttempts ?? this.retry.attempts))
+      : 1;
     for (let attempt = 1; ; attempt++) {
       let response: TransportResponse;
       try {
         response = await this.attempt(request, attempt);
       } catch (error) {
         if (error instanceof BodyTooLargeError) throw error;
+        // The caller's body stream failed: its error is the caller's to see, and a retry would not help.
+        if (error instanceof RequestBodyError) throw error.cause;
         const code = errorCode(error) ?? 'UNKNOWN';
         if (attempt >= attempts || !isRetryableNetworkError(error) || request.signal?.aborted) {
           if (request.signal?.aborted) throw error;
@@ -406,14 +420,29 @@ export class Transport {
     const sent: Record<string, string> = { 'user-agent': this.userAgent };
     for (const [name, value] of Object.entries(headers)) sent[name.toLowerCase()] = value;
     let payload: string | Buffer | Uint8Array | Readable | null = null;
+    let sourceStream: Readable | undefined;
+    let sourceError: unknown;
     if (typeof body === 'string' || body instanceof Uint8Array) {
       payload = body;
       sent['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
-    } else if (body !== undefined && 'open' in body) {
-      payload = await body.open();
-      sent['content-length'] = String(body.length);
     } else if (body !== undefined) {
-      payload = body;
+      let source: Readable;
+      try {
+        source = 'open' in body ? await body.open() : body;
+      } catch (error) {
+        throw new RequestBodyError(error);
+      }
+      if ('open' in body) sent['content-length'] = String(body.length);
+      // The source feeds a pass-through that undici owns, so a failing source is told apart from a
+      // failing connection (undici destroys its body stream with the connection's error).
+      const pass = new PassThrough();
+      source.on('error', (error) => {
+        sourceError ??= error;
+        pass.destroy(error);
+      });
+      source.pipe(pass);
+      sourceStream = source;
+      payload = pass;
     } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
       sent['content-length'] = '0';
     }
@@ -429,9 +458,8 @@ export class Transport {
         bodyTimeout: this.timeouts.bodyIdleMs,
       });
     } catch (error) {
-      if (payload !== null && typeof payload === 'object' && 'destroy' in payload && !payload.destroyed) {
-        payload.destroy();
-      }
+      if (sourceStream && !sourceStream.destroyed) sourceStream.destroy();
+      if (sourceError !== undefined) throw new RequestBodyError(sourceError);
       throw error;
     }
   }
@@ -459,7 +487,7 @@ async function readLimited(
   const ok = data.statusCode >= 200 && data.statusCode < 300;
   const declared = Number(header(data.headers, 'content-length'));
   if (ok && Number.isFinite(declared) && declared > limit) {
-    data.body.destroy();
+    destroyQuietly(data.body);
     throw new BodyTooLargeError(request, limit);
   }
   const chunks: Buffer[] = [];
@@ -467,7 +495,7 @@ async function readLimited(
   for await (const chunk of data.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > limit) {
-      data.body.destroy();
+      destroyQuietly(data.body);
       if (ok) throw new BodyTooLargeError(request, limit);
       chunks.push(chunk.subarray(0, chunk.length - (total - limit)));
       break;
@@ -481,10 +509,17 @@ async function discard(body: Readable): Promise<void> {
   const readable = body as Readable & { dump?: (options?: { limit: number }) => Promise<void> };
   try {
     if (typeof readable.dump === 'function') await readable.dump({ limit: 256 * 1024 });
-    else readable.destroy();
+    else destroyQuietly(readable);
   } catch {
     // A body that fails while being discarded has nothing left to give.
   }
+}
+
+/** Destroys a stream whose remaining data and errors nobody wants (undici reports an abort otherwise). */
+export function destroyQuietly(stream: Readable): void {
+  if (stream.destroyed) return;
+  stream.on('error', () => {});
+  stream.destroy();
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
