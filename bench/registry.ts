@@ -14,7 +14,8 @@
  * --no-nginx    skip the nginx reference
  * --json FILE   also write all figures as JSON
  * --strict      exit 2 if a target is missed
- * --pullsafe-entry FILE  pullsafe CLI script to run (default src/cli/main.ts; e.g. dist/cli/main.js)
+ * --pullsafe-entry FILE  how to run pullsafe: the ./pullsafe launcher (default, as users run it), or a script
+ *                        run with plain node (src/cli/main.ts, dist/cli/main.js)
  *
  * See docs/benchmarks.md.
  */
@@ -105,7 +106,7 @@ function parseArgs(argv: string[]): Options {
     sequential: false,
     nginx: true,
     strict: false,
-    pullsafeEntry: join(root, 'src/cli/main.ts'),
+    pullsafeEntry: join(root, 'pullsafe'),
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -303,7 +304,10 @@ async function main(): Promise<number> {
   const nginxBinary = options.nginx ? findNginx() : undefined;
 
   const machine = await describeMachine(root, nginxBinary);
-  machine.pullsafe += `, run as node ${relative(root, options.pullsafeEntry)} --log-level warn`;
+  const entry = relative(root, options.pullsafeEntry);
+  machine.pullsafe += /\.(ts|js)$/.test(entry)
+    ? `, run as node ${entry} --log-level warn`
+    : `, run as ./${entry} serve --log-level warn`;
   const mode = `${options.quick ? 'quick' : 'full'}, ${options.sequential ? 'sequential' : 'interleaved'}`;
   console.log(`# pullsafe vs distribution (${mode} run, ${new Date().toISOString()})\n`);
   for (const line of machineLines(machine)) console.log(line);

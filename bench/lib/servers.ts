@@ -28,10 +28,13 @@ export async function startPullsafe(root: string, work: string, entry: string): 
   const port = await freePort();
   const storage = join(work, 'pullsafe-storage');
   await mkdir(storage, { recursive: true });
+  // The launcher (./pullsafe) is how users run it: it execs node with the project's flags, same PID.
+  const serveArgs = ['serve', '--listen', `127.0.0.1:${port}`, '--storage', storage, '--log-level', 'warn'];
+  const launcher = entry.endsWith('.ts') || entry.endsWith('.js') ? undefined : entry;
   const service = await startService(
     'pullsafe',
-    process.execPath,
-    [entry, 'serve', '--listen', `127.0.0.1:${port}`, '--storage', storage, '--log-level', 'warn'],
+    launcher ?? process.execPath,
+    launcher ? serveArgs : [entry, ...serveArgs],
     join(work, 'pullsafe.log'),
     root,
   );

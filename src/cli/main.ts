@@ -1,11 +1,15 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /** The pullsafe command line: parses argv and env, runs a command, prints, exits with a documented code. */
 import { Command, CommanderError, Option } from 'commander';
-import { runCopy, runInspect, runRateLimit } from './copy.ts';
-import { runFsck, runGc } from './maintenance.ts';
 import { exitCodes, reportError } from './output.ts';
-import { runServe } from './serve.ts';
-import { runSyncCommand } from './sync.ts';
+
+// Each command loads its own modules when it runs: `serve` never pays for the AWS SDK or the client.
+const commands = {
+  serve: () => import('./serve.ts'),
+  maintenance: () => import('./maintenance.ts'),
+  copy: () => import('./copy.ts'),
+  sync: () => import('./sync.ts'),
+};
 
 const version = '0.1.0';
 
@@ -35,7 +39,7 @@ function buildProgram(setExit: (code: number) => void): Command {
         'silent',
       ]),
     )
-    .action(async (flags) => setExit(await runServe(flags, process.env)));
+    .action(async (flags) => setExit(await (await commands.serve()).runServe(flags, process.env)));
 
   program
     .command('gc')
@@ -44,14 +48,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--dry-run', 'report what would be removed, remove nothing')
     .option('--min-age <duration>', 'keep unreferenced blobs younger than this (pushes in progress)', '1h')
     .option('--json', 'print the report as JSON')
-    .action(async (flags) => setExit(await runGc(flags)));
+    .action(async (flags) => setExit(await (await commands.maintenance()).runGc(flags)));
 
   program
     .command('fsck')
     .description('re-hash every stored blob and check every link; exit 1 on problems')
     .requiredOption('--storage <dir>', 'storage folder')
     .option('--json', 'print the report as JSON')
-    .action(async (flags) => setExit(await runFsck(flags)));
+    .action(async (flags) => setExit(await (await commands.maintenance()).runFsck(flags)));
 
   const collect = (value: string, previous: string[] = []) => [...previous, value];
   const clientOptions = (command: Command): Command =>
@@ -88,7 +92,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--concurrency <n>', 'blobs transferred at once (default 4)')
       .option('--json', 'one JSON event per line, then a summary'),
   ).action(async (source: string, destination: string, flags) =>
-    setExit(await runCopy(source, destination, flags, process.env)),
+    setExit(await (await commands.copy()).runCopy(source, destination, flags, process.env)),
   );
 
   clientOptions(
@@ -101,7 +105,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--dry-run', 'show what would be copied (HEAD requests only)')
       .option('--creds <user:password>', 'credentials for every registry without others')
       .option('--json', 'one JSON event per line, then a summary'),
-  ).action(async (flags) => setExit(await runSyncCommand(flags, process.env)));
+  ).action(async (flags) => setExit(await (await commands.sync()).runSyncCommand(flags, process.env)));
 
   clientOptions(
     program
@@ -111,7 +115,9 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--raw', 'print the manifest exactly as stored')
       .option('--creds <user:password>', 'registry credentials')
       .option('--json', 'print JSON'),
-  ).action(async (image: string, flags) => setExit(await runInspect(image, flags, process.env)));
+  ).action(async (image: string, flags) =>
+    setExit(await (await commands.copy()).runInspect(image, flags, process.env)),
+  );
 
   clientOptions(
     program
@@ -123,7 +129,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--creds <user:password>', 'Docker Hub credentials (else env, Docker config)')
       .option('--json', 'print JSON'),
   ).action(async (image: string | undefined, flags) =>
-    setExit(await runRateLimit(image, flags, process.env)),
+    setExit(await (await commands.copy()).runRateLimit(image, flags, process.env)),
   );
 
   return program;

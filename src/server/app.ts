@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OciError } from '../oci/errors.ts';
 import { checkRepositoryName } from '../oci/names.ts';
@@ -224,19 +224,9 @@ export class RegistryApp {
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && requestIdPattern.test(offered) ? offered : randomUUID();
     const hasBody = req.method === 'PUT' || req.method === 'PATCH' || req.method === 'POST';
-    let received = 0;
-    let body: Readable = req;
-    let bodyDone: Promise<void> | undefined;
-    if (hasBody) {
-      const counter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          received += chunk.length;
-          callback(null, chunk);
-        },
-      });
-      bodyDone = pipeline(req, counter).catch(() => undefined);
-      body = counter;
-    }
+    // Body bytes are counted from the socket, not by an extra stream stage on the upload path.
+    const socketBytesBefore = req.socket.bytesRead;
+    const body: Readable = req;
     const request: RegistryRequest = {
       method: req.method ?? 'GET',
       path,
@@ -258,15 +248,19 @@ export class RegistryApp {
       } else if (Buffer.isBuffer(response.body)) {
         sent = response.body.length;
         res.end(response.body);
-      } else {
+      } else if (response.body instanceof Readable) {
         await pipeline(response.body, res);
+        sent = Number(response.headers['Content-Length'] ?? 0);
+      } else {
+        await response.body.send(res);
+        res.end();
         sent = Number(response.headers['Content-Length'] ?? 0);
       }
     } catch (error) {
       if (!isClientAbort(error)) this.options.logger.warn({ err: error, requestId }, 'response failed');
       res.destroy();
     } finally {
-      if (bodyDone && req.complete) await bodyDone;
+      const received = hasBody ? bodyBytes(req, socketBytesBefore) : 0;
       this.metrics.inFlight--;
       this.metrics.bytesReceived += received;
       this.metrics.bytesSent += sent;
@@ -353,6 +347,13 @@ export async function startServer(
     handle: (request) => app.handle(request),
     close,
   };
+}
+
+/** Content-Length when the body arrived whole, else what the socket read during the request. */
+function bodyBytes(req: IncomingMessage, socketBytesBefore: number): number {
+  const declared = Number(req.headers['content-length']);
+  if (req.complete && Number.isSafeInteger(declared)) return declared;
+  return Math.max(0, req.socket.bytesRead - socketBytesBefore);
 }
 
 function actionFor(method: string): Action {

@@ -9,7 +9,7 @@ import { defaultPlatformManifest, parseManifest } from '../oci/manifest.ts';
 import { bareMediaType, isNonDistributable, manifestKinds, mediaTypes } from '../oci/mediatypes.ts';
 import { checkRepositoryName, checkTag, isTag } from '../oci/names.ts';
 import { StoreError, type ByteRange, type ManifestLink, type Storage, type Upload } from '../store/index.ts';
-import { header, type RegistryRequest, type RegistryResponse } from './types.ts';
+import { header, type BodySender, type RegistryRequest, type RegistryResponse } from './types.ts';
 
 export interface RegistryOptions {
   /** Manifests larger than this are refused (distribution: 4 MiB). */
@@ -306,22 +306,16 @@ export class Registry {
       headers['Content-Range'] = `bytes ${range.start}-${range.end}/${info.size}`;
       headers['Content-Length'] = range.end - range.start + 1;
       if (request.method === 'HEAD') return { status: 206, headers };
-      return { status: 206, headers, body: await this.openBlob(digest, range) };
+      return { status: 206, headers, body: this.blobSender(digest, range) };
     }
     headers['Content-Length'] = info.size;
     if (request.method === 'HEAD') return { status: 200, headers };
-    return { status: 200, headers, body: await this.openBlob(digest, undefined) };
+    return { status: 200, headers, body: this.blobSender(digest, undefined) };
   }
 
-  private async openBlob(digest: Digest, range: ByteRange | undefined): Promise<Readable> {
-    try {
-      return await this.storage.blobs.open(digest, range);
-    } catch (error) {
-      if (error instanceof StoreError && error.code === 'NOT_FOUND') {
-        throw new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
-      }
-      throw error;
-    }
+  private blobSender(digest: Digest, range: ByteRange | undefined): BodySender {
+    const blobs = this.storage.blobs;
+    return { send: (sink) => blobs.sendTo(digest, range, sink) };
   }
 
   async deleteBlob(name: string, reference: string): Promise<RegistryResponse> {

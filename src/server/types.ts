@@ -1,5 +1,5 @@
 /** Plain request and response records: handlers know nothing of node:http, so they run in-process too. */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface RegistryRequest {
   method: string;
@@ -15,8 +15,13 @@ export interface RegistryRequest {
 export interface RegistryResponse {
   status: number;
   headers: Record<string, string | number>;
-  /** A Buffer, a stream (Content-Length set by the handler), or nothing. */
-  body?: Buffer | Readable;
+  /** A Buffer, a stream or a sender (Content-Length set by the handler), or nothing. */
+  body?: Buffer | Readable | BodySender;
+}
+
+/** A body that writes itself into the response (blobs: buffers recycled, no per-chunk allocation). */
+export interface BodySender {
+  send(sink: Writable): Promise<void>;
 }
 
 export function header(request: RegistryRequest, name: string): string | undefined {

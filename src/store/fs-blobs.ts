@@ -7,11 +7,11 @@
  * identical bytes under the same name.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import {
   digestAlgorithm,
   digestHex,
@@ -20,11 +20,16 @@ import {
   type Digest,
   type DigestAlgorithm,
 } from '../oci/digest.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { isMissing, syncDirectory } from './fsutil.ts';
 import { StoreError, type BlobInfo, type BlobStore, type ByteRange, type Upload } from './types.ts';
 
 const uploadIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const readHighWaterMark = 1024 * 1024;
+/** Chunks one send keeps in flight: enough to overlap a disk read with socket writes. */
+const sendDepth = 4;
+const sendPool = new BufferPool(512 * 1024, 64);
+const writePool = new BufferPool(1024 * 1024, 16);
 
 interface HashState {
   sha256: Hash;
@@ -74,6 +79,47 @@ export class FsBlobStore implements BlobStore {
       highWaterMark: readHighWaterMark,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
+  }
+
+  async sendTo(digest: Digest, range: ByteRange | undefined, sink: Writable): Promise<void> {
+    const handle = await open(this.blobPath(digest), 'r').catch((error: unknown) => {
+      if (isMissing(error)) throw new StoreError('NOT_FOUND', `blob unknown: ${digest}`);
+      throw error;
+    });
+    const inFlight = new Set<Promise<void>>();
+    try {
+      let position = range?.start ?? 0;
+      const end = range ? range.end + 1 : (await handle.stat()).size;
+      while (position < end) {
+        if (sink.destroyed)
+          throw Object.assign(new Error('the receiver went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+        if (inFlight.size >= sendDepth) await Promise.race(inFlight);
+        const buffer = sendPool.take();
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+        if (bytesRead === 0) {
+          sendPool.give(buffer);
+          break;
+        }
+        position += bytesRead;
+        // The buffer returns to the pool only once the socket has taken its bytes.
+        const written: Promise<void> = new Promise<void>((resolve, reject) => {
+          sink.write(buffer.subarray(0, bytesRead), (error) => {
+            if (error) {
+              reject(error);
+              return;
+            }
+            sendPool.give(buffer);
+            resolve();
+          });
+        }).finally(() => inFlight.delete(written));
+        inFlight.add(written);
+      }
+      await Promise.all(inFlight);
+    } finally {
+      // Writes that failed keep their buffers out of the pool: the socket may still hold them.
+      await Promise.allSettled(inFlight);
+      await handle.close();
+    }
   }
 
   async read(digest: Digest, maxBytes: number): Promise<Buffer> {
@@ -216,20 +262,47 @@ export class FsBlobStore implements BlobStore {
       if (state && state.size !== start) state = undefined;
       this.hashes.delete(id);
       let received = 0;
-      const hashing = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
+      // Chunks are hashed as they arrive and copied into one pooled buffer, written when full: memory stays
+      // bounded whatever the upload's size, and the disk sees large writes.
+      const handle = await open(path, 'a');
+      const buffer = writePool.take();
+      let filled = 0;
+      let position = start;
+      const flush = async (): Promise<void> => {
+        let offset = 0;
+        while (offset < filled) {
+          const { bytesWritten } = await handle.write(buffer, offset, filled - offset, position);
+          offset += bytesWritten;
+          position += bytesWritten;
+        }
+        filled = 0;
+      };
+      try {
+        for await (const data of source) {
+          const chunk = data as Buffer;
           received += chunk.length;
           if (maxBytes !== undefined && received > maxBytes) {
-            callback(new StoreError('TOO_LARGE', `more than ${maxBytes} bytes in one request`));
-            return;
+            throw new StoreError('TOO_LARGE', `more than ${maxBytes} bytes in one request`);
           }
           state?.sha256.update(chunk);
-          callback(null, chunk);
-        },
-      });
-      const sink = createWriteStream(path, { flags: 'a', highWaterMark: readHighWaterMark });
-      // On failure whatever reached the file stays, and the running hash is dropped (it no longer matches).
-      await pipeline(source, hashing, sink);
+          let offset = 0;
+          while (offset < chunk.length) {
+            const copied = chunk.copy(buffer, filled, offset);
+            filled += copied;
+            offset += copied;
+            if (filled === buffer.length) await flush();
+          }
+        }
+        await flush();
+      } catch (error) {
+        // Whatever arrived intact is kept (a client may resume from the upload's size); the running hash is
+        // dropped, so commit re-reads the file.
+        await flush().catch(() => undefined);
+        throw error;
+      } finally {
+        writePool.give(buffer);
+        await handle.close();
+      }
       const size = start + received;
       if (state) this.hashes.set(id, { sha256: state.sha256, size });
       return size;

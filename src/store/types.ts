@@ -2,7 +2,7 @@
  * Storage interfaces. Everything above `store/` talks to these, never to files: a driver for object
  * storage implements the same two interfaces and passes the same contract suite (test/store-contract.ts).
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../oci/digest.ts';
 
 export interface BlobInfo {
@@ -21,6 +21,11 @@ export interface BlobStore {
   stat(digest: Digest): Promise<BlobInfo | undefined>;
   /** Throws a StoreError 'NOT_FOUND' when the blob is absent. */
   open(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /**
+   * Writes the blob (or a range) into `sink` without ending it, honouring backpressure; the fast path for
+   * serving. Rejects when the sink fails (a client that went away). Throws NOT_FOUND before writing anything.
+   */
+  sendTo(digest: Digest, range: ByteRange | undefined, sink: Writable): Promise<void>;
   /** Small blobs (manifests) read whole; refuses anything over `maxBytes`. */
   read(digest: Digest, maxBytes: number): Promise<Buffer>;
   /** Writes small bytes in one step (manifests); verified, durable and visible when the promise resolves. */
