@@ -28,7 +28,7 @@ const uploadIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 const readHighWaterMark = 1024 * 1024;
 /** Chunks one send keeps in flight: enough to overlap a disk read with socket writes. */
 const sendDepth = 4;
-const sendPool = new BufferPool(512 * 1024, 64);
+const sendPool = new BufferPool(512 * 1024, 16);
 const writePool = new BufferPool(1024 * 1024, 16);
 
 interface HashState {
