@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --optimize-for-size
 /** The pullsafe command line: parses argv and env, runs a command, prints, exits with a documented code. */
 import { Command, CommanderError, Option } from 'commander';
 import { exitCodes, reportError } from './output.ts';

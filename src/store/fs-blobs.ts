@@ -29,7 +29,7 @@ const readHighWaterMark = 1024 * 1024;
 /** Chunks one send keeps in flight: enough to overlap a disk read with socket writes. */
 const sendDepth = 4;
 const sendPool = new BufferPool(512 * 1024, 16);
-const writePool = new BufferPool(1024 * 1024, 16);
+const writePool = new BufferPool(1024 * 1024, 8);
 
 interface HashState {
   sha256: Hash;
@@ -264,18 +264,32 @@ export class FsBlobStore implements BlobStore {
       let received = 0;
       // Chunks are hashed as they arrive and copied into one pooled buffer, written when full: memory stays
       // bounded whatever the upload's size, and the disk sees large writes.
-      const handle = await open(path, 'a');
-      const buffer = writePool.take();
+      const handle = await open(path, 'r+');
+      // Two pooled buffers: one fills from the request while the other is being written, so receiving
+      // and the disk overlap. Writes stay in order (one in flight at a time).
+      const buffers = [writePool.take(), writePool.take()];
+      let current = 0;
       let filled = 0;
       let position = start;
+      let writing: Promise<void> = Promise.resolve();
+      const writeOut = (buffer: Buffer, length: number): Promise<void> => {
+        const at = position;
+        position += length;
+        return writing.then(async () => {
+          let offset = 0;
+          while (offset < length) {
+            const { bytesWritten } = await handle.write(buffer, offset, length - offset, at + offset);
+            offset += bytesWritten;
+          }
+        });
+      };
       const flush = async (): Promise<void> => {
-        let offset = 0;
-        while (offset < filled) {
-          const { bytesWritten } = await handle.write(buffer, offset, filled - offset, position);
-          offset += bytesWritten;
-          position += bytesWritten;
+        if (filled > 0) {
+          writing = writeOut(buffers[current]!, filled);
+          current = 1 - current;
+          filled = 0;
         }
-        filled = 0;
+        await writing;
       };
       try {
         for await (const data of source) {
@@ -287,10 +301,17 @@ export class FsBlobStore implements BlobStore {
           state?.sha256.update(chunk);
           let offset = 0;
           while (offset < chunk.length) {
-            const copied = chunk.copy(buffer, filled, offset);
+            const target = buffers[current]!;
+            const copied = chunk.copy(target, filled, offset);
             filled += copied;
             offset += copied;
-            if (filled === buffer.length) await flush();
+            if (filled === target.length) {
+              // The other buffer must be written out before it is filled again.
+              await writing;
+              writing = writeOut(target, filled);
+              current = 1 - current;
+              filled = 0;
+            }
           }
         }
         await flush();
@@ -300,7 +321,8 @@ export class FsBlobStore implements BlobStore {
         await flush().catch(() => undefined);
         throw error;
       } finally {
-        writePool.give(buffer);
+        await writing.catch(() => undefined);
+        for (const buffer of buffers) writePool.give(buffer);
         await handle.close();
       }
       const size = start + received;
