@@ -9,6 +9,7 @@ const commands = {
   maintenance: () => import('./maintenance.ts'),
   copy: () => import('./copy.ts'),
   sync: () => import('./sync.ts'),
+  scan: () => import('./scan.ts'),
 };
 
 const version = '0.1.0';
@@ -131,6 +132,36 @@ function buildProgram(setExit: (code: number) => void): Command {
   ).action(async (image: string | undefined, flags) =>
     setExit(await (await commands.copy()).runRateLimit(image, flags, process.env)),
   );
+
+  program
+    .command('scan')
+    .description(
+      'find image references that depend on Docker Hub (Dockerfiles, compose, Kubernetes, ECS, CI files, …)',
+    )
+    .argument('[paths...]', 'files or folders (default: .)')
+    .option('--json', 'print one JSON object with a references array')
+    .option('--sarif', 'print SARIF 2.1.0 for code-scanning tools')
+    .option(
+      '--fail-on <class>',
+      'exit 1 when a reference is of this class: docker-hub, floating, unpinned, unresolved, any (repeatable)',
+      collect,
+    )
+    .action(async (paths: string[], flags) => setExit(await (await commands.scan()).runScan(paths, flags)));
+
+  program
+    .command('rewrite')
+    .description(
+      'point Docker Hub references at ECR Public, an ECR pull-through cache or a mirror, editing only the reference text',
+    )
+    .argument('[paths...]', 'files or folders (default: .)')
+    .option('--to-ecr-public', 'official images to public.ecr.aws/docker/library/<name>')
+    .option('--to-pull-through <host>', 'an ECR pull-through cache: <acct>.dkr.ecr.<region>.amazonaws.com')
+    .option('--prefix <prefix>', 'the pull-through rule prefix (default docker-hub)')
+    .option('--to-mirror <host[/prefix]>', 'a mirror such as pullsafe serve')
+    .option('--dry-run', 'print a unified diff, change nothing')
+    .action(async (paths: string[], flags) =>
+      setExit(await (await commands.scan()).runRewrite(paths, flags)),
+    );
 
   return program;
 }

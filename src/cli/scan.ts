@@ -1,0 +1,252 @@
+/** `pullsafe scan` and `pullsafe rewrite`. */
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, stat, writeFile, chmod } from 'node:fs/promises';
+import { PullsafeError } from '../errors/index.ts';
+import { allExtractors } from '../scan/extractors.ts';
+import {
+  applyEdits,
+  planRewrites,
+  unifiedDiff,
+  type PlannedEdit,
+  type RewriteRule,
+} from '../scan/rewrite.ts';
+import { hasRisk, scanPaths, type RiskClass, type ScannedReference } from '../scan/scan.ts';
+import { exitCodes, printJson, printLines } from './output.ts';
+
+const riskClasses: RiskClass[] = ['docker-hub', 'floating', 'unpinned', 'unresolved', 'any'];
+
+export interface ScanFlags {
+  json?: boolean;
+  sarif?: boolean;
+  failOn?: string[];
+}
+
+function referenceJson(reference: ScannedReference): Record<string, unknown> {
+  const c = reference.classification;
+  return {
+    file: reference.file,
+    line: reference.line,
+    column: reference.column,
+    text: reference.text,
+    ...(reference.resolved !== undefined ? { resolved: reference.resolved } : {}),
+    kind: reference.kind,
+    ...(reference.context ? { context: reference.context } : {}),
+    registry: c?.registry ?? null,
+    repository: c?.repository ?? null,
+    tag: c?.tag ?? null,
+    digest: c?.digest ?? null,
+    registryKind: c?.registryKind ?? null,
+    implicitRegistry: c?.implicitRegistry ?? null,
+    official: c?.official ?? null,
+    pinned: c?.pinned ?? null,
+    floating: c?.floating ?? null,
+    ecrPublicEquivalent: c?.ecrPublicEquivalent ?? null,
+    ...(reference.unresolved ? { unresolved: reference.unresolved } : {}),
+  };
+}
+
+export async function runScan(paths: string[], flags: ScanFlags): Promise<number> {
+  const failOn = (flags.failOn ?? []).map((value) => {
+    if (!riskClasses.includes(value as RiskClass)) {
+      throw new PullsafeError('USAGE', `--fail-on ${value}: not a class`, {
+        hint: `one of ${riskClasses.join(', ')}`,
+      });
+    }
+    return value as RiskClass;
+  });
+  const roots = paths.length ? paths : ['.'];
+  for (const root of roots) {
+    if (!(await stat(root).catch(() => undefined)))
+      throw new PullsafeError('USAGE', `no such file or folder: ${root}`);
+  }
+  const result = await scanPaths(roots, allExtractors);
+  const references = result.references;
+  if (flags.sarif) printJson(toSarif(references));
+  else if (flags.json) {
+    printJson({
+      references: references.map(referenceJson),
+      summary: {
+        references: references.length,
+        dockerHub: references.filter((reference) => hasRisk(reference, 'docker-hub')).length,
+        unresolved: references.filter((reference) => hasRisk(reference, 'unresolved')).length,
+        filesScanned: result.filesScanned,
+        filesRead: result.filesRead,
+      },
+    });
+  } else printLines(renderScan(references, result.filesScanned));
+  const failing = failOn.some((risk) => references.some((reference) => hasRisk(reference, risk)));
+  return failing ? exitCodes.findings : exitCodes.ok;
+}
+
+function where(reference: ScannedReference): string {
+  return `${reference.file}:${reference.line}:${reference.column}`;
+}
+
+function renderScan(references: ScannedReference[], filesScanned: number): string[] {
+  const groups: [string, ScannedReference[]][] = [
+    [
+      "Docker Hub: every pull counts against Docker Hub's rate limit (per IP when unauthenticated, shared behind NAT)",
+      references.filter((reference) => hasRisk(reference, 'docker-hub')),
+    ],
+    [
+      'Unresolved: built from variables pullsafe cannot resolve',
+      references.filter((reference) => hasRisk(reference, 'unresolved')),
+    ],
+    [
+      'Other registries',
+      references.filter(
+        (reference) => reference.classification && reference.classification.registryKind !== 'docker-hub',
+      ),
+    ],
+  ];
+  const lines: string[] = [];
+  for (const [title, members] of groups) {
+    if (members.length === 0) continue;
+    lines.push(`${title} (${members.length})`);
+    for (const reference of members) {
+      const c = reference.classification;
+      const notes: string[] = [];
+      if (c?.official) notes.push('official image');
+      if (c?.floating) notes.push('floating tag');
+      if (c?.pinned) notes.push('pinned');
+      if (c?.ecrPublicEquivalent) notes.push(`ECR Public: ${c.ecrPublicEquivalent}`);
+      if (reference.unresolved) notes.push(reference.unresolved);
+      lines.push(
+        `  ${where(reference)}  ${reference.text}  [${reference.kind}]${notes.length ? `  (${notes.join('; ')})` : ''}`,
+      );
+    }
+  }
+  const files = new Set(references.map((reference) => `${reference.root}\0${reference.file}`)).size;
+  lines.push(`${references.length} image references in ${files} files (${filesScanned} files scanned)`);
+  return lines;
+}
+
+function toSarif(references: ScannedReference[]): unknown {
+  const rules = [
+    {
+      id: 'docker-hub',
+      shortDescription: { text: 'Image pulled from Docker Hub (subject to its pull rate limit)' },
+    },
+    {
+      id: 'floating-tag',
+      shortDescription: { text: 'Image reference with no tag or :latest, and no digest' },
+    },
+    {
+      id: 'unresolved',
+      shortDescription: { text: 'Image reference built from variables that cannot be resolved' },
+    },
+  ];
+  const results: unknown[] = [];
+  for (const reference of references) {
+    const location = {
+      physicalLocation: {
+        artifactLocation: { uri: reference.file },
+        region: {
+          startLine: reference.line,
+          startColumn: reference.column,
+          endColumn: reference.column + reference.text.length,
+        },
+      },
+    };
+    const c = reference.classification;
+    if (c?.registryKind === 'docker-hub') {
+      const fix = c.ecrPublicEquivalent
+        ? ` Use ${c.ecrPublicEquivalent} (ECR Public) or a mirror.`
+        : ' Copy it to a registry you control.';
+      results.push({
+        ruleId: 'docker-hub',
+        level: 'warning',
+        message: { text: `${reference.text} is pulled from Docker Hub.${fix}` },
+        locations: [location],
+      });
+    }
+    if (c?.floating) {
+      results.push({
+        ruleId: 'floating-tag',
+        level: 'note',
+        message: { text: `${reference.text} floats: pin a tag or digest.` },
+        locations: [location],
+      });
+    }
+    if (!c && reference.unresolved) {
+      results.push({
+        ruleId: 'unresolved',
+        level: 'note',
+        message: { text: `${reference.text}: ${reference.unresolved}` },
+        locations: [location],
+      });
+    }
+  }
+  return {
+    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+    version: '2.1.0',
+    runs: [
+      {
+        tool: { driver: { name: 'pullsafe', informationUri: 'https://github.com/pullsafe/pullsafe', rules } },
+        results,
+      },
+    ],
+  };
+}
+
+export interface RewriteFlags {
+  toEcrPublic?: boolean;
+  toPullThrough?: string;
+  prefix?: string;
+  toMirror?: string;
+  dryRun?: boolean;
+}
+
+function ruleFrom(flags: RewriteFlags): RewriteRule {
+  const chosen = [flags.toEcrPublic, flags.toPullThrough, flags.toMirror].filter(Boolean).length;
+  if (chosen !== 1) {
+    throw new PullsafeError(
+      'USAGE',
+      'choose exactly one of --to-ecr-public, --to-pull-through HOST, --to-mirror HOST[/PREFIX]',
+    );
+  }
+  if (flags.toEcrPublic) return { kind: 'ecr-public' };
+  if (flags.toPullThrough) {
+    return {
+      kind: 'pull-through',
+      host: flags.toPullThrough.replace(/\/+$/, ''),
+      prefix: (flags.prefix ?? 'docker-hub').replace(/^\/+|\/+$/g, ''),
+    };
+  }
+  const [host, ...rest] = flags.toMirror!.replace(/\/+$/, '').split('/');
+  return rest.length
+    ? { kind: 'mirror', host: host!, prefix: rest.join('/') }
+    : { kind: 'mirror', host: host! };
+}
+
+export async function runRewrite(paths: string[], flags: RewriteFlags): Promise<number> {
+  const rule = ruleFrom(flags);
+  const roots = paths.length ? paths : ['.'];
+  const result = await scanPaths(roots, allExtractors);
+  const { edits, skipped } = planRewrites(result.references, rule);
+  const byFile = new Map<string, PlannedEdit[]>();
+  for (const edit of edits) {
+    const key = edit.reference.path;
+    byFile.set(key, [...(byFile.get(key) ?? []), edit]);
+  }
+  const out: string[] = [];
+  for (const [path, fileEdits] of byFile) {
+    const before = await readFile(path, 'utf8');
+    const after = applyEdits(before, fileEdits);
+    if (flags.dryRun) {
+      process.stdout.write(unifiedDiff(fileEdits[0]!.reference.file, before, after));
+      continue;
+    }
+    const temp = `${path}.pullsafe-${randomBytes(4).toString('hex')}`;
+    const mode = (await stat(path)).mode;
+    await writeFile(temp, after);
+    await chmod(temp, mode & 0o7777);
+    await rename(temp, path);
+  }
+  const verb = flags.dryRun ? 'would rewrite' : 'rewrote';
+  out.push(`${verb} ${edits.length} references in ${byFile.size} files`);
+  for (const skip of skipped)
+    out.push(`left ${where(skip.reference)}  ${skip.reference.text}: ${skip.reason}`);
+  (flags.dryRun ? process.stderr : process.stdout).write(`${out.join('\n')}\n`);
+  return skipped.length ? exitCodes.findings : exitCodes.ok;
+}
