@@ -1,4 +1,18 @@
 /** Every extractor, in the order files are offered to them. */
+import { ciExtractors } from './ci.ts';
+import { composeExtractor } from './compose.ts';
+import { dockerfileExtractor } from './dockerfile.ts';
+import { cloudFormationExtractor, ecsTaskDefinitionExtractor, terraformExtractor } from './ecs.ts';
+import { helmValuesExtractor, kubernetesExtractor } from './kubernetes.ts';
 import type { Extractor } from './types.ts';
 
-export const allExtractors: Extractor[] = [];
+export const allExtractors: Extractor[] = [
+  dockerfileExtractor,
+  composeExtractor,
+  cloudFormationExtractor,
+  kubernetesExtractor,
+  helmValuesExtractor,
+  ecsTaskDefinitionExtractor,
+  terraformExtractor,
+  ...ciExtractors,
+];

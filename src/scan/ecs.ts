@@ -1,0 +1,581 @@
+/**
+ * ECS task definitions wherever they are written down:
+ *
+ * - JSON task definitions (`containerDefinitions[].image`), including the `{"taskDefinition": {...}}` output
+ *   of `aws ecs describe-task-definition`;
+ * - CloudFormation templates in YAML or JSON: `AWS::ECS::TaskDefinition` container images,
+ *   `AWS::CodeBuild::Project` `Environment.Image`, `AWS::Batch::JobDefinition` container images and
+ *   `AWS::Lambda::Function` / `AWS::Serverless::Function` image URIs, with `!Ref`, `!Sub` and the other
+ *   intrinsics explained rather than guessed;
+ * - Terraform: `image` inside `aws_ecs_task_definition` resources and any `container_definitions`
+ *   expression (`jsonencode(...)`, heredoc or JSON string), a light lexical scan rather than an HCL parser.
+ */
+import type { Document } from 'yaml';
+import {
+  deref,
+  isMap,
+  isScalar,
+  isSeq,
+  joinPath,
+  keyString,
+  mapGet,
+  mapPairs,
+  parseDocuments,
+  scalarSpan,
+  seqItems,
+  stringValue,
+  tagOf,
+} from './json-util.ts';
+import type { Extractor, FoundReference, ReferenceKind } from './types.ts';
+import { positionOf } from './types.ts';
+
+const MAX_DEPTH = 64;
+
+function build(
+  path: string,
+  content: string,
+  kind: ReferenceKind,
+  span: { offset: number; text: string; value?: string },
+  extra: { context?: string; resolved?: string; unresolved?: string },
+): FoundReference {
+  const { line, column } = positionOf(content, span.offset);
+  const found: FoundReference = { file: path, line, column, offset: span.offset, text: span.text, kind };
+  const resolved = extra.resolved ?? span.value;
+  if (resolved !== undefined && resolved !== span.text) found.resolved = resolved;
+  if (extra.unresolved !== undefined) found.unresolved = extra.unresolved;
+  if (extra.context !== undefined) found.context = extra.context;
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ECS task definition JSON
+
+function extractTaskDefinitionJson(path: string, content: string): FoundReference[] {
+  const found: FoundReference[] = [];
+  const seen = new Set<number>();
+  const walk = (node: unknown, doc: Document.Parsed, jsonPath: string, depth: number): void => {
+    if (depth > MAX_DEPTH) return;
+    const current = deref(node, doc);
+    if (isSeq(current)) {
+      seqItems(current, doc).forEach((item, index) => walk(item, doc, joinPath(jsonPath, index), depth + 1));
+      return;
+    }
+    if (!isMap(current)) return;
+    for (const pair of mapPairs(current, doc)) {
+      const key = keyString(pair, doc);
+      if (key === undefined) continue;
+      const childPath = joinPath(jsonPath, key);
+      if (key === 'containerDefinitions') {
+        seqItems(pair.value, doc).forEach((container, index) => {
+          const span = scalarSpan(mapGet(container, 'image', doc), content, doc);
+          if (!span || seen.has(span.offset)) return;
+          seen.add(span.offset);
+          const name = stringValue(mapGet(container, 'name', doc), doc);
+          let context = joinPath(joinPath(childPath, index), 'image');
+          if (name !== undefined) context += ` (container ${name})`;
+          const unresolved = placeholderReason(span.text);
+          found.push(
+            build(
+              path,
+              content,
+              'ecs-task-definition',
+              span,
+              unresolved ? { context, unresolved } : { context },
+            ),
+          );
+        });
+        continue;
+      }
+      walk(pair.value, doc, childPath, depth + 1);
+    }
+  };
+  for (const { doc, root } of parseDocuments(content)) walk(root, doc, '', 0);
+  return found;
+}
+
+/** Task definition JSON files are often templates (`${IMAGE}`, `<IMAGE>`, `{{image}}`) filled in by CI. */
+function placeholderReason(text: string): string | undefined {
+  const variable = /\$\{?([A-Za-z_][\w.:-]*)\}?/.exec(text);
+  if (variable) return `uses \${${variable[1] ?? ''}}, substituted before the task definition is registered`;
+  if (/\{\{.*\}\}/.test(text)) return `uses a template placeholder (${text}), filled in before registration`;
+  if (/<[^>]+>/.test(text)) return `uses a placeholder (${text}), filled in before registration`;
+  return undefined;
+}
+
+export const ecsTaskDefinitionExtractor: Extractor = {
+  kind: 'ecs-task-definition',
+  matches(path, head) {
+    return /\.json$/i.test(path) && head.includes('"containerDefinitions"');
+  },
+  extract(path, content) {
+    try {
+      return extractTaskDefinitionJson(path, content);
+    } catch {
+      return [];
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// CloudFormation
+
+const PSEUDO_PARAMETER = /^AWS::/;
+
+interface CfnState {
+  path: string;
+  content: string;
+  doc: Document.Parsed;
+  /** Parameter name → its Default (undefined when declared without one). */
+  parameters: Map<string, string | undefined>;
+  found: FoundReference[];
+  seen: Set<number>;
+}
+
+/** The intrinsic function of a node: short form tag (`!Ref`) or long form single-key map (`Ref`, `Fn::Sub`). */
+function intrinsicOf(node: unknown, doc: Document.Parsed): { name: string; argument: unknown } | undefined {
+  const tag = tagOf(node);
+  if (tag !== undefined && tag.startsWith('!')) {
+    const short = tag.slice(1);
+    return { name: short === 'Ref' || short === 'Condition' ? short : `Fn::${short}`, argument: node };
+  }
+  if (isMap(node)) {
+    const pairs = mapPairs(node, doc);
+    const key = pairs.length === 1 && pairs[0] ? keyString(pairs[0], doc) : undefined;
+    if (key !== undefined && (key === 'Ref' || key.startsWith('Fn::'))) {
+      return { name: key, argument: deref(pairs[0]?.value, doc) };
+    }
+  }
+  return undefined;
+}
+
+/** The source of a node for reporting when it is not a single scalar (`[M, K, V]`, `{"Fn::Join": ...}`). */
+function nodeSpan(node: unknown, content: string): { offset: number; text: string } | undefined {
+  if (!(isScalar(node) || isMap(node) || isSeq(node)) || !node.range) return undefined;
+  const [start, end] = node.range;
+  const text = content.slice(start, end).trimEnd();
+  return text.length > 0 ? { offset: start, text } : undefined;
+}
+
+function pushOnce(state: CfnState, reference: FoundReference): void {
+  if (state.seen.has(reference.offset)) return;
+  state.seen.add(reference.offset);
+  state.found.push(reference);
+}
+
+function substitute(
+  template: string,
+  state: CfnState,
+  locals: Map<string, string | undefined>,
+): { resolved?: string; unresolved?: string; hasVariables: boolean } {
+  const problems: string[] = [];
+  let hasVariables = false;
+  const resolved = template.replace(/\$\{(!?)([^}]*)\}/g, (whole, bang: string, name: string) => {
+    if (bang === '!') return `\${${name}}`;
+    hasVariables = true;
+    const variable = name.trim();
+    if (locals.has(variable)) {
+      const value = locals.get(variable);
+      if (value !== undefined) return value;
+      problems.push(`\${${variable}} (a Sub variable computed at deploy time)`);
+      return whole;
+    }
+    if (PSEUDO_PARAMETER.test(variable)) {
+      problems.push(`\${${variable}} (pseudo parameter, known only at deploy time)`);
+      return whole;
+    }
+    if (state.parameters.has(variable)) {
+      const value = state.parameters.get(variable);
+      if (value !== undefined) return value;
+      problems.push(`\${${variable}} (parameter ${variable}, which has no Default)`);
+      return whole;
+    }
+    problems.push(
+      variable.includes('.')
+        ? `\${${variable}} (attribute of resource ${variable.split('.')[0] ?? variable})`
+        : `\${${variable}} (resource ${variable})`,
+    );
+    return whole;
+  });
+  if (problems.length > 0) return { unresolved: `uses ${problems.join(', ')}`, hasVariables };
+  return { resolved, hasVariables };
+}
+
+function reportImage(state: CfnState, node: unknown, context: string, depth = 0): void {
+  const { doc, content, path } = state;
+  const current = deref(node, doc);
+  if (current === undefined || depth > 4) return;
+  const intrinsic = intrinsicOf(current, doc);
+  if (!intrinsic) {
+    if (!isScalar(current)) return;
+    const span = scalarSpan(current, content, doc);
+    if (span) pushOnce(state, build(path, content, 'cloudformation', span, { context }));
+    return;
+  }
+  const argument = deref(intrinsic.argument, doc);
+  switch (intrinsic.name) {
+    case 'Ref': {
+      const span = scalarSpan(argument, content, doc);
+      const name = stringValue(argument, doc);
+      if (!span || name === undefined) return;
+      if (state.parameters.has(name)) {
+        const fallback = state.parameters.get(name);
+        if (fallback !== undefined) {
+          pushOnce(
+            state,
+            build(path, content, 'cloudformation', span, {
+              context: `${context}: comes from parameter ${name} (its Default is ${fallback})`,
+              resolved: fallback,
+            }),
+          );
+        } else {
+          pushOnce(
+            state,
+            build(path, content, 'cloudformation', span, {
+              context,
+              unresolved: `comes from parameter ${name}, which has no Default`,
+            }),
+          );
+        }
+      } else {
+        pushOnce(
+          state,
+          build(path, content, 'cloudformation', span, {
+            context,
+            unresolved: PSEUDO_PARAMETER.test(name)
+              ? `refers to pseudo parameter ${name}`
+              : `refers to resource ${name}`,
+          }),
+        );
+      }
+      return;
+    }
+    case 'Fn::Sub': {
+      let templateNode: unknown = argument;
+      const locals = new Map<string, string | undefined>();
+      if (isSeq(argument)) {
+        const [first, variables] = seqItems(argument, doc);
+        templateNode = first;
+        if (isMap(variables)) {
+          for (const pair of mapPairs(variables, doc)) {
+            const key = keyString(pair, doc);
+            if (key === undefined) continue;
+            const value = deref(pair.value, doc);
+            locals.set(key, intrinsicOf(value, doc) ? undefined : stringValue(value, doc));
+          }
+        }
+      }
+      const span = scalarSpan(templateNode, content, doc);
+      const template = stringValue(templateNode, doc);
+      if (!span || template === undefined) return;
+      const result = substitute(template, state, locals);
+      const extra: { context: string; resolved?: string; unresolved?: string } = {
+        context: result.hasVariables ? `${context} (Fn::Sub)` : context,
+      };
+      if (result.unresolved !== undefined) extra.unresolved = result.unresolved;
+      if (result.resolved !== undefined) extra.resolved = result.resolved;
+      pushOnce(state, build(path, content, 'cloudformation', span, extra));
+      return;
+    }
+    case 'Fn::If': {
+      // Both branches are candidate images.
+      const [, whenTrue, whenFalse] = seqItems(argument, doc);
+      reportImage(state, whenTrue, `${context} (Fn::If, true branch)`, depth + 1);
+      reportImage(state, whenFalse, `${context} (Fn::If, false branch)`, depth + 1);
+      return;
+    }
+    default: {
+      const span = isScalar(argument) ? scalarSpan(argument, content, doc) : nodeSpan(argument, content);
+      if (!span) return;
+      const reasons: Record<string, string> = {
+        'Fn::GetAtt': 'comes from a resource attribute (Fn::GetAtt)',
+        'Fn::FindInMap': 'comes from a Mappings lookup (Fn::FindInMap)',
+        'Fn::ImportValue': 'comes from another stack’s export (Fn::ImportValue)',
+        'Fn::Join': 'is built with Fn::Join at deploy time',
+        'Fn::Select': 'is chosen with Fn::Select at deploy time',
+      };
+      pushOnce(
+        state,
+        build(path, content, 'cloudformation', span, {
+          context,
+          unresolved: reasons[intrinsic.name] ?? `is computed by ${intrinsic.name} at deploy time`,
+        }),
+      );
+    }
+  }
+}
+
+function extractCloudFormation(path: string, content: string): FoundReference[] {
+  const found: FoundReference[] = [];
+  const seen = new Set<number>();
+  for (const { doc, root } of parseDocuments(content)) {
+    if (!isMap(root)) continue;
+    const parameters = new Map<string, string | undefined>();
+    const parametersNode = mapGet(root, 'Parameters', doc);
+    if (isMap(parametersNode)) {
+      for (const pair of mapPairs(parametersNode, doc)) {
+        const name = keyString(pair, doc);
+        if (name !== undefined) parameters.set(name, stringValue(mapGet(pair.value, 'Default', doc), doc));
+      }
+    }
+    const state: CfnState = { path, content, doc, parameters, found, seen };
+    const resources = mapGet(root, 'Resources', doc);
+    if (!isMap(resources)) continue;
+    for (const pair of mapPairs(resources, doc)) {
+      const logicalId = keyString(pair, doc);
+      if (logicalId === undefined) continue;
+      const type = stringValue(mapGet(pair.value, 'Type', doc), doc);
+      const properties = mapGet(pair.value, 'Properties', doc);
+      if (type === undefined || !isMap(properties)) continue;
+      const base = `Resources.${logicalId} (${type}) Properties`;
+      switch (type) {
+        case 'AWS::ECS::TaskDefinition':
+          seqItems(mapGet(properties, 'ContainerDefinitions', doc), doc).forEach((container, index) => {
+            const name = stringValue(mapGet(container, 'Name', doc), doc);
+            const suffix = name === undefined ? '' : ` (container ${name})`;
+            reportImage(
+              state,
+              mapGet(container, 'Image', doc),
+              `${base}.ContainerDefinitions[${index}].Image${suffix}`,
+            );
+          });
+          break;
+        case 'AWS::CodeBuild::Project':
+          reportImage(
+            state,
+            mapGet(mapGet(properties, 'Environment', doc), 'Image', doc),
+            `${base}.Environment.Image`,
+          );
+          break;
+        case 'AWS::Batch::JobDefinition': {
+          reportImage(
+            state,
+            mapGet(mapGet(properties, 'ContainerProperties', doc), 'Image', doc),
+            `${base}.ContainerProperties.Image`,
+          );
+          const ranges = mapGet(mapGet(properties, 'NodeProperties', doc), 'NodeRangeProperties', doc);
+          seqItems(ranges, doc).forEach((range, index) => {
+            reportImage(
+              state,
+              mapGet(mapGet(range, 'Container', doc), 'Image', doc),
+              `${base}.NodeProperties.NodeRangeProperties[${index}].Container.Image`,
+            );
+          });
+          const tasks = mapGet(mapGet(properties, 'EcsProperties', doc), 'TaskProperties', doc);
+          seqItems(tasks, doc).forEach((task, taskIndex) => {
+            seqItems(mapGet(task, 'Containers', doc), doc).forEach((container, index) => {
+              reportImage(
+                state,
+                mapGet(container, 'Image', doc),
+                `${base}.EcsProperties.TaskProperties[${taskIndex}].Containers[${index}].Image`,
+              );
+            });
+          });
+          break;
+        }
+        case 'AWS::Lambda::Function':
+          reportImage(
+            state,
+            mapGet(mapGet(properties, 'Code', doc), 'ImageUri', doc),
+            `${base}.Code.ImageUri`,
+          );
+          break;
+        case 'AWS::Serverless::Function':
+          reportImage(state, mapGet(properties, 'ImageUri', doc), `${base}.ImageUri`);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  return found;
+}
+
+export const cloudFormationExtractor: Extractor = {
+  kind: 'cloudformation',
+  matches(path, head) {
+    if (!/\.(ya?ml|json|template)$/i.test(path)) return false;
+    if (head.includes('AWSTemplateFormatVersion')) return true;
+    return /(^|["\s])Resources"?\s*:/m.test(head) && /AWS::[A-Za-z0-9]+::[A-Za-z0-9]+/.test(head);
+  },
+  extract(path, content) {
+    try {
+      return extractCloudFormation(path, content);
+    } catch {
+      return [];
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Terraform
+
+/** Index just past the end of a `"..."` string starting at `start` (HCL or JSON escapes, `${...}` nesting). */
+function skipString(content: string, start: number): number {
+  let index = start + 1;
+  let interpolation = 0;
+  while (index < content.length) {
+    const char = content[index];
+    if (char === '\\') {
+      index += 2;
+      continue;
+    }
+    if (char === '\n' && interpolation === 0) return index;
+    if (char === '$' && content[index + 1] === '{') {
+      interpolation++;
+      index += 2;
+      continue;
+    }
+    if (char === '}' && interpolation > 0) interpolation--;
+    else if (char === '"' && interpolation === 0) return index + 1;
+    index++;
+  }
+  return index;
+}
+
+/** Index just past the end of a heredoc whose `<<` is at `start`, or undefined when it is not one. */
+function skipHeredoc(content: string, start: number): number | undefined {
+  const match = /^<<-?([A-Za-z_][\w-]*)[ \t]*\r?\n/.exec(content.slice(start, start + 200));
+  if (!match) return undefined;
+  const marker = match[1] ?? '';
+  const terminator = new RegExp(`^[ \\t]*${marker}[ \\t]*\\r?$`, 'm');
+  const bodyStart = start + match[0].length;
+  const rest = content.slice(bodyStart);
+  const end = terminator.exec(rest);
+  return end ? bodyStart + end.index + end[0].length : content.length;
+}
+
+/** Index of the bracket closing the one at `open`, skipping strings, comments and heredocs. */
+function matchClose(content: string, open: number): number {
+  const pairs: Record<string, string> = { '{': '}', '[': ']', '(': ')' };
+  const stack: string[] = [];
+  let index = open;
+  while (index < content.length) {
+    const char = content[index] ?? '';
+    if (char === '"') {
+      index = skipString(content, index);
+      continue;
+    }
+    if (char === '#' || (char === '/' && content[index + 1] === '/')) {
+      const end = content.indexOf('\n', index);
+      index = end === -1 ? content.length : end + 1;
+      continue;
+    }
+    if (char === '/' && content[index + 1] === '*') {
+      const end = content.indexOf('*/', index + 2);
+      index = end === -1 ? content.length : end + 2;
+      continue;
+    }
+    if (char === '<' && content[index + 1] === '<') {
+      const end = skipHeredoc(content, index);
+      if (end !== undefined) {
+        index = end;
+        continue;
+      }
+    }
+    const closer = pairs[char];
+    if (closer !== undefined) stack.push(closer);
+    else if (char === stack[stack.length - 1]) {
+      stack.pop();
+      if (stack.length === 0) return index;
+    }
+    index++;
+  }
+  return content.length;
+}
+
+/** Source regions that hold container definitions: task definition resources and `container_definitions` values. */
+function terraformRegions(content: string): Array<{ start: number; end: number; label: string }> {
+  const regions: Array<{ start: number; end: number; label: string }> = [];
+  const resource = /resource\s+"aws_ecs_task_definition"\s+"([^"]+)"\s*\{/g;
+  for (let match = resource.exec(content); match; match = resource.exec(content)) {
+    const open = match.index + match[0].length - 1;
+    regions.push({
+      start: open,
+      end: matchClose(content, open),
+      label: `aws_ecs_task_definition.${match[1] ?? ''}`,
+    });
+  }
+  const attribute = /\bcontainer_definitions\s*=\s*/g;
+  for (let match = attribute.exec(content); match; match = attribute.exec(content)) {
+    const start = match.index + match[0].length;
+    let end: number;
+    if (content.startsWith('<<', start)) end = skipHeredoc(content, start) ?? start;
+    else if (content[start] === '"') end = skipString(content, start);
+    else {
+      const open = content.slice(start, start + 400).search(/[([{]/);
+      const lineEnd = content.indexOf('\n', start);
+      end =
+        open !== -1 && (lineEnd === -1 || start + open < lineEnd)
+          ? matchClose(content, start + open)
+          : lineEnd === -1
+            ? content.length
+            : lineEnd;
+    }
+    if (!regions.some((region) => region.start <= start && end <= region.end)) {
+      regions.push({ start, end, label: 'container_definitions' });
+    }
+  }
+  return regions;
+}
+
+const TERRAFORM_IMAGE =
+  /(?:"image"|\\"image\\"|\bimage)\s*[:=]\s*(?:\\"((?:[^"\\\n]|\\[^"])*)\\"|"((?:[^"\\\n]|\\.)*)"|((?:var|local|module|data)\.[\w.[\]-]+))/g;
+
+function terraformReason(text: string, bare: boolean): string | undefined {
+  if (bare) return `comes from the Terraform expression ${text}`;
+  const interpolations = text.match(/\$\{[^}]*\}|%\{[^}]*\}/g);
+  if (interpolations && interpolations.length > 0)
+    return `uses ${interpolations.join(', ')}, known only at plan time`;
+  return undefined;
+}
+
+function lineIsComment(content: string, offset: number): boolean {
+  const lineStart = content.lastIndexOf('\n', offset - 1) + 1;
+  const before = content.slice(lineStart, offset).trimStart();
+  return before.startsWith('#') || before.startsWith('//');
+}
+
+function extractTerraform(path: string, content: string): FoundReference[] {
+  const found: FoundReference[] = [];
+  const seen = new Set<number>();
+  for (const region of terraformRegions(content)) {
+    const slice = content.slice(region.start, region.end + 1);
+    TERRAFORM_IMAGE.lastIndex = 0;
+    for (let match = TERRAFORM_IMAGE.exec(slice); match; match = TERRAFORM_IMAGE.exec(slice)) {
+      const escaped = match[1];
+      const quoted = match[2];
+      const bare = match[3];
+      const text = escaped ?? quoted ?? bare;
+      if (text === undefined || text.length === 0) continue;
+      const within = bare !== undefined ? match[0].lastIndexOf(bare) : match[0].lastIndexOf(text);
+      const offset = region.start + match.index + within;
+      if (seen.has(offset) || lineIsComment(content, region.start + match.index)) continue;
+      seen.add(offset);
+      const unresolved = terraformReason(text, bare !== undefined);
+      found.push(
+        build(
+          path,
+          content,
+          'terraform',
+          { offset, text },
+          unresolved ? { context: region.label, unresolved } : { context: region.label },
+        ),
+      );
+    }
+  }
+  return found.sort((a, b) => a.offset - b.offset);
+}
+
+export const terraformExtractor: Extractor = {
+  kind: 'terraform',
+  matches(path) {
+    return /\.tf$/i.test(path);
+  },
+  extract(path, content) {
+    try {
+      return extractTerraform(path, content);
+    } catch {
+      return [];
+    }
+  },
+};
