@@ -1,0 +1,183 @@
+/** `pullsafe scan` and `rewrite` as users run them, over a tree shaped like a real project. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { runCli } from './helpers/cli.ts';
+import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
+
+const files: Record<string, string> = {
+  Dockerfile:
+    'ARG PY=3.12\nFROM python:${PY}-slim AS build\nRUN pip install x\nFROM build\nCOPY --from=nginx:1.25 /a /b\nFROM gcr.io/distroless/base@sha256:' +
+    'b'.repeat(64) +
+    '\n',
+  'docker-compose.yml':
+    '# services\nservices:\n  cache:\n    image: "redis:7.2"   # keep quotes\n  db:\n    image: ${DB_IMAGE:-postgres:16}\n  app:\n    build: .\n',
+  'k8s/deploy.yaml':
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n          image: busybox\n      containers:\n        - name: web\n          image: bitnami/nginx:1.25\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1\n',
+  'ecs/taskdef.json':
+    '{\n  "family": "web",\n  "containerDefinitions": [\n    { "name": "web", "image": "nginx:latest" }\n  ]\n}\n',
+  '.github/workflows/ci.yml':
+    'jobs:\n  test:\n    runs-on: ubuntu-latest\n    container: node:20\n    services:\n      db:\n        image: mysql:8\n',
+  '.gitlab-ci.yml': 'image: alpine:3.20\ntest:\n  script: [echo]\n',
+  'vendor/.gitignore': '*\n',
+  'vendor/Dockerfile': 'FROM should-not-be-seen\n',
+};
+
+let root: string;
+
+before(async () => {
+  root = await makeTempDir('pullsafe-scan-');
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, name)), { recursive: true });
+    await writeFile(join(root, name), content);
+  }
+});
+after(async () => {
+  if (root) await removeTempDir(root);
+});
+
+interface JsonReference {
+  file: string;
+  line: number;
+  column: number;
+  text: string;
+  kind: string;
+  registry: string | null;
+  repository: string | null;
+  tag: string | null;
+  digest: string | null;
+  registryKind: string | null;
+  official: boolean | null;
+  unresolved?: string;
+}
+
+async function scanJson(): Promise<JsonReference[]> {
+  const result = await runCli(['scan', '--json', root]);
+  assert.equal(result.code, 0, result.stderr);
+  return (JSON.parse(result.stdout) as { references: JsonReference[] }).references;
+}
+
+describe('pullsafe scan', () => {
+  it('finds every reference with its place, text and classification', async () => {
+    const references = await scanJson();
+    const byText = new Map(references.map((reference) => [reference.text, reference]));
+    assert.deepEqual([...byText.keys()].sort(), [
+      '${DB_IMAGE:-postgres:16}',
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1',
+      'alpine:3.20',
+      'bitnami/nginx:1.25',
+      'busybox',
+      `gcr.io/distroless/base@sha256:${'b'.repeat(64)}`,
+      'mysql:8',
+      'nginx:1.25',
+      'nginx:latest',
+      'node:20',
+      'python:${PY}-slim',
+      'redis:7.2',
+    ]);
+    assert.deepEqual(byText.get('redis:7.2'), {
+      ...byText.get('redis:7.2'),
+      file: 'docker-compose.yml',
+      line: 4,
+      column: 13,
+      kind: 'compose',
+      registry: 'docker.io',
+      repository: 'library/redis',
+      tag: '7.2',
+      digest: null,
+      registryKind: 'docker-hub',
+      official: true,
+    });
+    assert.equal(byText.get('busybox')!.file, 'k8s/deploy.yaml');
+    assert.equal(byText.get('nginx:latest')!.kind, 'ecs-task-definition');
+    assert.equal(
+      byText.get('123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1')!.registryKind,
+      'ecr-private',
+    );
+    assert.equal(byText.get('bitnami/nginx:1.25')!.official, false);
+    assert.ok(!references.some((reference) => reference.file.startsWith('vendor/')), '.gitignore respected');
+  });
+
+  it('gates CI with --fail-on, and writes SARIF', async () => {
+    const gate = await runCli(['scan', '--fail-on', 'docker-hub', root]);
+    assert.equal(gate.code, 1);
+    assert.match(gate.stdout, /Docker Hub: .* \(\d+\)/);
+    const sarif = await runCli(['scan', '--sarif', root]);
+    const document = JSON.parse(sarif.stdout) as {
+      version: string;
+      runs: { results: { ruleId: string }[] }[];
+    };
+    assert.equal(document.version, '2.1.0');
+    assert.ok(document.runs[0]!.results.some((result) => result.ruleId === 'docker-hub'));
+    assert.equal((await runCli(['scan', '--fail-on', 'nonsense', root])).code, 2);
+    assert.equal((await runCli(['scan', join(root, 'missing')])).code, 2);
+  });
+});
+
+describe('pullsafe rewrite', () => {
+  it('--dry-run prints a diff and changes nothing', async () => {
+    const before = await readFile(join(root, 'docker-compose.yml'), 'utf8');
+    const result = await runCli(['rewrite', '--to-ecr-public', '--dry-run', root]);
+    assert.match(result.stdout, /^-    image: "redis:7\.2"   # keep quotes$/m);
+    assert.match(
+      result.stdout,
+      /^\+    image: "public\.ecr\.aws\/docker\/library\/redis:7\.2"   # keep quotes$/m,
+    );
+    assert.equal(await readFile(join(root, 'docker-compose.yml'), 'utf8'), before);
+  });
+
+  it('rewrites to a pull-through cache, touching nothing but the references; a second run changes nothing', async () => {
+    const originals = new Map<string, string>();
+    for (const name of Object.keys(files)) originals.set(name, await readFile(join(root, name), 'utf8'));
+    const host = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
+    const result = await runCli(['rewrite', '--to-pull-through', host, '--prefix', 'docker-hub', root]);
+    assert.equal(result.code, 1, 'references built from variables are left, with the reason');
+    assert.match(result.stdout, /left .*python:\$\{PY\}-slim: built from variables/);
+
+    const after = await scanJson();
+    const leftOnHub = after.filter((reference) => reference.registryKind === 'docker-hub');
+    assert.deepEqual(leftOnHub.map((reference) => reference.text).sort(), [
+      '${DB_IMAGE:-postgres:16}',
+      'python:${PY}-slim',
+    ]);
+    assert.equal(
+      after.find((reference) => reference.repository === 'docker-hub/library/busybox')?.text,
+      `${host}/docker-hub/library/busybox`,
+    );
+
+    // Undo each rewritten reference by position: every other byte must be what it was.
+    const before = await scanJson();
+    for (const [name, original] of originals) {
+      let content = await readFile(join(root, name), 'utf8');
+      const rewritten = before
+        .filter((reference) => reference.file === name && reference.text.startsWith(`${host}/docker-hub/`))
+        .sort((a, b) => b.line - a.line || b.column - a.column);
+      for (const reference of rewritten) {
+        const lines = content.split('\n');
+        const line = lines[reference.line - 1]!;
+        const originalLine = original.split('\n')[reference.line - 1]!;
+        const start = reference.column - 1;
+        const restored =
+          line.slice(0, start) +
+          originalLine.slice(start, originalLine.length - (line.length - start - reference.text.length)) +
+          line.slice(start + reference.text.length);
+        lines[reference.line - 1] = restored;
+        content = lines.join('\n');
+      }
+      assert.equal(content, original, name);
+    }
+
+    const snapshot = new Map<string, string>();
+    for (const name of Object.keys(files)) snapshot.set(name, await readFile(join(root, name), 'utf8'));
+    const again = await runCli(['rewrite', '--to-pull-through', host, '--prefix', 'docker-hub', root]);
+    assert.match(again.stdout, /rewrote 0 references/);
+    for (const [name, content] of snapshot)
+      assert.equal(await readFile(join(root, name), 'utf8'), content, name);
+  });
+
+  it('needs exactly one target', async () => {
+    assert.equal((await runCli(['rewrite', root])).code, 2);
+    assert.equal((await runCli(['rewrite', '--to-ecr-public', '--to-mirror', 'x:5000', root])).code, 2);
+  });
+});
