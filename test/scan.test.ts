@@ -119,10 +119,10 @@ describe('pullsafe rewrite', () => {
   it('--dry-run prints a diff and changes nothing', async () => {
     const before = await readFile(join(root, 'docker-compose.yml'), 'utf8');
     const result = await runCli(['rewrite', '--to-ecr-public', '--dry-run', root]);
-    assert.match(result.stdout, /^-    image: "redis:7\.2"   # keep quotes$/m);
+    assert.match(result.stdout, /^- {4}image: "redis:7\.2" {3}# keep quotes$/m);
     assert.match(
       result.stdout,
-      /^\+    image: "public\.ecr\.aws\/docker\/library\/redis:7\.2"   # keep quotes$/m,
+      /^\+ {4}image: "public\.ecr\.aws\/docker\/library\/redis:7\.2" {3}# keep quotes$/m,
     );
     assert.equal(await readFile(join(root, 'docker-compose.yml'), 'utf8'), before);
   });
