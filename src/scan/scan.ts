@@ -1,5 +1,4 @@
 /** Scanning: walk the roots, run every extractor that claims a file, classify what they find. */
-import { readFile } from 'node:fs/promises';
 import { classify, type Classification } from './classify.ts';
 import type { Extractor, FoundReference } from './types.ts';
 import { walkFiles, type WalkOptions } from './walk.ts';
@@ -26,16 +25,11 @@ export async function scanPaths(
 ): Promise<ScanResult> {
   const result: ScanResult = { references: [], filesScanned: 0, filesRead: 0 };
   for (const root of roots) {
-    for await (const file of walkFiles(root, options)) {
+    for await (const file of walkFiles(root, { wanted: mayBeRead, ...options })) {
       result.filesScanned++;
       const claimed = extractors.filter((extractor) => extractor.matches(file.relative, file.head));
       if (claimed.length === 0) continue;
-      let content: string;
-      try {
-        content = await readFile(file.path, 'utf8');
-      } catch {
-        continue;
-      }
+      const content = file.content;
       result.filesRead++;
       const seen = new Set<number>();
       for (const extractor of claimed) {
@@ -60,6 +54,13 @@ export async function scanPaths(
     }
   }
   return result;
+}
+
+/** Every format an extractor reads has one of these names; nothing else is opened. */
+const readableNames = /(?:^|\/)(?:[^/]*dockerfile[^/]*|containerfile[^/]*|[^/]*\.(?:ya?ml|json|tf|template))$/i;
+
+export function mayBeRead(relative: string): boolean {
+  return readableNames.test(relative);
 }
 
 export type RiskClass = 'docker-hub' | 'floating' | 'unpinned' | 'unresolved' | 'any';
