@@ -57,7 +57,8 @@ export async function scanPaths(
 }
 
 /** Every format an extractor reads has one of these names; nothing else is opened. */
-const readableNames = /(?:^|\/)(?:[^/]*dockerfile[^/]*|containerfile[^/]*|[^/]*\.(?:ya?ml|json|tf|template))$/i;
+const readableNames =
+  /(?:^|\/)(?:[^/]*dockerfile[^/]*|containerfile[^/]*|[^/]*\.(?:ya?ml|json|tf|template))$/i;
 
 export function mayBeRead(relative: string): boolean {
   return readableNames.test(relative);

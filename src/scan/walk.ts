@@ -58,7 +58,9 @@ export async function* walkFiles(root: string, options: WalkOptions = {}): Async
       continue;
     }
     const base = dir === root ? '' : relative(root, dir).split(sep).join('/');
-    const own = entries.some((entry) => entry.name === '.gitignore') ? readIgnoreFile(join(dir, '.gitignore')) : [];
+    const own = entries.some((entry) => entry.name === '.gitignore')
+      ? readIgnoreFile(join(dir, '.gitignore'))
+      : [];
     const active = own.length ? [...rules, { base, rules: own }] : rules;
     entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
     for (const entry of entries) {
