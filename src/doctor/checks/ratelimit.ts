@@ -1,0 +1,323 @@
+/**
+ * Docker Hub rate limits: every Docker Hub image gets a `docker-hub-rate-limit` warning carrying each
+ * remediation AWS recommends as its own fix, with the artefact to apply it: the ECR Public copy, an ECR
+ * pull-through cache rule (and the `library/` form of the new reference), `repositoryCredentials` with a
+ * Secrets Manager secret and the execution role's statement, the CodeBuild `docker login` step, and
+ * `pullsafe serve` as a mirror.
+ *
+ * The limit itself is never quoted: Docker has changed it several times; the current one is in the
+ * `RateLimit-Limit` header of a manifest response.
+ */
+import { DEFAULT_TAG } from '../../reference/index.ts';
+import {
+  ECR_PULL_ACTIONS,
+  ECR_PULL_THROUGH_ACTIONS,
+  dockerHubPullThroughCommands,
+  ecrRegistryHost,
+  officialName,
+  partitionOf,
+} from '../images.ts';
+import type { Check, Evidence, Facts, Finding, Fix, ImageFacts, RoleFacts } from '../types.ts';
+
+/** The Secrets Manager secret the fixes create for Docker Hub credentials. */
+export const DOCKER_HUB_SECRET_NAME = 'dockerhub/pull';
+
+export const rateLimitCheck: Check = (facts) =>
+  facts.images.filter((image) => image.kind === 'docker-hub').map((image) => rateLimitFinding(image, facts));
+
+/** How the workload reaches the internet, as far as the facts tell; `shared` means many pullers per IP. */
+export function egressOf(facts: Facts): { shared: boolean; description: string } {
+  if (facts.launchType === 'CODEBUILD') {
+    return { shared: true, description: 'CodeBuild: builds share a few egress addresses per region' };
+  }
+  const network = facts.network;
+  if (network?.routeTables.state === 'found') {
+    const defaults = network.routeTables.value.flatMap((table) =>
+      (table.Routes ?? []).filter(
+        (route) => route.DestinationCidrBlock === '0.0.0.0/0' && route.State !== 'blackhole',
+      ),
+    );
+    const nat = defaults.find((route) => route.NatGatewayId !== undefined);
+    if (nat?.NatGatewayId !== undefined) {
+      return {
+        shared: true,
+        description: `NAT gateway ${nat.NatGatewayId}: every task behind it shares its address`,
+      };
+    }
+    const transit = defaults.find((route) => route.TransitGatewayId !== undefined);
+    if (transit?.TransitGatewayId !== undefined) {
+      return {
+        shared: true,
+        description: `transit gateway ${transit.TransitGatewayId}: egress through a central NAT is shared`,
+      };
+    }
+    const igw = defaults.find((route) => route.GatewayId?.startsWith('igw-') === true);
+    if (igw?.GatewayId !== undefined && network.assignPublicIp && facts.launchType === 'FARGATE') {
+      return { shared: false, description: `public IP per task through internet gateway ${igw.GatewayId}` };
+    }
+  }
+  if (facts.launchType === 'FARGATE' && network?.assignPublicIp === true) {
+    return { shared: false, description: 'public IP per task' };
+  }
+  if (facts.launchType === 'EC2' || facts.launchType === 'EXTERNAL') {
+    return { shared: true, description: 'all tasks on a container instance share its address' };
+  }
+  return { shared: true, description: 'private subnets reach Docker Hub through a shared NAT address' };
+}
+
+function rateLimitFinding(image: ImageFacts, facts: Facts): Finding {
+  const authenticated = image.credentialsParameter !== undefined;
+  const egress = egressOf(facts);
+  const repository = image.repository ?? '';
+  const name = officialName(repository);
+  const evidence: Evidence[] = [
+    { label: 'container', value: image.container },
+    { label: 'image', value: image.reference },
+    { label: 'registry', value: 'docker.io (Docker Hub)' },
+    {
+      label: 'credentials',
+      value: authenticated
+        ? `repositoryCredentials ${image.credentialsParameter ?? ''}`
+        : 'none: anonymous pulls',
+    },
+    { label: 'egress', value: egress.description },
+    { label: 'launch type', value: facts.launchType },
+  ];
+  const detail =
+    (authenticated
+      ? 'Pulls are authenticated, so they count against the Docker Hub account; free accounts have a pull limit too. '
+      : 'Pulls are anonymous, so Docker Hub counts them per source IP address. ') +
+    (egress.shared && !authenticated
+      ? `Here that address is shared (${egress.description}), so scaling out, redeploying or parallel builds use the quota up and pulls fail with "toomanyrequests". `
+      : '') +
+    'The current limit and window are in the RateLimit-Limit header of a manifest response.';
+  return {
+    id: 'docker-hub-rate-limit',
+    cause: 'rate-limit',
+    hop: 'rate-limit',
+    severity: 'warning',
+    certainty: !authenticated && egress.shared ? 'likely' : 'possible',
+    title: `Docker Hub image ${name ?? repository} can hit Docker Hub's pull rate limit`,
+    detail,
+    evidence,
+    fixes: [
+      ...ecrPublicFixes(image, name),
+      ...pullThroughFixes(image, facts),
+      ...(facts.launchType === 'CODEBUILD'
+        ? codeBuildFixes(image, facts)
+        : repositoryCredentialsFixes(image, facts)),
+      {
+        kind: 'text',
+        summary:
+          'Or run pullsafe as a pull-through mirror next to the workload, so each image is fetched from Docker Hub once: `./pullsafe serve`',
+      },
+    ],
+  };
+}
+
+function tagSuffix(image: ImageFacts): string {
+  const tag = image.tag ?? (image.digest === undefined ? DEFAULT_TAG : undefined);
+  return `${tag !== undefined ? `:${tag}` : ''}${image.digest !== undefined ? `@${image.digest}` : ''}`;
+}
+
+function ecrPublicFixes(image: ImageFacts, name: string | undefined): Fix[] {
+  if (name === undefined) {
+    return [
+      {
+        kind: 'text',
+        summary:
+          `ECR Public has no copy of ${image.repository ?? image.reference}: only Docker official images are mirrored ` +
+          'there (public.ecr.aws/docker/library/<name>); use it only if the publisher has its own ECR Public repository',
+      },
+    ];
+  }
+  const digestNote =
+    image.digest !== undefined ? ' (check the digest exists there: copies may be re-pushed)' : '';
+  return [
+    {
+      kind: 'reference',
+      summary: `Pull the official image from ECR Public instead (no Docker Hub quota)${digestNote}`,
+      content: `public.ecr.aws/docker/library/${name}${tagSuffix(image)}`,
+    },
+  ];
+}
+
+function pullThroughFixes(image: ImageFacts, facts: Facts): Fix[] {
+  const region = facts.region;
+  const account = facts.accountId ?? '<account-id>';
+  const repositoryArnPattern = `arn:${partitionOf(region)}:ecr:${region}:${account}:repository/docker-hub/*`;
+  const role = roleName(facts.pullRole?.state === 'found' ? facts.pullRole.value : undefined);
+  const policy = {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'EcrAuthorizationToken', Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+      {
+        Sid: 'PullThroughCacheDockerHub',
+        Effect: 'Allow',
+        Action: [...ECR_PULL_ACTIONS, ...ECR_PULL_THROUGH_ACTIONS],
+        Resource: repositoryArnPattern,
+      },
+    ],
+  };
+  const cached = `${ecrRegistryHost(account, region)}/docker-hub/${image.repository ?? ''}${tagSuffix(image)}`;
+  const libraryNote =
+    image.official === true
+      ? ' (keep "library/": without it the cache asks Docker Hub for a repository that does not exist)'
+      : '';
+  return [
+    {
+      kind: 'aws-cli',
+      summary:
+        'Cache Docker Hub in ECR: store Docker Hub credentials (required for Docker Hub rules) and create a pull-through cache rule',
+      content: dockerHubPullThroughCommands(region),
+    },
+    {
+      kind: 'reference',
+      summary: `Then pull through the cache${libraryNote}`,
+      content: cached,
+    },
+    {
+      kind: 'iam-policy',
+      summary: `Allow ${role ?? 'the pulling role'} to pull through the cache (the first pull of an image imports it and creates its repository)`,
+      content: JSON.stringify(policy, null, 2),
+    },
+  ];
+}
+
+function repositoryCredentialsFixes(image: ImageFacts, facts: Facts): Fix[] {
+  if (image.credentialsParameter !== undefined) return [];
+  const region = facts.region;
+  const account = facts.accountId ?? '<account-id>';
+  const partition = partitionOf(region);
+  const role = roleName(facts.executionRole?.state === 'found' ? facts.executionRole.value : undefined);
+  const patch = {
+    containerDefinitions: [
+      { name: image.container, repositoryCredentials: { credentialsParameter: DOCKER_HUB_SECRET_NAME } },
+    ],
+  };
+  const secretPolicy = {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'ReadDockerHubCredentials',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: `arn:${partition}:secretsmanager:${region}:${account}:secret:${DOCKER_HUB_SECRET_NAME}-*`,
+      },
+    ],
+  };
+  const kmsPolicy = {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'DecryptDockerHubCredentials',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: `arn:${partition}:kms:${region}:${account}:key/<key-id>`,
+        Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` } },
+      },
+    ],
+  };
+  return [
+    {
+      kind: 'aws-cli',
+      summary: 'Or authenticate the pulls: store a Docker Hub access token in Secrets Manager',
+      content:
+        `aws secretsmanager create-secret --name ${DOCKER_HUB_SECRET_NAME} ` +
+        `--secret-string '{"username":"<docker-hub-user>","password":"<access-token>"}' --region ${region}`,
+    },
+    {
+      kind: 'task-definition-patch',
+      summary: `Give container "${image.container}" the secret as repositoryCredentials (a name works in the task's region)`,
+      content: JSON.stringify(patch, null, 2),
+    },
+    {
+      kind: 'iam-policy',
+      summary: `Allow ${role ?? 'the task execution role'} to read the secret`,
+      content: JSON.stringify(secretPolicy, null, 2),
+    },
+    {
+      kind: 'iam-policy',
+      summary: `Only if the secret is encrypted with a customer managed KMS key: allow ${role ?? 'the task execution role'} to decrypt it`,
+      content: JSON.stringify(kmsPolicy, null, 2),
+    },
+  ];
+}
+
+function codeBuildFixes(image: ImageFacts, facts: Facts): Fix[] {
+  const region = facts.region;
+  const account = facts.accountId ?? '<account-id>';
+  const buildspec = [
+    'version: 0.2',
+    'env:',
+    '  secrets-manager:',
+    `    DOCKERHUB_USER: ${DOCKER_HUB_SECRET_NAME}:username`,
+    `    DOCKERHUB_TOKEN: ${DOCKER_HUB_SECRET_NAME}:password`,
+    'phases:',
+    '  pre_build:',
+    '    commands:',
+    '      - echo "$DOCKERHUB_TOKEN" | docker login --username "$DOCKERHUB_USER" --password-stdin',
+    '',
+  ].join('\n');
+  const role = facts.project?.serviceRole;
+  const fixes: Fix[] = [
+    {
+      kind: 'aws-cli',
+      summary: 'Or authenticate the pulls: store a Docker Hub access token in Secrets Manager',
+      content:
+        `aws secretsmanager create-secret --name ${DOCKER_HUB_SECRET_NAME} ` +
+        `--secret-string '{"username":"<docker-hub-user>","password":"<access-token>"}' --region ${region}`,
+    },
+    {
+      kind: 'buildspec',
+      summary: 'Log in to Docker Hub before the build pulls from it (merge into the buildspec)',
+      content: buildspec,
+    },
+    {
+      kind: 'iam-policy',
+      summary: `Allow the CodeBuild service role${role !== undefined ? ` ${role}` : ''} to read the secret`,
+      content: JSON.stringify(
+        {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'ReadDockerHubCredentials',
+              Effect: 'Allow',
+              Action: 'secretsmanager:GetSecretValue',
+              Resource: `arn:${partitionOf(region)}:secretsmanager:${region}:${account}:secret:${DOCKER_HUB_SECRET_NAME}-*`,
+            },
+          ],
+        },
+        null,
+        2,
+      ),
+    },
+  ];
+  const environment = facts.project?.environment;
+  const projectName = facts.project?.name;
+  if (environment?.image === image.reference && projectName !== undefined) {
+    // The build environment image is pulled before the buildspec runs, so only the project's registry
+    // credential authenticates that pull.
+    // Environment variables stay out of the output (plaintext ones may hold secrets).
+    const { environmentVariables, ...kept } = environment;
+    const updated = {
+      ...kept,
+      imagePullCredentialsType: 'SERVICE_ROLE',
+      registryCredential: { credential: DOCKER_HUB_SECRET_NAME, credentialProvider: 'SECRETS_MANAGER' },
+    };
+    fixes.push({
+      kind: 'aws-cli',
+      summary:
+        'Authenticate the pull of the build environment image itself with the project’s registry credential' +
+        (environmentVariables !== undefined && environmentVariables.length > 0
+          ? ' (update-project replaces the whole environment: add its environmentVariables back to this JSON)'
+          : ''),
+      content: `aws codebuild update-project --name ${projectName} --environment '${JSON.stringify(updated)}' --region ${region}`,
+    });
+  }
+  return fixes;
+}
+
+function roleName(role: RoleFacts | undefined): string | undefined {
+  return role === undefined ? undefined : `role ${role.name}`;
+}
