@@ -10,6 +10,8 @@ const commands = {
   copy: () => import('./copy.ts'),
   sync: () => import('./sync.ts'),
   scan: () => import('./scan.ts'),
+  explain: () => import('./explain.ts'),
+  doctor: () => import('./doctor.ts'),
 };
 
 const version = '0.1.0';
@@ -161,6 +163,37 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--dry-run', 'print a unified diff, change nothing')
     .action(async (paths: string[], flags) =>
       setExit(await (await commands.scan()).runRewrite(paths, flags)),
+    );
+
+  program
+    .command('doctor')
+    .description(
+      'why pulls fail for an ECS task, service or task definition, or a CodeBuild project: read-only AWS checks',
+    )
+    .option('--cluster <cluster>', 'ECS cluster name or ARN')
+    .option('--task <task>', 'task id or ARN (stopped tasks stay visible for about an hour)')
+    .option('--service <service>', 'ECS service: its recent failed tasks and its task definition')
+    .option('--task-definition <family:revision>', 'check a task definition before deploying it')
+    .option('--codebuild-project <name>', 'check a CodeBuild project')
+    .option('--subnets <ids>', 'with --task-definition: comma-separated subnets it will run in')
+    .option('--security-groups <ids>', 'with --task-definition: comma-separated security groups')
+    .option('--assign-public-ip', 'with --task-definition: the task gets a public IP')
+    .option('--region <region>', 'AWS region (else AWS_REGION, or the region of an ARN)')
+    .option('--profile <profile>', 'AWS shared config profile (else AWS_PROFILE, then the default chain)')
+    .option('--json', 'print the report as JSON')
+    .option('--markdown', 'print the report as Markdown')
+    .option('--save-snapshot <file>', 'write every AWS answer used (secret values never) to replay later')
+    .option('--snapshot <file>', 'replay a saved snapshot: no AWS calls')
+    .action(async (flags) => setExit(await (await commands.doctor()).runDoctorCommand(flags, process.env)));
+
+  program
+    .command('explain')
+    .description('say why an image pull failed, from the error text alone (no AWS calls)')
+    .argument('[message...]', 'the error text (quote it); read from stdin when absent')
+    .option('--json', 'print one JSON object with a causes array, most specific first')
+    .option('--ip-ranges <file>', "AWS's ip-ranges.json, to tell Amazon S3 addresses with the current list")
+    .action(async (message: string[], flags) =>
+      setExit(await (await commands.explain()).runExplain(message, flags)),
     );
 
   return program;

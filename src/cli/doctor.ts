@@ -1,0 +1,124 @@
+/** `pullsafe doctor`: why pulls fail for an ECS task, service or task definition, or a CodeBuild project. */
+import { PullsafeError } from '../errors/index.ts';
+import {
+  readSnapshot,
+  recordingCaller,
+  replayCaller,
+  sdkCaller,
+  withRetries,
+  writeSnapshot,
+  type AwsCaller,
+} from '../doctor/aws.ts';
+import type { DoctorTarget } from '../doctor/collect.ts';
+import { runDoctor } from '../doctor/doctor.ts';
+import { renderMarkdown, renderText } from '../doctor/report.ts';
+import { exitCodes, printJson } from './output.ts';
+
+export interface DoctorFlags {
+  cluster?: string;
+  task?: string;
+  service?: string;
+  taskDefinition?: string;
+  codebuildProject?: string;
+  subnets?: string;
+  securityGroups?: string;
+  assignPublicIp?: boolean;
+  region?: string;
+  profile?: string;
+  json?: boolean;
+  markdown?: boolean;
+  saveSnapshot?: string;
+  snapshot?: string;
+}
+
+function list(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  return items.length > 0 ? items : undefined;
+}
+
+/** The region an ARN names, so `--task arn:aws:ecs:eu-west-1:…` needs no `--region`. */
+function regionOfArn(value: string | undefined): string | undefined {
+  if (!value?.startsWith('arn:')) return undefined;
+  return value.split(':')[3] || undefined;
+}
+
+export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEnv): Promise<number> {
+  const subjects = [flags.task, flags.service, flags.taskDefinition, flags.codebuildProject].filter(Boolean);
+  if (subjects.length !== 1) {
+    throw new PullsafeError(
+      'USAGE',
+      'give exactly one of --task, --service, --task-definition, --codebuild-project',
+      {
+        hint: 'pullsafe doctor --cluster prod --task 0123456789abcdef (see docs/doctor.md)',
+      },
+    );
+  }
+  if ((flags.task || flags.service) && !flags.cluster && !flags.task?.startsWith('arn:')) {
+    throw new PullsafeError('USAGE', `--${flags.task ? 'task' : 'service'} needs --cluster`, {
+      hint: 'the cluster name or ARN the task runs in',
+    });
+  }
+  if (flags.json && flags.markdown) throw new PullsafeError('USAGE', 'choose one of --json and --markdown');
+  if (flags.snapshot && flags.saveSnapshot) {
+    throw new PullsafeError('USAGE', '--snapshot replays a snapshot; it cannot also --save-snapshot');
+  }
+  if ((flags.subnets || flags.securityGroups) && !flags.taskDefinition) {
+    throw new PullsafeError('USAGE', '--subnets and --security-groups go with --task-definition', {
+      hint: 'for a task or service, doctor reads them from ECS',
+    });
+  }
+
+  let caller: AwsCaller;
+  let region: string | undefined;
+  let recorder: ReturnType<typeof recordingCaller> | undefined;
+  if (flags.snapshot) {
+    const snapshot = await readSnapshot(flags.snapshot);
+    region = flags.region ?? snapshot.region;
+    caller = replayCaller(snapshot);
+  } else {
+    region =
+      flags.region ??
+      regionOfArn(flags.task ?? flags.service ?? flags.taskDefinition ?? flags.cluster) ??
+      env.AWS_REGION ??
+      env.AWS_DEFAULT_REGION;
+    if (!region) {
+      throw new PullsafeError('USAGE', 'no AWS region', { hint: 'pass --region, or set AWS_REGION' });
+    }
+    const profile = flags.profile ?? env.AWS_PROFILE;
+    caller = withRetries(sdkCaller({ region, ...(profile ? { profile } : {}) }));
+    if (flags.saveSnapshot) {
+      recorder = recordingCaller(caller, region);
+      caller = recorder;
+    }
+  }
+
+  const subnets = list(flags.subnets);
+  const securityGroups = list(flags.securityGroups);
+  const target: DoctorTarget = {
+    ...(flags.cluster ? { cluster: flags.cluster } : {}),
+    ...(flags.task ? { task: flags.task } : {}),
+    ...(flags.service ? { service: flags.service } : {}),
+    ...(flags.taskDefinition ? { taskDefinition: flags.taskDefinition } : {}),
+    ...(flags.codebuildProject ? { codebuildProject: flags.codebuildProject } : {}),
+    ...(subnets ? { subnets } : {}),
+    ...(securityGroups ? { securityGroups } : {}),
+    ...(flags.assignPublicIp !== undefined ? { assignPublicIp: flags.assignPublicIp } : {}),
+  };
+
+  try {
+    const report = await runDoctor(caller, target, region);
+    if (flags.json) printJson(report);
+    else if (flags.markdown) process.stdout.write(renderMarkdown(report));
+    else process.stdout.write(renderText(report));
+    return report.problems ? exitCodes.findings : exitCodes.ok;
+  } finally {
+    if (recorder && flags.saveSnapshot) {
+      await writeSnapshot(flags.saveSnapshot, recorder.snapshot());
+      process.stderr.write(`pullsafe: snapshot written to ${flags.saveSnapshot}\n`);
+    }
+  }
+}

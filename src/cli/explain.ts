@@ -1,0 +1,86 @@
+/** `pullsafe explain`: why a pull failed, read from the error text alone (no AWS calls). */
+import { readFile } from 'node:fs/promises';
+import { PullsafeError } from '../errors/index.ts';
+import {
+  explain,
+  s3RangesFromIpRanges,
+  type Cause,
+  type ExplainResult,
+  type S3Range,
+} from '../explain/index.ts';
+import { exitCodes, printJson, printLines } from './output.ts';
+
+export interface ExplainFlags {
+  json?: boolean;
+  ipRanges?: string;
+}
+
+/** Reads all of stdin, or returns undefined when stdin is a terminal (nothing is being piped). */
+async function readStdin(): Promise<string | undefined> {
+  if (process.stdin.isTTY) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function loadIpRanges(file: string): Promise<S3Range[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new PullsafeError(
+      'USAGE',
+      `--ip-ranges ${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        hint: 'download it from https://ip-ranges.amazonaws.com/ip-ranges.json',
+      },
+    );
+  }
+  try {
+    return s3RangesFromIpRanges(JSON.parse(text));
+  } catch (error) {
+    throw new PullsafeError('USAGE', `--ip-ranges ${file}: ${(error as Error).message}`, {
+      hint: 'give the JSON file published at https://ip-ranges.amazonaws.com/ip-ranges.json',
+    });
+  }
+}
+
+export async function runExplain(words: string[], flags: ExplainFlags): Promise<number> {
+  const s3Ranges = flags.ipRanges !== undefined ? await loadIpRanges(flags.ipRanges) : undefined;
+  const text = words.length ? words.join(' ') : await readStdin();
+  if (text === undefined || !text.trim()) {
+    throw new PullsafeError('USAGE', 'no message to explain', {
+      hint: 'pass the error text as an argument (quoted) or pipe it in: `aws ecs describe-tasks … | pullsafe explain`',
+    });
+  }
+  const result = explain(text, s3Ranges ? { s3Ranges } : {});
+  if (flags.json) printJson({ causes: result.causes, extracted: result.extracted, message: result.message });
+  else printLines(render(result));
+  return result.causes[0]?.id === 'unknown' ? exitCodes.findings : exitCodes.ok;
+}
+
+function formatValue(value: unknown): string {
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+function renderCause(cause: Cause, position: number, total: number): string[] {
+  const lines = [`${total > 1 ? `${position}. ` : ''}${cause.id}: ${cause.summary}`, `   ${cause.meaning}`];
+  if (total > 1) lines.push(`   (${cause.confidence} confidence: ${cause.rationale})`);
+  const evidence = Object.entries(cause.evidence);
+  if (evidence.length) {
+    lines.push('   evidence:');
+    for (const [key, value] of evidence) lines.push(`     ${key}: ${formatValue(value)}`);
+  }
+  lines.push('   fixes:');
+  cause.fixes.forEach((fix, index) => lines.push(`     ${index + 1}. ${fix}`));
+  return lines;
+}
+
+function render(result: ExplainResult): string[] {
+  const lines = [`message: ${result.message}`, ''];
+  result.causes.forEach((cause, index) => {
+    if (index) lines.push('');
+    lines.push(...renderCause(cause, index + 1, result.causes.length));
+  });
+  return lines;
+}

@@ -1,0 +1,514 @@
+/**
+ * Permissions: is every action this workload needs allowed to the role that needs it, and, for another
+ * account's repository, does the repository policy let that role in? The simulator's answer is used when
+ * doctor could call it; otherwise the fetched policy documents are evaluated. Each finding names the role,
+ * the missing actions, the resource, the statement that denies (if one does) and the policy to add.
+ */
+import {
+  combineDecisions,
+  evaluateIdentity,
+  evaluateResource,
+  formatStatementRef,
+  type AccessDecision,
+} from '../iam-eval.ts';
+import { executionRequirements, pullRoleRequirements, type Requirement } from '../requirements.ts';
+import type { Check, Evidence, Facts, Finding, Fix, Hop, ImageFacts, Lookup, RoleFacts } from '../types.ts';
+
+interface Verdict {
+  requirement: Requirement;
+  decision: 'allowed' | 'implicit-deny' | 'explicit-deny' | 'undecided';
+  /** Statements that decided it (deny) or could not be decided (conditions). */
+  statements: string[];
+  source: 'simulation' | 'policies';
+}
+
+interface Group {
+  id: string;
+  cause: string;
+  hop: Hop;
+  title: (role: string) => string;
+}
+
+function groupOf(action: string): Group {
+  if (action === 'ecr:GetAuthorizationToken') {
+    return {
+      id: 'role-no-ecr-auth-token',
+      cause: 'auth-ecr-token',
+      hop: 'registry-auth',
+      title: (r) => `${r} may not call ecr:GetAuthorizationToken`,
+    };
+  }
+  if (action === 'ecr:BatchImportUpstreamImage' || action === 'ecr:CreateRepository') {
+    return {
+      id: 'role-no-pull-through',
+      cause: 'auth-ecr-permission',
+      hop: 'manifest',
+      title: (r) => `${r} may not fill the ECR pull-through cache`,
+    };
+  }
+  if (action === 'ecr:GetDownloadUrlForLayer' || action === 'ecr:BatchCheckLayerAvailability') {
+    return {
+      id: 'role-no-ecr-pull',
+      cause: 'auth-ecr-permission',
+      hop: 'layers',
+      title: (r) => `${r} may not download image layers`,
+    };
+  }
+  if (action.startsWith('ecr:')) {
+    return {
+      id: 'role-no-ecr-pull',
+      cause: 'auth-ecr-permission',
+      hop: 'manifest',
+      title: (r) => `${r} may not pull from ECR`,
+    };
+  }
+  if (action === 'kms:Decrypt') {
+    return {
+      id: 'role-no-kms-decrypt',
+      cause: 'secrets-access',
+      hop: 'secrets',
+      title: (r) => `${r} may not decrypt with the secret's KMS key`,
+    };
+  }
+  if (action.startsWith('secretsmanager:') || action.startsWith('ssm:')) {
+    return {
+      id: 'role-no-secret-access',
+      cause: 'secrets-access',
+      hop: 'secrets',
+      title: (r) => `${r} may not read the task's secrets`,
+    };
+  }
+  if (action === 'logs:CreateLogGroup') {
+    return {
+      id: 'role-no-create-log-group',
+      cause: 'logs-access',
+      hop: 'logs',
+      title: (r) => `${r} may not create the log group (awslogs-create-group=true)`,
+    };
+  }
+  return {
+    id: 'role-no-logs',
+    cause: 'logs-access',
+    hop: 'logs',
+    title: (r) => `${r} may not write to CloudWatch Logs`,
+  };
+}
+
+function judge(role: RoleFacts, requirements: Requirement[]): Verdict[] | undefined {
+  if (role.simulation?.state === 'found' && role.simulation.value.length > 0) {
+    const answers = role.simulation.value;
+    return requirements.map((requirement) => {
+      const answer = answers.find(
+        (a) =>
+          a.action.toLowerCase() === requirement.action.toLowerCase() &&
+          (a.resource === requirement.resource || a.resource === '*'),
+      );
+      if (!answer) return { requirement, decision: 'undecided', statements: [], source: 'simulation' };
+      return {
+        requirement,
+        decision:
+          answer.decision === 'allowed'
+            ? 'allowed'
+            : answer.decision === 'explicitDeny'
+              ? 'explicit-deny'
+              : 'implicit-deny',
+        statements: answer.matchedStatements,
+        source: 'simulation',
+      };
+    });
+  }
+  if (role.policies.state !== 'found') return undefined;
+  const policies = role.policies.value;
+  const boundary = role.permissionsBoundary?.state === 'found' ? role.permissionsBoundary.value : undefined;
+  return requirements.map((requirement) => {
+    const decision = evaluateIdentity(
+      policies,
+      { action: requirement.action, resource: requirement.resource, principalArn: role.arn },
+      boundary,
+    );
+    return fromDecision(requirement, decision);
+  });
+}
+
+function fromDecision(requirement: Requirement, decision: AccessDecision): Verdict {
+  if (
+    decision.decision === 'implicit-deny' &&
+    decision.missingAllowFrom.includes('boundary') &&
+    !decision.missingAllowFrom.includes('identity')
+  ) {
+    return {
+      requirement,
+      decision: 'implicit-deny',
+      statements: ['the permissions boundary does not allow it'],
+      source: 'policies',
+    };
+  }
+  if (decision.decision === 'explicit-deny') {
+    return {
+      requirement,
+      decision: 'explicit-deny',
+      statements: decision.deniedBy.map(formatStatementRef),
+      source: 'policies',
+    };
+  }
+  if (decision.decision === 'allowed')
+    return { requirement, decision: 'allowed', statements: [], source: 'policies' };
+  if (decision.undecided.length > 0) {
+    return {
+      requirement,
+      decision: 'undecided',
+      statements: decision.undecided.map(formatStatementRef),
+      source: 'policies',
+    };
+  }
+  return { requirement, decision: 'implicit-deny', statements: [], source: 'policies' };
+}
+
+/** A policy that grants exactly the given actions on the given resources. */
+export function grantPolicy(sid: string, requirements: Requirement[]): string {
+  const byResource = new Map<string, Set<string>>();
+  for (const r of requirements) {
+    const actions = byResource.get(r.resource) ?? new Set<string>();
+    actions.add(r.action);
+    byResource.set(r.resource, actions);
+  }
+  const statements = [...byResource].map(([resource, actions], index) => ({
+    Sid: byResource.size === 1 ? sid : `${sid}${index + 1}`,
+    Effect: 'Allow',
+    Action: [...actions].sort(),
+    Resource: resource,
+  }));
+  return JSON.stringify({ Version: '2012-10-17', Statement: statements }, null, 2);
+}
+
+function roleFindings(
+  lookup: Lookup<RoleFacts> | undefined,
+  label: string,
+  requirements: Requirement[],
+): Finding[] {
+  if (requirements.length === 0 || !lookup) return [];
+  if (lookup.state === 'failed') {
+    return [
+      {
+        id: 'role-unchecked',
+        cause: 'unknown',
+        hop: 'registry-auth',
+        severity: 'unchecked',
+        certainty: 'possible',
+        title: `could not read the ${label}`,
+        detail: `${lookup.failure.service}:${lookup.failure.operation} failed (${lookup.failure.code}), so its permissions were not checked.`,
+        evidence: [{ label: 'error', value: lookup.failure.message }],
+        fixes: [
+          {
+            kind: 'text',
+            summary: `allow the identity running doctor ${lookup.failure.service}:${lookup.failure.operation} (docs/doctor.md lists the read-only policy)`,
+          },
+        ],
+      },
+    ];
+  }
+  if (lookup.state === 'missing') {
+    return [
+      {
+        id: 'role-missing',
+        cause: requirements.some((r) => r.action.startsWith('ecr:')) ? 'auth-ecr-token' : 'secrets-access',
+        hop: 'registry-auth',
+        severity: 'error',
+        certainty: 'certain',
+        title: `the ${label} does not exist`,
+        detail: lookup.detail,
+        evidence: [],
+        fixes: [
+          {
+            kind: 'text',
+            summary:
+              'create the role with the AmazonECSTaskExecutionRolePolicy managed policy, or point the task definition at an existing one',
+          },
+        ],
+      },
+    ];
+  }
+  const role = lookup.value;
+  const verdicts = judge(role, requirements);
+  if (!verdicts) {
+    const failure = role.policies.state === 'failed' ? role.policies.failure : undefined;
+    return [
+      {
+        id: 'role-unchecked',
+        cause: 'unknown',
+        hop: 'registry-auth',
+        severity: 'unchecked',
+        certainty: 'possible',
+        title: `could not read the policies of ${role.name}`,
+        detail: `Neither the IAM simulator nor the role's policy documents were readable${failure ? ` (${failure.operation}: ${failure.code})` : ''}.`,
+        evidence: [{ label: 'role', value: role.arn }],
+        fixes: [
+          {
+            kind: 'text',
+            summary:
+              'allow doctor iam:SimulatePrincipalPolicy, or iam:ListRolePolicies, iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion',
+          },
+        ],
+      },
+    ];
+  }
+  const findings: Finding[] = [];
+  const groups = new Map<string, { group: Group; verdicts: Verdict[] }>();
+  for (const verdict of verdicts) {
+    if (verdict.decision === 'allowed') continue;
+    const group = groupOf(verdict.requirement.action);
+    const entry = groups.get(group.id) ?? { group, verdicts: [] };
+    entry.verdicts.push(verdict);
+    groups.set(group.id, entry);
+  }
+  for (const { group, verdicts: denied } of groups.values()) {
+    const explicit = denied.filter((v) => v.decision === 'explicit-deny');
+    const undecided = denied.every((v) => v.decision === 'undecided');
+    const actions = [...new Set(denied.map((v) => v.requirement.action))];
+    const evidence: Evidence[] = [
+      { label: 'role', value: role.arn },
+      ...denied.map((v) => ({
+        label: v.requirement.action,
+        value: `${v.decision} on ${v.requirement.resource} (needed for ${v.requirement.reason})`,
+      })),
+      ...explicit.flatMap((v) => v.statements.map((s) => ({ label: 'denied by', value: s }))),
+      ...denied
+        .filter((v) => v.decision === 'implicit-deny' && v.statements.length > 0)
+        .flatMap((v) => v.statements.map((s) => ({ label: 'why', value: `${v.requirement.action}: ${s}` }))),
+      {
+        label: 'judged from',
+        value:
+          denied[0]?.source === 'simulation'
+            ? 'iam:SimulatePrincipalPolicy'
+            : 'the role\u2019s policy documents',
+      },
+    ];
+    if (undecided)
+      evidence.push(
+        ...denied.flatMap((v) => v.statements.map((s) => ({ label: 'condition not decidable', value: s }))),
+      );
+    const policy = grantPolicy(
+      sidFor(group.id),
+      denied.map((v) => v.requirement),
+    );
+    const fixes: Fix[] = [
+      { kind: 'iam-policy', summary: `add this statement to ${role.name}`, content: policy },
+      {
+        kind: 'aws-cli',
+        summary: 'or attach it as an inline policy',
+        content: `aws iam put-role-policy --role-name ${role.name} --policy-name pullsafe-${group.id} --policy-document '${JSON.stringify(JSON.parse(policy))}'`,
+      },
+    ];
+    if (explicit.length > 0) {
+      fixes.unshift({
+        kind: 'text',
+        summary: `remove or narrow the explicit deny: ${[...new Set(explicit.flatMap((v) => v.statements))].join(', ')}`,
+      });
+    }
+    findings.push({
+      id: group.id,
+      cause: group.cause,
+      hop: group.hop,
+      severity: undecided ? 'warning' : 'error',
+      certainty: undecided ? 'possible' : 'certain',
+      title: group.title(role.name),
+      detail: `${role.name} (${label}) lacks ${actions.join(', ')}${explicit.length > 0 ? ': an explicit deny blocks it' : undecided ? ': only statements with conditions doctor cannot decide would allow it' : ': no statement allows it'}.`,
+      evidence,
+      fixes,
+    });
+  }
+  return findings;
+}
+
+function sidFor(id: string): string {
+  return id
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('')
+    .replace(/^RoleNo/, 'Allow');
+}
+
+/** Cross-account ECR: the repository policy must let the pulling role in as well. */
+function repositoryPolicyFindings(
+  images: ImageFacts[],
+  role: RoleFacts | undefined,
+  facts: Facts,
+): Finding[] {
+  if (!role) return [];
+  const findings: Finding[] = [];
+  for (const image of images) {
+    const ecr = image.ecr;
+    if (!ecr || !ecr.crossAccount || !image.repository) continue;
+    const repositoryArn = `arn:${facts.region.startsWith('cn-') ? 'aws-cn' : 'aws'}:ecr:${ecr.region}:${ecr.registryId}:repository/${image.repository}`;
+    const actions = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'];
+    const policy = ecr.repositoryPolicy;
+    if (!policy || policy.state === 'failed') {
+      findings.push({
+        id: 'repository-policy-unchecked',
+        cause: 'auth-ecr-permission',
+        hop: 'manifest',
+        severity: 'unchecked',
+        certainty: 'possible',
+        title: `could not read the policy of ${image.repository} in account ${ecr.registryId}`,
+        detail:
+          'A cross-account pull needs the repository policy to allow the pulling role; doctor could not read it.',
+        evidence: [
+          { label: 'repository', value: repositoryArn },
+          ...(policy?.state === 'failed'
+            ? [{ label: 'error', value: `${policy.failure.code}: ${policy.failure.message}` }]
+            : []),
+        ],
+        fixes: [
+          {
+            kind: 'text',
+            summary: `run doctor with credentials of account ${ecr.registryId}, or check the repository policy there`,
+          },
+        ],
+      });
+      continue;
+    }
+    const principalAccount = role.arn.split(':')[4];
+    const denied: string[] = [];
+    const statements: string[] = [];
+    for (const action of actions) {
+      const decision =
+        policy.state === 'found'
+          ? evaluateResource(
+              { name: `repository:${image.repository}`, kind: 'resource', document: policy.value },
+              {
+                action,
+                resource: repositoryArn,
+                principalArn: role.arn,
+                ...(principalAccount ? { principalAccount } : {}),
+              },
+            )
+          : undefined;
+      const combined = decision
+        ? combineDecisions(
+            { decision: 'allowed', allowedBy: [], deniedBy: [], undecided: [], missingAllowFrom: [] },
+            decision,
+            true,
+          )
+        : undefined;
+      if (!combined || combined.decision !== 'allowed') {
+        denied.push(action);
+        if (combined) statements.push(...combined.deniedBy.map(formatStatementRef));
+      }
+    }
+    if (denied.length === 0) continue;
+    const statement = {
+      Sid: 'AllowCrossAccountPull',
+      Effect: 'Allow',
+      Principal: { AWS: role.arn },
+      Action: actions,
+    };
+    findings.push({
+      id: policy.state === 'missing' ? 'repository-policy-missing' : 'repository-policy-denies',
+      cause: 'auth-ecr-permission',
+      hop: 'manifest',
+      severity: 'error',
+      certainty: 'certain',
+      title:
+        policy.state === 'missing'
+          ? `${image.repository} in account ${ecr.registryId} has no repository policy, so ${role.name} cannot pull across accounts`
+          : `the policy of ${image.repository} in account ${ecr.registryId} does not let ${role.name} pull`,
+      detail: `Cross-account pulls need both the role's own permissions and the repository policy. The repository policy does not allow ${denied.join(', ')} to ${role.arn}.`,
+      evidence: [
+        { label: 'repository', value: repositoryArn },
+        { label: 'principal', value: role.arn },
+        ...denied.map((action) => ({ label: action, value: 'not allowed by the repository policy' })),
+        ...statements.map((s) => ({ label: 'denied by', value: s })),
+      ],
+      fixes: [
+        {
+          kind: 'repository-policy',
+          summary: `add this statement to the policy of ${image.repository} (account ${ecr.registryId})`,
+          content: JSON.stringify(statement, null, 2),
+        },
+        {
+          kind: 'aws-cli',
+          summary:
+            policy.state === 'missing'
+              ? 'set it as the repository policy'
+              : 'merge it into the existing policy, then set it',
+          content: `aws ecr set-repository-policy --registry-id ${ecr.registryId} --repository-name ${image.repository} --region ${ecr.region} --policy-text '${JSON.stringify({ Version: '2012-10-17', Statement: [statement] })}'`,
+        },
+      ],
+    });
+  }
+  return findings;
+}
+
+export const iamCheck: Check = (facts) => {
+  const findings: Finding[] = [];
+  const ecrImages = facts.images.filter((image) => image.kind === 'ecr');
+  const pullNeeds = pullRoleRequirements(facts.images);
+  const executionNeeds = executionRequirements(facts.secrets, facts.logs, facts.accountId);
+  const pullIsExecution = facts.launchType !== 'EC2';
+  const executionLabel = 'task execution role';
+  const pullLabel =
+    facts.launchType === 'CODEBUILD'
+      ? 'CodeBuild service role'
+      : facts.launchType === 'EC2'
+        ? 'container instance role'
+        : executionLabel;
+
+  if (facts.taskDefinition && !facts.taskDefinition.executionRoleArn) {
+    const needsOne = executionNeeds.length > 0 || (pullIsExecution && ecrImages.length > 0);
+    if (needsOne) {
+      findings.push({
+        id: 'execution-role-missing',
+        cause: ecrImages.length > 0 ? 'auth-ecr-token' : 'secrets-access',
+        hop: 'registry-auth',
+        severity: 'error',
+        certainty: 'certain',
+        title: 'the task definition has no execution role',
+        detail:
+          'Fargate tasks pulling from ECR, and any task using secrets, repositoryCredentials or awslogs, need an execution role.',
+        evidence: [{ label: 'task definition', value: facts.taskDefinition.taskDefinitionArn ?? '' }],
+        fixes: [
+          {
+            kind: 'task-definition-patch',
+            summary: 'set an execution role (one with AmazonECSTaskExecutionRolePolicy attached)',
+            content: JSON.stringify(
+              {
+                executionRoleArn: `arn:aws:iam::${facts.accountId ?? '<account-id>'}:role/ecsTaskExecutionRole`,
+              },
+              null,
+              2,
+            ),
+          },
+        ],
+      });
+    }
+  }
+
+  if (facts.launchType === 'CODEBUILD') {
+    // With CODEBUILD pull credentials, CodeBuild's own principal pulls (see the codebuild check).
+    const rolePulls = facts.project?.environment?.imagePullCredentialsType === 'SERVICE_ROLE';
+    findings.push(
+      ...roleFindings(facts.pullRole, pullLabel, [...(rolePulls ? pullNeeds : []), ...executionNeeds]),
+    );
+  } else if (pullIsExecution) {
+    findings.push(...roleFindings(facts.executionRole, executionLabel, [...pullNeeds, ...executionNeeds]));
+  } else {
+    findings.push(...roleFindings(facts.pullRole, pullLabel, pullNeeds));
+    findings.push(...roleFindings(facts.executionRole, executionLabel, executionNeeds));
+  }
+  const pullRole = facts.pullRole?.state === 'found' ? facts.pullRole.value : undefined;
+  if (facts.launchType !== 'CODEBUILD')
+    findings.push(...repositoryPolicyFindings(ecrImages, pullRole, facts));
+  return dedupeFindings(findings);
+};
+
+function dedupeFindings(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const key = `${f.id} ${f.title}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export { repositoryPolicyFindings };

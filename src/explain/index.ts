@@ -1,0 +1,18 @@
+export {
+  explain,
+  type Cause,
+  type Confidence,
+  type EvidenceValue,
+  type ExplainOptions,
+  type ExplainResult,
+} from './explain.ts';
+export { catalogue, causeIds, isCauseId, type CatalogueEntry, type CauseId } from './catalogue.ts';
+export { readMessage, type DeniedBy, type Extracted, type ReadMessage } from './evidence.ts';
+export {
+  classifyIp,
+  parseIp,
+  s3RangesFromIpRanges,
+  type IpClass,
+  type IpClassification,
+  type S3Range,
+} from './ip-class.ts';

@@ -1,0 +1,188 @@
+/**
+ * The collectors through the real AWS SDK v3 clients (commands built, sent and answered through
+ * aws-sdk-client-mock), so what users run is what is tested: command names, input shapes, pagination,
+ * AWS error names, throttling and access denied on the diagnostic calls themselves.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mockClient } from 'aws-sdk-client-mock';
+import * as ecs from '@aws-sdk/client-ecs';
+import * as ec2 from '@aws-sdk/client-ec2';
+import * as iam from '@aws-sdk/client-iam';
+import * as ecr from '@aws-sdk/client-ecr';
+import * as secretsmanager from '@aws-sdk/client-secrets-manager';
+import * as ssm from '@aws-sdk/client-ssm';
+import * as logs from '@aws-sdk/client-cloudwatch-logs';
+import * as codebuild from '@aws-sdk/client-codebuild';
+import * as sts from '@aws-sdk/client-sts';
+import {
+  allowedOperations,
+  isThrottling,
+  recordingCaller,
+  replayCaller,
+  sdkCaller,
+  toCallError,
+  withRetries,
+  type AwsService,
+} from '../src/doctor/aws.ts';
+import { runDoctor } from '../src/doctor/doctor.ts';
+import { CLUSTER, REGION, TASK_ARN, answer, healthyAccount, type FakeAccount } from './helpers/fake-aws.ts';
+
+const modules: Record<AwsService, { module: Record<string, unknown>; client: string }> = {
+  ecs: { module: ecs, client: 'ECSClient' },
+  ec2: { module: ec2, client: 'EC2Client' },
+  iam: { module: iam, client: 'IAMClient' },
+  ecr: { module: ecr, client: 'ECRClient' },
+  secretsmanager: { module: secretsmanager, client: 'SecretsManagerClient' },
+  ssm: { module: ssm, client: 'SSMClient' },
+  logs: { module: logs, client: 'CloudWatchLogsClient' },
+  codebuild: { module: codebuild, client: 'CodeBuildClient' },
+  sts: { module: sts, client: 'STSClient' },
+};
+
+let account: FakeAccount = healthyAccount();
+const sent: string[] = [];
+/** Loosely typed: one loop installs the same fake behind every client. */
+interface LooseStub {
+  on(command: unknown): {
+    callsFake(fn: (input: Record<string, unknown>, getClient: () => unknown) => unknown): unknown;
+  };
+  restore(): void;
+}
+const stubs: LooseStub[] = [];
+
+before(() => {
+  for (const [service, { module, client }] of Object.entries(modules) as [
+    AwsService,
+    (typeof modules)[AwsService],
+  ][]) {
+    const stub = mockClient(module[client] as never) as unknown as LooseStub;
+    for (const operation of allowedOperations[service]) {
+      const Command = module[`${operation}Command`];
+      assert.ok(Command, `${service} has a ${operation}Command`);
+      stub.on(Command as never).callsFake(async (input, getClient) => {
+        sent.push(`${service}:${operation}`);
+        const region = await (getClient() as { config: { region: () => Promise<string> } }).config.region();
+        return structuredClone(answer(account, service, operation, input, region));
+      });
+    }
+    stubs.push(stub);
+  }
+});
+
+after(() => {
+  for (const stub of stubs) stub.restore();
+});
+
+function caller() {
+  return withRetries(sdkCaller({ region: REGION }), { sleep: async () => {} });
+}
+
+describe('doctor through the AWS SDK clients', () => {
+  test('a healthy task: every needed call is made, pages followed, no finding', async () => {
+    account = healthyAccount();
+    account.roles.ecsTaskExecutionRole!.inline['second'] = { Version: '2012-10-17', Statement: [] };
+    account.logGroups.unshift({ name: '/ecs/web-old', region: REGION });
+    sent.length = 0;
+    const report = await runDoctor(caller(), { cluster: CLUSTER, task: TASK_ARN }, REGION);
+    assert.deepEqual(report.findings, []);
+    const count = (op: string) => sent.filter((s) => s === op).length;
+    assert.equal(count('iam:ListRolePolicies'), 2, 'two inline policies, one per page');
+    assert.ok(count('logs:DescribeLogGroups') >= 2, 'log groups paged until the exact name was found');
+    assert.equal(count('ecs:DescribeTasks'), 1);
+    assert.equal(count('ecr:DescribeImages'), 1);
+    for (const op of sent) {
+      const [service, operation] = op.split(':') as [AwsService, string];
+      assert.ok(allowedOperations[service].includes(operation), `${op} is a read-only call`);
+      assert.match(operation, /^(Describe|Get|List|BatchGet|Simulate)/, `${op} only reads`);
+    }
+  });
+
+  test('SDK errors keep their AWS names; access denied on a diagnostic call is "could not check"', async () => {
+    account = healthyAccount();
+    account.denied.add('ec2:DescribeNetworkAcls');
+    account.denied.add('logs:DescribeLogGroups');
+    const report = await runDoctor(caller(), { cluster: CLUSTER, task: TASK_ARN }, REGION);
+    const failures = report.failures.map((f) => `${f.service}:${f.operation}:${f.code}`);
+    assert.ok(failures.includes('ec2:DescribeNetworkAcls:UnauthorizedOperation'), failures.join(', '));
+    assert.ok(failures.includes('logs:DescribeLogGroups:AccessDeniedException'), failures.join(', '));
+    assert.ok(report.findings.some((f) => f.id === 'log-group-unchecked' && f.severity === 'unchecked'));
+    assert.ok(report.findings.some((f) => f.id === 'network-unchecked' && f.severity === 'unchecked'));
+    assert.equal(report.summary.error, 0, 'nothing failed that doctor could see');
+  });
+
+  test('throttling through the SDK is retried, then succeeds', async () => {
+    account = healthyAccount();
+    account.throttle.set('ecs:DescribeTaskDefinition', 3);
+    account.throttle.set('iam:GetPolicyVersion', 2);
+    sent.length = 0;
+    const report = await runDoctor(caller(), { cluster: CLUSTER, task: TASK_ARN }, REGION);
+    assert.deepEqual(report.findings, []);
+    assert.equal(sent.filter((s) => s === 'ecs:DescribeTaskDefinition').length, 4);
+  });
+
+  test('a snapshot recorded through the SDK replays, offline, to the same report', async () => {
+    account = healthyAccount();
+    account.repositories[0]!.images[0]!.manifest = account.repositories[0]!.images[0]!.manifest.replace(
+      '"amd64"',
+      '"s390x"',
+    );
+    const recorder = recordingCaller(caller(), REGION);
+    const live = await runDoctor(recorder, { cluster: CLUSTER, task: TASK_ARN }, REGION);
+    assert.ok(live.findings.some((f) => f.id === 'platform-mismatch'));
+    const snapshot = JSON.parse(JSON.stringify(recorder.snapshot()));
+    sent.length = 0;
+    const replayed = await runDoctor(replayCaller(snapshot), { cluster: CLUSTER, task: TASK_ARN }, REGION);
+    assert.deepEqual(replayed, live);
+    assert.equal(sent.length, 0, 'a replay makes no AWS call');
+    const createdAt = snapshot.calls.find((c: { operation: string }) => c.operation === 'DescribeTasks')
+      .output.tasks[0].createdAt;
+    assert.deepEqual(createdAt, { $date: '2026-11-28T10:00:00.000Z' }, 'dates survive the snapshot');
+  });
+
+  test('a write operation is refused before it reaches AWS', async () => {
+    await assert.rejects(sdkCaller({ region: REGION }).call('ecr', 'PutImage', {}), /not a read-only call/);
+    await assert.rejects(sdkCaller({ region: REGION }).call('iam', 'CreateRole', {}), /not a read-only call/);
+  });
+});
+
+describe('AWS call errors', () => {
+  test('names, statuses and throttling are read from SDK errors', () => {
+    const throttled = toCallError(
+      'ecs',
+      'DescribeTasks',
+      Object.assign(new Error('Rate exceeded'), {
+        name: 'ThrottlingException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    assert.equal(throttled.awsName, 'ThrottlingException');
+    assert.ok(isThrottling(throttled));
+    const ec2Limit = toCallError(
+      'ec2',
+      'DescribeSubnets',
+      Object.assign(new Error('Request limit exceeded.'), {
+        name: 'RequestLimitExceeded',
+        $metadata: { httpStatusCode: 503 },
+      }),
+    );
+    assert.ok(isThrottling(ec2Limit));
+    const denied = toCallError(
+      'iam',
+      'GetRole',
+      Object.assign(new Error('no'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    );
+    assert.equal(isThrottling(denied), false);
+    const network = toCallError(
+      'ecs',
+      'DescribeTasks',
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:443'), { code: 'ECONNREFUSED' }),
+    );
+    assert.equal(network.awsName, 'NetworkError');
+  });
+
+  test('credentials in an error message are redacted', () => {
+    const error = toCallError('ecs', 'DescribeTasks', new Error('bad key AKIAABCDEFGHIJKLMNOP in request'));
+    assert.doesNotMatch(error.message, /AKIAABCDEFGHIJKLMNOP/);
+  });
+});

@@ -1,0 +1,887 @@
+/**
+ * A fake AWS account for doctor's tests: resources held as the SDK's own response shapes, answered by
+ * operation with the filters, pagination and error names AWS uses. `fakeCaller` plugs it in as an
+ * `AwsCaller`; `installSdkMocks` plugs it behind the real SDK v3 clients (aws-sdk-client-mock), so the
+ * collectors run through the clients users run.
+ */
+import type { ContainerDefinition, Service, Task, TaskDefinition } from '@aws-sdk/client-ecs';
+import type {
+  Instance,
+  NetworkAcl,
+  PrefixList,
+  RouteTable,
+  SecurityGroup,
+  Subnet,
+  Vpc,
+  VpcEndpoint,
+} from '@aws-sdk/client-ec2';
+import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
+import type { Project } from '@aws-sdk/client-codebuild';
+import type { AwsCaller, AwsService } from '../../src/doctor/aws.ts';
+
+export const REGION = 'us-east-1';
+export const ACCOUNT = '111122223333';
+export const OTHER_ACCOUNT = '444455556666';
+export const CLUSTER = 'prod';
+export const TASK_ID = '0f1e2d3c4b5a69788796a5b4c3d2e1f0';
+export const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/${CLUSTER}/${TASK_ID}`;
+export const EXECUTION_ROLE = 'ecsTaskExecutionRole';
+export const EXECUTION_ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/${EXECUTION_ROLE}`;
+export const TASK_EXECUTION_POLICY_ARN =
+  'arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy';
+export const S3_PREFIX_LIST = 'pl-63a5400a';
+export const IMAGE_DIGEST = `sha256:${'a1'.repeat(32)}`;
+export const OTHER_DIGEST = `sha256:${'b2'.repeat(32)}`;
+export const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:prod/db-AbCdEf`;
+export const REGISTRY_SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:dockerhub/pull-XyZ123`;
+
+export interface FakeImage {
+  tags: string[];
+  digest: string;
+  manifest: string;
+  mediaType: string;
+  pushedAt?: Date;
+}
+
+export interface FakeRepository {
+  registryId: string;
+  region: string;
+  name: string;
+  images: FakeImage[];
+  policy?: Record<string, unknown>;
+}
+
+export interface FakeRole {
+  arn: string;
+  inline: Record<string, Record<string, unknown>>;
+  attached: string[];
+  boundary?: string;
+}
+
+export interface FakeSecret {
+  arn: string;
+  name: string;
+  region: string;
+  kmsKeyId?: string;
+  value: string;
+}
+
+export interface FakeAccount {
+  region: string;
+  accountId: string;
+  tasks: Task[];
+  services: Service[];
+  taskDefinitions: TaskDefinition[];
+  containerInstances: { arn: string; ec2InstanceId: string }[];
+  instances: Instance[];
+  instanceProfiles: Record<string, string>;
+  vpcs: (Vpc & { dnsSupport: boolean; dnsHostnames: boolean })[];
+  subnets: Subnet[];
+  routeTables: RouteTable[];
+  securityGroups: SecurityGroup[];
+  networkAcls: NetworkAcl[];
+  vpcEndpoints: VpcEndpoint[];
+  prefixLists: PrefixList[];
+  roles: Record<string, FakeRole>;
+  managedPolicies: Record<string, Record<string, unknown>>;
+  /** Answers for iam:SimulatePrincipalPolicy; absent means the caller may not simulate (AccessDenied). */
+  simulator?: (
+    roleArn: string,
+    action: string,
+    resource: string,
+  ) => 'allowed' | 'implicitDeny' | 'explicitDeny';
+  repositories: FakeRepository[];
+  pullThroughRules: PullThroughCacheRule[];
+  secrets: FakeSecret[];
+  parameters: { name: string; arn: string; region: string }[];
+  logGroups: { name: string; region: string }[];
+  projects: Project[];
+  /** `service:Operation` pairs the diagnosing identity may not call. */
+  denied: Set<string>;
+  /** `service:Operation` → how many more times to answer ThrottlingException first. */
+  throttle: Map<string, number>;
+}
+
+export function awsError(name: string, message: string, status = 400): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: status } });
+}
+
+const dockerManifestList = 'application/vnd.docker.distribution.manifest.list.v2+json';
+
+export function indexManifest(platforms: string[]): string {
+  return JSON.stringify({
+    schemaVersion: 2,
+    mediaType: dockerManifestList,
+    manifests: platforms.map((platform, index) => {
+      const [os, architecture, variant] = platform.split('/');
+      return {
+        mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        digest: `sha256:${String(index).repeat(64).slice(0, 64)}`,
+        size: 1000 + index,
+        platform: { os, architecture, ...(variant ? { variant } : {}) },
+      };
+    }),
+  });
+}
+
+export const executionRolePolicyDocument = {
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'ecr:GetAuthorizationToken',
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:GetDownloadUrlForLayer',
+        'ecr:BatchGetImage',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+      ],
+      Resource: '*',
+    },
+  ],
+};
+
+export function webContainer(overrides: Partial<ContainerDefinition> = {}): ContainerDefinition {
+  return {
+    name: 'web',
+    image: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/web:1.4.2`,
+    essential: true,
+    secrets: [{ name: 'DB_PASSWORD', valueFrom: SECRET_ARN }],
+    logConfiguration: {
+      logDriver: 'awslogs',
+      options: { 'awslogs-group': '/ecs/web', 'awslogs-region': REGION, 'awslogs-stream-prefix': 'web' },
+    },
+    ...overrides,
+  };
+}
+
+/** A Fargate service whose task pulls from ECR through a NAT gateway, with a secret and awslogs: all fine. */
+export function healthyAccount(): FakeAccount {
+  const taskDefinitionArn = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/web:3`;
+  return {
+    region: REGION,
+    accountId: ACCOUNT,
+    tasks: [
+      {
+        taskArn: TASK_ARN,
+        clusterArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${CLUSTER}`,
+        taskDefinitionArn,
+        group: 'service:web',
+        launchType: 'FARGATE',
+        platformVersion: '1.4.0',
+        lastStatus: 'RUNNING',
+        desiredStatus: 'RUNNING',
+        createdAt: new Date('2026-11-28T10:00:00Z'),
+        attachments: [
+          {
+            id: 'att-1',
+            type: 'ElasticNetworkInterface',
+            status: 'ATTACHED',
+            details: [
+              { name: 'subnetId', value: 'subnet-0a1' },
+              { name: 'networkInterfaceId', value: 'eni-0abc' },
+              { name: 'privateIPv4Address', value: '10.0.1.25' },
+            ],
+          },
+        ],
+        containers: [
+          {
+            name: 'web',
+            image: `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/web:1.4.2`,
+            imageDigest: IMAGE_DIGEST,
+            lastStatus: 'RUNNING',
+          },
+        ],
+        attributes: [{ name: 'ecs.cpu-architecture', value: 'x86_64' }],
+      },
+    ],
+    services: [
+      {
+        serviceName: 'web',
+        serviceArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:service/${CLUSTER}/web`,
+        clusterArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${CLUSTER}`,
+        taskDefinition: taskDefinitionArn,
+        launchType: 'FARGATE',
+        platformVersion: 'LATEST',
+        networkConfiguration: {
+          awsvpcConfiguration: {
+            subnets: ['subnet-0a1'],
+            securityGroups: ['sg-0task'],
+            assignPublicIp: 'DISABLED',
+          },
+        },
+      },
+    ],
+    taskDefinitions: [
+      {
+        taskDefinitionArn,
+        family: 'web',
+        revision: 3,
+        executionRoleArn: EXECUTION_ROLE_ARN,
+        networkMode: 'awsvpc',
+        requiresCompatibilities: ['FARGATE'],
+        runtimePlatform: { cpuArchitecture: 'X86_64', operatingSystemFamily: 'LINUX' },
+        containerDefinitions: [webContainer()],
+      },
+    ],
+    containerInstances: [],
+    instances: [],
+    instanceProfiles: {},
+    vpcs: [
+      {
+        VpcId: 'vpc-0main',
+        CidrBlock: '10.0.0.0/16',
+        State: 'available',
+        dnsSupport: true,
+        dnsHostnames: true,
+      },
+    ],
+    subnets: [
+      {
+        SubnetId: 'subnet-0a1',
+        VpcId: 'vpc-0main',
+        CidrBlock: '10.0.1.0/24',
+        AvailabilityZone: `${REGION}a`,
+        MapPublicIpOnLaunch: false,
+      },
+      {
+        SubnetId: 'subnet-0pub',
+        VpcId: 'vpc-0main',
+        CidrBlock: '10.0.0.0/24',
+        AvailabilityZone: `${REGION}a`,
+        MapPublicIpOnLaunch: true,
+      },
+    ],
+    routeTables: [
+      {
+        RouteTableId: 'rtb-0priv',
+        VpcId: 'vpc-0main',
+        Associations: [
+          {
+            RouteTableAssociationId: 'rtbassoc-1',
+            RouteTableId: 'rtb-0priv',
+            SubnetId: 'subnet-0a1',
+            Main: false,
+          },
+        ],
+        Routes: [
+          {
+            DestinationCidrBlock: '10.0.0.0/16',
+            GatewayId: 'local',
+            State: 'active',
+            Origin: 'CreateRouteTable',
+          },
+          {
+            DestinationCidrBlock: '0.0.0.0/0',
+            NatGatewayId: 'nat-0abc',
+            State: 'active',
+            Origin: 'CreateRoute',
+          },
+        ],
+      },
+      {
+        RouteTableId: 'rtb-0main',
+        VpcId: 'vpc-0main',
+        Associations: [{ RouteTableAssociationId: 'rtbassoc-main', RouteTableId: 'rtb-0main', Main: true }],
+        Routes: [
+          {
+            DestinationCidrBlock: '10.0.0.0/16',
+            GatewayId: 'local',
+            State: 'active',
+            Origin: 'CreateRouteTable',
+          },
+          {
+            DestinationCidrBlock: '0.0.0.0/0',
+            GatewayId: 'igw-0abc',
+            State: 'active',
+            Origin: 'CreateRoute',
+          },
+        ],
+      },
+    ],
+    securityGroups: [
+      {
+        GroupId: 'sg-0task',
+        GroupName: 'web-task',
+        VpcId: 'vpc-0main',
+        IpPermissions: [],
+        IpPermissionsEgress: [
+          {
+            IpProtocol: '-1',
+            IpRanges: [{ CidrIp: '0.0.0.0/0' }],
+            Ipv6Ranges: [],
+            PrefixListIds: [],
+            UserIdGroupPairs: [],
+          },
+        ],
+      },
+      {
+        GroupId: 'sg-0vpce',
+        GroupName: 'endpoints',
+        VpcId: 'vpc-0main',
+        IpPermissions: [
+          {
+            IpProtocol: 'tcp',
+            FromPort: 443,
+            ToPort: 443,
+            IpRanges: [{ CidrIp: '10.0.0.0/16' }],
+            Ipv6Ranges: [],
+            PrefixListIds: [],
+            UserIdGroupPairs: [],
+          },
+        ],
+        IpPermissionsEgress: [
+          {
+            IpProtocol: '-1',
+            IpRanges: [{ CidrIp: '0.0.0.0/0' }],
+            Ipv6Ranges: [],
+            PrefixListIds: [],
+            UserIdGroupPairs: [],
+          },
+        ],
+      },
+    ],
+    networkAcls: [
+      {
+        NetworkAclId: 'acl-0default',
+        VpcId: 'vpc-0main',
+        IsDefault: true,
+        Associations: [
+          { NetworkAclAssociationId: 'aclassoc-1', NetworkAclId: 'acl-0default', SubnetId: 'subnet-0a1' },
+        ],
+        Entries: [
+          { RuleNumber: 100, Protocol: '-1', RuleAction: 'allow', Egress: true, CidrBlock: '0.0.0.0/0' },
+          { RuleNumber: 32767, Protocol: '-1', RuleAction: 'deny', Egress: true, CidrBlock: '0.0.0.0/0' },
+          { RuleNumber: 100, Protocol: '-1', RuleAction: 'allow', Egress: false, CidrBlock: '0.0.0.0/0' },
+          { RuleNumber: 32767, Protocol: '-1', RuleAction: 'deny', Egress: false, CidrBlock: '0.0.0.0/0' },
+        ],
+      },
+    ],
+    vpcEndpoints: [],
+    prefixLists: [
+      {
+        PrefixListId: S3_PREFIX_LIST,
+        PrefixListName: `com.amazonaws.${REGION}.s3`,
+        Cidrs: ['3.5.0.0/19', '52.216.0.0/15', '54.231.0.0/16'],
+      },
+      {
+        PrefixListId: 'pl-02cd2c6b',
+        PrefixListName: `com.amazonaws.${REGION}.dynamodb`,
+        Cidrs: ['3.218.180.0/22'],
+      },
+    ],
+    roles: {
+      [EXECUTION_ROLE]: {
+        arn: EXECUTION_ROLE_ARN,
+        attached: [TASK_EXECUTION_POLICY_ARN],
+        inline: {
+          'read-db-secret': {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'ReadDbSecret',
+                Effect: 'Allow',
+                Action: 'secretsmanager:GetSecretValue',
+                Resource: SECRET_ARN,
+              },
+            ],
+          },
+        },
+      },
+    },
+    managedPolicies: { [TASK_EXECUTION_POLICY_ARN]: executionRolePolicyDocument },
+    repositories: [
+      {
+        registryId: ACCOUNT,
+        region: REGION,
+        name: 'web',
+        images: [
+          {
+            tags: ['1.4.2'],
+            digest: IMAGE_DIGEST,
+            manifest: indexManifest(['linux/amd64', 'linux/arm64']),
+            mediaType: dockerManifestList,
+            pushedAt: new Date('2026-11-20T09:00:00Z'),
+          },
+        ],
+      },
+    ],
+    pullThroughRules: [],
+    secrets: [{ arn: SECRET_ARN, name: 'prod/db', region: REGION, value: 's3cr3t-db-password' }],
+    parameters: [],
+    logGroups: [{ name: '/ecs/web', region: REGION }],
+    projects: [],
+    denied: new Set(),
+    throttle: new Map(),
+  };
+}
+
+/** Replaces the NAT route with interface endpoints and an S3 gateway, all configured right. */
+export function useEndpoints(account: FakeAccount): void {
+  const table = account.routeTables.find((t) => t.RouteTableId === 'rtb-0priv');
+  if (table) {
+    table.Routes = (table.Routes ?? []).filter((r) => r.DestinationCidrBlock !== '0.0.0.0/0');
+    table.Routes.push({
+      DestinationPrefixListId: S3_PREFIX_LIST,
+      GatewayId: 'vpce-0s3',
+      State: 'active',
+      Origin: 'CreateRoute',
+    });
+  }
+  const task = account.securityGroups.find((g) => g.GroupId === 'sg-0task');
+  if (task) {
+    task.IpPermissionsEgress = [
+      {
+        IpProtocol: 'tcp',
+        FromPort: 443,
+        ToPort: 443,
+        IpRanges: [{ CidrIp: '10.0.0.0/16' }],
+        Ipv6Ranges: [],
+        PrefixListIds: [],
+        UserIdGroupPairs: [],
+      },
+      {
+        IpProtocol: 'tcp',
+        FromPort: 443,
+        ToPort: 443,
+        IpRanges: [],
+        Ipv6Ranges: [],
+        PrefixListIds: [{ PrefixListId: S3_PREFIX_LIST }],
+        UserIdGroupPairs: [],
+      },
+    ];
+  }
+  const interfaceEndpoint = (service: string, id: string): VpcEndpoint => ({
+    VpcEndpointId: id,
+    VpcEndpointType: 'Interface',
+    VpcId: 'vpc-0main',
+    ServiceName: `com.amazonaws.${REGION}.${service}`,
+    // The API answers in lower case; the SDK's enum spells it `Available`.
+    State: 'available' as never,
+    PrivateDnsEnabled: true,
+    SubnetIds: ['subnet-0a1'],
+    Groups: [{ GroupId: 'sg-0vpce', GroupName: 'endpoints' }],
+    NetworkInterfaceIds: [`eni-${id}`],
+    RouteTableIds: [],
+  });
+  account.vpcEndpoints = [
+    interfaceEndpoint('ecr.api', 'vpce-0api'),
+    interfaceEndpoint('ecr.dkr', 'vpce-0dkr'),
+    interfaceEndpoint('logs', 'vpce-0logs'),
+    interfaceEndpoint('secretsmanager', 'vpce-0sm'),
+    {
+      VpcEndpointId: 'vpce-0s3',
+      VpcEndpointType: 'Gateway',
+      VpcId: 'vpc-0main',
+      ServiceName: `com.amazonaws.${REGION}.s3`,
+      State: 'available' as never,
+      RouteTableIds: ['rtb-0priv'],
+      PolicyDocument: JSON.stringify({
+        Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }],
+      }),
+    },
+  ];
+}
+
+function filterValues(input: Record<string, unknown>, name: string): string[] | undefined {
+  const filters = (input.Filters as { Name?: string; Values?: string[] }[] | undefined) ?? [];
+  return filters.find((f) => f.Name === name)?.Values;
+}
+
+/** Answers one page of `items` with a token, so collectors must follow pagination. */
+function page<T>(
+  items: T[],
+  input: Record<string, unknown>,
+  size: number,
+  key: string,
+  tokens: { input: string; output: string; truncated?: boolean },
+): Record<string, unknown> {
+  const start = Number(input[tokens.input] ?? 0);
+  const slice = items.slice(start, start + size);
+  const next = start + size < items.length ? String(start + size) : undefined;
+  return {
+    [key]: slice,
+    ...(next ? { [tokens.output]: next } : {}),
+    ...(tokens.truncated ? { IsTruncated: next !== undefined } : {}),
+  };
+}
+
+function idMatches(value: string, arn: string | undefined): boolean {
+  return arn !== undefined && (arn === value || arn.endsWith(`/${value}`));
+}
+
+function ecrRepository(account: FakeAccount, input: Record<string, unknown>, region: string): FakeRepository {
+  const registryId = (input.registryId as string | undefined) ?? account.accountId;
+  const name =
+    (input.repositoryName as string | undefined) ?? (input.repositoryNames as string[] | undefined)?.[0];
+  const repository = account.repositories.find(
+    (r) => r.registryId === registryId && r.region === region && r.name === name,
+  );
+  if (!repository) {
+    throw awsError(
+      'RepositoryNotFoundException',
+      `The repository with name '${name}' does not exist in the registry with id '${registryId}'`,
+    );
+  }
+  return repository;
+}
+
+function findImage(
+  repository: FakeRepository,
+  imageId: { imageTag?: string; imageDigest?: string } | undefined,
+): FakeImage | undefined {
+  return repository.images.find((image) =>
+    imageId?.imageDigest
+      ? image.digest === imageId.imageDigest
+      : image.tags.includes(imageId?.imageTag ?? 'latest'),
+  );
+}
+
+/** Answers an operation the way AWS would for this account. */
+export function answer(
+  account: FakeAccount,
+  service: AwsService,
+  operation: string,
+  input: Record<string, unknown>,
+  region: string,
+): Record<string, unknown> {
+  const key = `${service}:${operation}`;
+  if (account.denied.has(key)) {
+    throw awsError(
+      service === 'ec2' ? 'UnauthorizedOperation' : 'AccessDeniedException',
+      `User: arn:aws:iam::${account.accountId}:user/diagnose is not authorized to perform: ${service}:${operation}`,
+      403,
+    );
+  }
+  const throttles = account.throttle.get(key) ?? 0;
+  if (throttles > 0) {
+    account.throttle.set(key, throttles - 1);
+    throw awsError('ThrottlingException', 'Rate exceeded', 400);
+  }
+  switch (key) {
+    case 'ecs:DescribeTasks': {
+      const wanted = (input.tasks as string[]) ?? [];
+      const tasks = wanted
+        .map((id) => account.tasks.find((t) => idMatches(id, t.taskArn)))
+        .filter((t): t is Task => Boolean(t));
+      const failures = wanted
+        .filter((id) => !account.tasks.some((t) => idMatches(id, t.taskArn)))
+        .map((arn) => ({ arn, reason: 'MISSING' }));
+      return { tasks, failures };
+    }
+    case 'ecs:DescribeServices': {
+      const wanted = (input.services as string[]) ?? [];
+      return {
+        services: account.services.filter((s) =>
+          wanted.some((w) => w === s.serviceName || w === s.serviceArn),
+        ),
+        failures: [],
+      };
+    }
+    case 'ecs:ListTasks':
+      return {
+        taskArns: account.tasks
+          .filter(
+            (t) =>
+              t.group === `service:${String(input.serviceName)}` &&
+              (input.desiredStatus !== 'STOPPED' || t.desiredStatus === 'STOPPED'),
+          )
+          .map((t) => t.taskArn),
+      };
+    case 'ecs:DescribeTaskDefinition': {
+      const wanted = String(input.taskDefinition);
+      const found = account.taskDefinitions.find(
+        (d) =>
+          d.taskDefinitionArn === wanted || `${d.family}:${d.revision}` === wanted || d.family === wanted,
+      );
+      if (!found) throw awsError('ClientException', 'Unable to describe task definition.');
+      return { taskDefinition: found, tags: [] };
+    }
+    case 'ecs:DescribeContainerInstances':
+      return {
+        containerInstances: account.containerInstances
+          .filter((c) => (input.containerInstances as string[]).includes(c.arn))
+          .map((c) => ({ containerInstanceArn: c.arn, ec2InstanceId: c.ec2InstanceId })),
+      };
+    case 'ec2:DescribeInstances':
+      return {
+        Reservations: [
+          {
+            Instances: account.instances.filter((i) =>
+              (input.InstanceIds as string[]).includes(i.InstanceId ?? ''),
+            ),
+          },
+        ],
+      };
+    case 'ec2:DescribeSubnets': {
+      const ids = input.SubnetIds as string[];
+      const missing = ids.find((id) => !account.subnets.some((s) => s.SubnetId === id));
+      if (missing) throw awsError('InvalidSubnetID.NotFound', `The subnet ID '${missing}' does not exist`);
+      return { Subnets: account.subnets.filter((s) => ids.includes(s.SubnetId ?? '')) };
+    }
+    case 'ec2:DescribeVpcs':
+      return {
+        Vpcs: account.vpcs
+          .filter((v) => (input.VpcIds as string[]).includes(v.VpcId ?? ''))
+          .map(({ dnsSupport: _s, dnsHostnames: _h, ...vpc }) => vpc),
+      };
+    case 'ec2:DescribeVpcAttribute': {
+      const vpc = account.vpcs.find((v) => v.VpcId === input.VpcId);
+      if (!vpc) throw awsError('InvalidVpcID.NotFound', `The vpc ID '${String(input.VpcId)}' does not exist`);
+      return input.Attribute === 'enableDnsSupport'
+        ? { VpcId: vpc.VpcId, EnableDnsSupport: { Value: vpc.dnsSupport } }
+        : { VpcId: vpc.VpcId, EnableDnsHostnames: { Value: vpc.dnsHostnames } };
+    }
+    case 'ec2:DescribeRouteTables': {
+      const subnets = filterValues(input, 'association.subnet-id');
+      const vpc = filterValues(input, 'vpc-id');
+      const main = filterValues(input, 'association.main');
+      return {
+        RouteTables: account.routeTables.filter((t) => {
+          if (subnets && !(t.Associations ?? []).some((a) => subnets.includes(a.SubnetId ?? '')))
+            return false;
+          if (vpc && !vpc.includes(t.VpcId ?? '')) return false;
+          if (main && !(t.Associations ?? []).some((a) => a.Main === true)) return false;
+          return true;
+        }),
+      };
+    }
+    case 'ec2:DescribeSecurityGroups': {
+      const ids = input.GroupIds as string[];
+      const missing = ids.find((id) => !account.securityGroups.some((g) => g.GroupId === id));
+      if (missing) throw awsError('InvalidGroup.NotFound', `The security group '${missing}' does not exist`);
+      return page(
+        account.securityGroups.filter((g) => ids.includes(g.GroupId ?? '')),
+        input,
+        1,
+        'SecurityGroups',
+        { input: 'NextToken', output: 'NextToken' },
+      );
+    }
+    case 'ec2:DescribeNetworkAcls': {
+      const subnets = filterValues(input, 'association.subnet-id') ?? [];
+      return {
+        NetworkAcls: account.networkAcls.filter((a) =>
+          (a.Associations ?? []).some((x) => subnets.includes(x.SubnetId ?? '')),
+        ),
+      };
+    }
+    case 'ec2:DescribeVpcEndpoints': {
+      const vpc = filterValues(input, 'vpc-id') ?? [];
+      return page(
+        account.vpcEndpoints.filter((e) => vpc.includes(e.VpcId ?? '')),
+        input,
+        2,
+        'VpcEndpoints',
+        { input: 'NextToken', output: 'NextToken' },
+      );
+    }
+    case 'ec2:DescribePrefixLists':
+      return { PrefixLists: account.prefixLists };
+    case 'iam:GetRole': {
+      const role = Object.entries(account.roles).find(([name]) => name === input.RoleName);
+      if (!role)
+        throw awsError('NoSuchEntity', `The role with name ${String(input.RoleName)} cannot be found.`, 404);
+      return {
+        Role: {
+          RoleName: role[0],
+          Arn: role[1].arn,
+          ...(role[1].boundary
+            ? {
+                PermissionsBoundary: {
+                  PermissionsBoundaryType: 'Policy',
+                  PermissionsBoundaryArn: role[1].boundary,
+                },
+              }
+            : {}),
+        },
+      };
+    }
+    case 'iam:ListRolePolicies':
+      return page(Object.keys(account.roles[String(input.RoleName)]?.inline ?? {}), input, 1, 'PolicyNames', {
+        input: 'Marker',
+        output: 'Marker',
+        truncated: true,
+      });
+    case 'iam:GetRolePolicy': {
+      const document = account.roles[String(input.RoleName)]?.inline[String(input.PolicyName)];
+      if (!document) throw awsError('NoSuchEntity', 'The role policy cannot be found.', 404);
+      return {
+        RoleName: input.RoleName,
+        PolicyName: input.PolicyName,
+        PolicyDocument: encodeURIComponent(JSON.stringify(document)),
+      };
+    }
+    case 'iam:ListAttachedRolePolicies':
+      return page(
+        (account.roles[String(input.RoleName)]?.attached ?? []).map((arn) => ({
+          PolicyArn: arn,
+          PolicyName: arn.split('/').pop(),
+        })),
+        input,
+        1,
+        'AttachedPolicies',
+        { input: 'Marker', output: 'Marker', truncated: true },
+      );
+    case 'iam:GetPolicy':
+      if (!account.managedPolicies[String(input.PolicyArn)])
+        throw awsError('NoSuchEntity', 'Policy not found', 404);
+      return { Policy: { Arn: input.PolicyArn, DefaultVersionId: 'v3' } };
+    case 'iam:GetPolicyVersion':
+      return {
+        PolicyVersion: {
+          VersionId: input.VersionId,
+          IsDefaultVersion: true,
+          Document: encodeURIComponent(JSON.stringify(account.managedPolicies[String(input.PolicyArn)])),
+        },
+      };
+    case 'iam:GetInstanceProfile': {
+      const roleName = account.instanceProfiles[String(input.InstanceProfileName)];
+      if (!roleName) throw awsError('NoSuchEntity', 'Instance profile not found', 404);
+      return {
+        InstanceProfile: {
+          InstanceProfileName: input.InstanceProfileName,
+          Roles: [{ RoleName: roleName, Arn: account.roles[roleName]?.arn }],
+        },
+      };
+    }
+    case 'iam:SimulatePrincipalPolicy': {
+      const simulator = account.simulator;
+      if (!simulator)
+        throw awsError('AccessDenied', 'not authorized to perform: iam:SimulatePrincipalPolicy', 403);
+      const resource = (input.ResourceArns as string[])[0] ?? '*';
+      return {
+        EvaluationResults: (input.ActionNames as string[]).map((action) => ({
+          EvalActionName: action,
+          EvalResourceName: resource,
+          EvalDecision: simulator(String(input.PolicySourceArn), action, resource),
+          MatchedStatements: [],
+        })),
+        IsTruncated: false,
+      };
+    }
+    case 'ecr:DescribeRepositories': {
+      const repository = ecrRepository(account, input, region);
+      return {
+        repositories: [
+          {
+            repositoryName: repository.name,
+            registryId: repository.registryId,
+            repositoryArn: `arn:aws:ecr:${region}:${repository.registryId}:repository/${repository.name}`,
+            repositoryUri: `${repository.registryId}.dkr.ecr.${region}.amazonaws.com/${repository.name}`,
+          },
+        ],
+      };
+    }
+    case 'ecr:DescribeImages': {
+      const repository = ecrRepository(account, input, region);
+      const imageId = (input.imageIds as { imageTag?: string; imageDigest?: string }[] | undefined)?.[0];
+      const image = findImage(repository, imageId);
+      if (!image) {
+        throw awsError(
+          'ImageNotFoundException',
+          `The image with imageId {imageDigest:'${imageId?.imageDigest ?? 'null'}', imageTag:'${imageId?.imageTag ?? 'null'}'} does not exist within the repository with name '${repository.name}' in the registry with id '${repository.registryId}'`,
+        );
+      }
+      return {
+        imageDetails: [
+          {
+            registryId: repository.registryId,
+            repositoryName: repository.name,
+            imageDigest: image.digest,
+            imageTags: image.tags,
+            imageManifestMediaType: image.mediaType,
+            imagePushedAt: image.pushedAt,
+          },
+        ],
+      };
+    }
+    case 'ecr:BatchGetImage': {
+      const repository = ecrRepository(account, input, region);
+      const imageId = (input.imageIds as { imageTag?: string; imageDigest?: string }[] | undefined)?.[0];
+      const image = findImage(repository, imageId);
+      return image
+        ? {
+            images: [
+              {
+                registryId: repository.registryId,
+                repositoryName: repository.name,
+                imageId: { imageDigest: image.digest },
+                imageManifest: image.manifest,
+                imageManifestMediaType: image.mediaType,
+              },
+            ],
+            failures: [],
+          }
+        : {
+            images: [],
+            failures: [{ imageId, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }],
+          };
+    }
+    case 'ecr:GetRepositoryPolicy': {
+      const repository = ecrRepository(account, input, region);
+      if (!repository.policy)
+        throw awsError('RepositoryPolicyNotFoundException', 'Repository policy does not exist');
+      return {
+        registryId: repository.registryId,
+        repositoryName: repository.name,
+        policyText: JSON.stringify(repository.policy),
+      };
+    }
+    case 'ecr:DescribePullThroughCacheRules':
+      return { pullThroughCacheRules: account.pullThroughRules };
+    case 'secretsmanager:DescribeSecret':
+    case 'secretsmanager:GetSecretValue': {
+      const id = String(input.SecretId);
+      const secret = account.secrets.find((s) => s.region === region && (s.arn === id || s.name === id));
+      if (!secret)
+        throw awsError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+      return operation === 'DescribeSecret'
+        ? { ARN: secret.arn, Name: secret.name, ...(secret.kmsKeyId ? { KmsKeyId: secret.kmsKeyId } : {}) }
+        : { ARN: secret.arn, Name: secret.name, SecretString: secret.value, VersionId: 'v1' };
+    }
+    case 'ssm:DescribeParameters': {
+      const names = (input.ParameterFilters as { Values?: string[] }[])[0]?.Values ?? [];
+      return {
+        Parameters: account.parameters
+          .filter((p) => p.region === region && names.includes(p.name))
+          .map((p) => ({ Name: p.name, ARN: p.arn, Type: 'SecureString' })),
+      };
+    }
+    case 'logs:DescribeLogGroups': {
+      const prefix = String(input.logGroupNamePrefix ?? '');
+      const groups = account.logGroups
+        .filter((g) => g.region === region && g.name.startsWith(prefix))
+        .map((g) => ({
+          logGroupName: g.name,
+          arn: `arn:aws:logs:${region}:${account.accountId}:log-group:${g.name}:*`,
+        }));
+      return page(groups, input, 1, 'logGroups', { input: 'nextToken', output: 'nextToken' });
+    }
+    case 'codebuild:BatchGetProjects': {
+      const names = input.names as string[];
+      return {
+        projects: account.projects.filter((p) => names.includes(p.name ?? '')),
+        projectsNotFound: names.filter((n) => !account.projects.some((p) => p.name === n)),
+      };
+    }
+    case 'sts:GetCallerIdentity':
+      return { Account: account.accountId, Arn: `arn:aws:iam::${account.accountId}:user/diagnose` };
+    default:
+      throw new Error(`fake AWS does not implement ${key}`);
+  }
+}
+
+/** The account as an `AwsCaller`, with a log of the calls made. */
+export function fakeCaller(account: FakeAccount): AwsCaller & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    async call(service, operation, input, region) {
+      calls.push(`${service}:${operation}`);
+      // A structured clone: collectors must not be able to change the account between calls.
+      return structuredClone(answer(account, service, operation, input, region ?? account.region)) as never;
+    },
+  };
+}
