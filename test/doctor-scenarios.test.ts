@@ -728,3 +728,48 @@ describe('doctor: AWS errors from the fake account look like the SDK’s', () =>
 });
 
 void TASK_EXECUTION_POLICY_ARN;
+
+describe('doctor scenarios: endpoint policies', () => {
+  test('an S3 gateway endpoint policy that only allows the team’s own bucket', async () => {
+    const account = healthyAccount();
+    useEndpoints(account);
+    account.vpcEndpoints.find((e) => e.VpcEndpointId === 'vpce-0s3')!.PolicyDocument = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'OwnBucket',
+          Effect: 'Allow',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: ['arn:aws:s3:::acme-artifacts', 'arn:aws:s3:::acme-artifacts/*'],
+        },
+      ],
+    });
+    const report = await diagnoseWithReplay(account, service);
+    assert.deepEqual(problems(report), ['s3-endpoint-policy-blocks-layers']);
+    assert.match(
+      evidenceText(report, 's3-endpoint-policy-blocks-layers'),
+      /prod-us-east-1-starport-layer-bucket\/\*/,
+    );
+  });
+
+  test('an ecr.dkr endpoint policy that denies the task role', async () => {
+    const account = healthyAccount();
+    useEndpoints(account);
+    account.vpcEndpoints.find((e) => e.VpcEndpointId === 'vpce-0dkr')!.PolicyDocument = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' },
+        {
+          Sid: 'NoProdPulls',
+          Effect: 'Deny',
+          Principal: { AWS: EXECUTION_ROLE_ARN },
+          Action: 'ecr:BatchGetImage',
+          Resource: '*',
+        },
+      ],
+    });
+    const report = await diagnoseWithReplay(account, service);
+    assert.deepEqual(problems(report), ['ecr-endpoint-policy-denies']);
+  });
+});

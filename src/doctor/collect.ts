@@ -32,7 +32,7 @@ import type {
 } from '@aws-sdk/client-ecr';
 import type { Project } from '@aws-sdk/client-codebuild';
 import { PullsafeError } from '../errors/index.ts';
-import { AwsCallError, paginate, toCallError, type AwsCaller, type AwsService } from './aws.ts';
+import { paginate, toCallError, type AwsCaller, type AwsService } from './aws.ts';
 import { parsePolicyDocument } from './iam-eval.ts';
 import { classifyImage, endpointNeeds } from './images.ts';
 import {
@@ -107,10 +107,11 @@ class Collector {
       const value = await run();
       return value === undefined ? { state: 'missing', detail: missingDetail } : { state: 'found', value };
     } catch (error) {
-      if (error instanceof AwsCallError && missing.includes(error.awsName)) {
-        return { state: 'missing', detail: `${error.awsName}: ${error.detail}` };
+      const callError = toCallError(service, operation, error);
+      if (missing.includes(callError.awsName)) {
+        return { state: 'missing', detail: `${callError.awsName}: ${callError.detail}` };
       }
-      return { state: 'failed', failure: this.fail(error, service, operation) };
+      return { state: 'failed', failure: this.fail(callError, service, operation) };
     }
   }
 }

@@ -5,6 +5,7 @@
 import type { AwsCaller } from './aws.ts';
 import { collect, type DoctorTarget } from './collect.ts';
 import { codebuildCheck } from './checks/codebuild.ts';
+import { endpointPolicyCheck } from './checks/endpoint-policy.ts';
 import { iamCheck } from './checks/iam.ts';
 import { imageCheck } from './checks/image.ts';
 import { logsCheck } from './checks/logs.ts';
@@ -27,6 +28,7 @@ export const checks: readonly { name: string; run: Check }[] = [
   { name: 'image', run: imageCheck },
   { name: 'iam', run: iamCheck },
   { name: 'network', run: networkCheck },
+  { name: 'endpoint-policy', run: endpointPolicyCheck },
   { name: 'secrets', run: secretsCheck },
   { name: 'logs', run: logsCheck },
   { name: 'codebuild', run: codebuildCheck },

@@ -20,7 +20,10 @@ export const stopReasonCheck: Check = (facts) => {
       severity: pullRelated ? 'error' : 'info',
       certainty:
         first.confidence === 'high' ? 'certain' : first.confidence === 'medium' ? 'likely' : 'possible',
-      title: first.summary,
+      title: withImage(
+        first.summary,
+        facts.images.map((image) => image.reference),
+      ),
       detail: `${reason.task} stopped with: ${result.message}`,
       evidence: [
         { label: 'task', value: reason.task },
@@ -35,3 +38,9 @@ export const stopReasonCheck: Check = (facts) => {
   }
   return findings;
 };
+
+/** explain writes `<image>` when the message names none; doctor knows the task's image when it has one. */
+function withImage(summary: string, references: string[]): string {
+  const [only] = references;
+  return references.length === 1 && only ? summary.replaceAll('<image>', only) : summary;
+}
