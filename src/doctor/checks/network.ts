@@ -25,6 +25,7 @@ import type {
   Subnet,
   VpcEndpoint,
 } from '@aws-sdk/client-ec2';
+import { parseIp } from '../../explain/index.ts';
 import { hopOrder } from '../types.ts';
 import type {
   Certainty,
@@ -51,48 +52,6 @@ export interface Cidr {
 
 const width = (family: 4 | 6): number => (family === 4 ? 32 : 128);
 
-function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = (value << 8n) | BigInt(octet);
-  }
-  return value;
-}
-
-function parseIpv6(text: string): bigint | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (part: string | undefined): string[] | undefined => {
-    if (part === undefined || part === '') return [];
-    const out: string[] = [];
-    const pieces = part.split(':');
-    for (const [index, piece] of pieces.entries()) {
-      if (index === pieces.length - 1 && piece.includes('.')) {
-        const v4 = parseIpv4(piece);
-        if (v4 === undefined) return undefined;
-        out.push((v4 >> 16n).toString(16), (v4 & 0xffffn).toString(16));
-      } else if (/^[0-9a-f]{1,4}$/i.test(piece)) {
-        out.push(piece);
-      } else {
-        return undefined;
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]);
-  const tail = groups(halves[1]);
-  if (head === undefined || tail === undefined) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const all = [...head, ...Array<string>(halves.length === 1 ? 0 : missing).fill('0'), ...tail];
-  return all.reduce((value, group) => (value << 16n) | BigInt(parseInt(group, 16)), 0n);
-}
-
 /** Parses `a.b.c.d/n` or an IPv6 CIDR (a bare address is a host route); undefined when malformed. */
 export function parseCidr(text: string): Cidr | undefined {
   const [address, length, ...rest] = text.trim().split('/');
@@ -102,8 +61,9 @@ export function parseCidr(text: string): Cidr | undefined {
   if (length !== undefined && !/^\d{1,3}$/.test(length)) return undefined;
   const prefix = length === undefined ? bits : Number(length);
   if (prefix > bits) return undefined;
-  const value = family === 4 ? parseIpv4(address) : parseIpv6(address);
-  if (value === undefined) return undefined;
+  const ip = parseIp(address);
+  if (ip === undefined || ip.version !== family) return undefined;
+  const value = ip.value;
   const hostBits = BigInt(bits - prefix);
   return { family, base: (value >> hostBits) << hostBits, prefix };
 }
