@@ -697,6 +697,27 @@ describe('doctor scenarios: CodeBuild', () => {
     assert.deepEqual(problems(report), []);
   });
 
+  test('a project in a public subnet: CodeBuild gets no public IP, so it needs a NAT gateway', async () => {
+    const account = healthyAccount();
+    project(account, {
+      vpcConfig: { vpcId: 'vpc-0main', subnets: ['subnet-0pub'], securityGroupIds: ['sg-0task'] },
+      logsConfig: { cloudWatchLogs: { status: 'ENABLED' } },
+    });
+    const report = await diagnoseWithReplay(account, { codebuildProject: 'app' });
+    assert.ok(problems(report).includes('public-ip-missing'), problems(report).join(', '));
+    assert.match(evidenceText(report, 'public-ip-missing'), /subnet-0pub/);
+  });
+
+  test('a project in a private subnet with a NAT gateway: no finding', async () => {
+    const account = healthyAccount();
+    project(account, {
+      vpcConfig: { vpcId: 'vpc-0main', subnets: ['subnet-0a1'], securityGroupIds: ['sg-0task'] },
+      logsConfig: { cloudWatchLogs: { status: 'ENABLED' } },
+    });
+    const report = await diagnoseWithReplay(account, { codebuildProject: 'app' });
+    assert.deepEqual(report.findings, []);
+  });
+
   test('a project that does not exist', async () => {
     const account = healthyAccount();
     await assert.rejects(

@@ -1249,20 +1249,17 @@ async function collectCodeBuild(c: Collector, projectName: string): Promise<Fact
     : [];
   const secrets = await collectSecrets(c, containers, region, accountId);
   const logs: LogFacts[] = [];
-  const groupName =
-    project.logsConfig?.cloudWatchLogs?.status !== 'DISABLED'
-      ? project.logsConfig?.cloudWatchLogs?.groupName
-      : undefined;
-  if (groupName) {
+  // CloudWatch Logs are on unless disabled; CodeBuild creates its group (`/aws/codebuild/<project>` by default).
+  const cloudWatch = project.logsConfig?.cloudWatchLogs;
+  if (cloudWatch?.status !== 'DISABLED') {
+    const options = {
+      'awslogs-group': cloudWatch?.groupName ?? `/aws/codebuild/${project.name ?? projectName}`,
+      'awslogs-create-group': 'true',
+    };
     logs.push(
       ...(await collectLogs(
         c,
-        [
-          {
-            name: 'build',
-            logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': groupName } },
-          },
-        ],
+        [{ name: 'build', logConfiguration: { logDriver: 'awslogs', options } }],
         region,
       )),
     );

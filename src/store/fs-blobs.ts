@@ -30,6 +30,8 @@ const readHighWaterMark = 1024 * 1024;
 const sendDepth = 4;
 const sendPool = new BufferPool(512 * 1024, 16);
 const writePool = new BufferPool(1024 * 1024, 8);
+/** How much an upload writes before it starts flushing to disk in the background. */
+const backgroundFlushBytes = 8 * 1024 * 1024;
 
 interface HashState {
   sha256: Hash;
@@ -272,6 +274,10 @@ export class FsBlobStore implements BlobStore {
       let filled = 0;
       let position = start;
       let writing: Promise<void> = Promise.resolve();
+      // Written data is flushed to disk in the background while more arrives, so the fsync at commit
+      // only waits for the tail instead of the whole blob. At most one flush is in flight.
+      let flushing: Promise<void> | undefined;
+      let unflushed = 0;
       const writeOut = (buffer: Buffer, length: number): Promise<void> => {
         const at = position;
         position += length;
@@ -280,6 +286,14 @@ export class FsBlobStore implements BlobStore {
           while (offset < length) {
             const { bytesWritten } = await handle.write(buffer, offset, length - offset, at + offset);
             offset += bytesWritten;
+          }
+          unflushed += length;
+          if (unflushed >= backgroundFlushBytes && !flushing) {
+            unflushed = 0;
+            flushing = handle.datasync().then(
+              () => void (flushing = undefined),
+              () => void (flushing = undefined),
+            );
           }
         });
       };
@@ -322,6 +336,7 @@ export class FsBlobStore implements BlobStore {
         throw error;
       } finally {
         await writing.catch(() => undefined);
+        await flushing;
         for (const buffer of buffers) writePool.give(buffer);
         await handle.close();
       }
@@ -344,7 +359,7 @@ export class FsBlobStore implements BlobStore {
       let size: number;
       try {
         size = (await handle.stat()).size;
-        await handle.sync();
+        await handle.datasync();
       } finally {
         await handle.close();
       }

@@ -349,6 +349,7 @@ export function healthyAccount(): FakeAccount {
         IsDefault: true,
         Associations: [
           { NetworkAclAssociationId: 'aclassoc-1', NetworkAclId: 'acl-0default', SubnetId: 'subnet-0a1' },
+          { NetworkAclAssociationId: 'aclassoc-2', NetworkAclId: 'acl-0default', SubnetId: 'subnet-0pub' },
         ],
         Entries: [
           { RuleNumber: 100, Protocol: '-1', RuleAction: 'allow', Egress: true, CidrBlock: '0.0.0.0/0' },
