@@ -1,7 +1,7 @@
 /** Turning command-line words into registry clients and image endpoints (shared by copy, sync, inspect). */
 import { homedir } from 'node:os';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   RegistryClient,
   explicitCredentials,
@@ -62,7 +62,7 @@ export function buildCredentials(
     );
   }
   if (flags.creds) explicit.push(explicitCredentials(flags.creds, { description: '--creds' }));
-  const secretsFactory = (region: string) => new SecretsManagerClient({ region });
+  const secretsFactory = (region: string) => lazySecretsManager(region);
   const regionOption = flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   for (const [secret, registry, flag] of [
     [flags.srcSecret, registries.source, '--src-secret'],
@@ -83,8 +83,32 @@ export function buildCredentials(
     explicit,
     env,
     home: homedir(),
-    ecrClientFactory: (region) => new ECRClient({ region }),
+    ecrClientFactory: (region) => lazyEcr(region),
   });
+}
+
+// The AWS SDK takes a few hundred milliseconds to load: clients load on their first request, so copies
+// that never meet ECR or Secrets Manager never pay for it.
+function lazyEcr(region: string): Pick<ECRClient, 'send'> {
+  let client: Promise<ECRClient> | undefined;
+  return {
+    send: async (command: Parameters<ECRClient['send']>[0]) => {
+      client ??= import('@aws-sdk/client-ecr').then((sdk) => new sdk.ECRClient({ region }));
+      return (await client).send(command as never);
+    },
+  } as Pick<ECRClient, 'send'>;
+}
+
+function lazySecretsManager(region: string): Pick<SecretsManagerClient, 'send'> {
+  let client: Promise<SecretsManagerClient> | undefined;
+  return {
+    send: async (command: Parameters<SecretsManagerClient['send']>[0]) => {
+      client ??= import('@aws-sdk/client-secrets-manager').then(
+        (sdk) => new sdk.SecretsManagerClient({ region }),
+      );
+      return (await client).send(command as never);
+    },
+  } as Pick<SecretsManagerClient, 'send'>;
 }
 
 /** `oci:DIR[:TAG]` or an image reference as users write it. */
