@@ -89,12 +89,15 @@ class CopyRun {
 
   async copy(sourceReference: string, targetReference: string): Promise<CopyResult> {
     const filtering = (this.options.platforms?.length ?? 0) > 0;
+    // What the target's tag pointed to when the copy began, when that was asked: no second HEAD later.
+    let targetAtStart: { digest: string } | undefined | null = null;
     if (!filtering && !this.options.referrers) {
       // Up to date without fetching: a HEAD on each side (free against Docker Hub's pull quota).
       const [sourceHead, targetHead] = await Promise.all([
         this.source.resolveManifest(sourceReference),
         this.target.resolveManifest(targetReference),
       ]);
+      targetAtStart = targetHead ?? undefined;
       if (sourceHead && sourceHead.digest === targetHead?.digest) {
         return {
           ...this.result,
@@ -134,7 +137,8 @@ class CopyRun {
     }
 
     await this.copyTree(top, parse(top, this.source.label), 0);
-    const existing = await this.target.resolveManifest(targetReference);
+    const existing =
+      targetAtStart === null ? await this.target.resolveManifest(targetReference) : targetAtStart;
     let written = false;
     if (existing?.digest !== top.digest) {
       await this.target.putManifest(targetReference, top.bytes, top.mediaType);
@@ -173,7 +177,8 @@ class CopyRun {
     let pending = this.manifestsDone.get(digest);
     if (!pending) {
       pending = (async () => {
-        if (!this.options.referrers && (await this.target.resolveManifest(digest))?.digest === digest) return;
+        const present = (await this.target.resolveManifest(digest))?.digest === digest;
+        if (present && !this.options.referrers) return;
         const fetched = await this.source.getManifest(digest);
         if (fetched.digest !== digest) {
           throw new PullsafeError(
@@ -185,7 +190,7 @@ class CopyRun {
           );
         }
         await this.copyTree(fetched, parse(fetched, this.source.label), depth);
-        if ((await this.target.resolveManifest(digest))?.digest !== digest) {
+        if (!present) {
           await this.target.putManifest(digest, fetched.bytes, fetched.mediaType);
           this.result.manifestsWritten++;
           this.options.onEvent?.({ type: 'manifest-done', digest, reference: digest, written: true });
