@@ -109,6 +109,19 @@ async function conformance(client: RegistryClient, registry: string, name: strin
   assert.equal(await client.mountBlob(other, absent, repo.repository), false);
   assert.equal(await client.checkBlob(other, absent), undefined);
 
+  // A probing push finds a blob the repository holds without sending it, and uploads one it lacks.
+  const neverRead = (): Readable => assert.fail('a present blob is not read');
+  assert.equal(
+    await client.pushBlob(repo, layer.digest as Digest, layer.data.length, neverRead, { probe: true }),
+    'present',
+  );
+  const fresh = Buffer.from(`fresh-${name}`);
+  assert.equal(
+    await client.pushBlob(repo, digestOf(fresh), fresh.length, () => Readable.from([fresh]), { probe: true }),
+    'uploaded',
+  );
+  assert.equal(await client.checkBlob(repo, digestOf(fresh)), fresh.length);
+
   // Tags over several pages.
   for (const tag of ['v2', 'v3', 'v4', 'v5'])
     await client.putManifest(repo, tag, image.index.bytes, OCI_INDEX);

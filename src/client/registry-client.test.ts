@@ -113,6 +113,49 @@ test('pushBlob: a registry that answers the POST with 201 already has the blob',
   }
 });
 
+test('pushBlob with probe: the POST mounts from the repository itself; 201 means present, 202 uploads', async () => {
+  const data = Buffer.from('layer bytes');
+  const digest = digestOf(data);
+  const present = await scripted(() => ({ status: 201 }));
+  const absent = await scripted((seen) =>
+    seen.method === 'POST'
+      ? { status: 202, headers: { location: '/v2/a/b/blobs/uploads/u1' } }
+      : { status: 201 },
+  );
+  const registry = client();
+  try {
+    const skipped = await registry.pushBlob(
+      { registry: present.host, repository: 'a/b' },
+      digest,
+      data.length,
+      () => assert.fail('nothing is read when the registry has the blob'),
+      { probe: true },
+    );
+    assert.equal(skipped, 'present');
+    assert.equal(
+      present.seen[0]?.url,
+      `/v2/a/b/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=a%2Fb`,
+    );
+    const uploaded = await registry.pushBlob(
+      { registry: absent.host, repository: 'a/b' },
+      digest,
+      data.length,
+      () => Readable.from([data]),
+      { probe: true },
+    );
+    assert.equal(uploaded, 'uploaded');
+    assert.deepEqual(
+      absent.seen.map((s) => s.method),
+      ['POST', 'PUT'],
+    );
+    assert.equal(absent.seen[1]?.body, data.toString());
+  } finally {
+    await registry.close();
+    await present.close();
+    await absent.close();
+  }
+});
+
 test('pushBlob: relative Location keeps its query; digest appended; Content-Length sent', async () => {
   const data = Buffer.from('hello blob');
   const server = await scripted((seen): Answer => {

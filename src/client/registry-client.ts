@@ -315,21 +315,32 @@ export class RegistryClient {
    * Uploads a blob monolithically: POST to open an upload, then one PUT with Content-Length streaming
    * from `open()` (called again for a retry). A registry answering the POST with 201 already has it.
    */
+  /**
+   * Uploads a blob (POST, then one monolithic PUT). With `probe`, the POST asks the registry to mount
+   * the blob from the repository itself: a registry that already holds it there answers 201 and nothing
+   * is sent (`present`), which saves the HEAD a copy would otherwise make first; any other registry
+   * ignores the mount and opens the upload as usual.
+   */
   async pushBlob(
     repo: RepositoryRef,
     digest: Digest,
     size: number,
     open: () => Readable | Promise<Readable>,
-  ): Promise<void> {
+    options: { probe?: boolean } = {},
+  ): Promise<'uploaded' | 'present'> {
     const op = pushOperation(`push blob ${digest}`, repo);
     for (let round = 1; ; round++) {
+      const url = this.url(repo, '/blobs/uploads/');
+      if (options.probe) {
+        url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(repo.repository)}`;
+      }
       const started = await this.send(op, {
         method: 'POST',
-        url: this.url(repo, '/blobs/uploads/'),
+        url,
         retrySafe: true,
         bufferLimit: ERROR_BODY_LIMIT,
       });
-      if (started.status === 201) return;
+      if (started.status === 201) return 'present';
       if (started.status !== 202) throw await this.statusError(op, started);
       const location = this.uploadLocation(op, started);
       const target = new URL(location);
@@ -354,10 +365,10 @@ export class RegistryClient {
         if (announced !== undefined && isDigest(announced) && announced !== digest) {
           throw this.mismatch(op, finished, `the registry stored ${announced}`);
         }
-        return;
+        return 'uploaded';
       }
       // A retried PUT may find its upload already completed by an attempt whose answer was lost.
-      if (finished.status === 404 && (await this.checkBlob(repo, digest)) === size) return;
+      if (finished.status === 404 && (await this.checkBlob(repo, digest)) === size) return 'uploaded';
       const error = await this.statusError(op, finished);
       await this.cancelUpload(op, location);
       if (finished.status === 404 && round < 2) continue;

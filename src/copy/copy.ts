@@ -224,9 +224,12 @@ class CopyRun {
 
   private async transferBlob(digest: Digest, size: number): Promise<void> {
     const onEvent = this.options.onEvent;
-    if (await this.target.hasBlob(digest)) {
+    const skipExisting = (): void => {
       this.result.blobsSkipped++;
       onEvent?.({ type: 'blob-skip', digest, size, reason: 'exists' });
+    };
+    if (!this.target.checksOnUpload && (await this.target.hasBlob(digest))) {
+      skipExisting();
       return;
     }
     const from = this.source.mountableFrom(this.target);
@@ -235,9 +238,11 @@ class CopyRun {
       onEvent?.({ type: 'blob-skip', digest, size, reason: 'mounted' });
       return;
     }
-    onEvent?.({ type: 'blob-start', digest, size });
     let bytes = 0;
-    await this.target.putBlob(digest, size, async () => {
+    let started = false;
+    const outcome = await this.target.putBlob(digest, size, async () => {
+      if (!started) onEvent?.({ type: 'blob-start', digest, size });
+      started = true;
       bytes = 0;
       const stream = await this.source.getBlob(digest, size);
       if (!onEvent) return stream;
@@ -251,6 +256,10 @@ class CopyRun {
       stream.on('error', (error) => counter.destroy(error));
       return stream.pipe(counter);
     });
+    if (outcome === 'present') {
+      skipExisting();
+      return;
+    }
     this.result.blobsCopied++;
     this.result.bytesCopied += size;
     onEvent?.({ type: 'blob-done', digest, size });

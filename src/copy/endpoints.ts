@@ -35,8 +35,16 @@ export interface ImageTarget {
   /** Registry host, for mount decisions; undefined for layouts. */
   readonly registry: string | undefined;
   hasBlob(digest: Digest): Promise<boolean>;
-  /** Writes a blob; bytes become visible only when complete and verified. */
-  putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<void>;
+  /**
+   * True when `putBlob` finds out by itself, in the same request that starts the upload, whether the
+   * target already holds the blob: callers then skip `hasBlob`.
+   */
+  readonly checksOnUpload?: boolean;
+  /**
+   * Writes a blob; bytes become visible only when complete and verified. `present` when the target
+   * already held it and `open` was never called.
+   */
+  putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<'uploaded' | 'present'>;
   /** Cross-repository mount; false when the registry started an upload instead (nothing to clean up). */
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean>;
   /** What a tag or digest reference resolves to now, or undefined. */

@@ -183,7 +183,7 @@ export class OciLayout implements ImageSource, ImageTarget {
     return (await stat(this.blobPath(digest)).catch(() => undefined)) !== undefined;
   }
 
-  async putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<void> {
+  async putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<'uploaded'> {
     const path = this.blobPath(digest);
     await mkdir(join(path, '..'), { recursive: true });
     const temp = `${path}.partial-${randomBytes(6).toString('hex')}`;
@@ -194,6 +194,7 @@ export class OciLayout implements ImageSource, ImageTarget {
       await rm(temp, { force: true });
       throw error;
     }
+    return 'uploaded';
   }
 
   async mountBlob(): Promise<boolean> {

@@ -59,8 +59,10 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
     return (await this.client.checkBlob(this.repo, digest)) !== undefined;
   }
 
-  async putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<void> {
-    await this.client.pushBlob(this.repo, digest, size, open);
+  readonly checksOnUpload = true;
+
+  putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<'uploaded' | 'present'> {
+    return this.client.pushBlob(this.repo, digest, size, open, { probe: true });
   }
 
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean> {
