@@ -363,6 +363,20 @@ describe('blobs', () => {
     }
   });
 
+  it('an upload started in one repository is unknown to every other', async () => {
+    const location = (await call('POST', `/v2/${repo}/blobs/uploads/`)).headers.get('location')!;
+    const id = location.split('/').pop()!;
+    for (const method of ['GET', 'PATCH', 'PUT', 'DELETE']) {
+      const response = await rawCall(
+        method,
+        `/v2/other/repository/blobs/uploads/${id}?digest=${sha256('x')}`,
+      );
+      assert.equal(response.status, 404, method);
+      assert.equal(await errorCode(response), 'BLOB_UPLOAD_UNKNOWN');
+    }
+    assert.equal((await call('GET', location)).status, 204, 'the upload itself is untouched');
+  });
+
   it('cancels an upload with DELETE', async () => {
     const location = (await call('POST', `/v2/${repo}/blobs/uploads/`)).headers.get('location')!;
     await call('PATCH', location, { body: 'partial' });

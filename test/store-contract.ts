@@ -99,6 +99,16 @@ export function storageContract(driver: string, open: () => Promise<Storage>): v
       assert.equal(info.size, 11);
       assert.equal(await blobs.findUpload(upload.id), undefined, 'committed uploads are gone');
 
+      const owned = await blobs.startUpload('team/app');
+      assert.equal(owned.owner, 'team/app');
+      assert.equal(
+        (await blobs.findUpload(owned.id))?.owner,
+        'team/app',
+        'the owner is kept with the upload',
+      );
+      assert.equal(upload.owner, undefined);
+      await owned.abort();
+
       const aborted = await blobs.startUpload();
       await aborted.abort();
       assert.equal(await blobs.findUpload(aborted.id), undefined);

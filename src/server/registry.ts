@@ -355,19 +355,23 @@ export class Registry {
     const single = request.query.get('digest');
     if (single !== null) {
       const digest = parseDigest(single);
-      const upload = await this.storage.blobs.startUpload();
+      const upload = await this.storage.blobs.startUpload(name);
       this.events.uploadStarted();
       return this.finishUpload(request, name, upload, digest);
     }
 
-    const upload = await this.storage.blobs.startUpload();
+    const upload = await this.storage.blobs.startUpload(name);
     this.events.uploadStarted();
     return uploadAccepted(name, upload.id, 0, 202);
   }
 
   private async findUpload(name: string, id: string): Promise<Upload> {
     const upload = await this.storage.blobs.findUpload(id);
-    if (!upload) throw new OciError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { name, id });
+    // An upload belongs to the repository it was started in: another repository's URL (which the caller
+    // may be allowed to push to) must not reach it.
+    if (!upload || (upload.owner !== undefined && upload.owner !== name)) {
+      throw new OciError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { name, id });
+    }
     return upload;
   }
 

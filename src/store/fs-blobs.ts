@@ -8,7 +8,7 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
@@ -42,6 +42,8 @@ export class FsBlobStore implements BlobStore {
   readonly root: string;
   /** Running hashes of uploads this process has seen, so commit need not re-read the bytes. */
   private readonly hashes = new Map<string, HashState>();
+  /** Owners of uploads this process has seen (undefined: started without one). */
+  private readonly owners = new Map<string, string | undefined>();
   private readonly busy = new Set<string>();
 
   constructor(root: string) {
@@ -207,21 +209,34 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, 'uploads', id);
   }
 
-  async startUpload(): Promise<Upload> {
+  async startUpload(owner?: string): Promise<Upload> {
     const id = randomUUID();
     const dir = this.uploadDir(id);
     await mkdir(dir, { recursive: true });
     const handle = await open(join(dir, 'data'), 'w');
     await handle.close();
+    // The owner survives a restart in a file beside the data; this process remembers it without reading.
+    if (owner !== undefined) await writeFile(join(dir, 'owner'), owner);
+    this.owners.set(id, owner);
     this.hashes.set(id, { sha256: createHash('sha256'), size: 0 });
-    return new FsUpload(this, id, 0, new Date());
+    return new FsUpload(this, id, 0, new Date(), owner);
   }
 
   async findUpload(id: string): Promise<Upload | undefined> {
     if (!uploadIdPattern.test(id)) return undefined;
     try {
-      const info = await stat(join(this.uploadDir(id), 'data'));
-      return new FsUpload(this, id, info.size, info.birthtime.getTime() > 0 ? info.birthtime : info.ctime);
+      const dir = this.uploadDir(id);
+      const info = await stat(join(dir, 'data'));
+      let owner = this.owners.get(id);
+      if (!this.owners.has(id)) {
+        owner = await readFile(join(dir, 'owner'), 'utf8').catch((error: unknown) => {
+          if (isMissing(error)) return undefined;
+          throw error;
+        });
+        this.owners.set(id, owner);
+      }
+      const started = info.birthtime.getTime() > 0 ? info.birthtime : info.ctime;
+      return new FsUpload(this, id, info.size, started, owner);
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -244,6 +259,7 @@ export class FsBlobStore implements BlobStore {
         if (now - info.mtime.getTime() >= olderThanMs) {
           await rm(dir, { recursive: true, force: true });
           this.hashes.delete(id);
+          this.owners.delete(id);
           removed++;
         }
       } catch (error) {
@@ -384,6 +400,7 @@ export class FsBlobStore implements BlobStore {
       await syncDirectory(targetDir);
       await rm(dir, { recursive: true, force: true });
       this.hashes.delete(id);
+      this.owners.delete(id);
       return { digest: expected.digest, size };
     } finally {
       this.busy.delete(id);
@@ -393,6 +410,7 @@ export class FsBlobStore implements BlobStore {
   /** @internal */
   async abortUpload(id: string): Promise<void> {
     this.hashes.delete(id);
+    this.owners.delete(id);
     await rm(this.uploadDir(id), { recursive: true, force: true });
   }
 }
@@ -400,14 +418,16 @@ export class FsBlobStore implements BlobStore {
 class FsUpload implements Upload {
   readonly id: string;
   readonly startedAt: Date;
+  readonly owner: string | undefined;
   private readonly store: FsBlobStore;
   private bytes: number;
 
-  constructor(store: FsBlobStore, id: string, size: number, startedAt: Date) {
+  constructor(store: FsBlobStore, id: string, size: number, startedAt: Date, owner: string | undefined) {
     this.store = store;
     this.id = id;
     this.bytes = size;
     this.startedAt = startedAt;
+    this.owner = owner;
   }
 
   get size(): number {

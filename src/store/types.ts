@@ -34,7 +34,8 @@ export interface BlobStore {
   /** Every committed blob, with the time it was written (for gc grace periods). */
   list(): AsyncIterable<BlobInfo & { modified: Date }>;
 
-  startUpload(): Promise<Upload>;
+  /** `owner` (a repository name) is kept with the upload: only that repository may continue it. */
+  startUpload(owner?: string): Promise<Upload>;
   /** An upload started earlier (possibly by a previous process); undefined when unknown or expired. */
   findUpload(id: string): Promise<Upload | undefined>;
   /** Removes uploads untouched for longer than `olderThanMs`; returns how many. */
@@ -50,6 +51,8 @@ export interface Upload {
   /** Bytes received so far. */
   readonly size: number;
   readonly startedAt: Date;
+  /** The repository the upload was started for, when it was given. */
+  readonly owner: string | undefined;
   /** Appends the whole stream; resolves to the new size. `maxBytes` bounds what one call accepts. */
   append(source: Readable, options?: { maxBytes?: number }): Promise<number>;
   commit(expected: { digest: Digest; size?: number }): Promise<BlobInfo>;
