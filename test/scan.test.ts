@@ -176,6 +176,53 @@ describe('pullsafe rewrite', () => {
       assert.equal(await readFile(join(root, name), 'utf8'), content, name);
   });
 
+  it('--rules sends each repository where its first matching rule says', async () => {
+    const tree = await makeTempDir('pullsafe-rules-');
+    try {
+      await writeFile(
+        join(tree, 'compose.yaml'),
+        'services:\n  web:\n    image: nginx:1.27\n  cache:\n    image: bitnami/redis:7.4 # pinned later\n  app:\n    image: acme/app@sha256:' +
+          'c'.repeat(64) +
+          '\n  own:\n    image: ghcr.io/acme/tool:2\n',
+      );
+      const rules = join(tree, 'rules.yaml');
+      await writeFile(
+        rules,
+        [
+          'rules:',
+          '  - match: library/*',
+          '    to-ecr-public: true',
+          '  - match: bitnami/*',
+          '    to-mirror: mirror.example.com:5000/hub',
+          '  - match: "*"',
+          '    to-pull-through: 123456789012.dkr.ecr.us-east-1.amazonaws.com',
+          '    prefix: docker-hub',
+          '',
+        ].join('\n'),
+      );
+      const result = await runCli(['rewrite', '--rules', rules, tree]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.equal(
+        await readFile(join(tree, 'compose.yaml'), 'utf8'),
+        'services:\n  web:\n    image: public.ecr.aws/docker/library/nginx:1.27\n  cache:\n    image: mirror.example.com:5000/hub/bitnami/redis:7.4 # pinned later\n  app:\n    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub/acme/app@sha256:' +
+          'c'.repeat(64) +
+          '\n  own:\n    image: ghcr.io/acme/tool:2\n',
+      );
+
+      await writeFile(
+        rules,
+        'rules:\n  - match: "*"\n    to-ecr-public: true\n    to-mirror: x:5000\n    prefx: a\n',
+      );
+      const bad = await runCli(['rewrite', '--rules', rules, tree]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /rules\.0\.prefx: unknown key \(did you mean "prefix"\?\)/);
+      assert.equal((await runCli(['rewrite', '--rules', join(tree, 'missing.yaml'), tree])).code, 2);
+      assert.equal((await runCli(['rewrite', '--rules', rules, '--to-ecr-public', tree])).code, 2);
+    } finally {
+      await removeTempDir(tree);
+    }
+  });
+
   it('needs exactly one target', async () => {
     assert.equal((await runCli(['rewrite', root])).code, 2);
     assert.equal((await runCli(['rewrite', '--to-ecr-public', '--to-mirror', 'x:5000', root])).code, 2);

@@ -160,6 +160,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--to-pull-through <host>', 'an ECR pull-through cache: <acct>.dkr.ecr.<region>.amazonaws.com')
     .option('--prefix <prefix>', 'the pull-through rule prefix (default docker-hub)')
     .option('--to-mirror <host[/prefix]>', 'a mirror such as pullsafe serve')
+    .option('--rules <file>', 'a YAML or JSON rules file: repository globs to targets, first match wins')
     .option('--dry-run', 'print a unified diff, change nothing')
     .action(async (paths: string[], flags) =>
       setExit(await (await commands.scan()).runRewrite(paths, flags)),

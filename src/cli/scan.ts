@@ -9,7 +9,9 @@ import {
   unifiedDiff,
   type PlannedEdit,
   type RewriteRule,
+  type TargetRule,
 } from '../scan/rewrite.ts';
+import { loadRewriteRules } from '../config/rewrite-rules.ts';
 import { hasRisk, scanPaths, type RiskClass, type ScannedReference } from '../scan/scan.ts';
 import { exitCodes, printJson, printLines } from './output.ts';
 
@@ -59,7 +61,7 @@ export async function runScan(paths: string[], flags: ScanFlags): Promise<number
     if (!(await stat(root).catch(() => undefined)))
       throw new PullsafeError('USAGE', `no such file or folder: ${root}`);
   }
-  const result = await scanPaths(roots, allExtractors);
+  const result = await scanPaths(roots, allExtractors, { workers: 'auto' });
   const references = result.references;
   if (flags.sarif) printJson(toSarif(references));
   else if (flags.json) {
@@ -194,35 +196,57 @@ export interface RewriteFlags {
   toPullThrough?: string;
   prefix?: string;
   toMirror?: string;
+  /** A rules file: repository globs to targets, first match wins. */
+  rules?: string;
   dryRun?: boolean;
 }
 
-function ruleFrom(flags: RewriteFlags): RewriteRule {
-  const chosen = [flags.toEcrPublic, flags.toPullThrough, flags.toMirror].filter(Boolean).length;
-  if (chosen !== 1) {
-    throw new PullsafeError(
-      'USAGE',
-      'choose exactly one of --to-ecr-public, --to-pull-through HOST, --to-mirror HOST[/PREFIX]',
-    );
-  }
-  if (flags.toEcrPublic) return { kind: 'ecr-public' };
-  if (flags.toPullThrough) {
-    return {
-      kind: 'pull-through',
-      host: flags.toPullThrough.replace(/\/+$/, ''),
-      prefix: (flags.prefix ?? 'docker-hub').replace(/^\/+|\/+$/g, ''),
-    };
-  }
-  const [host, ...rest] = flags.toMirror!.replace(/\/+$/, '').split('/');
+function mirrorTarget(text: string): TargetRule {
+  const [host, ...rest] = text.replace(/\/+$/, '').split('/');
   return rest.length
     ? { kind: 'mirror', host: host!, prefix: rest.join('/') }
     : { kind: 'mirror', host: host! };
 }
 
+function pullThroughTarget(host: string, prefix: string | undefined): TargetRule {
+  return {
+    kind: 'pull-through',
+    host: host.replace(/\/+$/, ''),
+    prefix: (prefix ?? 'docker-hub').replace(/^\/+|\/+$/g, ''),
+  };
+}
+
+async function ruleFrom(flags: RewriteFlags): Promise<RewriteRule> {
+  const chosen = [flags.toEcrPublic, flags.toPullThrough, flags.toMirror, flags.rules].filter(Boolean).length;
+  if (chosen !== 1) {
+    throw new PullsafeError(
+      'USAGE',
+      'choose exactly one of --to-ecr-public, --to-pull-through HOST, --to-mirror HOST[/PREFIX], --rules FILE',
+    );
+  }
+  if (flags.rules) {
+    const file = await loadRewriteRules(flags.rules);
+    return {
+      kind: 'rules',
+      rules: file.rules.map((entry) => ({
+        match: entry.match,
+        target: entry['to-ecr-public']
+          ? { kind: 'ecr-public' }
+          : entry['to-pull-through']
+            ? pullThroughTarget(entry['to-pull-through'], entry.prefix)
+            : mirrorTarget(entry['to-mirror']!),
+      })),
+    };
+  }
+  if (flags.toEcrPublic) return { kind: 'ecr-public' };
+  if (flags.toPullThrough) return pullThroughTarget(flags.toPullThrough, flags.prefix);
+  return mirrorTarget(flags.toMirror!);
+}
+
 export async function runRewrite(paths: string[], flags: RewriteFlags): Promise<number> {
-  const rule = ruleFrom(flags);
+  const rule = await ruleFrom(flags);
   const roots = paths.length ? paths : ['.'];
-  const result = await scanPaths(roots, allExtractors);
+  const result = await scanPaths(roots, allExtractors, { workers: 'auto' });
   const { edits, skipped } = planRewrites(result.references, rule);
   const byFile = new Map<string, PlannedEdit[]>();
   for (const edit of edits) {

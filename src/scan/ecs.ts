@@ -307,7 +307,7 @@ function reportImage(state: CfnState, node: unknown, context: string, depth = 0)
 function extractCloudFormation(path: string, content: string): FoundReference[] {
   const found: FoundReference[] = [];
   const seen = new Set<number>();
-  for (const { doc, root } of parseDocuments(content)) {
+  for (const { doc, root } of parseDocuments(content, { fast: false })) {
     if (!isMap(root)) continue;
     const parameters = new Map<string, string | undefined>();
     const parametersNode = mapGet(root, 'Parameters', doc);

@@ -3,8 +3,9 @@
  * YAML 1.2, and the tree keeps exact source ranges, which `JSON.parse` loses). Nothing here throws: a file
  * that does not parse yields no documents.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { Document as YamlDocument, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Document, Node, Pair, YAMLMap, YAMLSeq } from 'yaml';
+import { parseSimpleYaml } from './fast-yaml.ts';
 
 export type AnyNode = Node;
 
@@ -17,8 +18,20 @@ export interface ParsedDocument {
  * Every document of a YAML stream (or the one document of a JSON file) that parsed without errors. Unknown
  * tags (CloudFormation short forms such as `!Sub`, `!Ref`) are kept on the nodes as `node.tag` and only
  * produce warnings, so templates parse.
+ *
+ * Plain block YAML and JSON take a fast reader that builds the same nodes (see `fast-yaml.ts`); everything
+ * else, and every caller that reads collection ranges (`fast: false`), takes the `yaml` package.
  */
-export function parseDocuments(content: string): ParsedDocument[] {
+export function parseDocuments(content: string, options: { fast?: boolean } = {}): ParsedDocument[] {
+  if (options.fast !== false) {
+    const roots = parseSimpleYaml(content);
+    if (roots) return roots.map((root) => ({ doc: simpleDocument(), root }));
+  }
+  return parseDocumentsFully(content);
+}
+
+/** The `yaml` package's reading of every document (no fast path). */
+export function parseDocumentsFully(content: string): ParsedDocument[] {
   try {
     const docs = parseAllDocuments(content, {
       uniqueKeys: false,
@@ -33,6 +46,17 @@ export function parseDocuments(content: string): ParsedDocument[] {
   } catch {
     return [];
   }
+}
+
+let sharedSimpleDocument: Document.Parsed | undefined;
+
+/**
+ * The document handed out with fast-path roots. Helpers only consult a document to resolve aliases, and the
+ * fast path never produces one, so one empty document serves every file.
+ */
+export function simpleDocument(): Document.Parsed {
+  sharedSimpleDocument ??= new YamlDocument(null) as unknown as Document.Parsed;
+  return sharedSimpleDocument;
 }
 
 /** Follows an alias to the node it names (once; anchors cannot refer to themselves usefully). */

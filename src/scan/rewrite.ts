@@ -5,10 +5,29 @@
  */
 import type { ScannedReference } from './scan.ts';
 
-export type RewriteRule =
+export type TargetRule =
   | { kind: 'ecr-public' }
   | { kind: 'pull-through'; host: string; prefix: string }
   | { kind: 'mirror'; host: string; prefix?: string };
+
+/** One target for every Docker Hub reference, or a list tried in order: the first whose glob matches the repository wins. */
+export type RewriteRule = TargetRule | { kind: 'rules'; rules: { match: string; target: TargetRule }[] };
+
+/** `*` matches within a path segment, `**` across segments, `?` one character; `*` alone matches everything. */
+export function repositoryGlob(pattern: string): RegExp {
+  if (pattern === '*' || pattern === '**') return /^.*$/;
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i]!;
+    if (char === '*' && pattern[i + 1] === '*') {
+      source += '.*';
+      i++;
+    } else if (char === '*') source += '[^/]*';
+    else if (char === '?') source += '[^/]';
+    else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
 
 export interface PlannedEdit {
   reference: ScannedReference;
@@ -41,8 +60,14 @@ export function planRewrites(
       continue;
     }
     const suffix = `${classification.tag !== undefined ? `:${classification.tag}` : ''}${classification.digest !== undefined ? `@${classification.digest}` : ''}`;
+    let target: TargetRule;
+    if (rule.kind === 'rules') {
+      const found = matchers(rule).find((candidate) => candidate.glob.test(classification.repository));
+      if (!found) continue;
+      target = found.target;
+    } else target = rule;
     let replacement: string;
-    switch (rule.kind) {
+    switch (target.kind) {
       case 'ecr-public':
         if (!classification.ecrPublicEquivalent) {
           skipped.push({ reference, reason: 'not a Docker official image: ECR Public has no copy of it' });
@@ -52,15 +77,26 @@ export function planRewrites(
         break;
       case 'pull-through':
         // ECR's pull-through cache for Docker Hub needs `library/` for official images, as kept here.
-        replacement = `${rule.host}/${rule.prefix}/${classification.repository}${suffix}`;
+        replacement = `${target.host}/${target.prefix}/${classification.repository}${suffix}`;
         break;
       case 'mirror':
-        replacement = `${rule.host}${rule.prefix ? `/${rule.prefix}` : ''}/${classification.repository}${suffix}`;
+        replacement = `${target.host}${target.prefix ? `/${target.prefix}` : ''}/${classification.repository}${suffix}`;
         break;
     }
     edits.push({ reference, replacement });
   }
   return { edits, skipped };
+}
+
+const compiled = new WeakMap<object, { glob: RegExp; target: TargetRule }[]>();
+
+function matchers(rule: Extract<RewriteRule, { kind: 'rules' }>): { glob: RegExp; target: TargetRule }[] {
+  let list = compiled.get(rule);
+  if (!list) {
+    list = rule.rules.map((entry) => ({ glob: repositoryGlob(entry.match), target: entry.target }));
+    compiled.set(rule, list);
+  }
+  return list;
 }
 
 /** Applies edits to one file's content; throws when the content no longer holds a reference where expected. */

@@ -1,7 +1,29 @@
-/** Scanning: walk the roots, run every extractor that claims a file, classify what they find. */
+/**
+ * Scanning: walk the roots, run every extractor that claims a file, classify what they find.
+ *
+ * A large folder is scanned on several threads: the main thread lists the top folders, splits the tree into
+ * units (a folder's own files, or a whole subtree), and works through them in order; worker threads join
+ * once the scan has run for a while, taking batches of units. Each unit's result lands in its slot, so the
+ * output is the same as a single-threaded walk, reference for reference and in the same order.
+ */
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { statSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { classify, type Classification } from './classify.ts';
+import { allExtractors } from './extractors.ts';
 import type { Extractor, FoundReference } from './types.ts';
-import { walkFiles, type WalkOptions } from './walk.ts';
+import {
+  defaultMaxBytes,
+  defaultMaxFiles,
+  listFolder,
+  readWalkedFile,
+  walkFiles,
+  walkFolder,
+  type FileToRead,
+  type FolderToWalk,
+  type WalkOptions,
+} from './walk.ts';
 
 export interface ScannedReference extends FoundReference {
   /** The root the file was found under, as given. */
@@ -16,52 +38,309 @@ export interface ScanResult {
   references: ScannedReference[];
   filesScanned: number;
   filesRead: number;
+  /** Worker threads that scanned part of the tree (0 for a scan done on the calling thread alone). */
+  workersUsed: number;
+}
+
+export interface ScanOptions extends WalkOptions {
+  /**
+   * Worker threads that may help with a large scan: a number, or 'auto' (one fewer than the cores). Default 0.
+   * Workers run the built-in extractors, so they are used only when `extractors` are built-in ones and no
+   * custom `wanted` filter is given.
+   */
+  workers?: number | 'auto';
+  /** How long the main thread scans alone before workers are started (default 40 ms): small scans never start one. */
+  workersAfterMs?: number;
 }
 
 export async function scanPaths(
   roots: string[],
   extractors: Extractor[],
-  options: WalkOptions = {},
+  options: ScanOptions = {},
 ): Promise<ScanResult> {
-  const result: ScanResult = { references: [], filesScanned: 0, filesRead: 0 };
+  const result: ScanResult = { references: [], filesScanned: 0, filesRead: 0, workersUsed: 0 };
   for (const root of roots) {
-    for await (const file of walkFiles(root, { wanted: mayBeRead, ...options })) {
-      result.filesScanned++;
-      const claimed = extractors.filter((extractor) => extractor.matches(file.relative, file.head));
-      if (claimed.length === 0) continue;
-      const content = file.content;
-      result.filesRead++;
-      const seen = new Set<number>();
-      for (const extractor of claimed) {
-        let found: FoundReference[];
-        try {
-          found = extractor.extract(file.relative, content);
-        } catch {
-          found = [];
-        }
-        for (const reference of found) {
-          // Two extractors may claim one file (a CloudFormation template is also YAML): one report per place.
-          if (seen.has(reference.offset)) continue;
-          seen.add(reference.offset);
-          const scanned: ScannedReference = { ...reference, root, path: file.path };
-          const classification = reference.unresolved
-            ? undefined
-            : classify(reference.resolved ?? reference.text);
-          if (classification) scanned.classification = classification;
-          result.references.push(scanned);
-        }
+    if (options.wanted !== undefined || statSync(root).isFile()) {
+      await scanSequentially(root, extractors, options, result);
+      continue;
+    }
+    const maxFiles = options.maxFiles ?? defaultMaxFiles;
+    const { units, workersUsed } = await scanUnits(root, extractors, options);
+    result.workersUsed += workersUsed;
+    // As in a single walk, the files after the first `maxFiles` of this root are left out.
+    let visited = 0;
+    units: for (const unit of units) {
+      for (const file of unit.files) {
+        if (visited + file.ordinal + 1 > maxFiles) break units;
+        result.filesScanned++;
+        if (file.read) result.filesRead++;
+        for (const reference of file.references) result.references.push(reference);
       }
+      visited += unit.visited;
     }
   }
   return result;
+}
+
+async function scanSequentially(
+  root: string,
+  extractors: Extractor[],
+  options: WalkOptions,
+  result: ScanResult,
+): Promise<void> {
+  for await (const file of walkFiles(root, { wanted: mayBeRead, ...options })) {
+    result.filesScanned++;
+    const found = scanFile(root, file.path, file.relative, file.head, file.content, extractors);
+    if (!found) continue;
+    result.filesRead++;
+    for (const reference of found) result.references.push(reference);
+  }
+}
+
+/** The references in one file, or undefined when no extractor claims it. */
+function scanFile(
+  root: string,
+  path: string,
+  relative: string,
+  head: string,
+  content: string,
+  extractors: Extractor[],
+): ScannedReference[] | undefined {
+  const claimed = extractors.filter((extractor) => extractor.matches(relative, head));
+  if (claimed.length === 0) return undefined;
+  const references: ScannedReference[] = [];
+  const seen = new Set<number>();
+  for (const extractor of claimed) {
+    let found: FoundReference[];
+    try {
+      found = extractor.extract(relative, content);
+    } catch {
+      found = [];
+    }
+    for (const reference of found) {
+      // Two extractors may claim one file (a CloudFormation template is also YAML): one report per place.
+      if (seen.has(reference.offset)) continue;
+      seen.add(reference.offset);
+      const scanned: ScannedReference = { ...reference, root, path };
+      const classification = reference.unresolved
+        ? undefined
+        : classify(reference.resolved ?? reference.text);
+      if (classification) scanned.classification = classification;
+      references.push(scanned);
+    }
+  }
+  return references;
+}
+
+/** Part of a tree: one folder's own files, or a whole subtree. Plain data, sent to workers as is. */
+export type ScanUnit = { files: FileToRead[] } | { folder: FolderToWalk };
+
+/** What a unit holds: the files it visited (read or not), and for each file scanned, what was found. */
+export interface UnitResult {
+  visited: number;
+  /** `ordinal`: the file's position among the unit's visited files (for `maxFiles`). */
+  files: { ordinal: number; read: boolean; references: ScannedReference[] }[];
+}
+
+/** Scans one unit on this thread (the worker module calls this too). */
+export function scanUnit(
+  root: string,
+  unit: ScanUnit,
+  extractors: Extractor[],
+  maxBytes: number,
+): UnitResult {
+  const result: UnitResult = { visited: 0, files: [] };
+  const files = 'files' in unit ? unit.files : walkFolder(unit.folder, mayBeRead);
+  for (const file of files) {
+    const ordinal = result.visited++;
+    const walked = readWalkedFile(file.path, file.relative, maxBytes);
+    if (!walked) continue;
+    const references = scanFile(root, walked.path, walked.relative, walked.head, walked.content, extractors);
+    result.files.push({ ordinal, read: references !== undefined, references: references ?? [] });
+  }
+  return result;
+}
+
+/** A plan with this many units is a large scan. */
+const largePlan = 64;
+
+/** Units enough to share a tree between threads: the top folders are listed until there are this many subtrees. */
+const targetSubtrees = 64;
+
+function planUnits(root: string): ScanUnit[] {
+  let plan: ScanUnit[] = [{ folder: { dir: root, base: '', groups: [] } }];
+  for (let level = 0; level < 4; level++) {
+    const subtrees = plan.filter((unit) => 'folder' in unit).length;
+    if (subtrees === 0 || (level > 0 && subtrees >= targetSubtrees)) break;
+    const expanded: ScanUnit[] = [];
+    for (const unit of plan) {
+      if (!('folder' in unit)) {
+        expanded.push(unit);
+        continue;
+      }
+      const listing = listFolder(unit.folder, mayBeRead);
+      if (listing.files.length > 0) expanded.push({ files: listing.files });
+      for (const folder of listing.folders) expanded.push({ folder });
+    }
+    plan = expanded;
+  }
+  return plan;
+}
+
+function workerCount(option: ScanOptions['workers']): number {
+  if (option === 'auto') return Math.min(3, Math.max(0, availableParallelism() - 1));
+  return Math.max(0, Math.floor(option ?? 0));
+}
+
+/** Built-in extractors are known to workers by kind; anything else keeps the scan on this thread. */
+function builtInKinds(extractors: Extractor[]): string[] | undefined {
+  const kinds = extractors.map((extractor) => extractor.kind);
+  const builtIn = extractors.every((extractor) => allExtractors.includes(extractor));
+  return builtIn ? kinds : undefined;
+}
+
+export interface WorkerBatch {
+  id: number;
+  root: string;
+  kinds: string[];
+  maxBytes: number;
+  units: ScanUnit[];
+}
+
+async function scanUnits(
+  root: string,
+  extractors: Extractor[],
+  options: ScanOptions,
+): Promise<{ units: UnitResult[]; workersUsed: number }> {
+  const maxBytes = options.maxBytes ?? defaultMaxBytes;
+  const plan = planUnits(root);
+  const results: (UnitResult | undefined)[] = new Array<UnitResult | undefined>(plan.length);
+  const kinds = builtInKinds(extractors);
+  const workers = kinds ? workerCount(options.workers) : 0;
+  const startAfter = options.workersAfterMs ?? 40;
+  const started = performance.now();
+  let next = 0;
+  let pool: WorkerPool | undefined;
+  let lastYield = started;
+  // A tree split into many units is large: workers start at once (they take a while to load); others get
+  // them only once the main thread has been busy for `startAfter`.
+  let now = started;
+  while (next < plan.length) {
+    const large = plan.length >= largePlan || now - started >= startAfter;
+    if (!pool && workers > 0 && large && plan.length - next >= 8) {
+      pool = new WorkerPool(workers, () => {
+        // Smaller batches as the end nears, so that no thread is left with a long tail.
+        const count = Math.min(64, Math.max(1, Math.ceil((plan.length - next) / (8 * (workers + 1)))));
+        const from = next;
+        next = Math.min(plan.length, next + count);
+        return { from, units: plan.slice(from, next) };
+      });
+      pool.start({ root, kinds: kinds!, maxBytes }, (from, unitResults) => {
+        unitResults.forEach((unitResult, offset) => (results[from + offset] = unitResult));
+      });
+    }
+    const index = next++;
+    results[index] = scanUnit(root, plan[index]!, extractors, maxBytes);
+    now = performance.now();
+    if (pool && now - lastYield > 3) {
+      // Let worker messages in: finished batches are stored and workers get their next batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
+  }
+  if (pool) await pool.finish();
+  // Units a failed worker did not return are scanned here.
+  const units = results.map((result, index) => result ?? scanUnit(root, plan[index]!, extractors, maxBytes));
+  return { units, workersUsed: pool?.answered.size ?? 0 };
+}
+
+/** Worker threads fed batches of units; each worker keeps two batches in hand so it never waits for the main thread. */
+class WorkerPool {
+  private readonly size: number;
+  private readonly take: () => { from: number; units: ScanUnit[] };
+  private readonly workers: Worker[] = [];
+  private readonly inFlight = new Map<number, { worker: Worker; from: number }>();
+  private batchId = 0;
+  private settled: (() => void) | undefined;
+  /** The workers that returned results. */
+  readonly answered = new Set<Worker>();
+
+  constructor(size: number, take: () => { from: number; units: ScanUnit[] }) {
+    this.size = size;
+    this.take = take;
+  }
+
+  start(
+    job: { root: string; kinds: string[]; maxBytes: number },
+    store: (from: number, results: UnitResult[]) => void,
+  ): void {
+    const url = new URL(
+      import.meta.url.endsWith('.ts') ? './scan-worker.ts' : './scan-worker.js',
+      import.meta.url,
+    );
+    for (let n = 0; n < this.size; n++) {
+      let worker: Worker;
+      try {
+        worker = new Worker(url);
+      } catch {
+        continue;
+      }
+      this.workers.push(worker);
+      const send = (): void => {
+        const { from, units } = this.take();
+        if (units.length === 0) return;
+        const id = this.batchId++;
+        this.inFlight.set(id, { worker, from });
+        const batch: WorkerBatch = { id, ...job, units };
+        worker.postMessage(batch);
+      };
+      worker.on('message', (message: { id: number; results: string }) => {
+        const batch = this.inFlight.get(message.id);
+        this.inFlight.delete(message.id);
+        if (batch) store(batch.from, JSON.parse(message.results) as UnitResult[]);
+        this.answered.add(worker);
+        send();
+        this.checkSettled();
+      });
+      const fail = (): void => {
+        // Its batches stay unanswered: the caller scans those units itself.
+        for (const [id, batch] of this.inFlight) if (batch.worker === worker) this.inFlight.delete(id);
+        this.checkSettled();
+      };
+      worker.on('error', fail);
+      worker.on('exit', fail);
+      send();
+      send();
+    }
+  }
+
+  private checkSettled(): void {
+    if (this.inFlight.size === 0) this.settled?.();
+  }
+
+  /** Waits for every batch in flight, then stops the workers. */
+  async finish(): Promise<void> {
+    if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.settled = resolve));
+    for (const worker of this.workers) {
+      worker.removeAllListeners();
+      void worker.terminate();
+    }
+  }
 }
 
 /** Every format an extractor reads has one of these names; nothing else is opened. */
 const readableNames =
   /(?:^|\/)(?:[^/]*dockerfile[^/]*|containerfile[^/]*|[^/]*\.(?:ya?ml|json|tf|template))$/i;
 
+/**
+ * JSON files whose well-known names say what they are (package manifests, lock files, compiler and linter
+ * settings): never a task definition or a template, and common enough in monorepos to be worth not opening.
+ */
+const knownOtherJson =
+  /(?:^|\/)(?:package(?:-lock)?|composer(?:\.lock)?|tsconfig[^/]*|jsconfig|\.eslintrc|\.babelrc|\.prettierrc|lerna|nx|turbo|tslint|angular)\.json$/i;
+
 export function mayBeRead(relative: string): boolean {
-  return readableNames.test(relative);
+  return readableNames.test(relative) && !knownOtherJson.test(relative);
 }
 
 export type RiskClass = 'docker-hub' | 'floating' | 'unpinned' | 'unresolved' | 'any';

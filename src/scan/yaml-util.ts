@@ -9,6 +9,8 @@
  */
 import { isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Document, Node, Scalar } from 'yaml';
+import { parseSimpleYaml } from './fast-yaml.ts';
+import { simpleDocument } from './json-util.ts';
 import { positionOf } from './types.ts';
 import type { FoundReference, ReferenceKind } from './types.ts';
 
@@ -97,11 +99,14 @@ function scalarInfo(content: string, node: Scalar, path: YamlPath, document: num
  * Every scalar value (not keys) in every document, depth first, with aliases followed (each alias at most
  * once per path, cycles cut) and merge keys (`<<`) flattened into the mapping that uses them.
  */
-export function* yamlScalars(content: string): Generator<YamlScalar> {
-  const documents = parseYamlDocuments(content);
-  for (const [index, doc] of documents.entries()) {
+export function* yamlScalars(content: string, options: { fast?: boolean } = {}): Generator<YamlScalar> {
+  const roots = options.fast === false ? undefined : parseSimpleYaml(content);
+  const documents: { doc: Document; root: unknown }[] = roots
+    ? roots.map((root) => ({ doc: simpleDocument(), root }))
+    : parseYamlDocuments(content).map((doc) => ({ doc, root: doc.contents }));
+  for (const [index, { doc, root }] of documents.entries()) {
     try {
-      yield* walkNode(content, doc, doc.contents, [], index, new Set());
+      yield* walkNode(content, doc, root, [], index, new Set());
     } catch {
       // A malformed tree: keep what was yielded so far.
     }

@@ -1,0 +1,147 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { allExtractors } from './extractors.ts';
+import { mayBeRead, scanPaths, type ScanResult } from './scan.ts';
+
+let root: string;
+
+/** A tree with enough folders to be split into many units, ignore rules, nesting and files no reader wants. */
+async function writeTree(dir: string): Promise<void> {
+  const files: Record<string, string> = {
+    '.gitignore': 'build/\n*.tmp.yaml\n!compose.keep.tmp.yaml\n',
+    Dockerfile: 'FROM alpine:3.20\n',
+    'compose.keep.tmp.yaml': 'services:\n  a:\n    image: redis\n',
+    'compose.drop.tmp.yaml': 'services:\n  a:\n    image: dropped\n',
+    'build/Dockerfile': 'FROM ignored\n',
+    'binary.json': '{"containerDefinitions": [{"image": "x"}]}\u0000',
+  };
+  for (let i = 0; i < 120; i++) {
+    const service = `svc${String(i).padStart(3, '0')}`;
+    files[`${service}/Dockerfile`] = `ARG BASE=python:3.${i % 12}\nFROM \${BASE}-slim AS build\nFROM build\n`;
+    files[`${service}/docker-compose.yml`] =
+      `services:\n  app:\n    image: "redis:7.${i % 4}"\n  db:\n    image: \${DB:-postgres}:16\n`;
+    files[`${service}/k8s/deploy.yaml`] =
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: s${i}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: nginx:1.${i % 27}\n`;
+    files[`${service}/k8s/anchors.yaml`] =
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p${i}\nspec:\n  containers:\n    - &c {name: a, image: "busybox:${i}"}\n`;
+    files[`${service}/ecs/taskdef.json`] =
+      `{\n  "family": "s${i}",\n  "containerDefinitions": [{ "name": "app", "image": "node:${18 + (i % 4)}" }]\n}\n`;
+    files[`${service}/src/main.py`] = 'print("FROM nginx")\n';
+    files[`${service}/config/settings.yaml`] = `name: s${i}\nimage: not-a-claimed-file\n`;
+    if (i % 10 === 0) {
+      files[`${service}/.gitignore`] = 'k8s/\n';
+      files[`${service}/deep/er/values.yaml`] = `image:\n  repository: bitnami/redis\n  tag: "7.${i}"\n`;
+    }
+  }
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), content);
+  }
+}
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'pullsafe-scan-'));
+  await writeTree(root);
+});
+
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A single walk on this thread (a custom `wanted` filter keeps the scan out of units and workers). */
+function walkedOnce(options: { maxFiles?: number } = {}): Promise<ScanResult> {
+  return scanPaths([root], allExtractors, { ...options, wanted: mayBeRead });
+}
+
+describe('scanPaths', () => {
+  it('gives the same references in the same order whether split into units or walked once', async () => {
+    const once = await walkedOnce();
+    const units = await scanPaths([root], allExtractors);
+    assert.equal(units.workersUsed, 0);
+    assert.deepEqual(units, once);
+    assert.ok(once.references.length > 500, `${once.references.length} references`);
+    assert.ok(!once.references.some((reference) => reference.file.startsWith('build/')));
+    assert.ok(!once.references.some((reference) => reference.file === 'binary.json'));
+    assert.ok(once.references.some((reference) => reference.file === 'compose.keep.tmp.yaml'));
+    assert.ok(!once.references.some((reference) => reference.file === 'compose.drop.tmp.yaml'));
+    assert.ok(!once.references.some((reference) => reference.file === 'svc010/k8s/deploy.yaml'));
+  });
+
+  it('gives the same result with worker threads', async () => {
+    const once = await walkedOnce();
+    const threaded = await scanPaths([root], allExtractors, { workers: 2, workersAfterMs: 0 });
+    assert.equal(threaded.workersUsed, 2);
+    assert.deepEqual({ ...threaded, workersUsed: 0 }, once);
+  });
+
+  it('stops each root after maxFiles visited files, as a single walk does', async () => {
+    for (const maxFiles of [0, 1, 5, 37, 400]) {
+      const once = await scanPaths([root, join(root, 'svc001')], allExtractors, {
+        maxFiles,
+        wanted: mayBeRead,
+      });
+      const threaded = await scanPaths([root, join(root, 'svc001')], allExtractors, {
+        maxFiles,
+        workers: 1,
+        workersAfterMs: 0,
+      });
+      assert.deepEqual({ ...threaded, workersUsed: 0 }, once, `maxFiles ${maxFiles}`);
+      assert.ok(once.filesScanned <= 2 * maxFiles);
+    }
+  });
+
+  it('keeps custom extractors on the calling thread', async () => {
+    const dockerfileOnly = allExtractors.filter((extractor) => extractor.kind === 'dockerfile');
+    const custom = { ...dockerfileOnly[0]!, extract: dockerfileOnly[0]!.extract };
+    const result = await scanPaths([root], [custom], { workers: 2, workersAfterMs: 0 });
+    assert.equal(result.workersUsed, 0);
+    assert.deepEqual(
+      result.references,
+      (await scanPaths([root], dockerfileOnly, { wanted: mayBeRead })).references,
+    );
+  });
+
+  it('scans a single file given as a root, and rejects a missing one', async () => {
+    const result = await scanPaths([join(root, 'Dockerfile')], allExtractors, { workers: 2 });
+    assert.deepEqual(
+      result.references.map((reference) => [reference.file, reference.text]),
+      [['Dockerfile', 'alpine:3.20']],
+    );
+    await assert.rejects(scanPaths([join(root, 'missing')], allExtractors));
+  });
+});
+
+it('package manifests, lock files and tool settings are not opened; other JSON and YAML are', () => {
+  for (const skipped of [
+    'package.json',
+    'svc/package-lock.json',
+    'web/tsconfig.build.json',
+    'a/.eslintrc.json',
+  ]) {
+    assert.equal(mayBeRead(skipped), false, skipped);
+  }
+  for (const read of [
+    'ecs/taskdef.json',
+    'svc/packages.json',
+    'my-package.json.template',
+    'k8s/deploy.yaml',
+    'Dockerfile',
+  ]) {
+    assert.equal(mayBeRead(read), true, read);
+  }
+});
+
+describe('rewrite rules', () => {
+  it('globs match within a segment with *, across segments with **', async () => {
+    const { repositoryGlob } = await import('./rewrite.ts');
+    assert.equal(repositoryGlob('library/*').test('library/nginx'), true);
+    assert.equal(repositoryGlob('library/*').test('library/a/b'), false);
+    assert.equal(repositoryGlob('team/**').test('team/a/b'), true);
+    assert.equal(repositoryGlob('*').test('any/thing'), true);
+    assert.equal(repositoryGlob('a.b/c?').test('a.b/c1'), true);
+    assert.equal(repositoryGlob('a.b/c?').test('axb/c1'), false, 'dots are literal');
+  });
+});
