@@ -26,6 +26,7 @@ import {
   fakeCaller,
   healthyAccount,
   indexManifest,
+  singlePlatformImage,
   useEndpoints,
   webContainer,
   type FakeAccount,
@@ -391,6 +392,25 @@ describe('doctor scenarios', () => {
     const report = await diagnoseWithReplay(account, task);
     assert.deepEqual(problems(report), ['platform-mismatch']);
     assert.match(evidenceText(report, 'platform-mismatch'), /ARM64/);
+  });
+
+  test('a single-platform arm64 image (platform only in its config) on an X86_64 task', async () => {
+    const account = healthyAccount();
+    const image = singlePlatformImage(['1.4.2'], 'linux/arm64/v8');
+    account.repositories[0]!.images = [image];
+    account.tasks[0]!.containers![0]!.imageDigest = image.digest;
+    const report = await diagnoseWithReplay(account, task);
+    assert.deepEqual(problems(report), ['platform-mismatch']);
+    assert.match(evidenceText(report, 'platform-mismatch'), /linux\/arm64/);
+  });
+
+  test('a single-platform amd64 image on an X86_64 task: no finding', async () => {
+    const account = healthyAccount();
+    const image = singlePlatformImage(['1.4.2'], 'linux/amd64');
+    account.repositories[0]!.images = [image];
+    account.tasks[0]!.containers![0]!.imageDigest = image.digest;
+    const report = await diagnoseWithReplay(account, task);
+    assert.deepEqual(report.findings, []);
   });
 
   test('the image was deleted after the task pinned its digest', async () => {

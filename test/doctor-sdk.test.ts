@@ -26,7 +26,17 @@ import {
   type AwsService,
 } from '../src/doctor/aws.ts';
 import { runDoctor } from '../src/doctor/doctor.ts';
-import { CLUSTER, REGION, TASK_ARN, answer, healthyAccount, type FakeAccount } from './helpers/fake-aws.ts';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CLUSTER,
+  REGION,
+  TASK_ARN,
+  answer,
+  healthyAccount,
+  singlePlatformImage,
+  type FakeAccount,
+} from './helpers/fake-aws.ts';
 
 const modules: Record<AwsService, { module: Record<string, unknown>; client: string }> = {
   ecs: { module: ecs, client: 'ECSClient' },
@@ -57,7 +67,9 @@ before(() => {
     (typeof modules)[AwsService],
   ][]) {
     const stub = mockClient(module[client] as never) as unknown as LooseStub;
-    for (const operation of allowedOperations[service]) {
+    for (const listed of allowedOperations[service]) {
+      // The composite operation is made of GetDownloadUrlForLayer and a plain HTTP GET of its URL.
+      const operation = listed === 'GetImageConfigPlatform' ? 'GetDownloadUrlForLayer' : listed;
       const Command = module[`${operation}Command`];
       assert.ok(Command, `${service} has a ${operation}Command`);
       stub.on(Command as never).callsFake(async (input, getClient) => {
@@ -143,6 +155,61 @@ describe('doctor through the AWS SDK clients', () => {
   test('a write operation is refused before it reaches AWS', async () => {
     await assert.rejects(sdkCaller({ region: REGION }).call('ecr', 'PutImage', {}), /not a read-only call/);
     await assert.rejects(sdkCaller({ region: REGION }).call('iam', 'CreateRole', {}), /not a read-only call/);
+  });
+});
+
+describe('image configs through presigned URLs', () => {
+  let server: Server;
+  let served = 0;
+  let status = 200;
+  before(async () => {
+    server = createServer((request, response) => {
+      served++;
+      if (status !== 200) {
+        response.writeHead(status).end('<Error><Code>AccessDenied</Code></Error>');
+        return;
+      }
+      const digest = request.url?.slice(1);
+      const image = account.repositories.flatMap((r) => r.images).find((i) => i.config?.digest === digest);
+      response.writeHead(image ? 200 : 404, { 'content-type': 'application/octet-stream' });
+      response.end(
+        image ? JSON.stringify({ ...image.config, rootfs: { type: 'layers', diff_ids: [] } }) : '',
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  function singleArm64(): void {
+    account = healthyAccount();
+    account.blobBaseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const image = singlePlatformImage(['1.4.2'], 'linux/arm64');
+    account.repositories[0]!.images = [image];
+    account.tasks[0]!.containers![0]!.imageDigest = image.digest;
+  }
+
+  test('the platform of a single-platform image is read from its config blob', async () => {
+    singleArm64();
+    status = 200;
+    served = 0;
+    const recorder = recordingCaller(caller(), REGION);
+    const report = await runDoctor(recorder, { cluster: CLUSTER, task: TASK_ARN }, REGION);
+    assert.equal(served, 1);
+    assert.ok(report.findings.some((f) => f.id === 'platform-mismatch'));
+    const recorded = recorder.snapshot().calls.find((c) => c.operation === 'GetImageConfigPlatform');
+    assert.deepEqual(recorded?.output, { os: 'linux', architecture: 'arm64' }, 'only the platform is kept');
+  });
+
+  test('a refused download leaves the platform unchecked, not passed', async () => {
+    singleArm64();
+    status = 403;
+    const report = await runDoctor(caller(), { cluster: CLUSTER, task: TASK_ARN }, REGION);
+    assert.ok(!report.findings.some((f) => f.id === 'platform-mismatch'));
+    assert.ok(
+      report.failures.some((f) => f.operation === 'GetImageConfigPlatform'),
+      JSON.stringify(report.failures),
+    );
+    assert.ok(report.findings.some((f) => f.severity === 'unchecked'));
   });
 });
 

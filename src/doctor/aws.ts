@@ -60,6 +60,8 @@ export const allowedOperations: Readonly<Record<AwsService, readonly string[]>> 
     'GetRepositoryPolicy',
     'BatchGetImage',
     'DescribePullThroughCacheRules',
+    // Composite: GetDownloadUrlForLayer for the config blob, then a GET of that URL; answers only the platform.
+    'GetImageConfigPlatform',
   ],
   secretsmanager: ['DescribeSecret', 'GetSecretValue'],
   ssm: ['DescribeParameters'],
@@ -168,6 +170,40 @@ export function withRetries(inner: AwsCaller, options: Partial<RetryOptions> = {
   };
 }
 
+/** What `ecr:GetImageConfigPlatform` answers: the platform fields of an image's config blob, nothing else. */
+export interface ImageConfigPlatform {
+  os?: string;
+  architecture?: string;
+  variant?: string;
+}
+
+/** Config blobs are small; anything larger is not one. */
+const configBlobLimit = 1024 * 1024;
+
+/**
+ * Downloads an image config through the presigned URL ECR hands out, and keeps only its platform. The URL
+ * carries its own signature: no credentials are sent with it.
+ */
+export async function fetchConfigPlatform(url: string, timeoutMs = 15_000): Promise<ImageConfigPlatform> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
+  if (!response.ok) throw new Error(`the config blob download answered HTTP ${response.status}`);
+  const length = Number(response.headers.get('content-length') ?? '0');
+  if (length > configBlobLimit)
+    throw new Error(`the config blob is ${length} bytes, more than a config can be`);
+  const text = await response.text();
+  if (text.length > configBlobLimit) throw new Error('the config blob is larger than a config can be');
+  const config = JSON.parse(text) as { os?: unknown; architecture?: unknown; variant?: unknown };
+  const field = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  const os = field(config.os);
+  const architecture = field(config.architecture);
+  const variant = field(config.variant);
+  return {
+    ...(os ? { os } : {}),
+    ...(architecture ? { architecture } : {}),
+    ...(variant ? { variant } : {}),
+  };
+}
+
 export interface SdkCallerOptions {
   region: string;
   profile?: string;
@@ -184,7 +220,10 @@ interface SdkClientLike {
  * and instance metadata). Clients and their modules load on first use. The SDK's own retries are off: the
  * retry policy lives in `withRetries`, where tests can see it.
  */
-export function sdkCaller(options: SdkCallerOptions): AwsCaller & { clients: Map<string, unknown> } {
+export function sdkCaller(
+  settings: SdkCallerOptions & { fetchConfig?: (url: string) => Promise<ImageConfigPlatform> },
+): AwsCaller & { clients: Map<string, unknown> } {
+  const options = { fetchConfig: fetchConfigPlatform, ...settings };
   const clients = new Map<string, unknown>();
   const modules = new Map<AwsService, Record<string, unknown>>();
   const load = async (service: AwsService): Promise<Record<string, unknown>> => {
@@ -215,8 +254,23 @@ export function sdkCaller(options: SdkCallerOptions): AwsCaller & { clients: Map
         });
         clients.set(key, client);
       }
-      const Command = loaded[`${operation}Command`] as new (input: Record<string, unknown>) => unknown;
       try {
+        if (service === 'ecr' && operation === 'GetImageConfigPlatform') {
+          const Download = loaded.GetDownloadUrlForLayerCommand as new (
+            input: Record<string, unknown>,
+          ) => unknown;
+          const { downloadUrl } = (await client.send(
+            new Download({
+              registryId: input.registryId,
+              repositoryName: input.repositoryName,
+              layerDigest: input.configDigest,
+            }),
+          )) as { downloadUrl?: string };
+          if (!downloadUrl)
+            throw new AwsCallError(service, operation, 'NoDownloadUrl', 'ECR gave no download URL');
+          return (await options.fetchConfig(downloadUrl)) as never;
+        }
+        const Command = loaded[`${operation}Command`] as new (input: Record<string, unknown>) => unknown;
         const output = await client.send(new Command(input));
         return stripMetadata(output) as never;
       } catch (error) {

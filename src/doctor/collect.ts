@@ -32,7 +32,7 @@ import type {
 } from '@aws-sdk/client-ecr';
 import type { Project } from '@aws-sdk/client-codebuild';
 import { PullsafeError } from '../errors/index.ts';
-import { paginate, toCallError, type AwsCaller, type AwsService } from './aws.ts';
+import { paginate, toCallError, type AwsCaller, type AwsService, type ImageConfigPlatform } from './aws.ts';
 import { parsePolicyDocument } from './iam-eval.ts';
 import { classifyImage, endpointNeeds } from './images.ts';
 import {
@@ -503,7 +503,21 @@ async function collectImage(
           region,
         );
         const manifest = answer.images?.[0]?.imageManifest;
-        return manifest ? platformsOfManifest(manifest) : undefined;
+        if (!manifest) return undefined;
+        const listed = platformsOfManifest(manifest);
+        if (listed.length > 0) return listed;
+        // A single-platform image names its platform only in its config blob.
+        const configDigest = configDigestOf(manifest);
+        if (!configDigest) return [];
+        const config = await c.caller.call<ImageConfigPlatform>(
+          'ecr',
+          'GetImageConfigPlatform',
+          { registryId, repositoryName, configDigest },
+          region,
+        );
+        return config.architecture
+          ? [[config.os ?? 'linux', config.architecture, config.variant].filter(Boolean).join('/')]
+          : [];
       },
       ['RepositoryNotFoundException', 'ImageNotFoundException'],
     ),
@@ -524,9 +538,19 @@ async function collectImage(
   return { ...facts, ecr };
 }
 
+/** The config digest of a single-platform manifest, or undefined. */
+export function configDigestOf(text: string): string | undefined {
+  try {
+    const digest = (JSON.parse(text) as { config?: { digest?: unknown } }).config?.digest;
+    return typeof digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(digest) ? digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Platforms an image offers, from its manifest: every entry of an index, or none for a single manifest
- * (its platform lives in the config blob, which doctor does not download).
+ * Platforms an image offers, as listed by an index (an empty list for a single manifest, whose platform
+ * lives in its config blob).
  */
 export function platformsOfManifest(text: string): string[] {
   let parsed: { manifests?: { platform?: { os?: string; architecture?: string; variant?: string } }[] };

@@ -41,6 +41,8 @@ export interface FakeImage {
   manifest: string;
   mediaType: string;
   pushedAt?: Date;
+  /** For a single-platform image: its config blob's digest and platform fields. */
+  config?: { digest: string; os: string; architecture: string; variant?: string };
 }
 
 export interface FakeRepository {
@@ -96,6 +98,8 @@ export interface FakeAccount {
   parameters: { name: string; arn: string; region: string }[];
   logGroups: { name: string; region: string }[];
   projects: Project[];
+  /** Where presigned layer URLs point (a loopback server in the SDK tests). */
+  blobBaseUrl?: string;
   /** `service:Operation` pairs the diagnosing identity may not call. */
   denied: Set<string>;
   /** `service:Operation` → how many more times to answer ThrottlingException first. */
@@ -107,6 +111,35 @@ export function awsError(name: string, message: string, status = 400): Error {
 }
 
 const dockerManifestList = 'application/vnd.docker.distribution.manifest.list.v2+json';
+
+/** A single-platform image: a Docker schema 2 manifest whose config names the platform. */
+export function singlePlatformImage(tags: string[], platform: string): FakeImage {
+  const [os, architecture, variant] = platform.split('/') as [string, string, string | undefined];
+  const config = { digest: `sha256:${'d4'.repeat(32)}`, os, architecture, ...(variant ? { variant } : {}) };
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: {
+      mediaType: 'application/vnd.docker.container.image.v1+json',
+      digest: config.digest,
+      size: 1469,
+    },
+    layers: [
+      {
+        mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+        digest: `sha256:${'e5'.repeat(32)}`,
+        size: 3_000_000,
+      },
+    ],
+  });
+  return {
+    tags,
+    digest: `sha256:${'f6'.repeat(32)}`,
+    manifest,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config,
+  };
+}
 
 export function indexManifest(platforms: string[]): string {
   return JSON.stringify({
@@ -829,6 +862,21 @@ export function answer(
         repositoryName: repository.name,
         policyText: JSON.stringify(repository.policy),
       };
+    }
+    case 'ecr:GetImageConfigPlatform':
+    case 'ecr:GetDownloadUrlForLayer': {
+      const repository = ecrRepository(account, input, region);
+      const digest = String(input.configDigest ?? input.layerDigest);
+      const image = repository.images.find((candidate) => candidate.config?.digest === digest);
+      if (!image?.config) throw awsError('LayersNotFoundException', `The layer ${digest} does not exist`);
+      if (operation === 'GetDownloadUrlForLayer') {
+        return {
+          layerDigest: digest,
+          downloadUrl: `${account.blobBaseUrl ?? 'http://127.0.0.1:9'}/${digest}`,
+        };
+      }
+      const { os, architecture, variant } = image.config;
+      return { os, architecture, ...(variant ? { variant } : {}) };
     }
     case 'ecr:DescribePullThroughCacheRules':
       return { pullThroughCacheRules: account.pullThroughRules };
