@@ -1,0 +1,198 @@
+/** ECR lookups for each image: repository, image, repository policy, platforms, pull-through rules. */
+import type { Task, ContainerDefinition } from '@aws-sdk/client-ecs';
+import type {
+  Repository,
+  ImageDetail,
+  PullThroughCacheRule,
+  BatchGetImageResponse,
+  GetRepositoryPolicyResponse,
+} from '@aws-sdk/client-ecr';
+import { paginate, type ImageConfigPlatform } from '../aws.ts';
+import { parsePolicyDocument } from '../iam-eval.ts';
+import { classifyImage } from '../images.ts';
+import type { ImageFacts, PolicyDocument } from '../types.ts';
+
+import type { Collector } from './collector.ts';
+
+export async function pullThroughRulesFor(
+  c: Collector,
+  region: string,
+  accountId: string | undefined,
+): Promise<{ rules: PullThroughCacheRule[] }> {
+  try {
+    const rules = await paginate<PullThroughCacheRule>(
+      c.caller,
+      'ecr',
+      'DescribePullThroughCacheRules',
+      accountId ? { registryId: accountId } : {},
+      'pullThroughCacheRules',
+      { input: 'nextToken', output: 'nextToken' },
+      region,
+    );
+    return { rules };
+  } catch (error) {
+    c.fail(error, 'ecr', 'DescribePullThroughCacheRules');
+    return { rules: [] };
+  }
+}
+
+const manifestMediaTypes = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+];
+
+export async function collectImage(
+  c: Collector,
+  container: ContainerDefinition,
+  task: Task | undefined,
+  taskRegion: string,
+  accountId: string | undefined,
+  rules: PullThroughCacheRule[],
+): Promise<ImageFacts> {
+  const name = container.name ?? '(unnamed)';
+  const reference = container.image ?? '';
+  const classified = classifyImage(reference, {
+    region: taskRegion,
+    ...(accountId ? { accountId } : {}),
+    pullThroughPrefixes: rules.map((rule) => rule.ecrRepositoryPrefix ?? '').filter(Boolean),
+  });
+  const pinnedDigest = task?.containers?.find((entry) => entry.name === container.name)?.imageDigest;
+  const credentialsParameter = container.repositoryCredentials?.credentialsParameter;
+  const { ecr: location, ...described } = classified;
+  const facts: ImageFacts = {
+    ...described,
+    container: name,
+    reference,
+    ...(pinnedDigest ? { pinnedDigest } : {}),
+    ...(credentialsParameter ? { credentialsParameter } : {}),
+  };
+  if (classified.kind !== 'ecr' || !location || !classified.repository) return facts;
+
+  const registryId = location.registryId;
+  const region = location.region;
+  const repositoryName = classified.repository;
+  const imageId = classified.digest
+    ? { imageDigest: classified.digest }
+    : { imageTag: classified.tag ?? 'latest' };
+  const [repository, image, repositoryPolicy, platforms] = await Promise.all([
+    c.lookup<Repository>(
+      'ecr',
+      'DescribeRepositories',
+      async () =>
+        (
+          await c.caller.call<{ repositories?: Repository[] }>(
+            'ecr',
+            'DescribeRepositories',
+            { registryId, repositoryNames: [repositoryName] },
+            region,
+          )
+        ).repositories?.[0],
+      ['RepositoryNotFoundException'],
+    ),
+    c.lookup<ImageDetail>(
+      'ecr',
+      'DescribeImages',
+      async () =>
+        (
+          await c.caller.call<{ imageDetails?: ImageDetail[] }>(
+            'ecr',
+            'DescribeImages',
+            { registryId, repositoryName, imageIds: [imageId] },
+            region,
+          )
+        ).imageDetails?.[0],
+      ['ImageNotFoundException', 'RepositoryNotFoundException'],
+    ),
+    c.lookup<PolicyDocument>(
+      'ecr',
+      'GetRepositoryPolicy',
+      async () => {
+        const answer = await c.caller.call<GetRepositoryPolicyResponse>(
+          'ecr',
+          'GetRepositoryPolicy',
+          { registryId, repositoryName },
+          region,
+        );
+        return answer.policyText ? parsePolicyDocument(answer.policyText) : undefined;
+      },
+      ['RepositoryPolicyNotFoundException', 'RepositoryNotFoundException'],
+      'the repository has no policy',
+    ),
+    c.lookup<string[]>(
+      'ecr',
+      'BatchGetImage',
+      async () => {
+        const answer = await c.caller.call<BatchGetImageResponse>(
+          'ecr',
+          'BatchGetImage',
+          { registryId, repositoryName, imageIds: [imageId], acceptedMediaTypes: manifestMediaTypes },
+          region,
+        );
+        const manifest = answer.images?.[0]?.imageManifest;
+        if (!manifest) return undefined;
+        const listed = platformsOfManifest(manifest);
+        if (listed.length > 0) return listed;
+        // A single-platform image names its platform only in its config blob.
+        const configDigest = configDigestOf(manifest);
+        if (!configDigest) return [];
+        const config = await c.caller.call<ImageConfigPlatform>(
+          'ecr',
+          'GetImageConfigPlatform',
+          { registryId, repositoryName, configDigest },
+          region,
+        );
+        return config.architecture
+          ? [[config.os ?? 'linux', config.architecture, config.variant].filter(Boolean).join('/')]
+          : [];
+      },
+      ['RepositoryNotFoundException', 'ImageNotFoundException'],
+    ),
+  ]);
+  const ecr: NonNullable<ImageFacts['ecr']> = {
+    registryId,
+    region,
+    crossAccount: location.crossAccount,
+    repository,
+    image,
+    repositoryPolicy,
+    ...(platforms.state === 'found' && platforms.value.length === 0 ? {} : { platforms }),
+  };
+  const rule = rules.find(
+    (r) => r.ecrRepositoryPrefix && repositoryName.startsWith(`${r.ecrRepositoryPrefix}/`),
+  );
+  if (rule) ecr.pullThroughRule = rule;
+  return { ...facts, ecr };
+}
+
+/** The config digest of a single-platform manifest, or undefined. */
+export function configDigestOf(text: string): string | undefined {
+  try {
+    const digest = (JSON.parse(text) as { config?: { digest?: unknown } }).config?.digest;
+    return typeof digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(digest) ? digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Platforms an image offers, as listed by an index (an empty list for a single manifest, whose platform
+ * lives in its config blob).
+ */
+export function platformsOfManifest(text: string): string[] {
+  let parsed: { manifests?: { platform?: { os?: string; architecture?: string; variant?: string } }[] };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed.manifests)) return [];
+  const platforms = new Set<string>();
+  for (const entry of parsed.manifests) {
+    const p = entry.platform;
+    if (!p?.os || !p.architecture || p.os === 'unknown') continue;
+    platforms.add([p.os, p.architecture, p.variant].filter(Boolean).join('/'));
+  }
+  return [...platforms];
+}

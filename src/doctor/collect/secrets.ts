@@ -1,0 +1,221 @@
+/** Secrets, parameters and awslogs groups a task definition refers to: metadata only, never values kept. */
+import type { ContainerDefinition } from '@aws-sdk/client-ecs';
+import { paginate } from '../aws.ts';
+import type { LogFacts, Lookup, SecretFacts } from '../types.ts';
+
+import type { Collector } from './collector.ts';
+import { arnPartition } from './collector.ts';
+
+export interface SecretUse {
+  container: string;
+  use: SecretFacts['use'];
+  reference: string;
+}
+
+export function secretUses(containers: ContainerDefinition[]): SecretUse[] {
+  const uses: SecretUse[] = [];
+  for (const container of containers) {
+    const name = container.name ?? '(unnamed)';
+    for (const secret of container.secrets ?? []) {
+      if (secret.valueFrom) uses.push({ container: name, use: 'secret', reference: secret.valueFrom });
+    }
+    const credentials = container.repositoryCredentials?.credentialsParameter;
+    if (credentials) uses.push({ container: name, use: 'repositoryCredentials', reference: credentials });
+    for (const option of container.logConfiguration?.secretOptions ?? []) {
+      if (option.valueFrom) uses.push({ container: name, use: 'log-option', reference: option.valueFrom });
+    }
+  }
+  return uses;
+}
+
+/**
+ * Where a `valueFrom` points. Secrets Manager ARNs may end in `:json-key:version-stage:version-id`; anything
+ * that is not a Secrets Manager ARN is an SSM parameter (name or ARN). `repositoryCredentials` takes a
+ * secret ARN or name.
+ */
+export function parseSecretReference(
+  reference: string,
+  use: SecretFacts['use'],
+  region: string,
+  accountId: string | undefined,
+): Pick<SecretFacts, 'service' | 'arn' | 'region' | 'jsonKey'> & { id: string } {
+  const parts = reference.split(':');
+  if (reference.startsWith('arn:') && parts[2] === 'secretsmanager') {
+    const secretRegion = parts[3] || region;
+    const base = parts.slice(0, 7).join(':');
+    const jsonKey = parts[7] || undefined;
+    return {
+      service: 'secretsmanager',
+      arn: base,
+      id: base,
+      region: secretRegion,
+      ...(jsonKey ? { jsonKey } : {}),
+    };
+  }
+  if (reference.startsWith('arn:') && parts[2] === 'ssm') {
+    const name = reference.slice(reference.indexOf(':parameter') + ':parameter'.length);
+    return {
+      service: 'ssm',
+      arn: reference,
+      id: name.startsWith('/') ? name : `/${name}`,
+      region: parts[3] || region,
+    };
+  }
+  if (use === 'repositoryCredentials') return { service: 'secretsmanager', id: reference, region };
+  const name = reference;
+  const arn = accountId
+    ? `arn:${arnPartition(region)}:ssm:${region}:${accountId}:parameter${name.startsWith('/') ? '' : '/'}${name}`
+    : undefined;
+  return { service: 'ssm', id: name, region, ...(arn ? { arn } : {}) };
+}
+
+export async function collectSecrets(
+  c: Collector,
+  containers: ContainerDefinition[],
+  region: string,
+  accountId: string | undefined,
+): Promise<SecretFacts[]> {
+  return Promise.all(
+    secretUses(containers).map(async (use) => {
+      const where = parseSecretReference(use.reference, use.use, region, accountId);
+      const base = {
+        container: use.container,
+        use: use.use,
+        reference: use.reference,
+        service: where.service,
+        region: where.region,
+        ...(where.arn ? { arn: where.arn } : {}),
+        ...(where.jsonKey ? { jsonKey: where.jsonKey } : {}),
+      };
+      if (where.service === 'secretsmanager') {
+        const metadata = await c.lookup(
+          'secretsmanager',
+          'DescribeSecret',
+          async () => {
+            const answer = await c.caller.call<{ ARN?: string; Name?: string; KmsKeyId?: string }>(
+              'secretsmanager',
+              'DescribeSecret',
+              { SecretId: where.id },
+              where.region,
+            );
+            return {
+              arn: answer.ARN ?? where.id,
+              name: answer.Name ?? where.id,
+              ...(answer.KmsKeyId ? { kmsKeyId: answer.KmsKeyId } : {}),
+            };
+          },
+          ['ResourceNotFoundException'],
+        );
+        const facts: SecretFacts = { ...base, metadata };
+        if (use.use === 'repositoryCredentials' && metadata.state === 'found') {
+          facts.shape = await c.lookup(
+            'secretsmanager',
+            'GetSecretValue',
+            async () => {
+              const answer = await c.caller.call<{ SecretString?: string }>(
+                'secretsmanager',
+                'GetSecretValue',
+                { SecretId: where.id },
+                where.region,
+              );
+              return credentialShape(answer.SecretString);
+            },
+            ['ResourceNotFoundException'],
+          );
+        }
+        return facts;
+      }
+      const metadata = await c.lookup(
+        'ssm',
+        'DescribeParameters',
+        async () => {
+          const answer = await c.caller.call<{
+            Parameters?: { ARN?: string; Name?: string; KeyId?: string }[];
+          }>(
+            'ssm',
+            'DescribeParameters',
+            { ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [where.id] }] },
+            where.region,
+          );
+          const parameter = answer.Parameters?.[0];
+          if (!parameter) return undefined;
+          return {
+            arn: parameter.ARN ?? where.arn ?? where.id,
+            name: parameter.Name ?? where.id,
+            ...(parameter.KeyId ? { kmsKeyId: parameter.KeyId } : {}),
+          };
+        },
+        ['ParameterNotFound'],
+        `no SSM parameter named ${where.id} in ${where.region}`,
+      );
+      return { ...base, metadata };
+    }),
+  );
+}
+
+/** Judges a registry credential without keeping it: the value itself is dropped here. */
+export function credentialShape(
+  secret: string | undefined,
+): NonNullable<SecretFacts['shape']> extends Lookup<infer S> ? S : never {
+  if (secret === undefined) return 'not-json';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secret);
+  } catch {
+    return 'not-json';
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return 'not-json';
+  const record = parsed as Record<string, unknown>;
+  if (typeof record.username !== 'string' || record.username === '') return 'missing-username';
+  if (typeof record.password !== 'string' || record.password === '') return 'missing-password';
+  return 'username-password';
+}
+
+export async function collectLogs(
+  c: Collector,
+  containers: ContainerDefinition[],
+  region: string,
+): Promise<LogFacts[]> {
+  const logs: LogFacts[] = [];
+  const seen = new Map<string, Promise<Lookup<true>>>();
+  for (const container of containers) {
+    const configuration = container.logConfiguration;
+    if (configuration?.logDriver !== 'awslogs') continue;
+    const group = configuration.options?.['awslogs-group'];
+    if (!group) continue;
+    const groupRegion = configuration.options?.['awslogs-region'] ?? region;
+    const createGroup = configuration.options?.['awslogs-create-group'] === 'true';
+    const key = `${groupRegion}/${group}`;
+    let exists = seen.get(key);
+    if (!exists) {
+      exists = c.lookup<true>(
+        'logs',
+        'DescribeLogGroups',
+        async () => {
+          const groups = await paginate<{ logGroupName?: string }>(
+            c.caller,
+            'logs',
+            'DescribeLogGroups',
+            { logGroupNamePrefix: group },
+            'logGroups',
+            { input: 'nextToken', output: 'nextToken' },
+            groupRegion,
+            5,
+          );
+          return groups.some((g) => g.logGroupName === group) ? true : undefined;
+        },
+        [],
+        `no log group ${group} in ${groupRegion}`,
+      );
+      seen.set(key, exists);
+    }
+    logs.push({
+      container: container.name ?? '(unnamed)',
+      group,
+      region: groupRegion,
+      createGroup,
+      exists: await exists,
+    });
+  }
+  return logs;
+}
