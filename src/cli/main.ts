@@ -148,7 +148,11 @@ function buildProgram(setExit: (code: number) => void): Command {
       'exit 1 when a reference is of this class: docker-hub, floating, unpinned, unresolved, any (repeatable)',
       collect,
     )
-    .action(async (paths: string[], flags) => setExit(await (await commands.scan()).runScan(paths, flags)));
+    .action(async (paths: string[], flags) => {
+      // Workers start first, so their start-up overlaps this thread's loading of the scan modules.
+      (await import('../scan/worker-warmup.ts')).prewarmScanWorkers();
+      setExit(await (await commands.scan()).runScan(paths, flags));
+    });
 
   program
     .command('rewrite')

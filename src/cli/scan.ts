@@ -11,7 +11,6 @@ import {
   type RewriteRule,
   type TargetRule,
 } from '../scan/rewrite.ts';
-import { loadRewriteRules } from '../config/rewrite-rules.ts';
 import { hasRisk, scanPaths, type RiskClass, type ScannedReference } from '../scan/scan.ts';
 import { exitCodes, printJson, printLines } from './output.ts';
 
@@ -225,6 +224,8 @@ async function ruleFrom(flags: RewriteFlags): Promise<RewriteRule> {
     );
   }
   if (flags.rules) {
+    // The rules schema (zod) loads only for --rules: scans never pay for it.
+    const { loadRewriteRules } = await import('../config/rewrite-rules.ts');
     const file = await loadRewriteRules(flags.rules);
     return {
       kind: 'rules',

@@ -6,12 +6,12 @@
  * once the scan has run for a while, taking batches of units. Each unit's result lands in its slot, so the
  * output is the same as a single-threaded walk, reference for reference and in the same order.
  */
-import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { classify, type Classification } from './classify.ts';
 import { allExtractors } from './extractors.ts';
+import { defaultWorkerCount, releaseSpareWorkers, scanWorkerUrl, takeSpareWorker } from './worker-warmup.ts';
 import type { Extractor, FoundReference } from './types.ts';
 import {
   defaultMaxBytes,
@@ -188,7 +188,7 @@ function planUnits(root: string): ScanUnit[] {
 }
 
 function workerCount(option: ScanOptions['workers']): number {
-  if (option === 'auto') return Math.min(3, Math.max(0, availableParallelism() - 1));
+  if (option === 'auto') return defaultWorkerCount();
   return Math.max(0, Math.floor(option ?? 0));
 }
 
@@ -249,6 +249,7 @@ async function scanUnits(
     }
   }
   if (pool) await pool.finish();
+  releaseSpareWorkers();
   // Units a failed worker did not return are scanned here.
   const units = results.map((result, index) => result ?? scanUnit(root, plan[index]!, extractors, maxBytes));
   return { units, workersUsed: pool?.answered.size ?? 0 };
@@ -274,14 +275,10 @@ class WorkerPool {
     job: { root: string; kinds: string[]; maxBytes: number },
     store: (from: number, results: UnitResult[]) => void,
   ): void {
-    const url = new URL(
-      import.meta.url.endsWith('.ts') ? './scan-worker.ts' : './scan-worker.js',
-      import.meta.url,
-    );
     for (let n = 0; n < this.size; n++) {
       let worker: Worker;
       try {
-        worker = new Worker(url);
+        worker = takeSpareWorker() ?? new Worker(scanWorkerUrl());
       } catch {
         continue;
       }
