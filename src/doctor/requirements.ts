@@ -3,7 +3,7 @@
  * collector asks the IAM simulator about these, and the IAM check judges the same list, so both always
  * speak of the same requirements.
  */
-import { pullRequirements } from './images.ts';
+import { partitionOf, pullRequirements } from './images.ts';
 import type { ImageFacts, LogFacts, SecretFacts } from './types.ts';
 
 export interface Requirement {
@@ -11,12 +11,6 @@ export interface Requirement {
   resource: string;
   /** Who needs it, for the report: `image app (…)`, `secret DB_PASSWORD of app`, `log group /ecs/app`. */
   reason: string;
-}
-
-export function partitionOf(region: string): string {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  return 'aws';
 }
 
 /** Actions the role that pulls images needs (execution role on Fargate, instance role on EC2). */

@@ -6,6 +6,7 @@
 import { parse as parseYaml } from 'yaml';
 import { isDockerHub, tryParseReference } from '../../reference/index.ts';
 import { evaluateResource } from '../iam-eval.ts';
+import { ecrRepositoryArn } from '../images.ts';
 import type { Check, Finding } from '../types.ts';
 
 const ecrPullActions = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'];
@@ -46,7 +47,7 @@ export const codebuildCheck: Check = (facts) => {
   }
 
   if (image?.kind === 'ecr' && image.ecr && credentialsType === 'CODEBUILD') {
-    const repositoryArn = `arn:${facts.region.startsWith('cn-') ? 'aws-cn' : 'aws'}:ecr:${image.ecr.region}:${image.ecr.registryId}:repository/${image.repository}`;
+    const repositoryArn = ecrRepositoryArn(image.ecr.registryId, image.ecr.region, image.repository ?? '');
     if (image.ecr.crossAccount) {
       findings.push({
         id: 'codebuild-cross-account-needs-service-role',

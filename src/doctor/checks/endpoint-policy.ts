@@ -4,7 +4,7 @@
  * pulling role. The manifest then arrives and the layers (or the token) are refused with 403.
  */
 import { evaluateResource, formatStatementRef, parsePolicyDocument } from '../iam-eval.ts';
-import { partitionOf } from '../requirements.ts';
+import { ecrRepositoryArn, partitionOf } from '../images.ts';
 import type { Check, Finding, PolicyDocument } from '../types.ts';
 
 function parse(text: string | undefined): PolicyDocument | undefined {
@@ -88,7 +88,7 @@ export const endpointPolicyCheck: Check = (facts) => {
   for (const image of facts.images) {
     const ecr = image.ecr;
     if (!ecr || ecr.region !== facts.region || !image.repository) continue;
-    const repositoryArn = `arn:${partition}:ecr:${ecr.region}:${ecr.registryId}:repository/${image.repository}`;
+    const repositoryArn = ecrRepositoryArn(ecr.registryId, ecr.region, image.repository);
     const checks = [
       { service: 'ecr.api', action: 'ecr:GetAuthorizationToken', resource: '*' },
       { service: 'ecr.dkr', action: 'ecr:BatchGetImage', resource: repositoryArn },

@@ -11,8 +11,9 @@ import {
   formatStatementRef,
   type AccessDecision,
 } from '../iam-eval.ts';
+import { ecrRepositoryArn } from '../images.ts';
 import { executionRequirements, pullRoleRequirements, type Requirement } from '../requirements.ts';
-import type { Check, Evidence, Facts, Finding, Fix, Hop, ImageFacts, Lookup, RoleFacts } from '../types.ts';
+import type { Check, Evidence, Finding, Fix, Hop, ImageFacts, Lookup, RoleFacts } from '../types.ts';
 
 interface Verdict {
   requirement: Requirement;
@@ -329,17 +330,13 @@ function sidFor(id: string): string {
 }
 
 /** Cross-account ECR: the repository policy must let the pulling role in as well. */
-function repositoryPolicyFindings(
-  images: ImageFacts[],
-  role: RoleFacts | undefined,
-  facts: Facts,
-): Finding[] {
+function repositoryPolicyFindings(images: ImageFacts[], role: RoleFacts | undefined): Finding[] {
   if (!role) return [];
   const findings: Finding[] = [];
   for (const image of images) {
     const ecr = image.ecr;
     if (!ecr || !ecr.crossAccount || !image.repository) continue;
-    const repositoryArn = `arn:${facts.region.startsWith('cn-') ? 'aws-cn' : 'aws'}:ecr:${ecr.region}:${ecr.registryId}:repository/${image.repository}`;
+    const repositoryArn = ecrRepositoryArn(ecr.registryId, ecr.region, image.repository);
     const actions = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'];
     const policy = ecr.repositoryPolicy;
     if (!policy || policy.state === 'failed') {
@@ -496,8 +493,7 @@ export const iamCheck: Check = (facts) => {
     findings.push(...roleFindings(facts.executionRole, executionLabel, executionNeeds));
   }
   const pullRole = facts.pullRole?.state === 'found' ? facts.pullRole.value : undefined;
-  if (facts.launchType !== 'CODEBUILD')
-    findings.push(...repositoryPolicyFindings(ecrImages, pullRole, facts));
+  if (facts.launchType !== 'CODEBUILD') findings.push(...repositoryPolicyFindings(ecrImages, pullRole));
   return dedupeFindings(findings);
 };
 
@@ -510,5 +506,3 @@ function dedupeFindings(findings: Finding[]): Finding[] {
     return true;
   });
 }
-
-export { repositoryPolicyFindings };

@@ -685,7 +685,7 @@ const lookupNames: { field: keyof NetworkFacts; what: string; service: string; o
     service: 'ec2',
     operation: 'DescribeSecurityGroups',
   },
-  { field: 'prefixLists', what: 'the prefix lists', service: 'ec2', operation: 'DescribeManagedPrefixLists' },
+  { field: 'prefixLists', what: 'the prefix lists', service: 'ec2', operation: 'DescribePrefixLists' },
 ];
 
 export const networkCheck: Check = (facts) => {

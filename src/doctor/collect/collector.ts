@@ -1,7 +1,7 @@
 /** Shared by the collectors: the caller, the failures seen, lookups that tell missing from failed, ARN helpers. */
 import { PullsafeError } from '../../errors/index.ts';
 import { toCallError, type AwsCaller, type AwsService } from '../aws.ts';
-import { partitionOf } from '../requirements.ts';
+import { partitionOf } from '../images.ts';
 import type { CallFailure, Lookup } from '../types.ts';
 
 export interface DoctorTarget {
