@@ -89,27 +89,21 @@ export function buildCredentials(
 
 // The AWS SDK takes a few hundred milliseconds to load: clients load on their first request, so copies
 // that never meet ECR or Secrets Manager never pay for it.
-function lazyEcr(region: string): Pick<ECRClient, 'send'> {
-  let client: Promise<ECRClient> | undefined;
-  return {
-    send: async (command: Parameters<ECRClient['send']>[0]) => {
-      client ??= import('@aws-sdk/client-ecr').then((sdk) => new sdk.ECRClient({ region }));
-      return (await client).send(command as never);
-    },
-  } as Pick<ECRClient, 'send'>;
+function lazyClient<Client extends { send(command: never): Promise<unknown> }>(
+  create: () => Promise<Client>,
+): Pick<Client, 'send'> {
+  let client: Promise<Client> | undefined;
+  const send = async (command: never) => (await (client ??= create())).send(command);
+  return { send } as Pick<Client, 'send'>;
 }
 
-function lazySecretsManager(region: string): Pick<SecretsManagerClient, 'send'> {
-  let client: Promise<SecretsManagerClient> | undefined;
-  return {
-    send: async (command: Parameters<SecretsManagerClient['send']>[0]) => {
-      client ??= import('@aws-sdk/client-secrets-manager').then(
-        (sdk) => new sdk.SecretsManagerClient({ region }),
-      );
-      return (await client).send(command as never);
-    },
-  } as Pick<SecretsManagerClient, 'send'>;
-}
+const lazyEcr = (region: string): Pick<ECRClient, 'send'> =>
+  lazyClient(async () => new (await import('@aws-sdk/client-ecr')).ECRClient({ region }));
+
+const lazySecretsManager = (region: string): Pick<SecretsManagerClient, 'send'> =>
+  lazyClient(
+    async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({ region }),
+  );
 
 /** `oci:DIR[:TAG]` or an image reference as users write it. */
 export function nameImage(text: string, client: RegistryClient): NamedImage {
