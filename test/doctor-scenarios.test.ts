@@ -461,6 +461,20 @@ describe('doctor scenarios', () => {
     assert.match(evidenceText(report, 'role-no-ecr-pull'), /iam:SimulatePrincipalPolicy/);
   });
 
+  test('a simulator deny that only lacks a condition key is a warning, not a verdict', async () => {
+    const account = healthyAccount();
+    account.simulator = (_role, action) =>
+      action === 'ecr:BatchGetImage'
+        ? { decision: 'implicitDeny', missingContext: ['aws:SourceVpce'] }
+        : 'allowed';
+    const report = await diagnoseWithReplay(account, task);
+    assert.deepEqual(problems(report), ['role-no-ecr-pull']);
+    const f = finding(report, 'role-no-ecr-pull');
+    assert.equal(f.severity, 'warning');
+    assert.equal(f.certainty, 'possible');
+    assert.match(evidenceText(report, 'role-no-ecr-pull'), /aws:SourceVpce/);
+  });
+
   test('an explicit deny in an inline policy is named', async () => {
     const account = healthyAccount();
     account.roles[EXECUTION_ROLE]!.inline['guardrail'] = {

@@ -149,6 +149,11 @@ export interface SimulatedDecision {
   decision: 'allowed' | 'implicitDeny' | 'explicitDeny';
   /** Statements the simulator named, as `policy-name#sid-or-index`. */
   matchedStatements: string[];
+  /**
+   * Condition keys the simulator needed and was not given (`aws:SourceVpce`, …): a deny with these is a
+   * "could not decide", not a verdict.
+   */
+  missingContext?: string[];
 }
 
 export type RegistryKind = 'ecr' | 'ecr-public' | 'docker-hub' | 'other' | 'invalid';

@@ -91,7 +91,7 @@ export interface FakeAccount {
     roleArn: string,
     action: string,
     resource: string,
-  ) => 'allowed' | 'implicitDeny' | 'explicitDeny';
+  ) => 'allowed' | 'implicitDeny' | 'explicitDeny' | { decision: 'implicitDeny'; missingContext: string[] };
   repositories: FakeRepository[];
   pullThroughRules: PullThroughCacheRule[];
   secrets: FakeSecret[];
@@ -786,12 +786,23 @@ export function answer(
         throw awsError('AccessDenied', 'not authorized to perform: iam:SimulatePrincipalPolicy', 403);
       const resource = (input.ResourceArns as string[])[0] ?? '*';
       return {
-        EvaluationResults: (input.ActionNames as string[]).map((action) => ({
-          EvalActionName: action,
-          EvalResourceName: resource,
-          EvalDecision: simulator(String(input.PolicySourceArn), action, resource),
-          MatchedStatements: [],
-        })),
+        EvaluationResults: (input.ActionNames as string[]).map((action) => {
+          const verdict = simulator(String(input.PolicySourceArn), action, resource);
+          return typeof verdict === 'string'
+            ? {
+                EvalActionName: action,
+                EvalResourceName: resource,
+                EvalDecision: verdict,
+                MatchedStatements: [],
+              }
+            : {
+                EvalActionName: action,
+                EvalResourceName: resource,
+                EvalDecision: verdict.decision,
+                MatchedStatements: [],
+                MissingContextValues: verdict.missingContext,
+              };
+        }),
         IsTruncated: false,
       };
     }

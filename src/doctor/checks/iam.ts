@@ -105,6 +105,14 @@ function judge(role: RoleFacts, requirements: Requirement[]): Verdict[] | undefi
           (a.resource === requirement.resource || a.resource === '*'),
       );
       if (!answer) return { requirement, decision: 'undecided', statements: [], source: 'simulation' };
+      if (answer.decision === 'implicitDeny' && answer.missingContext?.length) {
+        return {
+          requirement,
+          decision: 'undecided',
+          statements: answer.missingContext.map((key) => `needs condition key ${key}`),
+          source: 'simulation',
+        };
+      }
       return {
         requirement,
         decision:

@@ -128,6 +128,7 @@ async function simulate(
         EvalActionName?: string;
         EvalResourceName?: string;
         EvalDecision?: string;
+        MissingContextValues?: string[];
         MatchedStatements?: {
           SourcePolicyId?: string;
           SourcePolicyType?: string;
@@ -155,6 +156,7 @@ async function simulate(
             (statement) =>
               `${statement.SourcePolicyId ?? 'policy'}@line${statement.StartPosition?.Line ?? '?'}`,
           ),
+          ...(result.MissingContextValues?.length ? { missingContext: result.MissingContextValues } : {}),
         });
       }
     }
