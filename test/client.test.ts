@@ -121,6 +121,15 @@ async function conformance(client: RegistryClient, registry: string, name: strin
     'uploaded',
   );
   assert.equal(await client.checkBlob(repo, digestOf(fresh)), fresh.length);
+  const learned = Buffer.from(`learned-${name}`);
+  await client.pushBlob(repo, digestOf(learned), learned.length, () => Readable.from([learned]), {
+    probe: 'auto',
+  });
+  assert.equal(
+    client.probesBlobs(registry),
+    true,
+    'this registry honours a mount from the repository itself',
+  );
 
   // Tags over several pages.
   for (const tag of ['v2', 'v3', 'v4', 'v5'])

@@ -156,6 +156,86 @@ test('pushBlob with probe: the POST mounts from the repository itself; 201 means
   }
 });
 
+test("pushBlob with probe 'auto': probes only registries seen to honour a mount from the repository itself", async () => {
+  const first = Buffer.from('first layer');
+  const second = Buffer.from('second layer');
+  // One registry mounts what the repository holds; the other ignores mount parameters (ECR by default).
+  const stored = new Set<string>();
+  const honours = await scripted((seen) => {
+    const url = new URL(seen.url, 'http://x');
+    if (
+      seen.method === 'POST' &&
+      url.searchParams.get('mount') &&
+      stored.has(url.searchParams.get('mount')!)
+    ) {
+      return { status: 201 };
+    }
+    if (seen.method === 'POST') return { status: 202, headers: { location: '/v2/a/b/blobs/uploads/u1' } };
+    if (seen.method === 'PUT') stored.add(url.searchParams.get('digest')!);
+    return { status: seen.method === 'DELETE' ? 204 : 201 };
+  });
+  const ignores = await scripted((seen) =>
+    seen.method === 'POST'
+      ? { status: 202, headers: { location: '/v2/a/b/blobs/uploads/u2' } }
+      : { status: seen.method === 'DELETE' ? 204 : 201 },
+  );
+  const registry = client();
+  try {
+    for (const server of [honours, ignores]) {
+      const repo = { registry: server.host, repository: 'a/b' };
+      assert.equal(registry.probesBlobs(server.host), false, 'unknown at first: HEADs stay in charge');
+      const result = await registry.pushBlob(
+        repo,
+        digestOf(first),
+        first.length,
+        () => Readable.from([first]),
+        {
+          probe: 'auto',
+        },
+      );
+      assert.equal(result, 'uploaded');
+    }
+    assert.deepEqual(
+      honours.seen.map((s) => `${s.method} ${new URL(s.url, 'http://x').searchParams.has('mount')}`),
+      ['POST false', 'PUT false', 'POST true'],
+      'a plain upload, then one probe for the blob just stored',
+    );
+    assert.equal(registry.probesBlobs(honours.host), true);
+    assert.deepEqual(
+      ignores.seen.map((s) => s.method),
+      ['POST', 'PUT', 'POST', 'DELETE'],
+      'the ignored probe opened an upload, which is cancelled',
+    );
+    assert.equal(registry.probesBlobs(ignores.host), false);
+
+    const again = await registry.pushBlob(
+      { registry: honours.host, repository: 'a/b' },
+      digestOf(first),
+      first.length,
+      () => assert.fail('a present blob is not read'),
+      { probe: 'auto' },
+    );
+    assert.equal(again, 'present');
+    ignores.seen.length = 0;
+    await registry.pushBlob(
+      { registry: ignores.host, repository: 'a/b' },
+      digestOf(second),
+      second.length,
+      () => Readable.from([second]),
+      { probe: 'auto' },
+    );
+    assert.deepEqual(
+      ignores.seen.map((s) => `${s.method} ${new URL(s.url, 'http://x').searchParams.has('mount')}`),
+      ['POST false', 'PUT false'],
+      'no probe where probes are ignored',
+    );
+  } finally {
+    await registry.close();
+    await honours.close();
+    await ignores.close();
+  }
+});
+
 test('pushBlob: relative Location keeps its query; digest appended; Content-Length sent', async () => {
   const data = Buffer.from('hello blob');
   const server = await scripted((seen): Answer => {

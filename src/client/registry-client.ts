@@ -130,6 +130,8 @@ export class RegistryClient {
   private readonly maxManifestBytes: number;
   private readonly maxPages: number;
   private readonly apiHosts: Map<string, string>;
+  /** Per registry API host: whether a blob upload's POST can probe for the blob (see pushBlob). */
+  private readonly probeSupport = new Map<string, 'yes' | 'no' | 'learning'>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = options.sharedTransport ?? new Transport(options.transport);
@@ -316,22 +318,30 @@ export class RegistryClient {
    * from `open()` (called again for a retry). A registry answering the POST with 201 already has it.
    */
   /**
-   * Uploads a blob (POST, then one monolithic PUT). With `probe`, the POST asks the registry to mount
-   * the blob from the repository itself: a registry that already holds it there answers 201 and nothing
-   * is sent (`present`), which saves the HEAD a copy would otherwise make first; any other registry
-   * ignores the mount and opens the upload as usual.
+   * Uploads a blob (POST, then one monolithic PUT). With `probe`, the POST asks the registry to mount the
+   * blob from the repository itself: a registry that already holds it there answers 201 and nothing is
+   * sent (`present`). Registries that ignore mounts (ECR unless blob mounting is enabled) answer 202 for
+   * blobs they hold too, so `probe: 'auto'` only probes registries seen to honour it: after its first
+   * upload to a registry, it asks once for the blob it just stored.
    */
   async pushBlob(
     repo: RepositoryRef,
     digest: Digest,
     size: number,
     open: () => Readable | Promise<Readable>,
-    options: { probe?: boolean } = {},
+    options: { probe?: boolean | 'auto' } = {},
   ): Promise<'uploaded' | 'present'> {
+    const host = this.apiHost(repo.registry);
+    const probe = options.probe === 'auto' ? this.probeSupport.get(host) === 'yes' : Boolean(options.probe);
+    const uploaded = async (): Promise<'uploaded'> => {
+      if (options.probe === 'auto' && !this.probeSupport.has(host))
+        await this.learnProbeSupport(repo, digest);
+      return 'uploaded';
+    };
     const op = pushOperation(`push blob ${digest}`, repo);
     for (let round = 1; ; round++) {
       const url = this.url(repo, '/blobs/uploads/');
-      if (options.probe) {
+      if (probe) {
         url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(repo.repository)}`;
       }
       const started = await this.send(op, {
@@ -365,10 +375,10 @@ export class RegistryClient {
         if (announced !== undefined && isDigest(announced) && announced !== digest) {
           throw this.mismatch(op, finished, `the registry stored ${announced}`);
         }
-        return 'uploaded';
+        return uploaded();
       }
       // A retried PUT may find its upload already completed by an attempt whose answer was lost.
-      if (finished.status === 404 && (await this.checkBlob(repo, digest)) === size) return 'uploaded';
+      if (finished.status === 404 && (await this.checkBlob(repo, digest)) === size) return uploaded();
       const error = await this.statusError(op, finished);
       await this.cancelUpload(op, location);
       if (finished.status === 404 && round < 2) continue;
@@ -380,6 +390,19 @@ export class RegistryClient {
    * Cross-repository mount of a blob from `from` (a repository on the same registry). True when the
    * registry mounted it (201); false when it opened an upload instead (202), which is cancelled.
    */
+  /** Whether uploads to this registry find existing blobs through the upload's own POST (see pushBlob). */
+  probesBlobs(registry: string): boolean {
+    return this.probeSupport.get(this.apiHost(registry)) === 'yes';
+  }
+
+  /** Asks for a blob the repository was just given, by mount from itself: 201 means probes work here. */
+  private async learnProbeSupport(repo: RepositoryRef, digest: Digest): Promise<void> {
+    const host = this.apiHost(repo.registry);
+    this.probeSupport.set(host, 'learning');
+    const honoured = await this.mountBlob(repo, digest, repo.repository).catch(() => false);
+    this.probeSupport.set(host, honoured ? 'yes' : 'no');
+  }
+
   async mountBlob(target: RepositoryRef, digest: Digest, from: string | RepositoryRef): Promise<boolean> {
     const source = typeof from === 'string' ? from : from.repository;
     if (typeof from !== 'string' && this.apiHost(from.registry) !== this.apiHost(target.registry))

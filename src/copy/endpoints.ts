@@ -37,7 +37,8 @@ export interface ImageTarget {
   hasBlob(digest: Digest): Promise<boolean>;
   /**
    * True when `putBlob` finds out by itself, in the same request that starts the upload, whether the
-   * target already holds the blob: callers then skip `hasBlob`.
+   * target already holds the blob: callers then skip `hasBlob`. It may become true during a run, once
+   * the target has shown it can.
    */
   readonly checksOnUpload?: boolean;
   /**

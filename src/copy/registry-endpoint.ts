@@ -59,10 +59,12 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
     return (await this.client.checkBlob(this.repo, digest)) !== undefined;
   }
 
-  readonly checksOnUpload = true;
+  get checksOnUpload(): boolean {
+    return this.client.probesBlobs(this.repo.registry);
+  }
 
   putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<'uploaded' | 'present'> {
-    return this.client.pushBlob(this.repo, digest, size, open, { probe: true });
+    return this.client.pushBlob(this.repo, digest, size, open, { probe: 'auto' });
   }
 
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean> {
