@@ -6,10 +6,8 @@
 import { parse as parseYaml } from 'yaml';
 import { isDockerHub, tryParseReference } from '../../reference/index.ts';
 import { evaluateResource } from '../iam-eval.ts';
-import { ecrRepositoryArn } from '../images.ts';
+import { ECR_PULL_ACTIONS, ecrRepositoryArn } from '../images.ts';
 import type { Check, Finding } from '../types.ts';
-
-const ecrPullActions = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'];
 
 export const codebuildCheck: Check = (facts) => {
   const project = facts.project;
@@ -82,7 +80,7 @@ export const codebuildCheck: Check = (facts) => {
           fixes: [{ kind: 'text', summary: 'allow the identity running doctor ecr:GetRepositoryPolicy' }],
         });
       } else {
-        const denied = ecrPullActions.filter((action) =>
+        const denied = ECR_PULL_ACTIONS.filter((action) =>
           policy?.state === 'found'
             ? evaluateResource(
                 { name: `repository:${image.repository}`, kind: 'resource', document: policy.value },
@@ -95,7 +93,7 @@ export const codebuildCheck: Check = (facts) => {
             Sid: 'CodeBuildAccess',
             Effect: 'Allow',
             Principal: { Service: 'codebuild.amazonaws.com' },
-            Action: ecrPullActions,
+            Action: ECR_PULL_ACTIONS,
           };
           findings.push({
             id: 'codebuild-repository-policy-no-codebuild',

@@ -11,7 +11,7 @@ import {
   formatStatementRef,
   type AccessDecision,
 } from '../iam-eval.ts';
-import { ecrRepositoryArn } from '../images.ts';
+import { ECR_PULL_ACTIONS, ecrRepositoryArn } from '../images.ts';
 import { executionRequirements, pullRoleRequirements, type Requirement } from '../requirements.ts';
 import type { Check, Evidence, Finding, Fix, Hop, ImageFacts, Lookup, RoleFacts } from '../types.ts';
 
@@ -345,7 +345,7 @@ function repositoryPolicyFindings(images: ImageFacts[], role: RoleFacts | undefi
     const ecr = image.ecr;
     if (!ecr || !ecr.crossAccount || !image.repository) continue;
     const repositoryArn = ecrRepositoryArn(ecr.registryId, ecr.region, image.repository);
-    const actions = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'];
+    const actions = ECR_PULL_ACTIONS;
     const policy = ecr.repositoryPolicy;
     if (!policy || policy.state === 'failed') {
       findings.push({

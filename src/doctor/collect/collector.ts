@@ -1,7 +1,6 @@
 /** Shared by the collectors: the caller, the failures seen, lookups that tell missing from failed, ARN helpers. */
 import { PullsafeError } from '../../errors/index.ts';
 import { toCallError, type AwsCaller, type AwsService } from '../aws.ts';
-import { partitionOf } from '../images.ts';
 import type { CallFailure, Lookup } from '../types.ts';
 
 export interface DoctorTarget {
@@ -69,8 +68,6 @@ export function arnRegion(arn: string | undefined): string | undefined {
   const region = arn?.split(':')[3];
   return region ? region : undefined;
 }
-
-export const arnPartition = partitionOf;
 
 export async function call<T>(
   c: Collector,

@@ -1,10 +1,10 @@
 /** Secrets, parameters and awslogs groups a task definition refers to: metadata only, never values kept. */
+import { partitionOf } from '../images.ts';
 import type { ContainerDefinition } from '@aws-sdk/client-ecs';
 import { paginate } from '../aws.ts';
 import type { LogFacts, Lookup, SecretFacts } from '../types.ts';
 
 import type { Collector } from './collector.ts';
-import { arnPartition } from './collector.ts';
 
 export interface SecretUse {
   container: string;
@@ -64,7 +64,7 @@ export function parseSecretReference(
   if (use === 'repositoryCredentials') return { service: 'secretsmanager', id: reference, region };
   const name = reference;
   const arn = accountId
-    ? `arn:${arnPartition(region)}:ssm:${region}:${accountId}:parameter${name.startsWith('/') ? '' : '/'}${name}`
+    ? `arn:${partitionOf(region)}:ssm:${region}:${accountId}:parameter${name.startsWith('/') ? '' : '/'}${name}`
     : undefined;
   return { service: 'ssm', id: name, region, ...(arn ? { arn } : {}) };
 }
