@@ -83,6 +83,27 @@ function privateRouteTable(account: FakeAccount) {
   return table;
 }
 
+/** The task's image becomes `shared/base:2.0` in another account's registry, with this repository policy. */
+function useSharedBaseImage(account: FakeAccount, policy?: Record<string, unknown>): void {
+  const image = `${OTHER_ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/shared/base:2.0`;
+  account.taskDefinitions[0]!.containerDefinitions = [webContainer({ image })];
+  account.tasks[0]!.containers = [{ name: 'web', image, imageDigest: IMAGE_DIGEST }];
+  account.repositories.push({
+    registryId: OTHER_ACCOUNT,
+    region: REGION,
+    name: 'shared/base',
+    images: [
+      {
+        tags: ['2.0'],
+        digest: IMAGE_DIGEST,
+        manifest: indexManifest(['linux/amd64']),
+        mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+      },
+    ],
+    ...(policy ? { policy } : {}),
+  });
+}
+
 describe('doctor scenarios', () => {
   test('a healthy task behind a NAT gateway: no finding', async () => {
     const report = await diagnoseWithReplay(healthyAccount(), task);
@@ -205,22 +226,7 @@ describe('doctor scenarios', () => {
 
   test('cross-account image whose repository has no policy', async () => {
     const account = healthyAccount();
-    const image = `${OTHER_ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/shared/base:2.0`;
-    account.taskDefinitions[0]!.containerDefinitions = [webContainer({ image })];
-    account.tasks[0]!.containers = [{ name: 'web', image, imageDigest: IMAGE_DIGEST }];
-    account.repositories.push({
-      registryId: OTHER_ACCOUNT,
-      region: REGION,
-      name: 'shared/base',
-      images: [
-        {
-          tags: ['2.0'],
-          digest: IMAGE_DIGEST,
-          manifest: indexManifest(['linux/amd64']),
-          mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
-        },
-      ],
-    });
+    useSharedBaseImage(account);
     const report = await diagnoseWithReplay(account, task);
     assert.deepEqual(problems(report), ['repository-policy-missing']);
     const f = finding(report, 'repository-policy-missing');
@@ -235,31 +241,16 @@ describe('doctor scenarios', () => {
 
   test('cross-account repository policy that trusts another principal', async () => {
     const account = healthyAccount();
-    const image = `${OTHER_ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/shared/base:2.0`;
-    account.taskDefinitions[0]!.containerDefinitions = [webContainer({ image })];
-    account.repositories.push({
-      registryId: OTHER_ACCOUNT,
-      region: REGION,
-      name: 'shared/base',
-      images: [
+    useSharedBaseImage(account, {
+      Version: '2012-10-17',
+      Statement: [
         {
-          tags: ['2.0'],
-          digest: IMAGE_DIGEST,
-          manifest: indexManifest(['linux/amd64']),
-          mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+          Sid: 'OnlyCi',
+          Effect: 'Allow',
+          Principal: { AWS: 'arn:aws:iam::999988887777:root' },
+          Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
         },
       ],
-      policy: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'OnlyCi',
-            Effect: 'Allow',
-            Principal: { AWS: 'arn:aws:iam::999988887777:root' },
-            Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
-          },
-        ],
-      },
     });
     const report = await diagnoseWithReplay(account, task);
     assert.deepEqual(problems(report), ['repository-policy-denies']);
@@ -267,31 +258,16 @@ describe('doctor scenarios', () => {
 
   test('the same repository shared with the right principal passes', async () => {
     const account = healthyAccount();
-    const image = `${OTHER_ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/shared/base:2.0`;
-    account.taskDefinitions[0]!.containerDefinitions = [webContainer({ image })];
-    account.repositories.push({
-      registryId: OTHER_ACCOUNT,
-      region: REGION,
-      name: 'shared/base',
-      images: [
+    useSharedBaseImage(account, {
+      Version: '2012-10-17',
+      Statement: [
         {
-          tags: ['2.0'],
-          digest: IMAGE_DIGEST,
-          manifest: indexManifest(['linux/amd64']),
-          mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+          Sid: 'Prod',
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+          Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
         },
       ],
-      policy: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'Prod',
-            Effect: 'Allow',
-            Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
-            Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
-          },
-        ],
-      },
     });
     const report = await diagnoseWithReplay(account, task);
     assert.deepEqual(problems(report), []);
