@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { isMap, isPair, isScalar, isSeq } from 'yaml';
+import { isMap, isNode, isPair, isScalar, isSeq, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import { parseSimpleYaml, resolvePlain } from './fast-yaml.ts';
 import { parseDocumentsFully } from './json-util.ts';
 import { parseYamlDocuments, yamlScalars } from './yaml-util.ts';
@@ -263,6 +263,23 @@ describe('fast YAML/JSON reader', () => {
       [true, true, true, false],
     );
     for (const content of ordinary) compare(content);
+  });
+
+  it("builds the yaml package's own node classes, with their methods", () => {
+    const [root] =
+      parseSimpleYaml('services:\n  app:\n    image: nginx:1.27\n    ports:\n      - 80\n') ?? [];
+    assert.ok(root instanceof YAMLMap && isNode(root));
+    const app = root.getIn(['services', 'app']);
+    assert.ok(app instanceof YAMLMap);
+    assert.ok(app.items[0] instanceof Pair && isPair(app.items[0]));
+    const image = app.get('image', true);
+    assert.ok(image instanceof Scalar && isScalar(image));
+    assert.equal(image.value, 'nginx:1.27');
+    assert.ok(app.get('ports') instanceof YAMLSeq);
+    assert.deepEqual(root.toJSON(), { services: { app: { image: 'nginx:1.27', ports: [80] } } });
+    const json = parseSimpleYaml('{"containerDefinitions": [{"image": "redis"}]}')?.[0];
+    assert.ok(isMap(json) && json.flow === true);
+    assert.deepEqual(json.toJSON(), { containerDefinitions: [{ image: 'redis' }] });
   });
 
   it('declines what it does not support instead of guessing', () => {

@@ -121,15 +121,33 @@ function scanFile(
       // Two extractors may claim one file (a CloudFormation template is also YAML): one report per place.
       if (seen.has(reference.offset)) continue;
       seen.add(reference.offset);
-      const scanned: ScannedReference = { ...reference, root, path };
+      // The extractor's objects are fresh and its own: they become the scanned references in place.
+      const scanned = reference as ScannedReference;
+      scanned.root = root;
+      scanned.path = path;
       const classification = reference.unresolved
         ? undefined
-        : classify(reference.resolved ?? reference.text);
+        : classifyOnce(reference.resolved ?? reference.text);
       if (classification) scanned.classification = classification;
       references.push(scanned);
     }
   }
   return references;
+}
+
+/**
+ * Classifications by reference text. A tree names the same few base images over and over, and a
+ * classification is plain data no caller changes, so one object serves every place that writes the text.
+ */
+const classified = new Map<string, Classification | undefined>();
+const classifiedLimit = 50_000;
+
+function classifyOnce(text: string): Classification | undefined {
+  if (classified.has(text)) return classified.get(text);
+  if (classified.size >= classifiedLimit) classified.clear();
+  const classification = classify(text);
+  classified.set(text, classification);
+  return classification;
 }
 
 /** Part of a tree: one folder's own files, or a whole subtree. Plain data, sent to workers as is. */
