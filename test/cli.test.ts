@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,18 @@ describe('serve, gc and fsck on one storage', () => {
     image = await pushImage(server.url, 'app/web', 'v1');
     orphan = await pushBlob(server.url, 'app/web', randomBytes(20_000));
     assert.equal(await stop(server), 0);
+  });
+
+  it('serve gives itself its V8 memory flags, in the same process, when started without them', async () => {
+    const server = await startServeProcess(['--storage', join(folder, 'flags')]);
+    try {
+      const commandLine = (await readFile(`/proc/${server.child.pid}/cmdline`, 'utf8')).split('\0');
+      assert.ok(commandLine.includes('--max-semi-space-size=2'), commandLine.join(' '));
+      assert.ok(commandLine.includes('--optimize-for-size'), commandLine.join(' '));
+      assert.ok(commandLine.includes('serve'), commandLine.join(' '));
+    } finally {
+      assert.equal(await stop(server), 0);
+    }
   });
 
   it('gc --dry-run reports the unreferenced blob and removes nothing', async () => {
