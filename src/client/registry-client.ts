@@ -314,11 +314,8 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob monolithically: POST to open an upload, then one PUT with Content-Length streaming
-   * from `open()` (called again for a retry). A registry answering the POST with 201 already has it.
-   */
-  /**
-   * Uploads a blob (POST, then one monolithic PUT). With `probe`, the POST asks the registry to mount the
+   * Uploads a blob (POST, then one monolithic PUT with Content-Length, streaming from `open()`, which is
+   * called again for a retry). With `probe`, the POST asks the registry to mount the
    * blob from the repository itself: a registry that already holds it there answers 201 and nothing is
    * sent (`present`). Registries that ignore mounts (ECR unless blob mounting is enabled) answer 202 for
    * blobs they hold too, so `probe: 'auto'` only probes registries seen to honour it: after its first
@@ -386,10 +383,6 @@ export class RegistryClient {
     }
   }
 
-  /**
-   * Cross-repository mount of a blob from `from` (a repository on the same registry). True when the
-   * registry mounted it (201); false when it opened an upload instead (202), which is cancelled.
-   */
   /** Whether uploads to this registry find existing blobs through the upload's own POST (see pushBlob). */
   probesBlobs(registry: string): boolean {
     return this.probeSupport.get(this.apiHost(registry)) === 'yes';
@@ -403,6 +396,10 @@ export class RegistryClient {
     this.probeSupport.set(host, honoured ? 'yes' : 'no');
   }
 
+  /**
+   * Cross-repository mount of a blob from `from` (a repository on the same registry). True when the
+   * registry mounted it (201); false when it opened an upload instead (202), which is cancelled.
+   */
   async mountBlob(target: RepositoryRef, digest: Digest, from: string | RepositoryRef): Promise<boolean> {
     const source = typeof from === 'string' ? from : from.repository;
     if (typeof from !== 'string' && this.apiHost(from.registry) !== this.apiHost(target.registry))
