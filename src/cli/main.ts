@@ -30,19 +30,24 @@ const serveV8Flags = ['--max-semi-space-size=2', '--optimize-for-size'];
 
 /**
  * Heap flags only count at start-up, so a `serve` started without them replaces its own process with one
- * that has them: same pid, stdio and environment. Without `process.execve` (Node before 22.15) it runs as is.
+ * that has them: same pid, stdio and environment. Without `process.execve` (Node before 22.15), or if it
+ * fails, it runs as is. Flags given by the user come later on the new command line and so win.
  */
 function restartWithServeFlags(): void {
   if (serveV8Flags.every((flag) => process.execArgv.includes(flag))) return;
   if (typeof process.execve !== 'function' || !process.argv[1]) return;
   const script = process.argv[1];
-  process.execve(process.execPath, [
-    process.execPath,
-    ...serveV8Flags,
-    ...process.execArgv,
-    script,
-    ...process.argv.slice(2),
-  ]);
+  try {
+    process.execve(process.execPath, [
+      process.execPath,
+      ...serveV8Flags,
+      ...process.execArgv,
+      script,
+      ...process.argv.slice(2),
+    ]);
+  } catch {
+    // The flags only save memory: a process that cannot replace itself serves without them.
+  }
 }
 
 function buildProgram(setExit: (code: number) => void): Command {
