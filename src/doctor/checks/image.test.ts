@@ -4,6 +4,7 @@ import { correctedReference, imageCheck } from './image.ts';
 import { classifyImage } from '../images.ts';
 import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
 import type { Facts, Finding, ImageFacts, Lookup } from '../types.ts';
+import { baseFacts, found, missing, noNeeds } from './facts.test-support.ts';
 
 const account = '111122223333';
 const other = '444455556666';
@@ -13,34 +14,13 @@ const pinned = `sha256:${'a'.repeat(64)}`;
 const newer = `sha256:${'b'.repeat(64)}`;
 
 function facts(images: ImageFacts[], overrides: Partial<Facts> = {}): Facts {
-  return {
-    region,
-    accountId: account,
-    subject: { kind: 'task', name: 'task-1', cluster: 'prod' },
-    stopReasons: [],
-    launchType: 'FARGATE',
-    architecture: 'X86_64',
-    os: 'LINUX',
-    images,
-    secrets: [],
-    logs: [],
-    needs: {
-      ecrApi: true,
-      ecrDkr: true,
-      s3Layers: true,
-      logs: false,
-      secretsmanager: false,
-      ssm: false,
-      kms: false,
-      internetRegistries: [],
-    },
-    failures: [],
+  const subject: Facts['subject'] = { kind: 'task', name: 'task-1', cluster: 'prod' };
+  return baseFacts({ region, accountId: account, subject }, images, {
+    needs: { ...noNeeds, ecrApi: true, ecrDkr: true, s3Layers: true },
     ...overrides,
-  };
+  });
 }
 
-const found = <T>(value: T): Lookup<T> => ({ state: 'found', value });
-const missing = <T>(detail = 'not found'): Lookup<T> => ({ state: 'missing', detail });
 const failed = <T>(operation: string, code = 'AccessDeniedException'): Lookup<T> => ({
   state: 'failed',
   failure: { service: 'ecr', operation, code, message: `not authorized to perform ecr:${operation}` },

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { egressOf, rateLimitCheck } from './ratelimit.ts';
 import { classifyImage } from '../images.ts';
 import type { Facts, Finding, Fix, ImageFacts, Lookup, NetworkFacts, RoleFacts } from '../types.ts';
+import { baseFacts } from './facts.test-support.ts';
 
 const account = '111122223333';
 const region = 'eu-west-1';
@@ -16,30 +17,8 @@ function image(reference: string, container = 'web', credentialsParameter?: stri
 }
 
 function facts(images: ImageFacts[], overrides: Partial<Facts> = {}): Facts {
-  return {
-    region,
-    accountId: account,
-    subject: { kind: 'task-definition', name: 'web:3' },
-    stopReasons: [],
-    launchType: 'FARGATE',
-    architecture: 'X86_64',
-    os: 'LINUX',
-    images,
-    secrets: [],
-    logs: [],
-    needs: {
-      ecrApi: false,
-      ecrDkr: false,
-      s3Layers: false,
-      logs: false,
-      secretsmanager: false,
-      ssm: false,
-      kms: false,
-      internetRegistries: [],
-    },
-    failures: [],
-    ...overrides,
-  };
+  const subject: Facts['subject'] = { kind: 'task-definition', name: 'web:3' };
+  return baseFacts({ region, accountId: account, subject }, images, overrides);
 }
 
 const notChecked: Lookup<never> = { state: 'missing', detail: 'not collected' };
