@@ -11,6 +11,7 @@ import {
   type Decision,
 } from './iam-eval.ts';
 import type { NamedPolicy, PolicyDocument, PolicyStatement } from './types.ts';
+import { ecsTaskExecutionRolePolicyDocument } from './managed-policies.test-support.ts';
 
 const account = '111122223333';
 const otherAccount = '444455556666';
@@ -21,23 +22,7 @@ const sessionArn = `arn:aws:sts::${account}:assumed-role/ecsTaskExecutionRole/1a
 const ecsTaskExecutionRolePolicy: NamedPolicy = {
   name: 'arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy',
   kind: 'managed',
-  document: {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Action: [
-          'ecr:GetAuthorizationToken',
-          'ecr:BatchCheckLayerAvailability',
-          'ecr:GetDownloadUrlForLayer',
-          'ecr:BatchGetImage',
-          'logs:CreateLogStream',
-          'logs:PutLogEvents',
-        ],
-        Resource: '*',
-      },
-    ],
-  },
+  document: ecsTaskExecutionRolePolicyDocument,
 };
 
 function policy(

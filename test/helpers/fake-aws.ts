@@ -18,6 +18,7 @@ import type {
 import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
 import type { Project } from '@aws-sdk/client-codebuild';
 import type { AwsCaller, AwsService } from '../../src/doctor/aws.ts';
+import { ecsTaskExecutionRolePolicyDocument } from '../../src/doctor/managed-policies.test-support.ts';
 
 export const REGION = 'us-east-1';
 export const ACCOUNT = '111122223333';
@@ -157,23 +158,7 @@ export function indexManifest(platforms: string[]): string {
   });
 }
 
-export const executionRolePolicyDocument = {
-  Version: '2012-10-17',
-  Statement: [
-    {
-      Effect: 'Allow',
-      Action: [
-        'ecr:GetAuthorizationToken',
-        'ecr:BatchCheckLayerAvailability',
-        'ecr:GetDownloadUrlForLayer',
-        'ecr:BatchGetImage',
-        'logs:CreateLogStream',
-        'logs:PutLogEvents',
-      ],
-      Resource: '*',
-    },
-  ],
-};
+export const executionRolePolicyDocument = ecsTaskExecutionRolePolicyDocument;
 
 export function webContainer(overrides: Partial<ContainerDefinition> = {}): ContainerDefinition {
   return {

@@ -1,0 +1,20 @@
+/** AWS managed policy documents as AWS publishes them, for the doctor's tests. */
+
+/** The default version of arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy. */
+export const ecsTaskExecutionRolePolicyDocument = {
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'ecr:GetAuthorizationToken',
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:GetDownloadUrlForLayer',
+        'ecr:BatchGetImage',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+      ],
+      Resource: '*',
+    },
+  ],
+};
