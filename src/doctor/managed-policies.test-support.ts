@@ -1,7 +1,8 @@
 /** AWS managed policy documents as AWS publishes them, for the doctor's tests. */
+import type { PolicyDocument } from './types.ts';
 
 /** The default version of arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy. */
-export const ecsTaskExecutionRolePolicyDocument = {
+export const ecsTaskExecutionRolePolicyDocument: PolicyDocument = {
   Version: '2012-10-17',
   Statement: [
     {

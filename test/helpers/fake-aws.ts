@@ -158,7 +158,7 @@ export function indexManifest(platforms: string[]): string {
   });
 }
 
-export const executionRolePolicyDocument = ecsTaskExecutionRolePolicyDocument;
+export const executionRolePolicyDocument: Record<string, unknown> = { ...ecsTaskExecutionRolePolicyDocument };
 
 export function webContainer(overrides: Partial<ContainerDefinition> = {}): ContainerDefinition {
   return {
