@@ -337,19 +337,8 @@ export class RegistryClient {
     };
     const op = pushOperation(`push blob ${digest}`, repo);
     for (let round = 1; ; round++) {
-      const url = this.url(repo, '/blobs/uploads/');
-      if (probe) {
-        url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(repo.repository)}`;
-      }
-      const started = await this.send(op, {
-        method: 'POST',
-        url,
-        retrySafe: true,
-        bufferLimit: ERROR_BODY_LIMIT,
-      });
-      if (started.status === 201) return 'present';
-      if (started.status !== 202) throw await this.statusError(op, started);
-      const location = this.uploadLocation(op, started);
+      const location = await this.startUpload(op, digest, probe);
+      if (location === 'present') return 'present';
       const target = new URL(location);
       target.search = `${target.search ? `${target.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
       const body: RequestBody = { length: size, open };
@@ -381,6 +370,92 @@ export class RegistryClient {
       if (finished.status === 404 && round < 2) continue;
       throw error;
     }
+  }
+
+  /**
+   * Copies a blob from `from` into `to` (any two registries this client reaches), as `pushBlob` with
+   * `getBlob` as its source would, but streamed over the transport's wire (wire.ts) when it has one: the
+   * download is written into the upload as it arrives, verified, and completed only when it verified.
+   * Whatever the wire does not finish (a status, a redirect it cannot follow, a broken connection, wrong
+   * bytes) is cancelled and done again on the general path, whose retries and errors then apply.
+   */
+  async copyBlob(
+    from: RepositoryRef,
+    to: RepositoryRef,
+    digest: Digest,
+    size: number,
+    options: { probe?: boolean | 'auto'; onBytes?: (bytes: number) => void } = {},
+  ): Promise<'uploaded' | 'present'> {
+    const general = (): Promise<'uploaded' | 'present'> =>
+      this.pushBlob(
+        to,
+        digest,
+        size,
+        async () => {
+          options.onBytes?.(0);
+          return (await this.getBlob(from, digest, { expectedSize: size })).stream;
+        },
+        options.probe !== undefined ? { probe: options.probe } : {},
+      );
+    const wire = this.transport.wire;
+    if (!wire) return general();
+    const host = this.apiHost(to.registry);
+    const probe = options.probe === 'auto' ? this.probeSupport.get(host) === 'yes' : Boolean(options.probe);
+    const op = pushOperation(`push blob ${digest}`, to);
+    const started = await this.startUpload(op, digest, probe);
+    if (started === 'present') return 'present';
+    const put = new URL(started);
+    put.search = `${put.search ? `${put.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
+    const pull = pullOperation(`fetch blob ${digest}`, from);
+    const outcome = await wire.pump({
+      get: { url: this.url(from, `/blobs/${digest}`), headers: await this.ownHostHeaders(pull) },
+      put: { url: put, headers: await this.ownHostHeaders(op, put) },
+      digest,
+      size,
+      ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+    });
+    if (!outcome.ok) {
+      await this.cancelUpload(op, started);
+      return general();
+    }
+    const announced = outcome.put.headers['docker-content-digest'];
+    if (announced !== undefined && isDigest(announced) && announced !== digest) {
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${op.what} ${imageName(to)}: the registry stored ${announced}`,
+        { ...this.details(op, undefined, put.host), status: outcome.put.status },
+        { hint: 'the registry (or a proxy in between) changed the content; nothing was kept' },
+      );
+    }
+    if (options.probe === 'auto' && !this.probeSupport.has(host)) await this.learnProbeSupport(to, digest);
+    return 'uploaded';
+  }
+
+  /** Opens an upload (POST; with `probe`, a mount from the repository itself): its Location, or `present`. */
+  private async startUpload(op: Operation, digest: Digest, probe: boolean): Promise<string | 'present'> {
+    const url = this.url(op.repo, '/blobs/uploads/');
+    if (probe) {
+      url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(op.repo.repository)}`;
+    }
+    const started = await this.send(op, {
+      method: 'POST',
+      url,
+      retrySafe: true,
+      bufferLimit: ERROR_BODY_LIMIT,
+    });
+    if (started.status === 201) return 'present';
+    if (started.status !== 202) throw await this.statusError(op, started);
+    return this.uploadLocation(op, started);
+  }
+
+  /** The Authorization header `send` would give a request of `op` to `url` (default: the registry's own API). */
+  private async ownHostHeaders(op: Operation, url?: URL): Promise<Record<string, string>> {
+    const host = this.apiHost(op.repo.registry);
+    if (url && (url.host !== host || url.protocol !== this.transport.url(host, '/').protocol)) return {};
+    const authorization = await this.withContext(op, () =>
+      this.auth.authorization({ registry: op.repo.registry, host }, op.scopes),
+    );
+    return authorization === undefined ? {} : { authorization };
   }
 
   /** Whether uploads to this registry find existing blobs through the upload's own POST (see pushBlob). */

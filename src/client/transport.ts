@@ -18,6 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { redact } from '../errors/index.ts';
+import { Wire } from './wire.ts';
 
 export const USER_AGENT = 'pullsafe/0.1';
 
@@ -267,6 +268,8 @@ export class Transport {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
   private readonly now: () => number;
+  private readonly tls: TransportOptions['tls'];
+  private wireInstance: Wire | undefined;
 
   constructor(options: TransportOptions = {}) {
     this.timeouts = { ...defaultTimeouts, ...options.timeouts };
@@ -279,6 +282,7 @@ export class Transport {
     this.sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, signal ? { signal } : {}));
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
+    this.tls = options.tls;
     if (options.dispatcher) {
       this.agent = options.dispatcher;
       this.ownsAgent = false;
@@ -348,7 +352,24 @@ export class Transport {
     }
   }
 
+  /**
+   * The fast path for blob copies between registries (wire.ts), with this transport's TLS settings and
+   * timeouts; undefined when the transport was given a dispatcher of its own, which the wire would bypass.
+   */
+  get wire(): Wire | undefined {
+    if (!this.ownsAgent) return undefined;
+    this.wireInstance ??= new Wire({
+      connectMs: this.timeouts.connectMs,
+      headersMs: this.timeouts.headersMs,
+      bodyIdleMs: this.timeouts.bodyIdleMs,
+      userAgent: this.userAgent,
+      ...(this.tls ? { tls: this.tls } : {}),
+    });
+    return this.wireInstance;
+  }
+
   async close(): Promise<void> {
+    this.wireInstance?.close();
     if (this.ownsAgent) await this.agent.close();
   }
 

@@ -238,24 +238,34 @@ class CopyRun {
       onEvent?.({ type: 'blob-skip', digest, size, reason: 'mounted' });
       return;
     }
-    let bytes = 0;
     let started = false;
-    const outcome = await this.target.putBlob(digest, size, async () => {
+    const start = (): void => {
       if (!started) onEvent?.({ type: 'blob-start', digest, size });
       started = true;
-      bytes = 0;
-      const stream = await this.source.getBlob(digest, size);
-      if (!onEvent) return stream;
-      const counter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          bytes += chunk.length;
-          onEvent({ type: 'blob-progress', digest, bytes, size });
-          callback(null, chunk);
-        },
-      });
-      stream.on('error', (error) => counter.destroy(error));
-      return stream.pipe(counter);
-    });
+    };
+    const onBytes = onEvent
+      ? (bytes: number): void => {
+          start();
+          if (bytes > 0) onEvent({ type: 'blob-progress', digest, bytes, size });
+        }
+      : undefined;
+    const outcome =
+      (await this.target.copyBlobFrom?.(this.source, digest, size, onBytes)) ??
+      (await this.target.putBlob(digest, size, async () => {
+        start();
+        const stream = await this.source.getBlob(digest, size);
+        if (!onBytes) return stream;
+        let bytes = 0;
+        const counter = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            bytes += chunk.length;
+            onBytes(bytes);
+            callback(null, chunk);
+          },
+        });
+        stream.on('error', (error) => counter.destroy(error));
+        return stream.pipe(counter);
+      }));
     if (outcome === 'present') {
       skipExisting();
       return;

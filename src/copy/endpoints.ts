@@ -46,6 +46,17 @@ export interface ImageTarget {
    * already held it and `open` was never called.
    */
   putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<'uploaded' | 'present'>;
+  /**
+   * `putBlob` with the bytes of `source`, when this target can take them from that source directly
+   * (registry to registry): undefined when it cannot, and the caller uses `putBlob`. `onBytes` is called
+   * with 0 when bytes start to flow, then with the running count.
+   */
+  copyBlobFrom?(
+    source: ImageSource,
+    digest: Digest,
+    size: number,
+    onBytes?: (bytes: number) => void,
+  ): Promise<'uploaded' | 'present'> | undefined;
   /** Cross-repository mount; false when the registry started an upload instead (nothing to clean up). */
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean>;
   /** What a tag or digest reference resolves to now, or undefined. */

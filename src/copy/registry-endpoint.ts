@@ -67,6 +67,19 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
     return this.client.pushBlob(this.repo, digest, size, open, { probe: 'auto' });
   }
 
+  copyBlobFrom(
+    source: ImageSource,
+    digest: Digest,
+    size: number,
+    onBytes?: (bytes: number) => void,
+  ): Promise<'uploaded' | 'present'> | undefined {
+    if (!(source instanceof RegistryEndpoint) || source.client !== this.client) return undefined;
+    return this.client.copyBlob(source.repo, this.repo, digest, size, {
+      probe: 'auto',
+      ...(onBytes ? { onBytes } : {}),
+    });
+  }
+
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean> {
     return this.client.mountBlob(this.repo, digest, fromRepository);
   }
