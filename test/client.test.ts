@@ -289,6 +289,30 @@ describe('against CNCF distribution (docker-registry)', () => {
     }
   });
 
+  test('copyBlob between two registries streams over the wire: Basic auth on the target, bytes exact', async () => {
+    const client = clientFor({
+      credentials: explicitCredentials('alice:wonderland-pw', { registry: secured.host }),
+    });
+    try {
+      const source: RepositoryRef = { registry: open.host, repository: 'wire/source' };
+      const target: RepositoryRef = { registry: secured.host, repository: 'wire/target' };
+      const blob = randomBytes(3 * 1024 * 1024 + 17);
+      const digest = digestOf(blob);
+      await client.pushBlob(source, digest, blob.length, () => Readable.from([blob]));
+      const seen: number[] = [];
+      assert.equal(
+        await client.copyBlob(source, target, digest, blob.length, { onBytes: (bytes) => seen.push(bytes) }),
+        'uploaded',
+      );
+      assert.deepEqual(client.transport.wire?.stats, { pumped: 1, declined: 0 });
+      assert.equal(seen[0], 0);
+      assert.equal(seen.at(-1), blob.length);
+      assert.deepEqual(await collect((await client.getBlob(target, digest)).stream), blob);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('htpasswd registry: Basic credentials from a source; the same conformance', async () => {
     const client = clientFor({
       credentials: explicitCredentials('alice:wonderland-pw', { registry: secured.host }),
@@ -694,6 +718,73 @@ describe('against the Docker-Hub-like fake upstream', () => {
       await target.stop();
     }
   });
+
+  test('copyBlob over the wire: bearer token to the registry, none to the CDN, the blob arrives', async () => {
+    const { upstream, client, repo, layer, layerDigest } = await setup({ blobRedirect: true });
+    const target = await startPullsafe();
+    try {
+      const targetRepo = { registry: new URL(target.url).host, repository: 'wire/app' };
+      assert.equal(await client.copyBlob(repo, targetRepo, layerDigest, layer.length), 'uploaded');
+      // The first GET met the token challenge (the client had not talked to the source yet).
+      assert.deepEqual(client.transport.wire?.stats, {
+        pumped: 1,
+        declined: 1,
+        lastReason: 'the source answered 401',
+      });
+      const cdn = upstream.requests.filter((r) => r.server === 'cdn');
+      assert.equal(cdn.length, 1);
+      assert.equal(cdn[0]!.headers.authorization, undefined);
+      const redirected = upstream.requests.filter((r) => r.server === 'registry' && r.status === 307);
+      assert.match(redirected[0]?.headers.authorization ?? '', /^Bearer /);
+      assert.equal(await client.checkBlob(targetRepo, layerDigest), layer.length);
+    } finally {
+      await target.stop();
+    }
+  });
+
+  test('copyBlob: wrong bytes from the source are never stored, on the wire or off it', async () => {
+    const { upstream, client, repo, layer, layerDigest } = await setup();
+    const target = await startPullsafe();
+    try {
+      const targetRepo = { registry: new URL(target.url).host, repository: 'wire/wrong' };
+      await client.checkManifest(repo, 'latest');
+      upstream.inject({ match: { kind: 'blob' }, action: 'wrong-digest', times: 100 });
+      await assert.rejects(client.copyBlob(repo, targetRepo, layerDigest, layer.length), (error: unknown) => {
+        assert.ok(error instanceof PullsafeError);
+        assert.equal(error.code, 'DIGEST_MISMATCH');
+        return true;
+      });
+      assert.equal(await client.checkBlob(targetRepo, layerDigest), undefined);
+      assert.equal(client.transport.wire?.stats.pumped, 0);
+      assert.match(client.transport.wire?.stats.lastReason ?? '', /hash to sha256:/);
+    } finally {
+      await target.stop();
+    }
+  });
+
+  for (const action of ['wrong-digest', 'truncate'] as const) {
+    test(`copyBlob: a ${action} fault on the wire is left to the general path, which completes the copy`, async () => {
+      const { upstream, client, repo, layer, layerDigest } = await setup();
+      const target = await startPullsafe();
+      try {
+        const targetRepo = { registry: new URL(target.url).host, repository: `wire/${action}` };
+        await client.checkManifest(repo, 'latest');
+        upstream.inject({ match: { kind: 'blob' }, action, times: 1 });
+        assert.equal(await client.copyBlob(repo, targetRepo, layerDigest, layer.length), 'uploaded');
+        assert.equal(await client.checkBlob(targetRepo, layerDigest), layer.length);
+        assert.equal(
+          upstream.count((r) => r.fault === action),
+          1,
+        );
+        assert.deepEqual(
+          [client.transport.wire?.stats.pumped, client.transport.wire?.stats.declined],
+          [0, 1],
+        );
+      } finally {
+        await target.stop();
+      }
+    });
+  }
 
   test('a blob with the wrong bytes fails with DIGEST_MISMATCH at the end of the stream', async () => {
     const { upstream, client, repo, layerDigest } = await setup();

@@ -407,13 +407,25 @@ export class RegistryClient {
     const put = new URL(started);
     put.search = `${put.search ? `${put.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
     const pull = pullOperation(`fetch blob ${digest}`, from);
-    const outcome = await wire.pump({
-      get: { url: this.url(from, `/blobs/${digest}`), headers: await this.ownHostHeaders(pull) },
-      put: { url: put, headers: await this.ownHostHeaders(op, put) },
-      digest,
-      size,
-      ...(options.onBytes ? { onBytes: options.onBytes } : {}),
-    });
+    const pump = async (get: Record<string, string>) =>
+      wire.pump({
+        get: { url: this.url(from, `/blobs/${digest}`), headers: get },
+        put: { url: put, headers: await this.ownHostHeaders(op, put) },
+        digest,
+        size,
+        ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+      });
+    const sent = await this.ownHostHeaders(pull);
+    let outcome = await pump(sent);
+    if (!outcome.ok && outcome.get?.status === 401) {
+      // The source's first challenge (no token for this scope yet): answer it, and pump once more.
+      const source = { registry: from.registry, host: this.apiHost(from.registry) };
+      const challenge = outcome.get.headers['www-authenticate'];
+      const retry = await this.withContext(pull, () =>
+        this.auth.challenged(source, pull.scopes, challenge, sent.authorization),
+      );
+      if (retry !== undefined) outcome = await pump({ authorization: retry });
+    }
     if (!outcome.ok) {
       await this.cancelUpload(op, started);
       return general();

@@ -391,6 +391,8 @@ export class Wire {
   private readonly options: WireOptions;
   private readonly idle = new Map<string, Connection[]>();
   private closed = false;
+  /** Pumps that finished, pumps handed back to the caller (`ok: false`), and why the last one was. */
+  readonly stats: { pumped: number; declined: number; lastReason?: string } = { pumped: 0, declined: 0 };
 
   constructor(options: WireOptions) {
     this.options = options;
@@ -405,13 +407,22 @@ export class Wire {
       return connection;
     };
     try {
-      return await this.transfer(request, take);
+      const outcome = await this.transfer(request, take);
+      if (outcome.ok) this.stats.pumped++;
+      else this.decline(outcome.reason);
+      return outcome;
     } catch (error) {
       for (const connection of used) connection.destroy();
+      this.decline((error as Error).message);
       return { ok: false, reason: (error as Error).message };
     } finally {
       for (const connection of used) this.release(connection);
     }
+  }
+
+  private decline(reason: string): void {
+    this.stats.declined++;
+    this.stats.lastReason = reason;
   }
 
   close(): void {
