@@ -69,6 +69,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Fails the pump; its message becomes the outcome's `reason`. */
 class WireFailure extends Error {}
 
+/** The target answered while the upload was still being sent. */
+class EarlyAnswer extends WireFailure {}
+
 interface Head {
   status: number;
   headers: Record<string, string>;
@@ -86,42 +89,62 @@ interface BodySink {
   busy(): Promise<void> | undefined;
 }
 
-/** One HTTP/1.1 connection, one request at a time. */
+/**
+ * One HTTP/1.1 connection, one request at a time. Over plain TCP, reads land in one fixed buffer: a body
+ * piece handed to the sink is a slice of it, valid until the sink's `busy()` settles, and no read happens
+ * before. TLS sockets cannot promise that (they decrypt several records into the buffer in one go, paused
+ * or not), so over TLS each read gets a buffer of its own. Bytes that arrive while the connection cannot
+ * hand them on are kept aside and handed on in order later.
+ */
 class Connection {
   readonly origin: string;
   readonly socket: Socket;
   reusable = true;
   failure: Error | undefined;
-  private headBytes: Buffer[] = [];
-  private headLength = 0;
-  private mode: 'idle' | 'head' | 'body' = 'idle';
-  private framing: Framing = { kind: 'none' };
-  private sink: BodySink | undefined;
-  private waiting: { resolve: (value: Head) => void; reject: (error: Error) => void } | undefined;
-  private stash: Buffer | undefined;
-  private bodyDone: (() => void) | undefined;
-  private readonly options: WireOptions;
   head: Head | undefined;
   /** Requests answered on this connection. */
   served = 0;
   idleTimer: NodeJS.Timeout | undefined;
+  private headBytes: Buffer[] = [];
+  private headLength = 0;
+  /** idle: no request; head: reading a response head; headed: head read, body not asked for yet. */
+  private mode: 'idle' | 'head' | 'headed' | 'body' = 'idle';
+  private framing: Framing = { kind: 'none' };
+  private sink: BodySink | undefined;
+  /** The sink is busy: bytes read meanwhile go to `held`. */
+  private holding = false;
+  private held: Buffer[] = [];
+  /** The server ended its side. */
+  private ended = false;
+  private waiting: { resolve: (value: Head) => void; reject: (error: Error) => void } | undefined;
+  private bodyWaiting: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  private readonly options: WireOptions;
+  /** Each read arrives in a buffer of its own (TLS), rather than in the fixed one. */
+  private readonly ownsReads: boolean;
 
-  constructor(url: URL, options: WireOptions, buffer: Buffer) {
+  constructor(url: URL, options: WireOptions) {
     this.options = options;
     this.origin = url.origin;
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const onread = { buffer, callback: (length: number, data: Buffer) => this.onRead(data, length) };
-    // tls.connect reads into `onread` like net.connect does (its type declarations leave it out).
     const tlsOptions: ConnectionOptions = {
       host,
       port,
       ...(isIP(host) ? {} : { servername: host }),
       ALPNProtocols: ['http/1.1'],
       ...options.tls,
-      ...{ onread },
     };
-    this.socket = url.protocol === 'https:' ? connectTls(tlsOptions) : connectTcp({ host, port, onread });
+    this.ownsReads = url.protocol === 'https:';
+    if (this.ownsReads) {
+      this.socket = connectTls(tlsOptions);
+      this.socket.on('data', (data: Buffer) => {
+        if (!this.onRead(data, data.length)) this.socket.pause();
+      });
+    } else {
+      const buffer = Buffer.allocUnsafe(options.readBufferBytes ?? 256 * 1024);
+      const onread = { buffer, callback: (length: number, data: Buffer) => this.onRead(data, length) };
+      this.socket = connectTcp({ host, port, onread });
+    }
     this.socket.setNoDelay(true);
     const connectTimer = setTimeout(
       () => this.fail(new WireFailure(`no connection to ${this.origin} within ${options.connectMs} ms`)),
@@ -134,7 +157,9 @@ class Connection {
     this.socket.on('end', () => this.onEnd());
     this.socket.on('close', () => {
       clearTimeout(connectTimer);
-      this.fail(new WireFailure(`${this.origin} closed the connection`));
+      this.reusable = false;
+      // After an orderly end, what was read is still handed on (see onEnd).
+      if (!this.ended) this.fail(new WireFailure(`${this.origin} closed the connection`));
     });
     this.socket.on('timeout', () =>
       this.fail(new WireFailure(`${this.origin} sent nothing for ${this.socket.timeout} ms`)),
@@ -143,18 +168,22 @@ class Connection {
 
   /** Sends a request head (and a small body) and waits for the response head. */
   async request(method: string, url: URL, headers: Record<string, string>, body?: Buffer): Promise<Head> {
-    this.head = undefined;
-    this.startHead();
-    this.socket.write(requestHead(method, url, headers, this.options.userAgent));
+    this.startRequest(method, url, headers);
     if (body?.length) this.socket.write(body);
     return this.readHead();
   }
 
   /** Writes a request head whose body the caller writes next; the response head is read with readHead. */
   startRequest(method: string, url: URL, headers: Record<string, string>): void {
+    if (this.failure) throw this.failure;
+    if (this.ended) throw new WireFailure(`${this.origin} closed the connection`);
+    const head = requestHead(method, url, headers, this.options.userAgent);
     this.head = undefined;
-    this.startHead();
-    this.socket.write(requestHead(method, url, headers, this.options.userAgent));
+    this.mode = 'head';
+    this.headBytes = [];
+    this.headLength = 0;
+    this.socket.write(head);
+    this.socket.resume();
   }
 
   readHead(): Promise<Head> {
@@ -168,20 +197,18 @@ class Connection {
 
   /** Reads the body of the response whose head was read, piece by piece into `sink`. */
   readBody(sink: BodySink, method: string): Promise<void> {
-    const head = this.head!;
-    this.framing = framingOf(method, head);
-    if (this.framing.kind === 'none') return this.finishBody();
-    this.mode = 'body';
-    this.sink = sink;
-    this.socket.setTimeout(this.options.bodyIdleMs);
+    if (this.failure) return Promise.reject(this.failure);
+    this.framing = framingOf(method, this.head!);
     return new Promise<void>((resolve, reject) => {
-      this.bodyDone = resolve;
-      this.waiting = { resolve: () => {}, reject };
-      const stash = this.stash;
-      this.stash = undefined;
-      if (this.failure) reject(this.failure);
-      else if (stash) this.deliver(stash, true);
-      else this.socket.resume();
+      this.bodyWaiting = { resolve, reject };
+      if (this.framing.kind === 'none') {
+        this.finishBody();
+        return;
+      }
+      this.mode = 'body';
+      this.sink = sink;
+      this.socket.setTimeout(this.options.bodyIdleMs);
+      this.drain();
     });
   }
 
@@ -215,25 +242,24 @@ class Connection {
     this.socket.resume();
   }
 
-  private startHead(): void {
-    this.mode = 'head';
-    this.headBytes = [];
-    this.headLength = 0;
-    this.stash = undefined;
-    this.socket.resume();
-  }
-
   private onRead(buffer: Buffer, length: number): boolean {
     const data = buffer.subarray(0, length);
+    if (this.holding || this.mode === 'headed') {
+      this.held.push(this.ownsReads ? data : Buffer.from(data));
+      return false;
+    }
     if (this.mode === 'head') return this.onHeadBytes(data);
-    if (this.mode === 'body') return this.deliver(data, false);
+    if (this.mode === 'body') {
+      this.deliver(data);
+      return this.mode === 'body' && !this.holding && !this.failure;
+    }
     // Bytes nobody asked for: the server is out of step with us.
     this.fail(new WireFailure(`${this.origin} sent bytes outside a response`));
     return false;
   }
 
   private onHeadBytes(data: Buffer): boolean {
-    this.headBytes.push(Buffer.from(data));
+    this.headBytes.push(this.ownsReads ? data : Buffer.from(data));
     this.headLength += data.length;
     const all = this.headBytes.length === 1 ? this.headBytes[0]! : Buffer.concat(this.headBytes);
     this.headBytes = [all];
@@ -256,21 +282,30 @@ class Connection {
       this.headLength = 0;
       return rest.length ? this.onHeadBytes(rest) : true;
     }
-    this.mode = 'idle';
+    this.mode = 'headed';
     this.head = head;
     this.served++;
     if ((head.headers.connection ?? '').toLowerCase().includes('close')) this.reusable = false;
-    this.stash = rest.length ? rest : undefined;
+    if (rest.length) this.held.push(rest);
     const waiting = this.waiting;
     this.waiting = undefined;
     this.socket.setTimeout(0);
     waiting?.resolve(head);
-    // Nothing more is read until the body is asked for, so the read buffer is not overwritten.
     return false;
   }
 
-  /** Feeds body bytes through the framing into the sink; false pauses reading. */
-  private deliver(data: Buffer, fromStash: boolean): boolean {
+  /** Hands on what was held, in order, while the sink is free; then reads on. */
+  private drain(): void {
+    while (this.held.length && !this.holding && this.mode === 'body' && !this.failure) {
+      this.deliver(this.held.shift()!);
+    }
+    if (this.mode !== 'body' || this.holding || this.failure) return;
+    if (this.ended) this.onEnd();
+    else this.socket.resume();
+  }
+
+  /** Feeds body bytes through the framing into the sink. */
+  private deliver(data: Buffer): void {
     let offset = 0;
     const framing = this.framing;
     try {
@@ -290,32 +325,29 @@ class Connection {
       }
     } catch (error) {
       this.fail(error as Error);
-      return false;
+      return;
     }
     if (offset < data.length) {
       // Bytes past the end of the response: a pipelined answer we never asked for.
       this.fail(new WireFailure(`${this.origin} sent bytes past the end of a response`));
-      return false;
+      return;
     }
-    const wait = this.sink?.busy();
     const finished = this.mode !== 'body';
-    if (wait) {
-      this.socket.pause();
-      wait.then(
-        () => {
-          if (finished) void this.finishBody();
-          else this.socket.resume();
-        },
-        (error: unknown) => this.fail(error as Error),
-      );
-      return false;
+    const wait = this.sink?.busy();
+    if (!wait) {
+      if (finished) this.finishBody();
+      return;
     }
-    if (finished) {
-      void this.finishBody();
-      return false;
-    }
-    if (fromStash) this.socket.resume();
-    return true;
+    this.holding = true;
+    this.socket.pause();
+    wait.then(
+      () => {
+        this.holding = false;
+        if (finished) this.finishBody();
+        else this.drain();
+      },
+      (error: unknown) => this.fail(error as Error),
+    );
   }
 
   private chunked(framing: Extract<Framing, { kind: 'chunked' }>, data: Buffer, start: number): number {
@@ -351,39 +383,45 @@ class Connection {
     return lf + 1;
   }
 
-  private finishBody(): Promise<void> {
+  private finishBody(): void {
+    if (this.held.length) {
+      this.fail(new WireFailure(`${this.origin} sent bytes past the end of a response`));
+      return;
+    }
     this.mode = 'idle';
     this.sink = undefined;
     this.socket.setTimeout(0);
     if (this.framing.kind === 'close') this.reusable = false;
-    const done = this.bodyDone;
-    this.bodyDone = undefined;
-    this.waiting = undefined;
-    done?.();
-    return Promise.resolve();
+    const done = this.bodyWaiting;
+    this.bodyWaiting = undefined;
+    done?.resolve();
   }
 
+  /**
+   * The server ended its side. A close-delimited body ends here; bytes still held are handed on first.
+   * Anything else still expected fails.
+   */
   private onEnd(): void {
+    this.ended = true;
     this.reusable = false;
-    if (this.mode === 'body' && this.framing.kind === 'close') {
-      const wait = this.sink?.busy();
-      if (wait) void wait.then(() => this.finishBody());
-      else void this.finishBody();
-      return;
-    }
-    this.fail(new WireFailure(`${this.origin} closed the connection`));
+    if (this.mode === 'headed' || this.holding || (this.mode === 'body' && this.held.length)) return;
+    if (this.mode === 'body' && this.framing.kind === 'close') this.finishBody();
+    else if (this.mode !== 'idle') this.fail(new WireFailure(`${this.origin} closed the connection`));
   }
 
   private fail(error: Error): void {
     this.reusable = false;
     if (this.failure) return;
     this.failure = error;
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    this.bodyDone = undefined;
     this.mode = 'idle';
+    this.held = [];
     if (!this.socket.destroyed) this.socket.destroy();
+    const waiting = this.waiting;
+    const body = this.bodyWaiting;
+    this.waiting = undefined;
+    this.bodyWaiting = undefined;
     waiting?.reject(error);
+    body?.reject(error);
   }
 }
 
@@ -500,9 +538,9 @@ export class Wire {
     };
     const sink: BodySink = {
       data(piece) {
-        if (early) throw new WireFailure('the target answered before the upload was complete');
         received += piece.length;
         if (received > size) throw new WireFailure(`the source sent more than ${size} bytes`);
+        if (early) throw new EarlyAnswer('the target answered before the upload was complete');
         hash.update(piece);
         if (received === size) {
           const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
@@ -529,7 +567,7 @@ export class Wire {
     try {
       await source.readBody(sink, 'GET');
     } catch (error) {
-      if (!early) throw error;
+      if (!(error instanceof EarlyAnswer)) throw error;
     }
     if (!early && (received !== size || !verified)) {
       throw new WireFailure(`the source sent ${received} of ${size} bytes`);
@@ -551,7 +589,7 @@ export class Wire {
       clearTimeout(connection.idleTimer);
       if (!connection.socket.destroyed && connection.reusable) return connection;
     }
-    return new Connection(url, this.options, Buffer.allocUnsafe(this.options.readBufferBytes ?? 256 * 1024));
+    return new Connection(url, this.options);
   }
 
   private release(connection: Connection): void {
