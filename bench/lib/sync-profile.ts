@@ -140,6 +140,7 @@ export async function runProfile(p: ProfileContext): Promise<void> {
     },
     { tool: 'node-pipe', concurrency: ctx.concurrency, name: 'reference node:http pipe' },
     { tool: 'node-pipe', concurrency: { images: 1, blobs: 1 }, name: 'reference node:http pipe' },
+    { tool: 'node-raw', concurrency: ctx.concurrency, name: 'reference raw-socket copier' },
   ];
   for (const { tool, concurrency, name, command } of runs) {
     log(`profile: ${name} with images ${concurrency.images}, blobs ${concurrency.blobs}`);

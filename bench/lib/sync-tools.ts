@@ -18,8 +18,11 @@ import {
 } from './proc.ts';
 import type { ImageSet, ImageSpec } from './sync-images.ts';
 
-/** The three compared tools, and `node-pipe`: the reference copier of --profile (bench/lib/sync-pipe.ts). */
-export type ToolName = 'pullsafe' | 'skopeo-sync' | 'skopeo-copy' | 'node-pipe';
+/**
+ * The three compared tools, and the reference copiers of --profile: `node-pipe` (node:http,
+ * bench/lib/sync-pipe.ts) and `node-raw` (hand-written HTTP/1.1 on net sockets, bench/lib/sync-raw.ts).
+ */
+export type ToolName = 'pullsafe' | 'skopeo-sync' | 'skopeo-copy' | 'node-pipe' | 'node-raw';
 
 export const toolNames: ToolName[] = ['pullsafe', 'skopeo-sync', 'skopeo-copy'];
 
@@ -28,6 +31,7 @@ export const toolLabels: Record<ToolName, string> = {
   'skopeo-sync': 'skopeo sync --all',
   'skopeo-copy': 'skopeo copy --all, 1 image at a time',
   'node-pipe': 'reference node:http pipe copier',
+  'node-raw': 'reference raw-socket copier',
 };
 
 export interface Concurrency {
@@ -131,14 +135,14 @@ async function commandsFor(
     const [command, ...prefix] = ctx.pullsafeCommand ?? [join(ctx.root, 'pullsafe')];
     return [{ command: command!, args: [...prefix, 'sync', '-f', file, ...(ctx.pullsafeArgs ?? [])] }];
   }
-  if (tool === 'node-pipe') {
+  if (tool === 'node-pipe' || tool === 'node-raw') {
     const file = join(ctx.work, 'image-set.json');
     await writeFile(file, JSON.stringify(ctx.set));
     return [
       {
         command: process.execPath,
         args: [
-          join(ctx.root, 'bench', 'lib', 'sync-pipe.ts'),
+          join(ctx.root, 'bench', 'lib', tool === 'node-pipe' ? 'sync-pipe.ts' : 'sync-raw.ts'),
           file,
           `http://${ctx.sourceHost}`,
           `http://${targetHost}`,
