@@ -277,6 +277,29 @@ test('connection resets are retried; keep-alive reuses connections', async () =>
   }
 });
 
+test('HEAD requests keep their connection alive, as GETs do', async () => {
+  const server = await serve((_req, res) => {
+    res.writeHead(200, { 'content-length': '1234', 'docker-content-digest': 'sha256:00' }).end();
+  });
+  const transport = fastTransport([]);
+  try {
+    for (let i = 0; i < 6; i++) {
+      const response = await transport.request({
+        method: 'HEAD',
+        url: new URL(`http://${server.host}/m${i}`),
+      });
+      assert.equal(response.status, 200);
+      assert.equal(response.header('content-length'), '1234');
+      await response.discard();
+    }
+    // undici's default would be a new connection for every HEAD (six).
+    assert.ok(server.connections() <= 2, `${server.connections()} connections for six HEADs`);
+  } finally {
+    await transport.close();
+    await server.close();
+  }
+});
+
 test('refused connections fail with TransportError after the attempts', async () => {
   const server = await serve((_req, res) => res.end());
   const host = server.host;

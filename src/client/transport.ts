@@ -477,6 +477,10 @@ export class Transport {
         signal: signal ?? null,
         headersTimeout: this.timeouts.headersMs,
         bodyTimeout: this.timeouts.bodyIdleMs,
+        // undici closes the connection after every HEAD unless told otherwise (for servers that send a
+        // body anyway). Registries answer HEADs properly, and pullsafe sends many of them (up-to-date
+        // checks, quota probes): each would otherwise cost a new connection, over TLS a new handshake.
+        ...(method === 'HEAD' ? { reset: false } : {}),
       });
     } catch (error) {
       if (sourceStream && !sourceStream.destroyed) sourceStream.destroy();
