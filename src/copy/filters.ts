@@ -5,8 +5,17 @@
  * tags when there is none), then `latest: N` keeps the N highest versions of those. Platforms: `os/arch[/variant]`
  * normalised the way containerd normalises them, so `linux/aarch64` and `linux/arm64/v8` are `linux/arm64`.
  */
-import semver from 'semver';
+import { createRequire } from 'node:module';
+import type Semver from 'semver';
+import type { SemVer } from 'semver';
 import { PullsafeError } from '../errors/index.ts';
+
+const require = createRequire(import.meta.url);
+let semver: typeof Semver | undefined;
+/** `semver` (47 modules) loads only when a filter needs it, not at every start. */
+function semverLibrary(): typeof Semver {
+  return (semver ??= require('semver') as typeof Semver);
+}
 
 /**
  * One tag filter. `src/config/sync.ts` declares the same shape (the layers may not import each other), so a
@@ -38,13 +47,13 @@ const versionPattern = /^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))
  * `-prerelease` (`1` is 1.0.0, `v1.25` is 1.25.0, `1.25.3-alpine` is a prerelease of 1.25.3). Anything else
  * (`latest`, `1.2.3.4`, `stable-alpine`) is not a version: `undefined`.
  */
-export function parseTagVersion(tag: string): semver.SemVer | undefined {
+export function parseTagVersion(tag: string): SemVer | undefined {
   const match = versionPattern.exec(tag);
   if (!match) return undefined;
   const [, major, minor = '0', patch = '0', prerelease] = match;
   const text = `${major}.${minor}.${patch}${prerelease === undefined ? '' : `-${prerelease}`}`;
   try {
-    return new semver.SemVer(text, { loose: true });
+    return new (semverLibrary().SemVer)(text, { loose: true });
   } catch {
     return undefined;
   }
@@ -107,7 +116,7 @@ function checkRange(range: unknown): string | undefined {
  * (`>=x`) as "any version": a comparison must name a number. `*`, `x` and `1.x` stay valid.
  */
 function rangeProblem(range: string): string | undefined {
-  if (semver.validRange(range) === null) return 'not a semver range';
+  if (semverLibrary().validRange(range) === null) return 'not a semver range';
   const compact = range.replace(/(<=|>=|<|>|=|~>|~|\^)\s+/g, '$1');
   if (/(?:^|[\s|])(?:<=|>=|<|>|=|~>|~|\^)v?[xX*]/.test(compact)) return 'a comparison needs a version number';
   return undefined;
@@ -132,7 +141,7 @@ function regexReason(error: unknown): string {
   return message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
 }
 
-type Matcher = (tag: string, version: semver.SemVer | undefined) => boolean;
+type Matcher = (tag: string, version: SemVer | undefined) => boolean;
 
 function matcherFor(filter: Exclude<TagFilter, { latest: number }>): Matcher {
   if ('exact' in filter) {
@@ -159,7 +168,7 @@ function matcherFor(filter: Exclude<TagFilter, { latest: number }>): Matcher {
   const range = filter.semver;
   const problem = typeof range === 'string' ? rangeProblem(range) : 'not a string';
   if (problem) throw invalidFilter(`semver: invalid range ${JSON.stringify(range)}: ${problem}`);
-  const compiled = new semver.Range(range, { includePrerelease: rangeNamesPrerelease(range) });
+  const compiled = new (semverLibrary().Range)(range, { includePrerelease: rangeNamesPrerelease(range) });
   return (_tag, version) => version !== undefined && compiled.test(version);
 }
 
@@ -192,7 +201,7 @@ export function selectTags(allTags: readonly string[], filters: readonly TagFilt
   }
 
   const seen = new Set<string>();
-  const selected: { tag: string; version: semver.SemVer | undefined; index: number }[] = [];
+  const selected: { tag: string; version: SemVer | undefined; index: number }[] = [];
   for (const tag of allTags) {
     if (seen.has(tag)) continue;
     seen.add(tag);
@@ -203,10 +212,10 @@ export function selectTags(allTags: readonly string[], filters: readonly TagFilt
   if (latest === undefined) return selected.map((entry) => entry.tag);
 
   const ranked = selected.filter(
-    (entry): entry is { tag: string; version: semver.SemVer; index: number } =>
+    (entry): entry is { tag: string; version: SemVer; index: number } =>
       entry.version !== undefined && (matchers.length > 0 || entry.version.prerelease.length === 0),
   );
-  ranked.sort((a, b) => semver.rcompare(a.version, b.version) || a.index - b.index);
+  ranked.sort((a, b) => semverLibrary().rcompare(a.version, b.version) || a.index - b.index);
   return ranked.slice(0, latest).map((entry) => entry.tag);
 }
 
