@@ -36,6 +36,7 @@ import {
   type TransportResponse,
 } from './transport.ts';
 import { verifiedStream } from './verify.ts';
+import type { Wire } from './wire.ts';
 
 /** A repository on a registry, as in `ImageReference` (`docker.io`, `library/nginx`). */
 export type RepositoryRef = Pick<ImageReference, 'registry' | 'repository'>;
@@ -402,7 +403,7 @@ export class RegistryClient {
     const host = this.apiHost(to.registry);
     const probe = options.probe === 'auto' ? this.probeSupport.get(host) === 'yes' : Boolean(options.probe);
     const op = pushOperation(`push blob ${digest}`, to);
-    const started = await this.startUpload(op, digest, probe);
+    const started = await this.openUploadOnWire(wire, op, digest, probe);
     if (started === 'present') return 'present';
     const put = new URL(started);
     put.search = `${put.search ? `${put.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
@@ -441,6 +442,28 @@ export class RegistryClient {
     }
     if (options.probe === 'auto' && !this.probeSupport.has(host)) await this.learnProbeSupport(to, digest);
     return 'uploaded';
+  }
+
+  /**
+   * `startUpload` over the wire, on the connection the upload's PUT will then reuse. Anything but a plain
+   * 201 or 202 with a Location (a challenge, an error, no answer) is asked again on the general path,
+   * which answers challenges and words the errors.
+   */
+  private async openUploadOnWire(
+    wire: Wire,
+    op: Operation,
+    digest: Digest,
+    probe: boolean,
+  ): Promise<string | 'present'> {
+    const url = this.url(op.repo, '/blobs/uploads/');
+    if (probe) {
+      url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(op.repo.repository)}`;
+    }
+    const answer = await wire.send('POST', { url, headers: await this.ownHostHeaders(op, url) });
+    if (answer?.status === 201) return 'present';
+    const location = answer?.headers.location;
+    if (answer?.status === 202 && location !== undefined) return uploadUrl(location, url);
+    return this.startUpload(op, digest, probe);
   }
 
   /** Opens an upload (POST; with `probe`, a mount from the repository itself): its Location, or `present`. */
@@ -766,10 +789,7 @@ export class RegistryClient {
         { hint: 'the registry does not follow the distribution API for uploads' },
       );
     }
-    const url = new URL(location, response.url);
-    // Never let an upload (and the token sent with it) drop from HTTPS to plain HTTP.
-    if (url.host === response.url.host && response.url.protocol === 'https:') url.protocol = 'https:';
-    return url.toString();
+    return uploadUrl(location, response.url);
   }
 
   /** Best effort: an upload left open expires on its own. */
@@ -880,6 +900,14 @@ export class RegistryClient {
     }
     return new RegistryError(code, message, details, { hint });
   }
+}
+
+/** An upload's Location, resolved against the request that opened it. */
+function uploadUrl(location: string, requested: URL): string {
+  const url = new URL(location, requested);
+  // Never let an upload (and the token sent with it) drop from HTTPS to plain HTTP.
+  if (url.host === requested.host && requested.protocol === 'https:') url.protocol = 'https:';
+  return url.toString();
 }
 
 function pullOperation(what: string, repo: RepositoryRef, reference?: string): Operation {

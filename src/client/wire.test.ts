@@ -689,6 +689,38 @@ describe('Wire.pump: connections', bounded, () => {
   });
 });
 
+describe('Wire.send', bounded, () => {
+  test('a POST gets its answer, and the PUT after it reuses the same connection', async (t) => {
+    const blob = randomBytes(300_000);
+    const { source, target, uploads } = await plainPair(t, blob, { status: 202 });
+    const wire = wireFor(t);
+    const answer = await wire.send('POST', {
+      url: target.url('/v2/app/blobs/uploads/'),
+      headers: { authorization: 'Basic eA==' },
+    });
+    assert.equal(answer?.status, 202);
+    assert.equal(answer?.headers.location, '/v2/done');
+    assert.equal(uploads[0]?.method, 'POST');
+    assert.equal(uploads[0]?.headers['content-length'], '0');
+    assert.equal(uploads[0]?.headers.authorization, 'Basic eA==');
+    const outcome = await wire.pump(pumpRequest(source.url('/blob'), target.url('/v2/done'), blob));
+    // The target answers 202 to everything here, which a pump also takes as done (2xx).
+    expectOk(outcome);
+    assert.equal(uploads[1]?.digest, digestOf(blob));
+    assert.equal(target.connections(), 1);
+  });
+
+  test('no answer (connection refused) is undefined, not an error', async (t) => {
+    const closed = createNetServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const wire = wireFor(t, { connectMs: 500 });
+    const url = new URL(`http://127.0.0.1:${port}/v2/x/blobs/uploads/`);
+    assert.equal(await wire.send('POST', { url, headers: {} }), undefined);
+  });
+});
+
 describe('Wire.pump: TLS', bounded, () => {
   async function tlsPair(t: TestContext, blob: Buffer, target: TargetOptions = {}) {
     const uploads: Upload[] = [];

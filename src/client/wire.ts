@@ -436,6 +436,26 @@ export class Wire {
     this.options = options;
   }
 
+  /**
+   * One small request without a body (opening an upload), on a kept-alive connection: the answer, or
+   * undefined when none came (the caller then asks again on the general path).
+   */
+  async send(method: 'POST' | 'DELETE', endpoint: WireEndpoint): Promise<WireAnswer | undefined> {
+    const connection = this.acquire(endpoint.url);
+    try {
+      const head = await connection.request(method, endpoint.url, {
+        ...endpoint.headers,
+        'content-length': '0',
+      });
+      return { ...head, body: await connection.readAll(method) };
+    } catch {
+      connection.destroy();
+      return undefined;
+    } finally {
+      this.release(connection);
+    }
+  }
+
   /** Streams the blob at `get` into the upload at `put` (see the promises above). */
   async pump(request: PumpRequest): Promise<PumpOutcome> {
     const used: Connection[] = [];
