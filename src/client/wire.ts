@@ -1,8 +1,8 @@
 /**
  * The fast path for moving a blob from one registry to another: an HTTP/1.1 GET whose body is written
  * straight into the PUT of an upload, over connections of its own that read into one fixed buffer each,
- * with no stream objects and no per-chunk allocation in between. Measured on the sync benchmark it needs
- * about a third of the client CPU of the same transfer through undici's streams (docs/benchmarks.md).
+ * with no stream objects and no per-chunk allocation in between. It exists for speed: on the sync
+ * benchmark it cut pullsafe's CPU from about 2.0 to 1.2 seconds (docs/benchmarks.md).
  *
  * Promises:
  * - `pump` succeeds only when the source answered 200 with exactly `size` bytes hashing to `digest` and
@@ -44,7 +44,7 @@ export interface WireAnswer {
   status: number;
   /** Lower-case names; repeated headers joined with ", ". */
   headers: Record<string, string>;
-  /** The body, up to `answerLimit` bytes. */
+  /** The body, up to 64 KiB (the rest is read and dropped). */
   body: Buffer;
 }
 
