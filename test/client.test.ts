@@ -770,7 +770,14 @@ describe('against the Docker-Hub-like fake upstream', () => {
         const targetRepo = { registry: new URL(target.url).host, repository: `wire/${action}` };
         await client.checkManifest(repo, 'latest');
         upstream.inject({ match: { kind: 'blob' }, action, times: 1 });
-        assert.equal(await client.copyBlob(repo, targetRepo, layerDigest, layer.length), 'uploaded');
+        const reasons: string[] = [];
+        const onFallback = (reason: string): number => reasons.push(reason);
+        assert.equal(
+          await client.copyBlob(repo, targetRepo, layerDigest, layer.length, { onFallback }),
+          'uploaded',
+        );
+        assert.equal(reasons.length, 1);
+        assert.match(reasons[0]!, action === 'truncate' ? /closed the connection/ : /hash to sha256:/);
         assert.equal(await client.checkBlob(targetRepo, layerDigest), layer.length);
         assert.equal(
           upstream.count((r) => r.fault === action),

@@ -217,6 +217,44 @@ describe('copy from a Docker-Hub-like upstream', () => {
     assert.equal((await fetch(`${pullsafe.url}/v2/poisoned/app/manifests/v1`)).status, 404);
   });
 
+  it('--json reports a blob the fast path gave up on, which the general path then copies', async () => {
+    // An upstream of its own: faults left over by other tests must not reach the general path here.
+    const own = await startFakeUpstream({ auth: 'token' });
+    try {
+      addImage(own, 'library/app', 'v1', image);
+      const layer = image.manifests[1]!.layers[0]!;
+      own.inject({
+        match: { kind: 'blob', pathIncludes: layer.digest.slice(7) },
+        times: 1,
+        action: 'wrong-digest',
+      });
+      const result = await runCli([
+        'copy',
+        '--json',
+        `${own.host}/library/app:v1`,
+        `${target}/fallback/app:v1`,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const events = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { event: string; digest?: string; reason?: string });
+      const fallbacks = events.filter((event) => event.event === 'blob-fallback');
+      assert.deepEqual(
+        fallbacks.map((event) => event.digest),
+        [layer.digest],
+      );
+      assert.match(fallbacks[0]!.reason ?? '', /hash to sha256:/);
+      assert.equal(
+        own.count((request) => request.fault === 'wrong-digest'),
+        1,
+      );
+      assert.equal(await rawDigest(`docker://${target}/fallback/app:v1`), image.index.digest);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('ratelimit reads the quota with HEAD requests only', async () => {
     const before = upstream.count((request) => request.kind === 'manifest' && request.method === 'GET');
     const result = await runCli(['ratelimit', `${upstream.host}/library/app:v1`, '--json']);

@@ -385,7 +385,12 @@ export class RegistryClient {
     to: RepositoryRef,
     digest: Digest,
     size: number,
-    options: { probe?: boolean | 'auto'; onBytes?: (bytes: number) => void } = {},
+    options: {
+      probe?: boolean | 'auto';
+      onBytes?: (bytes: number) => void;
+      /** The wire gave up (why, without credentials); the general path takes over. */
+      onFallback?: (reason: string) => void;
+    } = {},
   ): Promise<'uploaded' | 'present'> {
     const general = (): Promise<'uploaded' | 'present'> =>
       this.pushBlob(
@@ -428,6 +433,7 @@ export class RegistryClient {
       if (retry !== undefined) outcome = await pump({ authorization: retry });
     }
     if (!outcome.ok) {
+      options.onFallback?.(redact(outcome.reason));
       await this.cancelUpload(op, started);
       return general();
     }

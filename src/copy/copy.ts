@@ -18,6 +18,8 @@ export type CopyEvent =
   | { type: 'blob-progress'; digest: Digest; bytes: number; size: number }
   | { type: 'blob-done'; digest: Digest; size: number }
   | { type: 'blob-skip'; digest: Digest; size: number; reason: 'exists' | 'mounted' }
+  /** The fast registry-to-registry path gave up on a blob (why); the general path copies it instead. */
+  | { type: 'blob-fallback'; digest: Digest; reason: string }
   | { type: 'manifest-done'; digest: Digest; reference: string; written: boolean };
 
 export interface CopyOptions {
@@ -250,7 +252,10 @@ class CopyRun {
         }
       : undefined;
     const outcome =
-      (await this.target.copyBlobFrom?.(this.source, digest, size, onBytes)) ??
+      (await this.target.copyBlobFrom?.(this.source, digest, size, {
+        ...(onBytes ? { onBytes } : {}),
+        ...(onEvent ? { onFallback: (reason) => onEvent({ type: 'blob-fallback', digest, reason }) } : {}),
+      })) ??
       (await this.target.putBlob(digest, size, async () => {
         start();
         const stream = await this.source.getBlob(digest, size);

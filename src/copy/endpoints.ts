@@ -30,6 +30,11 @@ export interface ImageSource {
   mountableFrom(target: ImageTarget): string | undefined;
 }
 
+export interface BlobCopyEvents {
+  onBytes?: (bytes: number) => void;
+  onFallback?: (reason: string) => void;
+}
+
 export interface ImageTarget {
   readonly label: string;
   /** Registry host, for mount decisions; undefined for layouts. */
@@ -49,13 +54,14 @@ export interface ImageTarget {
   /**
    * `putBlob` with the bytes of `source`, when this target can take them from that source directly
    * (registry to registry): undefined when it cannot, and the caller uses `putBlob`. `onBytes` is called
-   * with 0 when bytes start to flow, then with the running count.
+   * with 0 when bytes start to flow, then with the running count; `onFallback` when a fast path gave up
+   * and the blob is copied the general way instead.
    */
   copyBlobFrom?(
     source: ImageSource,
     digest: Digest,
     size: number,
-    onBytes?: (bytes: number) => void,
+    events: BlobCopyEvents,
   ): Promise<'uploaded' | 'present'> | undefined;
   /** Cross-repository mount; false when the registry started an upload instead (nothing to clean up). */
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean>;

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { RegistryClient, RepositoryRef } from '../client/index.ts';
 import type { RateLimit } from '../client/index.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { FetchedManifest, ImageSource, ImageTarget, ManifestHead } from './endpoints.ts';
+import type { BlobCopyEvents, FetchedManifest, ImageSource, ImageTarget, ManifestHead } from './endpoints.ts';
 
 export class RegistryEndpoint implements ImageSource, ImageTarget {
   readonly label: string;
@@ -71,13 +71,10 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
     source: ImageSource,
     digest: Digest,
     size: number,
-    onBytes?: (bytes: number) => void,
+    events: BlobCopyEvents,
   ): Promise<'uploaded' | 'present'> | undefined {
     if (!(source instanceof RegistryEndpoint) || source.client !== this.client) return undefined;
-    return this.client.copyBlob(source.repo, this.repo, digest, size, {
-      probe: 'auto',
-      ...(onBytes ? { onBytes } : {}),
-    });
+    return this.client.copyBlob(source.repo, this.repo, digest, size, { probe: 'auto', ...events });
   }
 
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean> {
