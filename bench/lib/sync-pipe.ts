@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Limiter } from '../../src/copy/limit.ts';
 import type { Described, ImageSet, ImageSpec } from './sync-images.ts';
 
 const [setFile, sourceBase, targetBase, imagesArg, blobsArg] = process.argv.slice(2);
@@ -68,25 +69,6 @@ async function readAll(res: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  private readonly size: number;
-  constructor(size: number) {
-    this.size = size;
-  }
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
 }
 
 const blobs = new Limiter(blobWidth);

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { Limiter } from '../../src/copy/limit.ts';
 import type { Described, ImageSet, ImageSpec } from './sync-images.ts';
 
 const [setFile, sourceBase, targetBase, imagesArg, blobsArg] = process.argv.slice(2);
@@ -126,25 +127,6 @@ class Pool {
   }
   close(): void {
     for (const connection of this.free) connection.socket.destroy();
-  }
-}
-
-class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  private readonly size: number;
-  constructor(size: number) {
-    this.size = size;
-  }
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
   }
 }
 

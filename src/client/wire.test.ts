@@ -97,6 +97,20 @@ function expectFailure(outcome: PumpOutcome): Extract<PumpOutcome, { ok: false }
   return outcome;
 }
 
+/** Pumps `blob` from the source's /blob into the target's /upload; it must arrive whole and exact. */
+async function assertDelivered(
+  wire: Wire,
+  source: Listening,
+  target: Listening,
+  uploads: Upload[],
+  blob: Buffer,
+): Promise<void> {
+  const outcome = expectOk(await wire.pump(pumpRequest(source.url('/blob'), target.url('/upload'), blob)));
+  assert.equal(outcome.bytes, blob.length);
+  assert.equal(uploads[0]?.received, blob.length);
+  assert.equal(uploads[0]?.digest, digestOf(blob));
+}
+
 /** A GET handler answering 200 with `blob` and a Content-Length; records the request headers. */
 function blobHandler(blob: Buffer, seen: IncomingHttpHeaders[] = []) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -317,10 +331,7 @@ describe('Wire.pump: transfers', bounded, () => {
     const uploads: Upload[] = [];
     const target = await listen(t, createServer(targetHandler(uploads)));
     const wire = wireFor(t);
-    const outcome = expectOk(await wire.pump(pumpRequest(source.url('/blob'), target.url('/upload'), blob)));
-    assert.equal(outcome.bytes, blob.length);
-    assert.equal(uploads[0]?.received, blob.length);
-    assert.equal(uploads[0]?.digest, digestOf(blob));
+    await assertDelivered(wire, source, target, uploads, blob);
   });
 
   test('a zero-byte blob: the PUT carries Content-Length 0', async (t) => {
@@ -362,10 +373,7 @@ describe('Wire.pump: transfers', bounded, () => {
     const uploads: Upload[] = [];
     const target = await listen(t, createServer(targetHandler(uploads)));
     const wire = wireFor(t);
-    const outcome = expectOk(await wire.pump(pumpRequest(source.url('/blob'), target.url('/upload'), blob)));
-    assert.equal(outcome.bytes, blob.length);
-    assert.equal(uploads[0]?.received, blob.length);
-    assert.equal(uploads[0]?.digest, digestOf(blob));
+    await assertDelivered(wire, source, target, uploads, blob);
   });
 });
 
@@ -682,10 +690,7 @@ describe('Wire.pump: connections', bounded, () => {
     const blob = randomBytes(16 * MiB);
     const { source, target, uploads } = await plainPair(t, blob, { slow: true });
     const wire = wireFor(t, { readBufferBytes: 64 * 1024 });
-    const outcome = expectOk(await wire.pump(pumpRequest(source.url('/blob'), target.url('/upload'), blob)));
-    assert.equal(outcome.bytes, blob.length);
-    assert.equal(uploads[0]?.received, blob.length);
-    assert.equal(uploads[0]?.digest, digestOf(blob));
+    await assertDelivered(wire, source, target, uploads, blob);
   });
 });
 
@@ -735,10 +740,7 @@ describe('Wire.pump: TLS', bounded, () => {
     const blob = randomBytes(3 * MiB);
     const { source, target, uploads } = await tlsPair(t, blob);
     const wire = wireFor(t, { tls: { ca: cert } });
-    const outcome = expectOk(await wire.pump(pumpRequest(source.url('/blob'), target.url('/upload'), blob)));
-    assert.equal(outcome.bytes, blob.length);
-    assert.equal(uploads[0]?.received, blob.length);
-    assert.equal(uploads[0]?.digest, digestOf(blob));
+    await assertDelivered(wire, source, target, uploads, blob);
   });
 
   test('16 MiB from a TLS source into a slow target through a 64 KiB read buffer arrives intact', async (t) => {
@@ -747,10 +749,7 @@ describe('Wire.pump: TLS', bounded, () => {
     const uploads: Upload[] = [];
     const target = await listen(t, createServer(targetHandler(uploads, { slow: true })));
     const wire = wireFor(t, { tls: { ca: cert }, readBufferBytes: 64 * 1024 });
-    const outcome = expectOk(await wire.pump(pumpRequest(source.url('/blob'), target.url('/upload'), blob)));
-    assert.equal(outcome.bytes, blob.length);
-    assert.equal(uploads[0]?.received, blob.length);
-    assert.equal(uploads[0]?.digest, digestOf(blob));
+    await assertDelivered(wire, source, target, uploads, blob);
   });
 
   test('a certificate the wire does not trust fails without an upload', async (t) => {

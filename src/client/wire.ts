@@ -311,10 +311,7 @@ class Connection {
     try {
       while (offset < data.length && this.mode === 'body') {
         if (framing.kind === 'length') {
-          const take = Math.min(framing.left, data.length - offset);
-          this.sink!.data(data.subarray(offset, offset + take));
-          framing.left -= take;
-          offset += take;
+          offset = this.feedCounted(framing, data, offset);
           if (framing.left === 0) this.mode = 'idle';
         } else if (framing.kind === 'close') {
           this.sink!.data(offset === 0 ? data : data.subarray(offset));
@@ -350,13 +347,18 @@ class Connection {
     );
   }
 
+  /** Hands the sink up to `counted.left` bytes of `data` from `offset`; returns the offset after them. */
+  private feedCounted(counted: { left: number }, data: Buffer, offset: number): number {
+    const take = Math.min(counted.left, data.length - offset);
+    this.sink!.data(data.subarray(offset, offset + take));
+    counted.left -= take;
+    return offset + take;
+  }
+
   private chunked(framing: Extract<Framing, { kind: 'chunked' }>, data: Buffer, start: number): number {
     let offset = start;
     if (framing.state === 'data') {
-      const take = Math.min(framing.left, data.length - offset);
-      this.sink!.data(data.subarray(offset, offset + take));
-      framing.left -= take;
-      offset += take;
+      offset = this.feedCounted(framing, data, offset);
       if (framing.left === 0) framing.state = 'data-end';
       return offset;
     }
