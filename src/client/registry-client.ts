@@ -461,10 +461,7 @@ export class RegistryClient {
     digest: Digest,
     probe: boolean,
   ): Promise<string | 'present'> {
-    const url = this.url(op.repo, '/blobs/uploads/');
-    if (probe) {
-      url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(op.repo.repository)}`;
-    }
+    const url = this.uploadStartUrl(op.repo, digest, probe);
     const answer = await wire.send('POST', { url, headers: await this.ownHostHeaders(op, url) });
     if (answer?.status === 201) return 'present';
     const location = answer?.headers.location;
@@ -474,19 +471,24 @@ export class RegistryClient {
 
   /** Opens an upload (POST; with `probe`, a mount from the repository itself): its Location, or `present`. */
   private async startUpload(op: Operation, digest: Digest, probe: boolean): Promise<string | 'present'> {
-    const url = this.url(op.repo, '/blobs/uploads/');
-    if (probe) {
-      url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(op.repo.repository)}`;
-    }
     const started = await this.send(op, {
       method: 'POST',
-      url,
+      url: this.uploadStartUrl(op.repo, digest, probe),
       retrySafe: true,
       bufferLimit: ERROR_BODY_LIMIT,
     });
     if (started.status === 201) return 'present';
     if (started.status !== 202) throw await this.statusError(op, started);
     return this.uploadLocation(op, started);
+  }
+
+  /** Where an upload starts; with `probe`, asking to mount the blob from the repository itself. */
+  private uploadStartUrl(repo: RepositoryRef, digest: Digest, probe: boolean): URL {
+    const url = this.url(repo, '/blobs/uploads/');
+    if (probe) {
+      url.search = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(repo.repository)}`;
+    }
+    return url;
   }
 
   /** The Authorization header `send` would give a request of `op` to `url` (default: the registry's own API). */
