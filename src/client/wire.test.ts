@@ -1,6 +1,7 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -691,6 +692,38 @@ describe('Wire.pump: connections', bounded, () => {
     const { source, target, uploads } = await plainPair(t, blob, { slow: true });
     const wire = wireFor(t, { readBufferBytes: 64 * 1024 });
     await assertDelivered(wire, source, target, uploads, blob);
+  });
+});
+
+describe('Wire: process lifetime', bounded, () => {
+  test('kept-alive connections do not keep a process alive that forgot to close the wire', async (t) => {
+    const blob = randomBytes(100_000);
+    const { source, target, uploads } = await plainPair(t, blob);
+    const wireModule = new URL('./wire.ts', import.meta.url).href;
+    const script = `
+      import { Wire } from ${JSON.stringify(wireModule)};
+      const wire = new Wire({ connectMs: 2000, headersMs: 2000, bodyIdleMs: 2000, userAgent: 't', idleMs: 60000 });
+      const outcome = await wire.pump({
+        get: { url: new URL(${JSON.stringify(source.url('/blob').href)}), headers: {} },
+        put: { url: new URL(${JSON.stringify(target.url('/upload').href)}), headers: {} },
+        digest: ${JSON.stringify(digestOf(blob))},
+        size: ${blob.length},
+      });
+      console.log(outcome.ok);
+    `;
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.on('data', (piece: Buffer) => (output += piece.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0);
+    assert.equal(output.trim(), 'true');
+    assert.equal(uploads[0]?.digest, digestOf(blob));
+    // Held by its parked connections, the process would live until the servers drop them (node:http's
+    // keep-alive timeout, 5 s) or the wire's idle timer (60 s here); alone it takes a few hundred ms.
+    assert.ok(Date.now() - started < 3_000, `the process took ${Date.now() - started} ms to exit`);
   });
 });
 

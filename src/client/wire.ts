@@ -236,10 +236,19 @@ class Connection {
     this.socket.destroy();
   }
 
-  /** Back in the pool: keep reading, so that a close or stray bytes from the server are noticed. */
+  /**
+   * Back in the pool: keep reading, so that a close or stray bytes from the server are noticed, without
+   * keeping the process alive for it.
+   */
   park(): void {
     this.mode = 'idle';
+    this.socket.unref();
     this.socket.resume();
+  }
+
+  /** Out of the pool, for a request. */
+  unpark(): void {
+    this.socket.ref();
   }
 
   private onRead(buffer: Buffer, length: number): boolean {
@@ -609,7 +618,10 @@ export class Wire {
     while (list?.length) {
       const connection = list.pop()!;
       clearTimeout(connection.idleTimer);
-      if (!connection.socket.destroyed && connection.reusable) return connection;
+      if (!connection.socket.destroyed && connection.reusable) {
+        connection.unpark();
+        return connection;
+      }
     }
     return new Connection(url, this.options);
   }
