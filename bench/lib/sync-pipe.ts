@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Limiter } from '../../src/copy/limit.ts';
+import { copyImageSet } from './copy-order.ts';
 import type { Described, ImageSet, ImageSpec } from './sync-images.ts';
 
 const [setFile, sourceBase, targetBase, imagesArg, blobsArg] = process.argv.slice(2);
@@ -71,9 +71,6 @@ async function readAll(res: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const blobs = new Limiter(blobWidth);
-const images = new Limiter(imageWidth);
-
 async function copyBlob(spec: ImageSpec, targetRepo: string, blob: Described): Promise<void> {
   const started = await send(`${targetBase}/v2/${targetRepo}/blobs/uploads/`, 'POST', {
     'Content-Length': 0,
@@ -120,15 +117,10 @@ async function copyManifest(
 
 async function main(): Promise<void> {
   const set = JSON.parse(await readFile(setFile!, 'utf8')) as ImageSet;
-  await Promise.all(
-    set.images.map((spec) =>
-      images.run(async () => {
-        const targetRepo = `mirror/${spec.repository}`;
-        await Promise.all(spec.blobs.map((blob) => blobs.run(() => copyBlob(spec, targetRepo, blob))));
-        await Promise.all(spec.manifests.map((m) => copyManifest(spec, targetRepo, m.digest, m)));
-        await copyManifest(spec, targetRepo, spec.tag, spec.index);
-      }),
-    ),
+  await copyImageSet(
+    set,
+    { images: imageWidth, blobs: blobWidth },
+    { blob: copyBlob, manifest: copyManifest },
   );
   agent.destroy();
 }

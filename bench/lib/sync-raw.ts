@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { Limiter } from '../../src/copy/limit.ts';
+import { copyImageSet } from './copy-order.ts';
 import type { Described, ImageSet, ImageSpec } from './sync-images.ts';
 
 const [setFile, sourceBase, targetBase, imagesArg, blobsArg] = process.argv.slice(2);
@@ -132,8 +132,6 @@ class Pool {
 
 const sources = new Pool(source);
 const targets = new Pool(target);
-const blobs = new Limiter(Number(blobsArg ?? 8));
-const images = new Limiter(Number(imagesArg ?? 4));
 
 async function copyBlob(spec: ImageSpec, repo: string, blob: Described): Promise<void> {
   await targets.use(async (put) => {
@@ -188,15 +186,10 @@ async function copyManifest(spec: ImageSpec, repo: string, reference: string, m:
 
 async function main(): Promise<void> {
   const set = JSON.parse(await readFile(setFile!, 'utf8')) as ImageSet;
-  await Promise.all(
-    set.images.map((spec) =>
-      images.run(async () => {
-        const repo = `mirror/${spec.repository}`;
-        await Promise.all(spec.blobs.map((blob) => blobs.run(() => copyBlob(spec, repo, blob))));
-        await Promise.all(spec.manifests.map((m) => copyManifest(spec, repo, m.digest, m)));
-        await copyManifest(spec, repo, spec.tag, spec.index);
-      }),
-    ),
+  await copyImageSet(
+    set,
+    { images: Number(imagesArg ?? 4), blobs: Number(blobsArg ?? 8) },
+    { blob: copyBlob, manifest: copyManifest },
   );
   sources.close();
   targets.close();
