@@ -304,7 +304,8 @@ describe('against CNCF distribution (docker-registry)', () => {
         await client.copyBlob(source, target, digest, blob.length, { onBytes: (bytes) => seen.push(bytes) }),
         'uploaded',
       );
-      assert.deepEqual(client.transport.wire?.stats, { pumped: 1, declined: 0 });
+      const { pumped, declined, unanswered } = client.transport.wire!.stats;
+      assert.deepEqual({ pumped, declined, unanswered }, { pumped: 1, declined: 0, unanswered: 0 });
       assert.equal(seen[0], 0);
       assert.equal(seen.at(-1), blob.length);
       assert.deepEqual(await collect((await client.getBlob(target, digest)).stream), blob);
@@ -664,7 +665,10 @@ describe('against the Docker-Hub-like fake upstream', () => {
       assert.match(error.message, /HTTP 502.*after 3 attempts/);
       return true;
     });
-    assert.ok(delays.length >= 5);
+    // Two waits for the blob's 503s and two for the tags' 502s. The reset costs a wait only on a new
+    // connection: on a kept-alive one it looks like a connection the server closed while idle, and the
+    // wire sends the request again at once, as HTTP allows for idempotent requests.
+    assert.ok(delays.length >= 4, `${delays.length} waits`);
   });
 
   test('a truncated blob body makes the stream fail; nothing ends cleanly', async () => {
@@ -726,11 +730,11 @@ describe('against the Docker-Hub-like fake upstream', () => {
       const targetRepo = { registry: new URL(target.url).host, repository: 'wire/app' };
       assert.equal(await client.copyBlob(repo, targetRepo, layerDigest, layer.length), 'uploaded');
       // The first GET met the token challenge (the client had not talked to the source yet).
-      assert.deepEqual(client.transport.wire?.stats, {
-        pumped: 1,
-        declined: 1,
-        lastReason: 'the source answered 401',
-      });
+      const { pumped, declined, lastReason } = client.transport.wire!.stats;
+      assert.deepEqual(
+        { pumped, declined, lastReason },
+        { pumped: 1, declined: 1, lastReason: 'the source answered 401' },
+      );
       const cdn = upstream.requests.filter((r) => r.server === 'cdn');
       assert.equal(cdn.length, 1);
       assert.equal(cdn[0]!.headers.authorization, undefined);

@@ -36,7 +36,6 @@ import {
   type TransportResponse,
 } from './transport.ts';
 import { verifiedStream } from './verify.ts';
-import type { Wire } from './wire.ts';
 
 /** A repository on a registry, as in `ImageReference` (`docker.io`, `library/nginx`). */
 export type RepositoryRef = Pick<ImageReference, 'registry' | 'repository'>;
@@ -408,7 +407,7 @@ export class RegistryClient {
     const host = this.apiHost(to.registry);
     const probe = options.probe === 'auto' ? this.probeSupport.get(host) === 'yes' : Boolean(options.probe);
     const op = pushOperation(`push blob ${digest}`, to);
-    const started = await this.openUploadOnWire(wire, op, digest, probe);
+    const started = await this.startUpload(op, digest, probe);
     if (started === 'present') return 'present';
     const put = new URL(started);
     put.search = `${put.search ? `${put.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
@@ -448,25 +447,6 @@ export class RegistryClient {
     }
     if (options.probe === 'auto' && !this.probeSupport.has(host)) await this.learnProbeSupport(to, digest);
     return 'uploaded';
-  }
-
-  /**
-   * `startUpload` over the wire, on the connection the upload's PUT will then reuse. Anything but a plain
-   * 201 or 202 with a Location (a challenge, an error, no answer) is asked again on the general path,
-   * which answers challenges and words the errors.
-   */
-  private async openUploadOnWire(
-    wire: Wire,
-    op: Operation,
-    digest: Digest,
-    probe: boolean,
-  ): Promise<string | 'present'> {
-    const url = this.uploadStartUrl(op.repo, digest, probe);
-    const answer = await wire.send('POST', { url, headers: await this.ownHostHeaders(op, url) });
-    if (answer?.status === 201) return 'present';
-    const location = answer?.headers.location;
-    if (answer?.status === 202 && location !== undefined) return uploadUrl(location, url);
-    return this.startUpload(op, digest, probe);
   }
 
   /** Opens an upload (POST; with `probe`, a mount from the repository itself): its Location, or `present`. */

@@ -12,13 +12,20 @@
  * - redirects are followed by hand for GET/HEAD (or when asked), and the `Authorization` header is dropped
  *   as soon as a redirect leaves the original origin (blob downloads redirected to S3 or a CDN);
  * - error messages name the method, host and path, never a query string or a header value.
+ *
+ * Requests whose answer is read whole (HEADs, and those with `bufferLimit`: manifests, tokens, opening
+ * uploads) and that are safe to send twice go first over the wire (wire.ts), pullsafe's own HTTP/1.1
+ * connections; undici, loaded only when first needed, takes every other request, and any request the
+ * wire could not read (a protocol surprise), which it then sends again at once. A connection that failed
+ * on the wire is that attempt's failure, retried as above. An origin where the wire failed is left to
+ * undici for a minute. Retries, redirects, timeouts and limits above apply to both paths alike.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { PassThrough, Readable } from 'node:stream';
+import type { Agent, Dispatcher } from 'undici';
 import { redact } from '../errors/index.ts';
-import { Wire } from './wire.ts';
+import { Wire, type Exchanged } from './wire.ts';
 
 export const USER_AGENT = 'pullsafe/0.1';
 
@@ -124,9 +131,14 @@ export interface TransportOptions {
   random?: () => number;
   /** Injected for tests; milliseconds since the epoch, for HTTP-date `Retry-After`. */
   now?: () => number;
-  /** Use this dispatcher instead of creating an Agent (the transport will not close it). */
+  /** Use this dispatcher instead of creating an Agent (the transport will not close it, nor use the wire). */
   dispatcher?: Dispatcher;
+  /** Send requests answered whole over the wire first (default true; see above). */
+  wireFirst?: boolean;
 }
+
+/** How long an origin where the wire failed is left to undici. */
+const WIRE_PAUSE_MS = 60_000;
 
 export const defaultTimeouts: TimeoutOptions = { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 60_000 };
 export const defaultRetry: RetryOptions = {
@@ -170,6 +182,15 @@ export class BodyTooLargeError extends TransportError {
     super('BODY_TOO_LARGE', request, 1, `the response body is larger than ${limit} bytes`);
     this.name = 'BodyTooLargeError';
     this.limit = limit;
+  }
+}
+
+/** The wire's connection failed: an attempt's failure like undici's, with the same code. */
+class WireConnectionError extends Error {
+  readonly code: string;
+  constructor(outcome: { reason: string; code?: string }) {
+    super(outcome.reason);
+    this.code = outcome.code ?? 'UND_ERR_SOCKET';
   }
 }
 
@@ -258,8 +279,13 @@ function errorCode(error: unknown): string | undefined {
 
 export class Transport {
   readonly userAgent: string;
-  private readonly agent: Dispatcher;
+  /** The undici Agent, created (and undici loaded) on first use; or the injected dispatcher. */
+  private agentInstance: Dispatcher | Promise<Dispatcher> | undefined;
+  private readonly agentOptions: AgentOptions;
   private readonly ownsAgent: boolean;
+  private readonly wireFirst: boolean;
+  /** Origins where the wire failed, with when to try it again. */
+  private readonly wirePaused = new Map<string, number>();
   private readonly plainHttp: Set<string>;
   private readonly timeouts: TimeoutOptions;
   private readonly retry: RetryOptions;
@@ -283,20 +309,17 @@ export class Transport {
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     this.tls = options.tls;
-    if (options.dispatcher) {
-      this.agent = options.dispatcher;
-      this.ownsAgent = false;
-    } else {
-      this.agent = new Agent({
-        connections: options.connections ?? 16,
-        keepAliveTimeout: 10_000,
-        keepAliveMaxTimeout: 60_000,
-        headersTimeout: this.timeouts.headersMs,
-        bodyTimeout: this.timeouts.bodyIdleMs,
-        connect: { timeout: this.timeouts.connectMs, ...options.tls },
-      });
-      this.ownsAgent = true;
-    }
+    this.agentOptions = {
+      connections: options.connections ?? 16,
+      keepAliveTimeout: 10_000,
+      keepAliveMaxTimeout: 60_000,
+      headersTimeout: this.timeouts.headersMs,
+      bodyTimeout: this.timeouts.bodyIdleMs,
+      connect: { timeout: this.timeouts.connectMs, ...options.tls },
+    };
+    this.agentInstance = options.dispatcher;
+    this.ownsAgent = !options.dispatcher;
+    this.wireFirst = this.ownsAgent && options.wireFirst !== false;
   }
 
   /** Whether `host` (`name` or `name:port`) is spoken to over plain HTTP. */
@@ -370,7 +393,15 @@ export class Transport {
 
   async close(): Promise<void> {
     this.wireInstance?.close();
-    if (this.ownsAgent) await this.agent.close();
+    if (this.ownsAgent && this.agentInstance) await (await this.agentInstance).close();
+  }
+
+  /** undici's Agent; undici is loaded by the first request that needs it. */
+  private agent(): Dispatcher | Promise<Dispatcher> {
+    this.agentInstance ??= import('undici').then(
+      ({ Agent }) => (this.agentInstance = new Agent(this.agentOptions)),
+    );
+    return this.agentInstance;
   }
 
   private canRetry(request: TransportRequest): boolean {
@@ -401,21 +432,18 @@ export class Transport {
     let body = request.body;
     let headers = { ...request.headers };
     for (let hop = 0; ; hop++) {
-      const data = await this.dispatch(method, url, headers, body, request.signal);
-      const location = header(data.headers, 'location');
-      if (
-        follow &&
-        redirectStatuses.has(data.statusCode) &&
-        location !== undefined &&
-        hop < this.maxRedirects
-      ) {
-        await discard(data.body);
+      const whole = await this.exchangeOnWire(request, method, url, headers, body);
+      const data = whole ? undefined : await this.dispatch(method, url, headers, body, request.signal);
+      const status = whole ? whole.status : data!.statusCode;
+      const location = header(whole ? whole.headers : data!.headers, 'location');
+      if (follow && redirectStatuses.has(status) && location !== undefined && hop < this.maxRedirects) {
+        if (data) await discard(data.body);
         const next = new URL(location, url);
         if (next.protocol !== 'http:' && next.protocol !== 'https:') {
           throw new TransportError('BAD_REDIRECT', request, attempt, `redirect to a ${next.protocol} URL`);
         }
         if (next.origin !== startOrigin) headers = withoutHeader(headers, 'authorization');
-        if (data.statusCode === 303 && method !== 'HEAD') {
+        if (status === 303 && method !== 'HEAD') {
           method = 'GET';
           body = undefined;
           headers = withoutHeader(withoutHeader(headers, 'content-length'), 'content-type');
@@ -423,12 +451,60 @@ export class Transport {
         url = next;
         continue;
       }
-      const response = makeResponse(data, url, attempt);
+      if (whole) return wholeResponse(whole, url, attempt, request, method);
+      const streamed = data!;
+      const response = makeResponse(streamed, url, attempt);
       if (request.bufferLimit !== undefined && method !== 'HEAD') {
-        response.bytes = await readLimited(data, request, request.bufferLimit);
+        response.bytes = await readLimited(streamed, request, request.bufferLimit);
       }
       return response;
     }
+  }
+
+  /**
+   * The request over the wire, when it qualifies (see the promises above): its whole answer, or undefined
+   * for undici to send it.
+   */
+  private async exchangeOnWire(
+    request: TransportRequest,
+    method: HttpMethod,
+    url: URL,
+    headers: Record<string, string>,
+    body: RequestBody | undefined,
+  ): Promise<Exchanged | undefined> {
+    if (!this.wireFirst || request.signal) return undefined;
+    if (method !== 'HEAD' && request.bufferLimit === undefined) return undefined;
+    if (!idempotentMethods.has(method) && !request.retrySafe) return undefined;
+    if (!(body === undefined || typeof body === 'string' || body instanceof Uint8Array)) return undefined;
+    const pausedUntil = this.wirePaused.get(url.origin);
+    if (pausedUntil !== undefined) {
+      if (this.now() < pausedUntil) return undefined;
+      this.wirePaused.delete(url.origin);
+    }
+    const sent: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) {
+      const lower = name.toLowerCase();
+      if (lower !== 'user-agent' && lower !== 'content-length' && lower !== 'host') sent[lower] = value;
+    }
+    const payload =
+      body === undefined
+        ? undefined
+        : typeof body === 'string'
+          ? Buffer.from(body)
+          : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const outcome = await this.wire!.exchange(
+      method,
+      { url, headers: sent },
+      payload,
+      request.bufferLimit ?? 0,
+    );
+    if (outcome.ok) return outcome;
+    this.wirePaused.set(url.origin, this.now() + WIRE_PAUSE_MS);
+    // A failed connection is this attempt's failure, retried (on undici) as any other; anything else
+    // the wire did not expect is sent on undici at once.
+    if (outcome.code !== undefined && retryableCodes.has(outcome.code))
+      throw new WireConnectionError(outcome);
+    return undefined;
   }
 
   private async dispatch(
@@ -468,7 +544,9 @@ export class Transport {
       sent['content-length'] = '0';
     }
     try {
-      return await this.agent.request({
+      return await (
+        await this.agent()
+      ).request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method,
@@ -488,6 +566,34 @@ export class Transport {
       throw error;
     }
   }
+}
+
+type AgentOptions = ConstructorParameters<typeof Agent>[0];
+
+/** A response whose body the wire read whole; a 2xx body over `bufferLimit` fails as with undici. */
+function wholeResponse(
+  answer: Exchanged,
+  url: URL,
+  attempts: number,
+  request: TransportRequest,
+  method: HttpMethod,
+): TransportResponse {
+  const ok = answer.status >= 200 && answer.status < 300;
+  if (ok && answer.truncated && method !== 'HEAD') throw new BodyTooLargeError(request, request.bufferLimit!);
+  const headers: IncomingHttpHeaders = answer.headers;
+  return {
+    status: answer.status,
+    headers,
+    url,
+    attempts,
+    get body() {
+      return Readable.from(answer.body.length ? [answer.body] : []);
+    },
+    bytes: method === 'HEAD' ? undefined : answer.body,
+    header: (name) => header(headers, name),
+    headerList: (name) => headerList(headers, name),
+    discard: () => Promise.resolve(),
+  };
 }
 
 function makeResponse(data: Dispatcher.ResponseData, url: URL, attempts: number): TransportResponse {

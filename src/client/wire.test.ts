@@ -13,7 +13,7 @@ import {
 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Digest } from '../oci/digest.ts';
-import { Wire, type PumpOutcome, type PumpRequest, type WireOptions } from './wire.ts';
+import { Wire, type ExchangeOutcome, type PumpOutcome, type PumpRequest, type WireOptions } from './wire.ts';
 
 const MiB = 1024 * 1024;
 const tlsDir = new URL('./fixtures/tls/', import.meta.url);
@@ -715,17 +715,25 @@ describe('Wire: process lifetime', bounded, () => {
   });
 });
 
-describe('Wire.send', bounded, () => {
+function answered(outcome: ExchangeOutcome): Extract<ExchangeOutcome, { ok: true }> {
+  if (!outcome.ok) assert.fail(`no answer: ${outcome.reason}`);
+  return outcome;
+}
+
+describe('Wire.exchange', bounded, () => {
   test('a POST gets its answer, and the PUT after it reuses the same connection', async (t) => {
     const blob = randomBytes(300_000);
     const { source, target, uploads } = await plainPair(t, blob, { status: 202 });
     const wire = wireFor(t);
-    const answer = await wire.send('POST', {
-      url: target.url('/v2/app/blobs/uploads/'),
-      headers: { authorization: 'Basic eA==' },
-    });
-    assert.equal(answer?.status, 202);
-    assert.equal(answer?.headers.location, '/v2/done');
+    const answer = answered(
+      await wire.exchange('POST', {
+        url: target.url('/v2/app/blobs/uploads/'),
+        headers: { authorization: 'Basic eA==' },
+      }),
+    );
+    assert.equal(answer.status, 202);
+    assert.equal(answer.headers.location, '/v2/done');
+    assert.equal(answer.truncated, false);
     assert.equal(uploads[0]?.method, 'POST');
     assert.equal(uploads[0]?.headers['content-length'], '0');
     assert.equal(uploads[0]?.headers.authorization, 'Basic eA==');
@@ -734,16 +742,148 @@ describe('Wire.send', bounded, () => {
     expectOk(outcome);
     assert.equal(uploads[1]?.digest, digestOf(blob));
     assert.equal(target.connections(), 1);
+    assert.deepEqual([wire.stats.exchanged, wire.stats.unanswered], [1, 0]);
   });
 
-  test('no answer (connection refused) is undefined, not an error', async (t) => {
+  test('a body is sent with its length; HEAD, chunked and repeated headers are read as HTTP says', async (t) => {
+    const seen: { method: string; length: string | undefined; body: string }[] = [];
+    const server = await listen(
+      t,
+      createServer((request, response) => {
+        const parts: Buffer[] = [];
+        request.on('data', (part: Buffer) => parts.push(part));
+        request.on('end', () => {
+          seen.push({
+            method: request.method!,
+            length: request.headers['content-length'],
+            body: Buffer.concat(parts).toString(),
+          });
+          response.setHeader('www-authenticate', ['Bearer realm="a"', 'Basic realm="b"']);
+          if (request.method === 'HEAD') {
+            response.writeHead(200, { 'content-length': '1234' }).end();
+          } else {
+            // No content-length: node:http sends the body chunked.
+            response.writeHead(201);
+            response.write('{"stored":');
+            response.end('true}');
+          }
+        });
+      }),
+    );
+    const wire = wireFor(t);
+    const put = answered(
+      await wire.exchange(
+        'PUT',
+        { url: server.url('/v2/app/manifests/v1'), headers: { 'content-type': 'application/json' } },
+        Buffer.from('{"schemaVersion":2}'),
+      ),
+    );
+    assert.equal(put.status, 201);
+    assert.equal(put.body.toString(), '{"stored":true}');
+    assert.equal(put.headers['www-authenticate'], 'Bearer realm="a", Basic realm="b"');
+    const head = answered(
+      await wire.exchange('HEAD', { url: server.url('/v2/app/manifests/v1'), headers: {} }),
+    );
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers['content-length'], '1234');
+    assert.deepEqual(seen, [
+      { method: 'PUT', length: '19', body: '{"schemaVersion":2}' },
+      { method: 'HEAD', length: undefined, body: '' },
+    ]);
+    assert.equal(server.connections(), 1);
+  });
+
+  test('an answer longer than the limit comes back cut and truncated, without reading the rest', async (t) => {
+    let written = 0;
+    const server = await listen(
+      t,
+      createServer((_request, response) => {
+        response.writeHead(200, { 'content-length': String(64 * MiB) });
+        const piece = Buffer.alloc(64 * 1024, 0x61);
+        const more = (): void => {
+          while (written < 64 * MiB) {
+            written += piece.length;
+            if (!response.write(piece)) {
+              response.once('drain', more);
+              return;
+            }
+          }
+          response.end();
+        };
+        response.on('close', () => response.removeAllListeners('drain'));
+        more();
+      }),
+    );
+    const wire = wireFor(t);
+    const answer = answered(
+      await wire.exchange('GET', { url: server.url('/big'), headers: {} }, undefined, 1000),
+    );
+    assert.equal(answer.status, 200);
+    assert.equal(answer.truncated, true);
+    assert.equal(answer.body.length, 1000);
+    assert.equal(answer.body.toString(), 'a'.repeat(1000));
+    assert.ok(written < 16 * MiB, `the server wrote ${written} bytes before the wire gave up`);
+  });
+
+  test('no answer (connection refused) is an outcome with the code, not an error', async (t) => {
     const closed = createNetServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as AddressInfo;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const wire = wireFor(t, { connectMs: 500 });
     const url = new URL(`http://127.0.0.1:${port}/v2/x/blobs/uploads/`);
-    assert.equal(await wire.send('POST', { url, headers: {} }), undefined);
+    const outcome = await wire.exchange('POST', { url, headers: {} });
+    assert.deepEqual(
+      { ok: outcome.ok, code: !outcome.ok && outcome.code },
+      { ok: false, code: 'ECONNREFUSED' },
+    );
+    assert.equal(wire.stats.unanswered, 1);
+    assert.match(wire.stats.lastReason ?? '', /ECONNREFUSED/);
+  });
+
+  test('a reply that is not HTTP is an outcome without a connection code', async (t) => {
+    const server = await listen(
+      t,
+      createNetServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n\r\n')),
+    );
+    const wire = wireFor(t);
+    const outcome = await wire.exchange('GET', { url: server.url('/v2/'), headers: {} });
+    assert.equal(outcome.ok, false);
+    assert.equal(!outcome.ok && outcome.code, undefined);
+    assert.match(wire.stats.lastReason ?? '', /not an HTTP\/1\.1 status line/);
+  });
+
+  test('a kept-alive connection the server dropped unseen is replaced once; a server that never answers is not', async (t) => {
+    // Each connection answers its first request and drops the second without a word: the second request
+    // finds a parked connection that looks alive and must go out again on a new one.
+    let requests = 0;
+    const server = await listen(
+      t,
+      createServer((request, response) => {
+        requests++;
+        const seen = ((request.socket as Socket & { seen?: number }).seen ?? 0) + 1;
+        (request.socket as Socket & { seen?: number }).seen = seen;
+        if (seen > 1) return void request.socket.destroy();
+        response.writeHead(200, { 'content-length': '2' }).end('ok');
+      }),
+    );
+    const wire = wireFor(t);
+    const url = server.url('/v2/');
+    for (let round = 0; round < 3; round++) {
+      assert.equal(answered(await wire.exchange('GET', { url, headers: {} })).body.toString(), 'ok');
+    }
+    assert.equal(server.connections(), 3);
+    assert.equal(requests, 5);
+    assert.equal(wire.stats.unanswered, 0);
+
+    const silent = await listen(
+      t,
+      createServer((request) => request.socket.destroy()),
+    );
+    const outcome = await wire.exchange('GET', { url: silent.url('/v2/'), headers: {} });
+    assert.equal(!outcome.ok && outcome.code, 'UND_ERR_SOCKET');
+    assert.equal(silent.connections(), 1);
   });
 });
 

@@ -48,6 +48,27 @@ export interface WireAnswer {
   body: Buffer;
 }
 
+export interface Exchanged extends WireAnswer {
+  /** The body was longer than the limit asked for and was cut there. */
+  truncated: boolean;
+}
+
+export type ExchangeOutcome =
+  | ({ ok: true } & Exchanged)
+  | {
+      ok: false;
+      reason: string;
+      /** ECONNRESET, UND_ERR_HEADERS_TIMEOUT, …: the connection failed. */ code?: string;
+    };
+
+export interface WireStats {
+  pumped: number;
+  declined: number;
+  exchanged: number;
+  unanswered: number;
+  lastReason?: string;
+}
+
 export type PumpOutcome =
   | { ok: true; put: WireAnswer; bytes: number }
   | { ok: false; reason: string; get?: WireAnswer; put?: WireAnswer };
@@ -66,11 +87,23 @@ const HEAD_LIMIT = 64 * 1024;
 const ANSWER_LIMIT = 64 * 1024;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-/** Fails the pump; its message becomes the outcome's `reason`. */
-class WireFailure extends Error {}
+/**
+ * Fails the pump or exchange; its message becomes the outcome's `reason`. Failures of the connection
+ * itself carry the code undici gives the same failure, so callers treat both paths alike.
+ */
+class WireFailure extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
+}
 
 /** The target answered while the upload was still being sent. */
 class EarlyAnswer extends WireFailure {}
+
+/** An exchange's answer is longer than the caller wants: its connection is given up. */
+class AnswerTooLong extends WireFailure {}
 
 interface Head {
   status: number;
@@ -147,7 +180,13 @@ class Connection {
     }
     this.socket.setNoDelay(true);
     const connectTimer = setTimeout(
-      () => this.fail(new WireFailure(`no connection to ${this.origin} within ${options.connectMs} ms`)),
+      () =>
+        this.fail(
+          new WireFailure(
+            `no connection to ${this.origin} within ${options.connectMs} ms`,
+            'UND_ERR_CONNECT_TIMEOUT',
+          ),
+        ),
       options.connectMs,
     );
     this.socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () =>
@@ -159,10 +198,15 @@ class Connection {
       clearTimeout(connectTimer);
       this.reusable = false;
       // After an orderly end, what was read is still handed on (see onEnd).
-      if (!this.ended) this.fail(new WireFailure(`${this.origin} closed the connection`));
+      if (!this.ended) this.fail(new WireFailure(`${this.origin} closed the connection`, 'UND_ERR_SOCKET'));
     });
     this.socket.on('timeout', () =>
-      this.fail(new WireFailure(`${this.origin} sent nothing for ${this.socket.timeout} ms`)),
+      this.fail(
+        new WireFailure(
+          `${this.origin} sent nothing for ${this.socket.timeout} ms`,
+          this.mode === 'body' ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT',
+        ),
+      ),
     );
   }
 
@@ -176,7 +220,7 @@ class Connection {
   /** Writes a request head whose body the caller writes next; the response head is read with readHead. */
   startRequest(method: string, url: URL, headers: Record<string, string>): void {
     if (this.failure) throw this.failure;
-    if (this.ended) throw new WireFailure(`${this.origin} closed the connection`);
+    if (this.ended) throw new WireFailure(`${this.origin} closed the connection`, 'UND_ERR_SOCKET');
     const head = requestHead(method, url, headers, this.options.userAgent);
     this.head = undefined;
     this.mode = 'head';
@@ -417,7 +461,9 @@ class Connection {
     this.reusable = false;
     if (this.mode === 'headed' || this.holding || (this.mode === 'body' && this.held.length)) return;
     if (this.mode === 'body' && this.framing.kind === 'close') this.finishBody();
-    else if (this.mode !== 'idle') this.fail(new WireFailure(`${this.origin} closed the connection`));
+    else if (this.mode !== 'idle') {
+      this.fail(new WireFailure(`${this.origin} closed the connection`, 'UND_ERR_SOCKET'));
+    }
   }
 
   private fail(error: Error): void {
@@ -440,30 +486,56 @@ export class Wire {
   private readonly options: WireOptions;
   private readonly idle = new Map<string, Connection[]>();
   private closed = false;
-  /** Pumps that finished, pumps handed back to the caller (`ok: false`), and why the last one was. */
-  readonly stats: { pumped: number; declined: number; lastReason?: string } = { pumped: 0, declined: 0 };
+  /**
+   * Pumps that finished, pumps handed back to the caller (`ok: false`), exchanges answered and not, and
+   * why the last one that failed did.
+   */
+  readonly stats: WireStats = { pumped: 0, declined: 0, exchanged: 0, unanswered: 0 };
 
   constructor(options: WireOptions) {
     this.options = options;
   }
 
   /**
-   * One small request without a body (opening an upload), on a kept-alive connection: the answer, or
-   * undefined when none came (the caller then asks again on the general path).
+   * One request with a small body or none, its answer read whole, on a kept-alive connection. At most
+   * `limit` bytes of the answer's body are kept: a longer body ends the connection and comes back
+   * `truncated`. A kept-alive connection the server closed before answering is replaced once at once;
+   * any other failure comes back `ok: false`, with the node or undici code of a connection failure, for
+   * the caller to send the request again on the general path (so only requests safe to send twice
+   * belong here).
    */
-  async send(method: 'POST' | 'DELETE', endpoint: WireEndpoint): Promise<WireAnswer | undefined> {
-    const connection = this.acquire(endpoint.url);
-    try {
-      const head = await connection.request(method, endpoint.url, {
-        ...endpoint.headers,
-        'content-length': '0',
-      });
-      return { ...head, body: await connection.readAll(method) };
-    } catch {
-      connection.destroy();
-      return undefined;
-    } finally {
-      this.release(connection);
+  async exchange(
+    method: string,
+    endpoint: WireEndpoint,
+    body?: Buffer,
+    limit = ANSWER_LIMIT,
+  ): Promise<ExchangeOutcome> {
+    const headers = { ...endpoint.headers };
+    if (body !== undefined || method === 'POST' || method === 'PUT' || method === 'PATCH') {
+      headers['content-length'] = String(body?.length ?? 0);
+    }
+    for (let tries = 1; ; tries++) {
+      const connection = this.acquire(endpoint.url);
+      const reused = connection.served > 0;
+      try {
+        const head = await connection.request(method, endpoint.url, headers, body);
+        const { kept, truncated } = await readWhole(connection, method, limit);
+        this.stats.exchanged++;
+        return { ok: true, ...head, body: kept, truncated };
+      } catch (error) {
+        connection.destroy();
+        const code = (error as { code?: unknown }).code;
+        const stale =
+          reused &&
+          connection.head === undefined &&
+          (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE');
+        if (stale && tries === 1) continue;
+        this.stats.unanswered++;
+        this.stats.lastReason = (error as Error).message;
+        return { ok: false, reason: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) };
+      } finally {
+        this.release(connection);
+      }
     }
   }
 
@@ -646,6 +718,35 @@ export class Wire {
     }, this.options.idleMs ?? 4_000);
     connection.idleTimer.unref();
   }
+}
+
+/** Reads a response body whole, keeping `limit` bytes at most; past that, the connection is failed. */
+async function readWhole(
+  connection: Connection,
+  method: string,
+  limit: number,
+): Promise<{ kept: Buffer; truncated: boolean }> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  try {
+    await connection.readBody(
+      {
+        data(piece) {
+          const room = limit - length;
+          // Copied: the piece is a slice of the connection's read buffer.
+          parts.push(Buffer.from(piece.subarray(0, room)));
+          length += Math.min(room, piece.length);
+          if (piece.length > room) throw new AnswerTooLong('the answer is longer than asked for');
+        },
+        busy: () => undefined,
+      },
+      method,
+    );
+  } catch (error) {
+    if (!(error instanceof AnswerTooLong)) throw error;
+    return { kept: Buffer.concat(parts, length), truncated: true };
+  }
+  return { kept: Buffer.concat(parts, length), truncated: false };
 }
 
 function requestHead(method: string, url: URL, headers: Record<string, string>, userAgent: string): string {
