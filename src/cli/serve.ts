@@ -119,9 +119,9 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
       },
     );
   }
-  logger.info({ url: running.url, storage: storage.location, users: access.usersConfigured }, 'listening');
-
-  return new Promise<number>((resolveExit) => {
+  // The signal handlers come before the line that says the server is up: whoever waits for that line may
+  // send SIGTERM at once, and without a handler the signal would kill the process outright.
+  const exited = new Promise<number>((resolveExit) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down: finishing in-flight requests');
       running.close().then(
@@ -140,4 +140,6 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  logger.info({ url: running.url, storage: storage.location, users: access.usersConfigured }, 'listening');
+  return exited;
 }
