@@ -794,6 +794,26 @@ describe('Wire.exchange', bounded, () => {
     assert.equal(server.connections(), 1);
   });
 
+  test('an interim 1xx answer, the head and the body in one read; then a head split across reads', async (t) => {
+    const server = await listen(
+      t,
+      rawServer((socket, head) => {
+        if (head.startsWith('GET /one ')) {
+          socket.write(
+            'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello',
+          );
+        } else {
+          void writeApart(socket, ['HTTP/1.1 404 Not', ' Found\r\nContent-Length: 4\r\n', '\r\nnope']);
+        }
+      }),
+    );
+    const wire = wireFor(t);
+    const one = answered(await wire.exchange('GET', { url: server.url('/one'), headers: {} }));
+    assert.deepEqual([one.status, one.body.toString(), one.headers.link], [200, 'hello', undefined]);
+    const two = answered(await wire.exchange('GET', { url: server.url('/two'), headers: {} }));
+    assert.deepEqual([two.status, two.body.toString()], [404, 'nope']);
+  });
+
   test('an answer longer than the limit comes back cut and truncated, without reading the rest', async (t) => {
     let written = 0;
     const server = await listen(

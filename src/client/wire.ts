@@ -138,8 +138,8 @@ class Connection {
   /** Requests answered on this connection. */
   served = 0;
   idleTimer: NodeJS.Timeout | undefined;
-  private headBytes: Buffer[] = [];
-  private headLength = 0;
+  /** The start of a response head whose end has not arrived yet (a copy: the read buffer is reused). */
+  private partialHead: Buffer | undefined;
   /** idle: no request; head: reading a response head; headed: head read, body not asked for yet. */
   private mode: 'idle' | 'head' | 'headed' | 'body' = 'idle';
   private framing: Framing = { kind: 'none' };
@@ -224,8 +224,7 @@ class Connection {
     const head = requestHead(method, url, headers, this.options.userAgent);
     this.head = undefined;
     this.mode = 'head';
-    this.headBytes = [];
-    this.headLength = 0;
+    this.partialHead = undefined;
     this.socket.write(head);
     this.socket.resume();
   }
@@ -311,17 +310,21 @@ class Connection {
     return false;
   }
 
+  /**
+   * Bytes of a response head, often followed by the body's first bytes. The bytes after a complete head
+   * are not copied: returning false stops reading (so the read buffer is not reused) until the body is
+   * asked for, and they are handed on before reading resumes.
+   */
   private onHeadBytes(data: Buffer): boolean {
-    this.headBytes.push(this.ownsReads ? data : Buffer.from(data));
-    this.headLength += data.length;
-    const all = this.headBytes.length === 1 ? this.headBytes[0]! : Buffer.concat(this.headBytes);
-    this.headBytes = [all];
+    const all = this.partialHead ? Buffer.concat([this.partialHead, data]) : data;
     const end = all.indexOf('\r\n\r\n');
     if (end < 0) {
-      if (this.headLength > HEAD_LIMIT)
+      this.partialHead = this.ownsReads || all !== data ? all : Buffer.from(all);
+      if (all.length > HEAD_LIMIT)
         this.fail(new WireFailure(`${this.origin} sent a response head over 64 KiB`));
       return true;
     }
+    this.partialHead = undefined;
     let head: Head;
     try {
       head = parseHead(all.subarray(0, end).toString('latin1'));
@@ -331,8 +334,6 @@ class Connection {
     }
     const rest = all.subarray(end + 4);
     if (head.status >= 100 && head.status < 200) {
-      this.headBytes = [];
-      this.headLength = 0;
       return rest.length ? this.onHeadBytes(rest) : true;
     }
     this.mode = 'headed';
