@@ -532,3 +532,28 @@ describe('the wire in the transport', () => {
     }
   });
 });
+
+test('[::1] registries are reached over plain HTTP on both paths', async () => {
+  const server = createServer((req, res) => res.writeHead(200).end(`${req.method} ${req.url}`));
+  await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const transport = new Transport();
+  try {
+    const host = `[::1]:${port}`;
+    assert.equal(transport.isPlainHttp(host), true);
+    const whole = await transport.request({
+      method: 'GET',
+      url: transport.url(host, '/v2/'),
+      bufferLimit: 100,
+    });
+    assert.equal(whole.bytes?.toString(), 'GET /v2/');
+    assert.equal(transport.wire?.stats.exchanged, 1);
+    const streamed = await transport.request({ method: 'GET', url: transport.url(host, '/v2/blob') });
+    let text = '';
+    for await (const piece of streamed.body) text += String(piece);
+    assert.equal(text, 'GET /v2/blob');
+  } finally {
+    await transport.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
