@@ -544,9 +544,8 @@ export class Transport {
       sent['content-length'] = '0';
     }
     try {
-      return await (
-        await this.agent()
-      ).request({
+      const agent = await this.agent();
+      return await agent.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method,
