@@ -44,7 +44,7 @@ export interface WireAnswer {
   status: number;
   /** Lower-case names; repeated headers joined with ", ". */
   headers: Record<string, string>;
-  /** The body, up to 64 KiB (the rest is read and dropped). */
+  /** The body, up to 64 KiB (a longer one is cut there, and its connection given up). */
   body: Buffer;
 }
 
@@ -255,23 +255,33 @@ class Connection {
     });
   }
 
-  /** The whole body, at most `limit` bytes (the rest is read and dropped). */
-  async readAll(method: string, limit = ANSWER_LIMIT): Promise<Buffer> {
+  /**
+   * The whole body, keeping `limit` bytes at most: past that the connection is given up (it is not worth
+   * reading on) and the body comes back cut, `truncated`.
+   */
+  async readAll(method: string, limit = ANSWER_LIMIT): Promise<{ body: Buffer; truncated: boolean }> {
     const parts: Buffer[] = [];
-    let kept = 0;
-    await this.readBody(
-      {
-        data(piece) {
-          if (kept >= limit) return;
-          const part = Buffer.from(piece.subarray(0, limit - kept));
-          parts.push(part);
-          kept += part.length;
+    let length = 0;
+    let truncated = false;
+    try {
+      await this.readBody(
+        {
+          data(piece) {
+            const room = limit - length;
+            // Copied: the piece is a slice of the connection's read buffer.
+            parts.push(Buffer.from(piece.subarray(0, room)));
+            length += Math.min(room, piece.length);
+            if (piece.length > room) throw new AnswerTooLong('the answer is longer than asked for');
+          },
+          busy: () => undefined,
         },
-        busy: () => undefined,
-      },
-      method,
-    );
-    return Buffer.concat(parts, kept);
+        method,
+      );
+    } catch (error) {
+      if (!(error instanceof AnswerTooLong)) throw error;
+      truncated = true;
+    }
+    return { body: Buffer.concat(parts, length), truncated };
   }
 
   destroy(): void {
@@ -515,39 +525,26 @@ export class Wire {
     if (body !== undefined || method === 'POST' || method === 'PUT' || method === 'PATCH') {
       headers['content-length'] = String(body?.length ?? 0);
     }
-    for (let tries = 1; ; tries++) {
-      const connection = this.acquire(endpoint.url);
-      const reused = connection.served > 0;
-      try {
-        const head = await connection.request(method, endpoint.url, headers, body);
-        const { kept, truncated } = await readWhole(connection, method, limit);
-        this.stats.exchanged++;
-        return { ok: true, ...head, body: kept, truncated };
-      } catch (error) {
-        connection.destroy();
-        const code = (error as { code?: unknown }).code;
-        const stale =
-          reused &&
-          connection.head === undefined &&
-          (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE');
-        if (stale && tries === 1) continue;
-        this.stats.unanswered++;
-        this.stats.lastReason = (error as Error).message;
-        return { ok: false, reason: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) };
-      } finally {
-        this.release(connection);
-      }
+    const { take, used } = this.borrow();
+    try {
+      const { connection, head } = await send(take, method, endpoint.url, headers, body);
+      const answer = await connection.readAll(method, limit);
+      this.stats.exchanged++;
+      return { ok: true, ...head, ...answer };
+    } catch (error) {
+      for (const connection of used) connection.destroy();
+      const code = (error as { code?: unknown }).code;
+      this.stats.unanswered++;
+      this.stats.lastReason = (error as Error).message;
+      return { ok: false, reason: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) };
+    } finally {
+      for (const connection of used) this.release(connection);
     }
   }
 
   /** Streams the blob at `get` into the upload at `put` (see the promises above). */
   async pump(request: PumpRequest): Promise<PumpOutcome> {
-    const used: Connection[] = [];
-    const take = (url: URL): Connection => {
-      const connection = this.acquire(url);
-      used.push(connection);
-      return connection;
-    };
+    const { take, used } = this.borrow();
     try {
       const outcome = await this.transfer(request, take);
       if (outcome.ok) this.stats.pumped++;
@@ -560,6 +557,17 @@ export class Wire {
     } finally {
       for (const connection of used) this.release(connection);
     }
+  }
+
+  /** Connections taken for one operation, to be released (or destroyed on failure) together. */
+  private borrow(): { take: (url: URL) => Connection; used: Connection[] } {
+    const used: Connection[] = [];
+    const take = (url: URL): Connection => {
+      const connection = this.acquire(url);
+      used.push(connection);
+      return connection;
+    };
+    return { take, used };
   }
 
   private decline(reason: string): void {
@@ -582,16 +590,7 @@ export class Wire {
     for (let hop = 0; ; hop++) {
       const headers =
         url.origin === sourceOrigin ? request.get.headers : withoutAuthorization(request.get.headers);
-      source = take(url);
-      try {
-        head = await source.request('GET', url, headers);
-      } catch (error) {
-        // A kept-alive connection the server has just closed: once more on a new one.
-        if (source.served === 0) throw error;
-        source.destroy();
-        source = take(url);
-        head = await source.request('GET', url, headers);
-      }
+      ({ connection: source, head } = await send(take, 'GET', url, headers));
       const location = head.headers.location;
       if (!REDIRECTS.has(head.status) || location === undefined) break;
       await source.readAll('GET');
@@ -603,7 +602,7 @@ export class Wire {
       url = next;
     }
     if (head.status !== 200) {
-      const body = await source.readAll('GET');
+      const { body } = await source.readAll('GET');
       return { ok: false, reason: `the source answered ${head.status}`, get: { ...head, body } };
     }
     const announced = head.headers['content-length'];
@@ -677,7 +676,7 @@ export class Wire {
       throw new WireFailure(`the source sent ${received} of ${size} bytes`);
     }
     const putHead = await answered;
-    const body = await target.readAll('PUT');
+    const { body } = await target.readAll('PUT');
     const put = { ...putHead, body };
     if (received !== size || putHead.status < 200 || putHead.status >= 300) {
       target.reusable = false;
@@ -721,33 +720,29 @@ export class Wire {
   }
 }
 
-/** Reads a response body whole, keeping `limit` bytes at most; past that, the connection is failed. */
-async function readWhole(
-  connection: Connection,
+/**
+ * Sends a request on a connection from `take` and waits for its head. A kept-alive connection the server
+ * closed before answering cannot be told from a live one until it is used: it is replaced by a new one,
+ * once, as HTTP allows for requests safe to send twice (the only kind the wire sends).
+ */
+async function send(
+  take: (url: URL) => Connection,
   method: string,
-  limit: number,
-): Promise<{ kept: Buffer; truncated: boolean }> {
-  const parts: Buffer[] = [];
-  let length = 0;
+  url: URL,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<{ connection: Connection; head: Head }> {
+  const connection = take(url);
   try {
-    await connection.readBody(
-      {
-        data(piece) {
-          const room = limit - length;
-          // Copied: the piece is a slice of the connection's read buffer.
-          parts.push(Buffer.from(piece.subarray(0, room)));
-          length += Math.min(room, piece.length);
-          if (piece.length > room) throw new AnswerTooLong('the answer is longer than asked for');
-        },
-        busy: () => undefined,
-      },
-      method,
-    );
+    return { connection, head: await connection.request(method, url, headers, body) };
   } catch (error) {
-    if (!(error instanceof AnswerTooLong)) throw error;
-    return { kept: Buffer.concat(parts, length), truncated: true };
+    const code = (error as { code?: unknown }).code;
+    const closedUnseen = code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
+    if (connection.served === 0 || !closedUnseen) throw error;
+    connection.destroy();
+    const fresh = take(url);
+    return { connection: fresh, head: await fresh.request(method, url, headers, body) };
   }
-  return { kept: Buffer.concat(parts, length), truncated: false };
 }
 
 function requestHead(method: string, url: URL, headers: Record<string, string>, userAgent: string): string {
