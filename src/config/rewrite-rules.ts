@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PullsafeError } from '../errors/index.ts';
-import { describeIssue } from './serve.ts';
+import { describeIssue } from './issues.ts';
 
 const hostPattern = /^[a-z0-9.-]+(?::\d{1,5})?(?:\/[a-z0-9._/-]+)?$/;
 

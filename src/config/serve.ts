@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PullsafeError } from '../errors/index.ts';
 import { parseDuration } from './duration.ts';
+import { describeIssue } from './issues.ts';
 
 const duration = z
   .union([z.string(), z.number()])
@@ -133,7 +134,7 @@ export async function loadServeConfig(options: {
 export function validateServeConfig(input: unknown, source: string): ServeConfig {
   const result = serveConfigSchema.safeParse(input);
   if (!result.success) {
-    const lines = result.error.issues.slice(0, 10).map((issue) => describeIssue(issue));
+    const lines = result.error.issues.slice(0, 10).map((issue) => describeIssue(issue, serveConfigSchema));
     throw new PullsafeError('CONFIG_INVALID', `${source}: invalid configuration\n  ${lines.join('\n  ')}`, {
       hint: 'see docs/configuration.md for every key (docs/config.schema.json for editors)',
     });
@@ -184,88 +185,6 @@ async function readConfigFile(file: string): Promise<Record<string, unknown>> {
     throw new PullsafeError('CONFIG_INVALID', `${file}: the top level must be a mapping of keys`);
   }
   return value as Record<string, unknown>;
-}
-
-/**
- * One line per problem, `path: message`. An unknown key names the closest key `root` knows at that path
- * (through optional, nullable, default, array and record schemas). `formatPath` spells paths; dotted by
- * default (`auth.rules.0.users`).
- */
-export function describeIssue(
-  issue: z.core.$ZodIssue,
-  root: unknown = serveConfigSchema,
-  formatPath: (path: readonly PropertyKey[]) => string = dottedPath,
-): string {
-  const path = issue.path.length ? formatPath(issue.path) : '(top level)';
-  if (issue.code === 'unrecognized_keys') {
-    const shape = shapeAt(root, issue.path);
-    return issue.keys
-      .map((key) => {
-        const suggestion = shape ? closest(key, Object.keys(shape)) : undefined;
-        return `${formatPath([...issue.path, key])}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
-      })
-      .join('\n  ');
-  }
-  return `${path}: ${issue.message}`;
-}
-
-function dottedPath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
-}
-
-type SchemaInternals = {
-  shape?: Record<string, unknown>;
-  def?: { innerType?: unknown; element?: unknown; valueType?: unknown };
-};
-
-function shapeAt(root: unknown, path: readonly PropertyKey[]): Record<string, unknown> | undefined {
-  let schema: unknown = root;
-  for (const key of path) {
-    const current = unwrap(schema) as SchemaInternals | undefined;
-    if (!current) return undefined;
-    if (typeof key === 'number') schema = current.def?.element;
-    else if (typeof key === 'string' && current.shape) schema = current.shape[key];
-    else if (typeof key === 'string') schema = current.def?.valueType;
-    else return undefined;
-  }
-  return (unwrap(schema) as SchemaInternals | undefined)?.shape;
-}
-
-function unwrap(schema: unknown): unknown {
-  let current = schema as SchemaInternals | undefined;
-  for (let i = 0; i < 5 && current; i++) {
-    if (current.def?.innerType) current = current.def.innerType as SchemaInternals;
-    else break;
-  }
-  return current;
-}
-
-/** The candidate nearest to `word` (case-insensitive edit distance), when it is near enough to be a typo. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = levenshtein(word.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      bestDistance = distance;
-      best = candidate;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
 }
 
 export interface ListenAddress {

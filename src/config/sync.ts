@@ -58,7 +58,7 @@ import {
   parseReference,
   type ImageReference,
 } from '../reference/index.ts';
-import { closest, describeIssue } from './serve.ts';
+import { closest, describeIssue } from './issues.ts';
 
 const require = createRequire(import.meta.url);
 let semver: typeof Semver | undefined;
