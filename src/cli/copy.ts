@@ -3,21 +3,48 @@ import { RegistryClient, describeRateLimit, type RateLimit } from '../client/ind
 import { copyImage, type CopyResult } from '../copy/copy.ts';
 import { parsePlatform, type PlatformFilter } from '../copy/filters.ts';
 import { Limiter } from '../copy/limit.ts';
-import type { ImageSource } from '../copy/endpoints.ts';
+import type { ImageSource, ImageTarget } from '../copy/endpoints.ts';
+import { OciLayout, parseLayoutReference } from '../copy/layout.ts';
+import { RegistryEndpoint } from '../copy/registry-endpoint.ts';
 import { PullsafeError } from '../errors/index.ts';
 import { digestOf } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
+import { formatReference, type ImageReference } from '../reference/index.ts';
 import { exitCodes, formatBytes, printJson, printLines } from './output.ts';
 import { Progress } from './progress.ts';
 import {
   buildClient,
   buildCredentials,
   defaultTag,
-  nameImage,
   parseImage,
   registryOf,
   type ClientFlags,
 } from './registry.ts';
+
+/** One named image: a registry repository or an OCI layout, with its tag or digest. */
+export interface NamedImage {
+  endpoint: ImageSource & ImageTarget;
+  /** Tag or digest; undefined for a layout named without one. */
+  reference: string | undefined;
+  /** Set for registry images. */
+  image?: ImageReference;
+  label: string;
+}
+
+/** `oci:DIR[:TAG]` or an image reference as users write it. */
+export function nameImage(text: string, client: RegistryClient): NamedImage {
+  const layout = parseLayoutReference(text);
+  if (layout) {
+    return { endpoint: new OciLayout(layout.dir), reference: layout.reference, label: text };
+  }
+  const image = parseImage(text);
+  return {
+    endpoint: new RegistryEndpoint(client, image),
+    reference: image.digest ?? image.tag,
+    image,
+    label: formatReference(image),
+  };
+}
 
 export interface CopyFlags extends ClientFlags {
   platform?: string[];

@@ -1,4 +1,4 @@
-/** Turning command-line words into registry clients and image endpoints (shared by copy, sync, inspect). */
+/** Turning command-line words into registry clients, credentials and references (shared by copy, sync, inspect). */
 import { homedir } from 'node:os';
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -9,11 +9,8 @@ import {
   standardCredentialChain,
   type CredentialSource,
 } from '../client/index.ts';
-import { OciLayout, parseLayoutReference } from '../copy/layout.ts';
-import { RegistryEndpoint } from '../copy/registry-endpoint.ts';
-import type { ImageSource, ImageTarget } from '../copy/endpoints.ts';
 import { PullsafeError } from '../errors/index.ts';
-import { DEFAULT_TAG, formatReference, parseReference, type ImageReference } from '../reference/index.ts';
+import { DEFAULT_TAG, parseReference, type ImageReference } from '../reference/index.ts';
 
 export interface ClientFlags {
   srcCreds?: string;
@@ -23,16 +20,6 @@ export interface ClientFlags {
   creds?: string;
   plainHttp?: string[];
   region?: string;
-}
-
-/** One named image: a registry repository or an OCI layout, with its tag or digest. */
-export interface NamedImage {
-  endpoint: ImageSource & ImageTarget;
-  /** Tag or digest; undefined for a layout named without one. */
-  reference: string | undefined;
-  /** Set for registry images. */
-  image?: ImageReference;
-  label: string;
 }
 
 export function buildClient(
@@ -104,21 +91,6 @@ const lazySecretsManager = (region: string): Pick<SecretsManagerClient, 'send'> 
   lazyClient(
     async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({ region }),
   );
-
-/** `oci:DIR[:TAG]` or an image reference as users write it. */
-export function nameImage(text: string, client: RegistryClient): NamedImage {
-  const layout = parseLayoutReference(text);
-  if (layout) {
-    return { endpoint: new OciLayout(layout.dir), reference: layout.reference, label: text };
-  }
-  const image = parseImage(text);
-  return {
-    endpoint: new RegistryEndpoint(client, image),
-    reference: image.digest ?? image.tag,
-    image,
-    label: formatReference(image),
-  };
-}
 
 export function parseImage(text: string): ImageReference {
   try {
