@@ -188,9 +188,9 @@ export class BodyTooLargeError extends TransportError {
 /** The wire's connection failed: an attempt's failure like undici's, with the same code. */
 class WireConnectionError extends Error {
   readonly code: string;
-  constructor(outcome: { reason: string; code?: string }) {
-    super(outcome.reason);
-    this.code = outcome.code ?? 'UND_ERR_SOCKET';
+  constructor(reason: string, code: string) {
+    super(reason);
+    this.code = code;
   }
 }
 
@@ -503,7 +503,7 @@ export class Transport {
     // A failed connection is this attempt's failure, retried (on undici) as any other; anything else
     // the wire did not expect is sent on undici at once.
     if (outcome.code !== undefined && retryableCodes.has(outcome.code))
-      throw new WireConnectionError(outcome);
+      throw new WireConnectionError(outcome.reason, outcome.code);
     return undefined;
   }
 
