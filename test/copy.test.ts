@@ -429,3 +429,179 @@ describe('pullsafe sync', () => {
     assert.ok(raw.length > 0);
   });
 });
+
+describe('bad input and honest reports', () => {
+  const noStackTrace = (text: string) => assert.doesNotMatch(text, /\n\s+at /, 'no stack trace');
+  let arm: TestImage['manifests'][number];
+  before(async () => {
+    await pushImage(pullsafe.url, 'audit/src', '1', image);
+    arm = image.manifests.find((manifest) => manifest.platform.architecture === 'arm64')!;
+  });
+
+  it('a registry port or IP address out of range is a usage error, exit 2', async () => {
+    for (const args of [
+      ['copy', '127.0.0.1:70000/team/app:1', `${target}/x/y:1`],
+      ['inspect', '127.0.0.1:99999999999/team/app:1'],
+      ['inspect', '300.1.1.1:5000/team/app:1'],
+    ]) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /not a valid registry host/);
+      assert.match(result.stderr, /port is a number from 1 to 65535|four numbers from 0 to 255/);
+      noStackTrace(result.stderr);
+    }
+    const file = join(work, 'bad-port.yaml');
+    await writeFile(
+      file,
+      `target: 127.0.0.1:99999/m/{repository}\nimages:\n  - source: ${target}/audit/src:1\n`,
+    );
+    const sync = await runCli(['sync', '-f', file]);
+    assert.equal(sync.code, 2, sync.stderr);
+    assert.match(sync.stderr, /"127\.0\.0\.1:99999" is not a valid registry host/);
+  });
+
+  it('an empty --platform is refused instead of meaning every platform', async () => {
+    const result = await runCli([
+      'copy',
+      '--platform',
+      '',
+      `${target}/audit/src:1`,
+      `${target}/audit/empty:1`,
+    ]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--platform needs a value/);
+    assert.equal((await fetch(`${pullsafe.url}/v2/audit/empty/manifests/1`, { method: 'HEAD' })).status, 404);
+  });
+
+  it('a layout named without a tag gives its only image', async () => {
+    const layout = join(work, 'single-layout');
+    assert.equal((await runCli(['copy', `${target}/audit/src:1`, `oci:${layout}:only`])).code, 0);
+    const result = await runCli(['copy', `oci:${layout}`, `${target}/audit/from-untagged:1`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await rawDigest(`docker://${target}/audit/from-untagged:1`), image.index.digest);
+  });
+
+  it('inspect shows a single image platform with its variant', async () => {
+    const result = await runCli(['inspect', `${target}/audit/src@${arm.digest}`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /platform\s+linux\/arm64\/v8/);
+    const json = await runCli(['inspect', '--json', `${target}/audit/src@${arm.digest}`]);
+    assert.equal((JSON.parse(json.stdout) as { variant?: string }).variant, 'v8');
+  });
+
+  it('ratelimit refuses an OCI layout, saying it is not a registry image', async () => {
+    const result = await runCli(['ratelimit', `oci:${work}/some-layout:1`]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /OCI image layout .* is not a registry image/);
+    noStackTrace(result.stderr);
+  });
+
+  it('ratelimit with credentials answers for an image anonymous users may not pull', async () => {
+    const upstream = await startFakeUpstream({
+      auth: 'token',
+      users: { alice: 'wonderland' },
+      anonymousPull: false,
+      rateLimit: { limit: 100, windowSeconds: 3600 },
+    });
+    try {
+      addImage(upstream, 'team/private', '1', image);
+      const result = await runCli([
+        'ratelimit',
+        '--creds',
+        'alice:wonderland',
+        `${upstream.host}/team/private:1`,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /anonymous\s+refused \(HTTP 401\): this image needs credentials/);
+      assert.match(result.stdout, /with credentials\s+100\/100 left per 1h/);
+      const anonymous = await runCli(['ratelimit', `${upstream.host}/team/private:1`]);
+      assert.equal(anonymous.code, 3);
+      assert.match(anonymous.stderr, /--creds user:password/);
+      assert.doesNotMatch(anonymous.stderr, /--src-creds\/--dest-creds user:password/);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('a Secrets Manager secret without any AWS identity says so, not "check the permissions"', async () => {
+    const upstream = await startFakeUpstream({ auth: 'token', users: { alice: 'x' }, anonymousPull: false });
+    const home = join(work, 'empty-home');
+    try {
+      addImage(upstream, 'team/private', '1', image);
+      const result = await runCli(
+        [
+          'copy',
+          '--region',
+          'us-east-1',
+          '--src-secret',
+          'team/hub',
+          `${upstream.host}/team/private:1`,
+          `oci:${work}/never`,
+        ],
+        {
+          env: {
+            HOME: home,
+            AWS_CONFIG_FILE: join(home, 'none'),
+            AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
+            AWS_EC2_METADATA_DISABLED: 'true',
+            AWS_ACCESS_KEY_ID: '',
+            AWS_SECRET_ACCESS_KEY: '',
+            AWS_SESSION_TOKEN: '',
+            AWS_PROFILE: '',
+            AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '',
+            AWS_CONTAINER_CREDENTIALS_FULL_URI: '',
+            AWS_WEB_IDENTITY_TOKEN_FILE: '',
+          },
+        },
+      );
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /could not read secret team\/hub in us-east-1: no AWS credentials found/);
+      assert.match(result.stderr, /AWS_PROFILE/);
+      noStackTrace(result.stderr);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  describe('sync', () => {
+    const mirror = async (name: string, lines: string[]) => {
+      const file = join(work, `${name}.yaml`);
+      await writeFile(file, [`target: ${target}/${name}/{repository}`, 'images:', ...lines, ''].join('\n'));
+      return file;
+    };
+
+    it('--dry-run reports a source tag that does not exist as failed, exit 3', async () => {
+      const file = await mirror('dry-missing', [`  - source: ${target}/audit/src:nope`]);
+      const result = await runCli(['sync', '-f', file, '--dry-run']);
+      assert.equal(result.code, 3, result.stdout);
+      assert.match(result.stdout, /failed\s+.*audit\/src:nope.*does not exist at the source/);
+      assert.doesNotMatch(result.stdout, /would copy/);
+    });
+
+    it('a platform filter: the run says the digest changed, and a dry run does not claim a copy is due', async () => {
+      const file = await mirror('dry-platform', [
+        `  - source: ${target}/audit/src:1`,
+        '    platforms: [linux/arm64]',
+      ]);
+      const real = await runCli(['sync', '-f', file]);
+      assert.equal(real.code, 0, real.stderr);
+      assert.match(
+        real.stdout,
+        /note: the platform filter changed the digest: source sha256:\w+, target sha256:\w+/,
+      );
+      const dry = await runCli(['sync', '-f', file, '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /would copy .*\(unless already up to date: the target holds this tag/);
+    });
+
+    it('a tag filter that matches nothing is a warning', async () => {
+      const file = await mirror('no-match', [
+        `  - source: ${target}/audit/src`,
+        "    tags: [{ regex: 'zzz.*' }]",
+      ]);
+      const result = await runCli(['sync', '-f', file]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /audit\/src: no tag matches the filters \(1 tags looked at\)/);
+    });
+  });
+});

@@ -1,5 +1,5 @@
 /** `pullsafe copy`, `pullsafe inspect` and `pullsafe ratelimit`. */
-import { RegistryClient, describeRateLimit, type RateLimit } from '../client/index.ts';
+import { RegistryClient, RegistryError, describeRateLimit, type RateLimit } from '../client/index.ts';
 import { copyImage, type CopyResult } from '../copy/copy.ts';
 import { parsePlatform, type PlatformFilter } from '../copy/filters.ts';
 import { Limiter } from '../copy/limit.ts';
@@ -56,6 +56,11 @@ export interface CopyFlags extends ClientFlags {
 export function parsePlatforms(values: string[] | undefined): PlatformFilter[] {
   const filters: PlatformFilter[] = [];
   for (const value of values ?? []) {
+    if (!value.trim()) {
+      throw new PullsafeError('USAGE', '--platform needs a value', {
+        hint: 'write os/architecture[/variant], e.g. linux/arm64 or linux/arm/v7; leave --platform out for all platforms',
+      });
+    }
     for (const part of value.split(',')) {
       const text = part.trim();
       if (!text) continue;
@@ -104,7 +109,8 @@ export async function runCopy(
     progress.imageStart(label);
     let result: CopyResult;
     try {
-      result = await copyImage(from.endpoint, sourceReference ?? '', to.endpoint, targetReference, {
+      // A layout named without a tag passes undefined: the layout then picks its only image, or says which exist.
+      result = await copyImage(from.endpoint, sourceReference as string, to.endpoint, targetReference, {
         platforms,
         referrers: !!flags.referrers,
         blobs: new Limiter(concurrency),
@@ -191,6 +197,7 @@ interface ImageReport {
   platforms?: { platform: string; digest: string; size: number; mediaType: string }[];
   architecture?: string;
   os?: string;
+  variant?: string;
   created?: string;
   labels?: Record<string, string>;
   layers?: { digest: string; size: number; mediaType: string }[];
@@ -235,11 +242,13 @@ async function describeImage(
       const document = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
         architecture?: string;
         os?: string;
+        variant?: string;
         created?: string;
         config?: { Labels?: Record<string, string> | null };
       };
       if (document.architecture) report.architecture = document.architecture;
       if (document.os) report.os = document.os;
+      if (document.variant) report.variant = document.variant;
       if (document.created) report.created = document.created;
       if (document.config?.Labels) report.labels = document.config.Labels;
     } catch {
@@ -257,7 +266,9 @@ function renderInspect(report: ImageReport): string[] {
       lines.push(`    ${entry.platform.padEnd(16)} ${entry.digest}  ${formatBytes(entry.size)}`);
   }
   if (report.os || report.architecture)
-    lines.push(`  platform    ${report.os ?? '?'}/${report.architecture ?? '?'}`);
+    lines.push(
+      `  platform    ${[report.os ?? '?', report.architecture ?? '?', report.variant].filter(Boolean).join('/')}`,
+    );
   if (report.created) lines.push(`  created     ${report.created}`);
   if (report.layers)
     lines.push(`  layers      ${report.layers.length} (${formatBytes(report.totalLayerBytes ?? 0)})`);
@@ -283,8 +294,15 @@ export async function runRateLimit(
   const anonymous = new RegistryClient({ transport: { plainHttp: flags.plainHttp ?? [] } });
   try {
     const results: { who: string; status: number; rateLimit?: RateLimit; retryAfterSeconds?: number }[] = [];
-    const anonymousStatus = await anonymous.rateLimitStatus(repo, reference);
-    results.push({ who: 'anonymous', status: anonymousStatus.status, ...definedOnly(anonymousStatus) });
+    try {
+      const anonymousStatus = await anonymous.rateLimitStatus(repo, reference);
+      results.push({ who: 'anonymous', status: anonymousStatus.status, ...definedOnly(anonymousStatus) });
+    } catch (error) {
+      // A private image refuses anonymous pulls; with credentials, their answer is the one that matters.
+      const status = error instanceof RegistryError ? error.status : undefined;
+      if (!hasCredentials || (status !== 401 && status !== 403)) throw error;
+      results.push({ who: 'anonymous', status });
+    }
     if (hasCredentials) {
       const authenticatedStatus = await withCredentials.rateLimitStatus(repo, reference);
       results.push({
@@ -300,7 +318,9 @@ export async function runRateLimit(
       for (const result of results) {
         const quota = result.rateLimit
           ? describeRateLimit(result.rateLimit)
-          : 'no quota headers (unlimited or not reported)';
+          : result.status === 401 || result.status === 403
+            ? `refused (HTTP ${result.status}): this image needs credentials`
+            : 'no quota headers (unlimited or not reported)';
         const spent =
           result.status === 429 ? ` — exhausted, retry after ${result.retryAfterSeconds ?? '?'}s` : '';
         lines.push(`  ${result.who.padEnd(17)} ${quota}${spent}`);

@@ -114,12 +114,17 @@ function report(progress: Progress, event: SyncImageEvent, json: boolean): void 
       process.stdout.write(
         `copied     ${event.source}${arrow} (${event.result?.blobsCopied ?? 0} blobs, ${formatBytes(event.result?.bytesCopied ?? 0)})\n`,
       );
+      if (event.result?.digestChanged) {
+        process.stdout.write(
+          `           note: the platform filter changed the digest: source ${event.result.sourceDigest}, target ${event.result.targetDigest}\n`,
+        );
+      }
       break;
     case 'up-to-date':
       process.stdout.write(`up to date ${event.source}${arrow}\n`);
       break;
     case 'would-copy':
-      process.stdout.write(`would copy ${event.source}${arrow}\n`);
+      process.stdout.write(`would copy ${event.source}${arrow}${event.note ? ` (${event.note})` : ''}\n`);
       break;
     case 'deferred':
       process.stdout.write(`deferred   ${event.source}${arrow} (quota reserve)\n`);

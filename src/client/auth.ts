@@ -17,6 +17,9 @@ import { RegistryError } from './errors.ts';
 import { parseRetryAfter, TransportError, type Transport, type TransportResponse } from './transport.ts';
 import { parseRateLimit } from './ratelimit.ts';
 
+/** How the CLI takes credentials, for hints: every command has --creds, `copy` its own pair. */
+export const credentialFlags = '--creds user:password, or --src-creds/--dest-creds for copy';
+
 export interface Challenge {
   /** Lowercased, e.g. `bearer`, `basic`. */
   scheme: string;
@@ -438,7 +441,7 @@ export class Authenticator {
         {
           hint: credentials
             ? `check the user name and password or token for ${target.registry} (docker login ${target.registry})`
-            : `log in: pass credentials for ${target.registry} (docker login, or --src-creds/--dest-creds user:password)`,
+            : `log in: pass credentials for ${target.registry} (docker login, or ${credentialFlags})`,
         },
       );
     }

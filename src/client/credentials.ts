@@ -453,7 +453,7 @@ export class SecretsManagerCredentials implements CredentialSource {
     const region = secretRegion(name) ?? this.options.region;
     if (!region) {
       throw new PullsafeError('CREDENTIALS_INVALID', `no AWS region for secret ${name}`, {
-        hint: 'give the secret as a full ARN, or set the region',
+        hint: 'give the secret as a full ARN, or the region with --region (or AWS_REGION)',
       });
     }
     const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
@@ -462,11 +462,17 @@ export class SecretsManagerCredentials implements CredentialSource {
       output = await this.options.clientFactory(region).send(new GetSecretValueCommand({ SecretId: name }));
     } catch (error) {
       const kind = (error as { name?: unknown }).name;
+      // The SDK found no AWS identity at all: no call was made, so permissions are not the question.
+      const noIdentity = kind === 'CredentialsProviderError';
       throw new PullsafeError(
         'CREDENTIALS_INVALID',
-        `could not read secret ${name} in ${region}: ${typeof kind === 'string' ? kind : 'error'}`,
+        `could not read secret ${name} in ${region}: ${
+          noIdentity ? 'no AWS credentials found' : typeof kind === 'string' ? kind : 'error'
+        }`,
         {
-          hint: 'check that the secret exists and that this identity may call secretsmanager:GetSecretValue (and kms:Decrypt for a customer key)',
+          hint: noIdentity
+            ? 'give pullsafe an AWS identity: AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or an instance or task role'
+            : 'check that the secret exists and that this identity may call secretsmanager:GetSecretValue (and kms:Decrypt for a customer key)',
           cause: error,
         },
       );

@@ -20,7 +20,7 @@ import { parseManifest, type Descriptor } from '../oci/manifest.ts';
 import { bareMediaType, mediaTypes } from '../oci/mediatypes.ts';
 import { isOciError } from '../oci/errors.ts';
 import { redact, type PullsafeErrorCode } from '../errors/index.ts';
-import { Authenticator, repositoryScope, type AuthStats } from './auth.ts';
+import { Authenticator, credentialFlags, repositoryScope, type AuthStats } from './auth.ts';
 import type { CredentialSource } from './credentials.ts';
 import { RegistryError, type RegistryErrorDetails } from './errors.ts';
 import { describeRateLimit, parseRateLimit, type RateLimit } from './ratelimit.ts';
@@ -845,7 +845,7 @@ export class RegistryClient {
       code = 'REGISTRY_UNAUTHORIZED';
       hint = credentialed
         ? `the credentials for ${op.repo.registry} were refused: check them (docker login ${op.repo.registry})`
-        : `log in: docker login ${op.repo.registry}, or pass --src-creds/--dest-creds user:password` +
+        : `log in: docker login ${op.repo.registry}, or give credentials (${credentialFlags})` +
           (op.repo.registry === 'docker.io'
             ? '; Docker Hub also answers 401 for a repository that does not exist'
             : '');
@@ -865,7 +865,7 @@ export class RegistryClient {
       if (op.repo.registry === 'docker.io') {
         const official = /^library\/([^/]+)$/.exec(op.repo.repository);
         hint =
-          `Docker Hub's pull limit is reached: ${credentialed ? '' : 'log in (docker login or --src-creds) for a higher limit, '}` +
+          `Docker Hub's pull limit is reached: ${credentialed ? '' : `log in (docker login, or ${credentialFlags}) for a higher limit, `}` +
           `${wait}` +
           (official ? `, or pull public.ecr.aws/docker/library/${official[1]} instead` : '') +
           ', or serve pulls through a pullsafe cache';

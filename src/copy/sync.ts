@@ -42,6 +42,8 @@ export interface SyncImageEvent {
   status: SyncImageStatus | 'started';
   result?: CopyResult;
   error?: { code: string; message: string; hint?: string };
+  /** Why a dry run cannot say more (e.g. a platform filter needs the source index). */
+  note?: string;
 }
 
 export interface SyncSummary {
@@ -163,13 +165,35 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
               target.resolveManifest(targetReference),
             ]);
             quota.observe(source.lastRateLimit);
-            const status =
-              from && from.digest === to?.digest && !job.entry.platforms?.length
-                ? 'up-to-date'
-                : 'would-copy';
+            if (!from) {
+              summary.failed++;
+              options.onImage?.({
+                source: sourceLabel,
+                target: targetLabel,
+                status: 'failed',
+                error: {
+                  code: 'REGISTRY_NOT_FOUND',
+                  message: `${sourceLabel} does not exist at the source`,
+                  hint: 'check the repository and the tag or digest',
+                },
+              });
+              return;
+            }
+            const filtered = !!job.entry.platforms?.length;
+            const status = !filtered && from.digest === to?.digest ? 'up-to-date' : 'would-copy';
             if (status === 'up-to-date') summary.upToDate++;
             else summary.wouldCopy++;
-            options.onImage?.({ source: sourceLabel, target: targetLabel, status });
+            options.onImage?.({
+              source: sourceLabel,
+              target: targetLabel,
+              status,
+              // The filtered index's digest is known only from the source index, which a dry run does not GET.
+              ...(filtered && to
+                ? {
+                    note: 'unless already up to date: the target holds this tag, and telling needs the source index',
+                  }
+                : {}),
+            });
             return;
           }
           const result = await copyImage(source, job.sourceReference, target, targetReference, {
@@ -246,7 +270,13 @@ async function expand(
       const tags = await client.listTags(base);
       const missing = missingExactTags(tags, entry.selection.filters);
       for (const tag of missing) summary.warnings.push(`${describe(base)}: tag ${tag} does not exist`);
-      return selectTags(tags, entry.selection.filters).map((tag) => job(tag, { tag }));
+      const selected = selectTags(tags, entry.selection.filters);
+      if (selected.length === 0 && missing.length === 0) {
+        summary.warnings.push(
+          `${describe(base)}: no tag matches the filters (${tags.length} tags looked at)`,
+        );
+      }
+      return selected.map((tag) => job(tag, { tag }));
     }
   }
 }

@@ -89,6 +89,14 @@ export function parseReference(text: string): ImageReference {
       'pass the image reference as text, e.g. "nginx:1.25"',
     );
   }
+  // `oci:1.0` is Docker Hub's library/oci; a path after `oci:` (as copy takes it) can only be a layout.
+  if (/^oci:(?:[./~]|[^:@]*\/)/i.test(text)) {
+    throw invalid(
+      text,
+      'an OCI image layout (oci:DIR) is not a registry image',
+      'OCI layouts work with pullsafe copy and inspect; name a registry image here',
+    );
+  }
   if (text === '') {
     throw new InvalidReferenceError(
       'REFERENCE_EMPTY',
@@ -336,6 +344,22 @@ function normaliseHost(text: string, host: string): string {
       hint = 'the port after ":" must be digits only';
     }
     throw invalid(text, `"${shorten(host)}" is not a valid registry host`, hint);
+  }
+  const port = /:([0-9]+)$/.exec(host.replace(/^\[[^\]]*\]/, ''))?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+    throw invalid(
+      text,
+      `"${shorten(host)}" is not a valid registry host`,
+      'a port is a number from 1 to 65535',
+    );
+  }
+  // Names that end in a number are IP addresses to every HTTP client (the URL standard), so they must be one.
+  if (!URL.canParse(`http://${host}/`)) {
+    throw invalid(
+      text,
+      `"${shorten(host)}" is not a valid registry host`,
+      'an IPv4 address is four numbers from 0 to 255 (e.g. "10.0.0.5:5000"); an IPv6 address goes in brackets',
+    );
   }
   const lower = host.toLowerCase();
   return lower === LEGACY_DOCKER_HUB_REGISTRY ? DOCKER_HUB_REGISTRY : lower;
