@@ -605,3 +605,38 @@ describe('bad input and honest reports', () => {
     });
   });
 });
+
+describe('credentials for one registry on both sides', () => {
+  before(async () => {
+    await pushImage(pullsafe.url, 'audit/creds', '1', image);
+  });
+
+  it('different --src-creds and --dest-creds for the same host are refused instead of half ignored', async () => {
+    const result = await runCli([
+      'copy',
+      '--src-creds',
+      'reader:one',
+      '--dest-creds',
+      'writer:two',
+      `${target}/audit/creds:1`,
+      `${target}/audit/other:1`,
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(`both on ${target.replace(/\./g, '\\.')}: pullsafe uses one identity per registry`),
+    );
+    assert.match(result.stderr, /hint: give one account/);
+    assert.equal((await fetch(`${pullsafe.url}/v2/audit/other/manifests/1`, { method: 'HEAD' })).status, 404);
+    const same = await runCli([
+      'copy',
+      '--src-creds',
+      'reader:one',
+      '--dest-creds',
+      'reader:one',
+      `${target}/audit/creds:1`,
+      `${target}/audit/other:1`,
+    ]);
+    assert.equal(same.code, 0, same.stderr);
+  });
+});

@@ -38,6 +38,24 @@ export function buildCredentials(
   registries: { source?: string; target?: string },
 ): CredentialSource {
   const explicit: CredentialSource[] = [];
+  const sourceIdentity = flags.srcCreds ?? flags.srcSecret;
+  const targetIdentity = flags.destCreds ?? flags.destSecret;
+  if (
+    registries.source !== undefined &&
+    registries.source === registries.target &&
+    sourceIdentity !== undefined &&
+    targetIdentity !== undefined &&
+    (flags.srcCreds !== flags.destCreds || flags.srcSecret !== flags.destSecret)
+  ) {
+    // Credentials are looked up per registry, so a second identity on the same host would be ignored.
+    throw new PullsafeError(
+      'USAGE',
+      `source and destination are both on ${registries.source}: pullsafe uses one identity per registry, so different source and destination credentials cannot both apply`,
+      {
+        hint: 'give one account that may pull the source and push the destination (--src-creds or --src-secret alone), or copy in two steps through an OCI layout (oci:DIR)',
+      },
+    );
+  }
   if (flags.srcCreds && registries.source) {
     explicit.push(
       explicitCredentials(flags.srcCreds, { registry: registries.source, description: '--src-creds' }),
