@@ -594,6 +594,13 @@ describe('bad input and honest reports', () => {
       assert.match(dry.stdout, /would copy .*\(unless already up to date: the target holds this tag/);
     });
 
+    it('--scoped with a pullsafe-format file is a warning, not silently nothing', async () => {
+      const file = await mirror('scoped', [`  - source: ${target}/audit/src:1`]);
+      const result = await runCli(['sync', '-f', file, '--scoped', '--dry-run']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /warning: --scoped: applies to skopeo sync files only/);
+    });
+
     it('a tag filter that matches nothing is a warning', async () => {
       const file = await mirror('no-match', [
         `  - source: ${target}/audit/src`,
@@ -638,5 +645,50 @@ describe('credentials for one registry on both sides', () => {
       `${target}/audit/other:1`,
     ]);
     assert.equal(same.code, 0, same.stderr);
+  });
+});
+
+describe('conflicting flags and failures under --json', () => {
+  it('refuses flags that contradict each other, before any request', async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['copy', '--src-creds', 'a:b', '--src-secret', 's', `${target}/x/a:1`, `${target}/x/b:1`],
+        /--src-creds and --src-secret both name credentials/,
+      ],
+      [
+        ['copy', '--src-creds', 'a:b', `oci:${work}/nowhere:1`, `${target}/x/b:1`],
+        /--src-creds applies to a registry image, not an OCI layout/,
+      ],
+      [
+        ['copy', '--dest-creds', 'a:b', `${target}/x/a:1`, `oci:${work}/nowhere:1`],
+        /--dest-creds applies to a registry image, not an OCI layout/,
+      ],
+      [['inspect', '--raw', '--json', `${target}/x/a:1`], /--raw and --json ask for two different outputs/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+
+  it('a failed copy with --json ends stdout with an error event', async () => {
+    const result = await runCli([
+      'copy',
+      '--json',
+      `${target}/audit/missing:nope`,
+      `${target}/audit/never:1`,
+    ]);
+    assert.equal(result.code, 3, result.stderr);
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const last = events.at(-1)!;
+    assert.equal(last.event, 'error');
+    assert.equal(last.code, 'REGISTRY_NOT_FOUND');
+    assert.match(String(last.message), /audit\/missing/);
+    assert.equal(typeof last.hint, 'string');
+    assert.match(result.stderr, /HTTP 404/);
   });
 });

@@ -6,7 +6,7 @@ import { Limiter } from '../copy/limit.ts';
 import type { ImageSource, ImageTarget } from '../copy/endpoints.ts';
 import { OciLayout, parseLayoutReference } from '../copy/layout.ts';
 import { RegistryEndpoint } from '../copy/registry-endpoint.ts';
-import { PullsafeError } from '../errors/index.ts';
+import { PullsafeError, redact } from '../errors/index.ts';
 import { digestOf } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { formatReference, type ImageReference } from '../reference/index.ts';
@@ -116,6 +116,10 @@ export async function runCopy(
         blobs: new Limiter(concurrency),
         onEvent: (event) => progress.copyEvent(label, event),
       });
+    } catch (error) {
+      // JSON readers get the failure on stdout too, as the last event; stderr keeps the worded message.
+      if (flags.json) progress.emit('error', { source: from.label, target: to.label, ...errorFields(error) });
+      throw error;
     } finally {
       progress.clear();
     }
@@ -170,6 +174,9 @@ export async function runInspect(
   flags: InspectFlags,
   env: Record<string, string | undefined>,
 ): Promise<number> {
+  if (flags.raw && flags.json) {
+    throw new PullsafeError('USAGE', '--raw and --json ask for two different outputs: give one');
+  }
   const registry = registryOf(text);
   const client = buildClient(flags, env, registry ? { source: registry } : {});
   try {
@@ -335,4 +342,11 @@ export async function runRateLimit(
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+}
+
+function errorFields(error: unknown): { code: string; message: string; hint?: string } {
+  if (error instanceof PullsafeError) {
+    return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  }
+  return { code: 'INTERNAL', message: redact((error as Error)?.message ?? String(error)) };
 }

@@ -38,6 +38,23 @@ export function buildCredentials(
   registries: { source?: string; target?: string },
 ): CredentialSource {
   const explicit: CredentialSource[] = [];
+  for (const [creds, secret, side] of [
+    [flags.srcCreds, flags.srcSecret, 'src'],
+    [flags.destCreds, flags.destSecret, 'dest'],
+  ] as const) {
+    if (creds !== undefined && secret !== undefined) {
+      throw new PullsafeError(
+        'USAGE',
+        `--${side}-creds and --${side}-secret both name credentials: give one`,
+      );
+    }
+  }
+  if (flags.srcCreds !== undefined && registries.source === undefined) {
+    throw new PullsafeError('USAGE', '--src-creds applies to a registry image, not an OCI layout');
+  }
+  if (flags.destCreds !== undefined && registries.target === undefined) {
+    throw new PullsafeError('USAGE', '--dest-creds applies to a registry image, not an OCI layout');
+  }
   const sourceIdentity = flags.srcCreds ?? flags.srcSecret;
   const targetIdentity = flags.destCreds ?? flags.destSecret;
   if (

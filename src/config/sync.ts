@@ -590,6 +590,11 @@ function pullsafeEntries(
 ): SyncPlanEntry[] {
   let defaultTarget = file.target;
   let defaultTargetValid = true;
+  if (options.scoped) {
+    warnings.push(
+      "--scoped: applies to skopeo sync files only; in pullsafe's format, name targets with {registry} and {repository}",
+    );
+  }
   if (options.dest !== undefined) {
     const dest = options.dest.trim().replace(/\/+$/, '');
     defaultTarget = dest.includes('{') ? dest : `${dest}/{repository}`;
