@@ -5,12 +5,12 @@
  * nothing unverified is ever written; a re-run after an interruption transfers only what is missing.
  */
 import { Transform } from 'node:stream';
-import { digestOf, type Digest } from '../oci/digest.ts';
+import { digestAlgorithm, digestOf, isDigest, type Digest } from '../oci/digest.ts';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.ts';
-import { isNonDistributable } from '../oci/mediatypes.ts';
+import { isNonDistributable, mediaTypes } from '../oci/mediatypes.ts';
 import { PullsafeError } from '../errors/index.ts';
 import type { FetchedManifest, ImageSource, ImageTarget } from './endpoints.ts';
-import { platformMatches, type PlatformFilter } from './filters.ts';
+import { formatPlatform, platformMatches, type Platform, type PlatformFilter } from './filters.ts';
 import { Limiter } from './limit.ts';
 
 export type CopyEvent =
@@ -23,7 +23,10 @@ export type CopyEvent =
   | { type: 'manifest-done'; digest: Digest; reference: string; written: boolean };
 
 export interface CopyOptions {
-  /** Keep only these platforms of an index (changes the top-level digest). */
+  /**
+   * Keep only these platforms of an index (changes the top-level digest); a single image must be one of
+   * them (its config says which it is), else the copy is refused.
+   */
   platforms?: PlatformFilter[];
   /** Also copy manifests whose subject is a copied manifest (signatures, SBOMs, attestations). */
   referrers?: boolean;
@@ -40,7 +43,10 @@ export interface CopyResult {
   upToDate: boolean;
   /** Set when a platform filter made the target's top-level digest differ from the source's. */
   digestChanged: boolean;
-  /** Platforms of the copied index; empty when nothing had to be fetched (up to date) or for one image. */
+  /**
+   * Platforms of the copied index, or of a single image checked against a platform filter; empty when
+   * nothing had to be fetched (up to date) or for a single image copied without a filter.
+   */
   platforms: string[];
   blobsCopied: number;
   blobsSkipped: number;
@@ -51,6 +57,8 @@ export interface CopyResult {
 }
 
 const referrerDepth = 3;
+/** The most of an image config read to learn its platform. */
+const maxConfigBytes = 8 * 1024 * 1024;
 
 export async function copyImage(
   source: ImageSource,
@@ -136,6 +144,31 @@ class CopyRun {
         const bytes = Buffer.from(JSON.stringify({ ...document, manifests: selected }));
         top = { bytes, digest: digestOf(bytes), mediaType: fetched.mediaType };
       }
+    } else if (filtering) {
+      const platform = await this.platformOfImage(parsed, fetched);
+      if (!platform || !this.options.platforms!.some((filter) => platformMatches(filter, platform))) {
+        throw new PullsafeError('USAGE', `${this.source.label}: no manifest for the requested platforms`, {
+          hint: `the image has: ${platform ? `${formatPlatform(platform)} (a single-platform image)` : 'no platform information'}`,
+        });
+      }
+      platforms = [formatPlatform(platform)];
+    }
+    if (isDigest(targetReference)) {
+      // Refused before any upload: the registry would reject the manifest only at the very end.
+      const wanted = targetReference as Digest;
+      if (digestOf(top.bytes, digestAlgorithm(wanted)) !== wanted) {
+        throw new PullsafeError(
+          'USAGE',
+          `${this.target.label}@${wanted}: the copy writes ${top.digest}, not the digest the target names`,
+          {
+            hint:
+              `name the target by tag, or by the digest of what is copied (@${top.digest})` +
+              (top.digest !== fetched.digest
+                ? `; --platform made it differ from the source's ${fetched.digest}`
+                : ''),
+          },
+        );
+      }
     }
 
     await this.copyTree(top, parse(top, this.source.label), 0);
@@ -175,7 +208,15 @@ class CopyRun {
     if (this.options.referrers && depth < referrerDepth) await this.copyReferrers(manifest.digest, depth);
   }
 
-  private copyManifestByDigest(digest: Digest, depth: number): Promise<void> {
+  /**
+   * `listedOnTarget`, for referrers: what the target lists as referrers of their subject; a referrer the
+   * target holds but does not list is put again, so that it becomes listed.
+   */
+  private copyManifestByDigest(
+    digest: Digest,
+    depth: number,
+    listedOnTarget?: () => Promise<Set<string> | undefined>,
+  ): Promise<void> {
     let pending = this.manifestsDone.get(digest);
     if (!pending) {
       pending = (async () => {
@@ -192,7 +233,8 @@ class CopyRun {
           );
         }
         await this.copyTree(fetched, parse(fetched, this.source.label), depth);
-        if (!present) {
+        const unlisted = present && (await listedOnTarget?.())?.has(digest) === false;
+        if (!present || unlisted) {
           await this.target.putManifest(digest, fetched.bytes, fetched.mediaType);
           this.result.manifestsWritten++;
           this.options.onEvent?.({ type: 'manifest-done', digest, reference: digest, written: true });
@@ -205,13 +247,58 @@ class CopyRun {
 
   private async copyReferrers(subject: Digest, depth: number): Promise<void> {
     const referrers = await this.source.referrers(subject);
+    let listed: Promise<Set<string> | undefined> | undefined;
+    // Asked only once a referrer turns out to be on the target already.
+    const listedOnTarget = () =>
+      (listed ??= (async () => {
+        try {
+          const found = await this.target.referrers?.(subject);
+          return found && new Set<string>(found);
+        } catch {
+          return undefined; // a target that cannot list keeps what it holds as it is
+        }
+      })());
     await Promise.all(
       referrers.map(async (digest) => {
         const before = this.result.manifestsWritten;
-        await this.copyManifestByDigest(digest, depth + 1);
+        await this.copyManifestByDigest(digest, depth + 1, listedOnTarget);
         if (this.result.manifestsWritten > before) this.result.referrersCopied++;
       }),
     );
+  }
+
+  /** The platform a single image's config names; undefined when it is not an image config or names none. */
+  private async platformOfImage(
+    parsed: ParsedManifest,
+    manifest: FetchedManifest,
+  ): Promise<Platform | undefined> {
+    const config = parsed.blobs[0];
+    if (
+      !config ||
+      (config.mediaType !== mediaTypes.ociConfig && config.mediaType !== mediaTypes.dockerConfig)
+    ) {
+      return undefined;
+    }
+    if (config.size > maxConfigBytes) {
+      throw new PullsafeError(
+        'MANIFEST_INVALID',
+        `${this.source.label}@${manifest.digest}: the image config is ${config.size} bytes, more than pullsafe reads to learn its platform`,
+        { hint: 'copy it without --platform' },
+      );
+    }
+    const chunks: Buffer[] = [];
+    const stream = await this.source.getBlob(config.digest, config.size);
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    let document: { os?: unknown; architecture?: unknown; variant?: unknown };
+    try {
+      document = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof document;
+    } catch {
+      return undefined;
+    }
+    if (typeof document?.os !== 'string' || typeof document.architecture !== 'string') return undefined;
+    return typeof document.variant === 'string' && document.variant !== ''
+      ? { os: document.os, architecture: document.architecture, variant: document.variant }
+      : { os: document.os, architecture: document.architecture };
   }
 
   private copyBlob(blob: Descriptor): Promise<void> {

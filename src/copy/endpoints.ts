@@ -67,7 +67,16 @@ export interface ImageTarget {
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean>;
   /** What a tag or digest reference resolves to now, or undefined. */
   resolveManifest(reference: string): Promise<ManifestHead | undefined>;
+  /**
+   * Writes a manifest. One with a `subject` becomes findable through the subject (`referrers`), also on a
+   * registry without the referrers API.
+   */
   putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<void>;
+  /**
+   * Digests of manifests the target lists as referrers of `digest`. Optional: a copy then puts a referrer the
+   * target holds but does not list again, so that it becomes listed.
+   */
+  referrers?(digest: Digest): Promise<Digest[]>;
   /** Called once after everything was written (layouts rewrite index.json here). */
   finish?(): Promise<void>;
 }

@@ -81,6 +81,7 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
     return this.client.mountBlob(this.repo, digest, fromRepository);
   }
 
+  /** A manifest with a subject is also listed in the referrers tag when the registry needs that. */
   async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<void> {
     await this.client.putManifest(this.repo, reference, bytes, mediaType);
   }
