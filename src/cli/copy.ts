@@ -18,6 +18,7 @@ import {
   defaultTag,
   parseImage,
   registryOf,
+  transportOptions,
   type ClientFlags,
 } from './registry.ts';
 
@@ -296,9 +297,9 @@ export async function runRateLimit(
   const hasCredentials = (await credentials.get(repo.registry)) !== undefined;
   const withCredentials = new RegistryClient({
     credentials,
-    transport: { plainHttp: flags.plainHttp ?? [] },
+    transport: transportOptions(flags, { source: repo.registry }),
   });
-  const anonymous = new RegistryClient({ transport: { plainHttp: flags.plainHttp ?? [] } });
+  const anonymous = new RegistryClient({ transport: transportOptions(flags, { source: repo.registry }) });
   try {
     const results: { who: string; status: number; rateLimit?: RateLimit; retryAfterSeconds?: number }[] = [];
     try {

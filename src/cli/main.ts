@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The pullsafe command line: parses argv and env, runs a command, prints, exits with a documented code. */
 import { enableCompileCache } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { exitCodes, reportError } from './output.ts';
 
 // Node's compile cache (in the temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off) spares each run
@@ -98,12 +98,32 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action(async (flags) => setExit(await (await commands.maintenance()).runFsck(flags)));
 
   const collect = (value: string, previous: string[] = []) => [...previous, value];
+  // HOST or HOST:PORT ([v6]:PORT too); a scheme or a path would match no host and do nothing.
+  const collectHost = (value: string, previous: string[] = []) => {
+    if (!/^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(value)) {
+      throw new InvalidArgumentError(
+        'give HOST or HOST:PORT (e.g. registry.internal:5000), no scheme or path.',
+      );
+    }
+    return [...previous, value];
+  };
+  // skopeo's booleans, as Go's strconv.ParseBool reads them.
+  const parseBoolean = (value: string): boolean => {
+    if (/^(?:1|t|true)$/i.test(value)) return true;
+    if (/^(?:0|f|false)$/i.test(value)) return false;
+    throw new InvalidArgumentError('give true or false.');
+  };
+  const tlsVerify = (flag: string, whose: string) =>
+    new Option(
+      `${flag} <bool>`,
+      `false: HTTPS to ${whose} without certificate checks, plain HTTP if it answers so (as skopeo)`,
+    ).argParser(parseBoolean);
   const clientOptions = (command: Command): Command =>
     command
       .option(
         '--plain-http <host>',
         'speak plain HTTP to this registry host (repeatable; loopback is automatic)',
-        collect,
+        collectHost,
       )
       .option('--region <region>', 'AWS region for Secrets Manager secrets named without an ARN');
 
@@ -121,6 +141,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--referrers', 'also copy signatures, SBOMs and attestations attached to the image')
       .option('--src-creds <user:password>', 'credentials for the source registry')
       .option('--dest-creds <user:password>', 'credentials for the destination registry')
+      .addOption(tlsVerify('--src-tls-verify', 'the source registry'))
+      .addOption(tlsVerify('--dest-tls-verify', 'the destination registry'))
       .option(
         '--src-secret <secret>',
         'AWS Secrets Manager secret with {"username","password"} for the source',
@@ -144,6 +166,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--scoped', 'keep the whole source name under --dest (skopeo --scoped)')
       .option('--dry-run', 'show what would be copied (HEAD requests only)')
       .option('--creds <user:password>', 'credentials for every registry without others')
+      .addOption(tlsVerify('--dest-tls-verify', 'the target registry'))
       .option('--json', 'one JSON event per line, then a summary'),
   ).action(async (flags) => setExit(await (await commands.sync()).runSyncCommand(flags, process.env)));
 
@@ -154,6 +177,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .argument('<image>', 'image reference or oci:DIR[:TAG]')
       .option('--raw', 'print the manifest exactly as stored')
       .option('--creds <user:password>', 'registry credentials')
+      .addOption(tlsVerify('--tls-verify', 'the registry'))
       .option('--json', 'print JSON'),
   ).action(async (image: string, flags) =>
     setExit(await (await commands.copy()).runInspect(image, flags, process.env)),
@@ -167,6 +191,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       )
       .argument('[image]', 'a Docker Hub image to check with (default: the ratelimitpreview/test probe)')
       .option('--creds <user:password>', 'Docker Hub credentials (else env, Docker config)')
+      .addOption(tlsVerify('--tls-verify', 'the registry'))
       .option('--json', 'print JSON'),
   ).action(async (image: string | undefined, flags) =>
     setExit(await (await commands.copy()).runRateLimit(image, flags, process.env)),

@@ -8,9 +8,10 @@ import {
   secretsManagerCredentials,
   standardCredentialChain,
   type CredentialSource,
+  type TransportOptions,
 } from '../client/index.ts';
 import { PullsafeError } from '../errors/index.ts';
-import { DEFAULT_TAG, parseReference, type ImageReference } from '../reference/index.ts';
+import { DEFAULT_TAG, parseReference, registryApiHost, type ImageReference } from '../reference/index.ts';
 
 export interface ClientFlags {
   srcCreds?: string;
@@ -20,6 +21,10 @@ export interface ClientFlags {
   creds?: string;
   plainHttp?: string[];
   region?: string;
+  /** `false`: the source's (or, for inspect and ratelimit, the image's) host is `insecure` (see transport.ts). */
+  srcTlsVerify?: boolean;
+  destTlsVerify?: boolean;
+  tlsVerify?: boolean;
 }
 
 export function buildClient(
@@ -28,7 +33,23 @@ export function buildClient(
   registries: { source?: string; target?: string },
 ): RegistryClient {
   const credentials = buildCredentials(flags, env, registries);
-  return new RegistryClient({ credentials, transport: { plainHttp: flags.plainHttp ?? [] } });
+  return new RegistryClient({ credentials, transport: transportOptions(flags, registries) });
+}
+
+/**
+ * `--plain-http` hosts, and the hosts `--src-tls-verify=false`, `--dest-tls-verify=false` or
+ * `--tls-verify=false` (the source's, else the target's) make `insecure`, as the API hosts requests go to.
+ */
+export function transportOptions(
+  flags: ClientFlags,
+  registries: { source?: string | undefined; target?: string | undefined },
+): TransportOptions {
+  const insecure = new Set<string>();
+  const add = (registry: string | undefined) => registry && insecure.add(registryApiHost(registry));
+  if (flags.srcTlsVerify === false) add(registries.source);
+  if (flags.destTlsVerify === false) add(registries.target);
+  if (flags.tlsVerify === false) add(registries.source ?? registries.target);
+  return { plainHttp: flags.plainHttp ?? [], insecure };
 }
 
 /** --src-creds/--dest-creds/--creds, secrets, then environment, Docker config and ECR. */

@@ -6,6 +6,7 @@ import {
   type CredentialSource,
 } from '../client/index.ts';
 import { loadSyncConfig, targetFor, type SyncPlanEntry } from '../config/sync.ts';
+import { registryApiHost } from '../reference/index.ts';
 import { runSync, type SyncEntry, type SyncImageEvent } from '../copy/sync.ts';
 import { exitCodes, formatBytes, printLines } from './output.ts';
 import { Progress } from './progress.ts';
@@ -27,10 +28,14 @@ export async function runSyncCommand(
     ...(flags.dest !== undefined ? { dest: flags.dest } : {}),
     ...(flags.scoped ? { scoped: true } : {}),
   });
-  const plainHttp = new Set(flags.plainHttp ?? []);
+  // tls-verify false (tlsVerify) is skopeo's: HTTPS without certificate checks, plain HTTP if the host
+  // answers so. --dest-tls-verify=false does the same for every target registry.
+  const insecure = new Set<string>();
   const fileCredentials: CredentialSource[] = [];
   for (const entry of config.entries) {
-    if (!entry.tlsVerify) plainHttp.add(entry.source.registry);
+    if (!entry.tlsVerify) insecure.add(registryApiHost(entry.source.registry));
+    const target = flags.destTlsVerify === false ? targetRegistry(entry) : undefined;
+    if (target !== undefined) insecure.add(registryApiHost(target));
     if (entry.credentials) {
       fileCredentials.push(
         explicitCredentials(`${entry.credentials.username}:${entry.credentials.password}`, {
@@ -51,7 +56,10 @@ export async function runSyncCommand(
       return standard.get(registry);
     },
   };
-  const client = new RegistryClient({ credentials, transport: { plainHttp } });
+  const client = new RegistryClient({
+    credentials,
+    transport: { plainHttp: flags.plainHttp ?? [], insecure },
+  });
   const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
   for (const warning of config.warnings) process.stderr.write(`warning: ${warning}\n`);
 
@@ -94,6 +102,15 @@ export async function runSyncCommand(
     return summary.failed || summary.stoppedForQuota ? exitCodes.upstream : exitCodes.ok;
   } finally {
     await client.close();
+  }
+}
+
+/** The registry an entry's images go to (the template's, whatever the tag); undefined for a bad template, which runSync reports. */
+function targetRegistry(entry: SyncPlanEntry): string | undefined {
+  try {
+    return targetFor(entry, { tag: 'latest' }).registry;
+  } catch {
+    return undefined;
   }
 }
 

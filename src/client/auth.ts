@@ -424,7 +424,10 @@ export class Authenticator {
           'REGISTRY_UNAVAILABLE',
           `cannot get a token for ${target.registry} from ${realm.host}: ${error.message}`,
           details,
-          { hint: 'check the network path to the token service; pullsafe retried already', cause: error },
+          {
+            hint: error.hint ?? 'check the network path to the token service; pullsafe retried already',
+            cause: error,
+          },
         );
       }
       throw error;

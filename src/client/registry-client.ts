@@ -827,9 +827,13 @@ export class RegistryClient {
           `${op.what} ${imageName(op.repo, op.reference)}: no HTTP answer: ${error.message}`,
           this.details(op, undefined, error.host),
           {
-            hint: tls
-              ? `TLS with ${error.host} failed; if the registry speaks plain HTTP, mark it plain-http; if it uses a private CA, give that CA`
-              : `check that ${error.host} is reachable from here (DNS, proxy, firewall); pullsafe already retried`,
+            // A transport failure that knows what to do about itself (an untrusted certificate, a host
+            // answering plain HTTP) gives its own hint.
+            hint:
+              error.hint ??
+              (tls
+                ? `TLS with ${error.host} failed; if the registry speaks plain HTTP, pass --plain-http ${error.host}; if it uses a private CA, trust it with NODE_EXTRA_CA_CERTS=FILE`
+                : `check that ${error.host} is reachable from here (DNS, proxy, firewall); pullsafe already retried`),
             cause: error,
           },
         );

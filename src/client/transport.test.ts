@@ -1,7 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import {
@@ -556,4 +558,260 @@ test('[::1] registries are reached over plain HTTP on both paths', async () => {
     await transport.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+});
+
+describe('TLS', { timeout: 20_000 }, () => {
+  const tlsDir = new URL('./fixtures/tls/', import.meta.url);
+  const cert = readFileSync(new URL('cert.pem', tlsDir), 'utf8');
+  const key = readFileSync(new URL('key.pem', tlsDir), 'utf8');
+
+  // Names under .test (never in public DNS) reach 127.0.0.1; loopback names would be plain HTTP.
+  const toLoopback = ((
+    hostname: string,
+    options: { all?: boolean },
+    callback: (...answer: unknown[]) => void,
+  ) => {
+    if (!hostname.endsWith('.test')) callback(Object.assign(new Error(hostname), { code: 'ENOTFOUND' }));
+    else if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+    else callback(null, '127.0.0.1', 4);
+  }) as LookupFunction;
+
+  /** An HTTPS server with the self-signed fixture certificate, counting TCP connections (handshakes). */
+  async function serveTls(): Promise<{
+    port: number;
+    connections: () => number;
+    close: () => Promise<void>;
+  }> {
+    let connections = 0;
+    const server = createHttpsServer({ cert, key }, (req, res) =>
+      res.writeHead(200).end(`${req.method} ${req.url}`),
+    );
+    server.on('connection', () => connections++);
+    server.on('tlsClientError', () => {});
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      connections: () => connections,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  async function text(response: { body: AsyncIterable<unknown> }): Promise<string> {
+    let result = '';
+    for await (const piece of response.body) result += String(piece);
+    return result;
+  }
+
+  for (const wireFirst of [true, false]) {
+    const path = wireFirst ? 'wire first' : 'undici alone';
+
+    test(`${path}: an insecure host is spoken to over HTTPS without certificate checks; others are verified`, async () => {
+      const server = await serveTls();
+      const host = `registry.test:${server.port}`;
+      const transport = new Transport({ insecure: [host], lookup: toLoopback, wireFirst });
+      try {
+        assert.equal(transport.url(host, '/v2/').protocol, 'https:');
+        const head = await transport.request({ method: 'HEAD', url: transport.url(host, '/v2/') });
+        assert.equal(head.status, 200);
+        const whole = await transport.request({
+          method: 'GET',
+          url: transport.url(host, '/v2/m'),
+          bufferLimit: 100,
+        });
+        assert.equal(whole.bytes?.toString(), 'GET /v2/m');
+        const streamed = await transport.request({ method: 'GET', url: transport.url(host, '/v2/blob') });
+        assert.equal(await text(streamed), 'GET /v2/blob');
+        assert.equal(transport.wire!.stats.exchanged, wireFirst ? 2 : 0);
+        // The same server under a name not listed: its certificate is checked, and rejected.
+        const other = `other.test:${server.port}`;
+        await assert.rejects(
+          transport.request({ method: 'HEAD', url: transport.url(other, '/v2/') }),
+          (error: TransportError) => error.code === 'DEPTH_ZERO_SELF_SIGNED_CERT',
+        );
+      } finally {
+        await transport.close();
+        await server.close();
+      }
+    });
+
+    test(`${path}: an untrusted certificate fails at once, not retried, saying why and what to do`, async () => {
+      const server = await serveTls();
+      const host = `registry.test:${server.port}`;
+      const delays: number[] = [];
+      const events: unknown[] = [];
+      const transport = makeFastTransport(delays, {
+        lookup: toLoopback,
+        wireFirst,
+        onEvent: (event) => events.push(event),
+      });
+      try {
+        for (const method of ['HEAD', 'GET'] as const) {
+          const error = await transport.request({ method, url: transport.url(host, '/v2/') }).then(
+            () => assert.fail('no error'),
+            (caught: unknown) => caught as TransportError,
+          );
+          assert.ok(error instanceof TransportError);
+          assert.equal(error.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+          assert.equal(error.attempts, 1);
+          assert.equal(
+            error.message,
+            `${method} ${host}/v2/: the certificate of ${host} is not trusted: self-signed (DEPTH_ZERO_SELF_SIGNED_CERT)`,
+          );
+          assert.match(error.hint ?? '', /NODE_EXTRA_CA_CERTS=FILE/);
+          assert.match(error.hint ?? '', /--src-tls-verify=false \/ --dest-tls-verify=false/);
+          assert.match(error.hint ?? '', /--tls-verify=false/);
+          assert.doesNotMatch(`${error.message} ${error.hint}`, /reachable|use-system-ca|Node\.js/);
+        }
+        assert.deepEqual([delays, events], [[], []]);
+        assert.equal(server.connections(), 2, 'one handshake per request');
+
+        // Trusted, but issued for localhost and 127.0.0.1 only.
+        const trusting = new Transport({ tls: { ca: cert }, lookup: toLoopback, wireFirst });
+        try {
+          await assert.rejects(
+            trusting.request({ method: 'HEAD', url: trusting.url(host, '/v2/') }),
+            (error: TransportError) =>
+              error.code === 'ERR_TLS_CERT_ALTNAME_INVALID' &&
+              error.message.endsWith(
+                `the certificate of ${host} is not trusted: issued for another name (ERR_TLS_CERT_ALTNAME_INVALID)`,
+              ) &&
+              /name the registry as its certificate does/.test(error.hint ?? ''),
+          );
+        } finally {
+          await trusting.close();
+        }
+      } finally {
+        await transport.close();
+        await server.close();
+      }
+    });
+
+    test(`${path}: a host that answers plain HTTP is named so, with the flag to pass, without OpenSSL's text`, async () => {
+      const server = await serve((req, res) => res.writeHead(200).end('plain'));
+      const host = `plain.test:${server.host.split(':')[1]}`;
+      const delays: number[] = [];
+      const transport = makeFastTransport(delays, { lookup: toLoopback, wireFirst });
+      try {
+        const error = await transport
+          .request({ method: 'GET', url: transport.url(host, '/v2/'), bufferLimit: 100 })
+          .then(
+            () => assert.fail('no error'),
+            (caught: unknown) => caught as TransportError,
+          );
+        assert.ok(error instanceof TransportError);
+        // OpenSSL's code, or EPROTO when the failure surfaces on a write (the wire writes at once).
+        assert.match(error.code, /^(?:ERR_SSL_WRONG_VERSION_NUMBER|EPROTO)$/);
+        assert.equal(error.message, `GET ${host}/v2/: ${host} answers plain HTTP, not HTTPS`);
+        assert.match(error.hint ?? '', new RegExp(`^pass --plain-http ${host} `));
+        assert.doesNotMatch(`${error.message} ${error.hint}`, /SSL routines|openssl|version number/i);
+        assert.deepEqual(delays, []);
+      } finally {
+        await transport.close();
+        await server.close();
+      }
+    });
+
+    test(`${path}: an insecure host that answers plain HTTP is spoken to over plain HTTP from then on`, async () => {
+      const server = await serve((req, res) => res.writeHead(200).end(`${req.method} ${req.url}`));
+      const host = `plain.test:${server.host.split(':')[1]}`;
+      const delays: number[] = [];
+      const transport = makeFastTransport(delays, {
+        insecure: ['plain.test'],
+        lookup: toLoopback,
+        wireFirst,
+      });
+      try {
+        const url = transport.url(host, '/v2/m');
+        const stale = transport.url(host, '/v2/stale');
+        assert.equal(url.protocol, 'https:');
+        const first = await transport.request({ method: 'GET', url, bufferLimit: 100 });
+        assert.equal(first.bytes?.toString(), 'GET /v2/m');
+        assert.equal(first.url.href, `http://${host}/v2/m`);
+        assert.equal(first.attempts, 1);
+        assert.deepEqual(delays, [], 'sent again at once, not as a retry');
+        assert.equal(transport.isPlainHttp(host), true);
+        assert.equal(transport.url(host, '/v2/').protocol, 'http:');
+        const streamed = await transport.request({ method: 'GET', url: transport.url(host, '/v2/blob') });
+        assert.equal(await text(streamed), 'GET /v2/blob');
+        // A URL made before the host was found out goes straight to plain HTTP: no new connection.
+        const connections = server.connections();
+        const late = await transport.request({ method: 'GET', url: stale, bufferLimit: 100 });
+        assert.equal(late.url.protocol, 'http:');
+        assert.equal(server.connections(), connections);
+        assert.deepEqual(
+          server.seen.map((seen) => seen.url),
+          ['/v2/m', '/v2/blob', '/v2/stale'],
+        );
+      } finally {
+        await transport.close();
+        await server.close();
+      }
+    });
+  }
+
+  test('each certificate failure is named by its code, with what to do about it, and not retried', async () => {
+    const cases: [string, RegExp, RegExp][] = [
+      ['DEPTH_ZERO_SELF_SIGNED_CERT', /self-signed/, /NODE_EXTRA_CA_CERTS=FILE/],
+      [
+        'SELF_SIGNED_CERT_IN_CHAIN',
+        /issued by a self-signed CA this machine does not trust/,
+        /NODE_EXTRA_CA_CERTS/,
+      ],
+      ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', /issued by a CA this machine does not know/, /NODE_EXTRA_CA_CERTS/],
+      [
+        'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+        /issued by a CA this machine does not know/,
+        /NODE_EXTRA_CA_CERTS/,
+      ],
+      ['CERT_HAS_EXPIRED', /expired/, /clock, or have the certificate of r\.example renewed/],
+      [
+        'ERR_TLS_CERT_ALTNAME_INVALID',
+        /issued for another name/,
+        /name the registry as its certificate does/,
+      ],
+    ];
+    for (const [code, reason, fix] of cases) {
+      const delays: number[] = [];
+      const failing = {
+        request: () => Promise.reject(Object.assign(new Error(`OpenSSL says ${code}`), { code })),
+      } as unknown as TransportOptions['dispatcher'];
+      const transport = makeFastTransport(delays, { dispatcher: failing! });
+      const error = await transport.request({ method: 'GET', url: new URL('https://r.example/v2/') }).then(
+        () => assert.fail('no error'),
+        (caught: unknown) => caught as TransportError,
+      );
+      assert.equal(error.code, code);
+      assert.equal(error.attempts, 1, code);
+      assert.deepEqual(delays, [], code);
+      assert.match(
+        error.message,
+        new RegExp(`the certificate of r\\.example is not trusted: .*\\(${code}\\)$`),
+      );
+      assert.match(error.message, reason, code);
+      assert.match(error.hint ?? '', fix, code);
+      assert.match(
+        error.hint ?? '',
+        /--dest-tls-verify=false \(sync\), --tls-verify=false \(inspect, ratelimit\)/,
+      );
+      assert.doesNotMatch(error.message, /OpenSSL says/);
+    }
+  });
+
+  test('a streamed request to an insecure host that answers plain HTTP finds out on undici', async () => {
+    const server = await serve((req, res) => res.writeHead(200).end(`${req.method} ${req.url}`));
+    const host = `plain.test:${server.host.split(':')[1]}`;
+    const transport = new Transport({ insecure: [host], lookup: toLoopback });
+    try {
+      const streamed = await transport.request({ method: 'GET', url: transport.url(host, '/v2/blob') });
+      assert.equal(await text(streamed), 'GET /v2/blob');
+      assert.equal(streamed.url.protocol, 'http:');
+    } finally {
+      await transport.close();
+      await server.close();
+    }
+  });
 });

@@ -4,6 +4,11 @@
  * Promises:
  * - loopback hosts (`localhost`, 127.0.0.0/8, `[::1]`) and hosts in `plainHttp` are spoken to over plain
  *   HTTP, every other host over HTTPS;
+ * - hosts in `insecure` (skopeo's `tls-verify: false`) are spoken to over HTTPS without verifying their
+ *   certificate, on both paths; one that answers a TLS handshake in plain HTTP is spoken to over plain HTTP
+ *   from then on, and the request that found out is sent again at once;
+ * - a TLS failure is never retried, and its message says what happened (an untrusted certificate and why, a
+ *   host answering plain HTTP), with a hint of its own (`TransportError.hint`), without OpenSSL's text;
  * - connecting, waiting for response headers and waiting between body chunks each have their own timeout;
  * - a request is sent again only when the failure is retryable (connection reset/refused, timeouts, 502,
  *   503, 504, 429) and only when sending it twice is harmless: an idempotent method (or `retrySafe`) and a
@@ -22,6 +27,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import { redact } from '../errors/index.ts';
@@ -115,6 +121,11 @@ export interface TransportEvent {
 export interface TransportOptions {
   /** Hosts (`host` or `host:port`) spoken to over plain HTTP, besides loopback hosts. */
   plainHttp?: Iterable<string>;
+  /**
+   * Hosts (`host` or `host:port`) spoken to over HTTPS without certificate verification, and over plain
+   * HTTP once one answers a handshake in plain HTTP (`--tls-verify=false`, `tls-verify: false`).
+   */
+  insecure?: Iterable<string>;
   timeouts?: Partial<TimeoutOptions>;
   retry?: Partial<RetryOptions>;
   /** Connections per origin. */
@@ -131,10 +142,15 @@ export interface TransportOptions {
   random?: () => number;
   /** Injected for tests; milliseconds since the epoch, for HTTP-date `Retry-After`. */
   now?: () => number;
-  /** Use this dispatcher instead of creating an Agent (the transport will not close it, nor use the wire). */
+  /**
+   * Use this dispatcher instead of creating an Agent (the transport will not close it, nor use the wire, nor
+   * apply `insecure` to it).
+   */
   dispatcher?: Dispatcher;
   /** Send requests answered whole over the wire first (default true; see above). */
   wireFirst?: boolean;
+  /** Injected for tests: resolves host names on both paths, as node:net's `lookup` option. */
+  lookup?: LookupFunction;
 }
 
 /** How long an origin where the wire failed is left to undici. */
@@ -156,12 +172,15 @@ export class TransportError extends Error {
   readonly host: string;
   readonly path: string;
   readonly attempts: number;
+  /** What to do about it, when the failure says (an untrusted certificate, a host answering plain HTTP). */
+  readonly hint: string | undefined;
   constructor(
     code: string,
     request: { method: HttpMethod; url: URL },
     attempts: number,
     reason: string,
     cause?: unknown,
+    hint?: string,
   ) {
     const where = `${request.method} ${request.url.host}${request.url.pathname}`;
     const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
@@ -172,6 +191,7 @@ export class TransportError extends Error {
     this.host = request.url.host;
     this.path = request.url.pathname;
     this.attempts = attempts;
+    this.hint = hint === undefined ? undefined : redact(hint);
   }
 }
 
@@ -222,6 +242,65 @@ const retryableCodes = new Set([
   'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
 ]);
 
+/** Certificate verification failures (OpenSSL's X509 codes, and Node's own for a wrong name), with why. */
+const certificateProblems: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'issued by a self-signed CA this machine does not trust',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'issued by a CA this machine does not know',
+  UNABLE_TO_GET_ISSUER_CERT: 'issued by a CA this machine does not know',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'issued by a CA this machine does not know',
+  CERT_UNTRUSTED: 'issued by a CA this machine does not trust',
+  INVALID_CA: 'issued by an invalid CA',
+  CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not valid yet',
+  ERROR_IN_CERT_NOT_BEFORE_FIELD: 'unreadable validity dates',
+  ERROR_IN_CERT_NOT_AFTER_FIELD: 'unreadable validity dates',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'issued for another name',
+  HOSTNAME_MISMATCH: 'issued for another name',
+  CERT_REVOKED: 'revoked',
+  CERT_REJECTED: 'rejected',
+  CERT_SIGNATURE_FAILURE: 'a bad signature',
+  UNABLE_TO_DECRYPT_CERT_SIGNATURE: 'a bad signature',
+  CERT_CHAIN_TOO_LONG: 'a chain that is too long',
+  PATH_LENGTH_EXCEEDED: 'a chain that is too long',
+  INVALID_PURPOSE: 'not for TLS servers',
+};
+
+/** OpenSSL's codes for a TLS handshake answered in plain HTTP (the answer's bytes are no TLS record). */
+const plainHttpAnswerCodes = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
+
+/** How skipping verification is asked for, named in hints. */
+const SKIP_VERIFY =
+  '--src-tls-verify=false / --dest-tls-verify=false (copy), --dest-tls-verify=false (sync), ' +
+  '--tls-verify=false (inspect, ratelimit), or tls-verify: false in the mirror file';
+
+/**
+ * What a TLS failure was, from its code (and, for older Node's `EPROTO`, OpenSSL's reason): a rejected
+ * certificate, a host answering plain HTTP, another handshake failure, or undefined for no TLS failure.
+ */
+export function tlsFailure(
+  error: unknown,
+): { kind: 'certificate' | 'plain-http' | 'handshake'; code: string; reason: string } | undefined {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const { code, reason, message } = current as { code?: unknown; reason?: unknown; message?: unknown };
+    if (typeof code === 'string') {
+      const said = typeof reason === 'string' ? reason : typeof message === 'string' ? message : '';
+      const problem = certificateProblems[code];
+      if (problem !== undefined) return { kind: 'certificate', code, reason: problem };
+      if (plainHttpAnswerCodes.has(code) || (code === 'EPROTO' && /wrong version number/i.test(said))) {
+        return { kind: 'plain-http', code, reason: 'wrong version number' };
+      }
+      if (/^ERR_SSL_/.test(code) || code === 'EPROTO') {
+        const short = /^[a-z0-9 ,'-]{1,80}$/i.test(said) ? said : code.replace(/^ERR_SSL_/, '').toLowerCase();
+        return { kind: 'handshake', code, reason: short.replaceAll('_', ' ') };
+      }
+    }
+    const inner = (current as { errors?: unknown }).errors;
+    current = Array.isArray(inner) && inner.length > 0 ? inner[0] : (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** True for `localhost`, 127.0.0.0/8 and `::1`, with or without a port and brackets. */
 export function isLoopbackHost(host: string): boolean {
   const name = hostWithoutPort(host.toLowerCase());
@@ -266,6 +345,8 @@ export function isRetryableNetworkError(error: unknown): boolean {
 }
 
 function errorCode(error: unknown): string | undefined {
+  const tls = tlsFailure(error);
+  if (tls) return tls.code;
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && (retryableCodes.has(code) || /^E[A-Z]+$|^UND_ERR/.test(code))) {
@@ -281,12 +362,19 @@ export class Transport {
   readonly userAgent: string;
   /** The undici Agent, created (and undici loaded) on first use; or the injected dispatcher. */
   private agentInstance: Dispatcher | Promise<Dispatcher> | undefined;
+  /** The Agent for `insecure` HTTPS hosts: the same, without certificate verification. */
+  private insecureAgentInstance: Dispatcher | Promise<Dispatcher> | undefined;
   private readonly agentOptions: AgentOptions;
+  private readonly insecureAgentOptions: AgentOptions;
   private readonly ownsAgent: boolean;
   private readonly wireFirst: boolean;
   /** Origins where the wire failed, with when to try it again. */
   private readonly wirePaused = new Map<string, number>();
   private readonly plainHttp: Set<string>;
+  private readonly insecure: Set<string>;
+  /** `insecure` hosts (as in URLs) that answered a TLS handshake in plain HTTP. */
+  private readonly downgraded = new Set<string>();
+  private readonly lookup: LookupFunction | undefined;
   private readonly timeouts: TimeoutOptions;
   private readonly retry: RetryOptions;
   private readonly maxRedirects: number;
@@ -304,19 +392,27 @@ export class Transport {
     this.maxRedirects = options.maxRedirects ?? 5;
     this.userAgent = options.userAgent ?? USER_AGENT;
     this.plainHttp = new Set([...(options.plainHttp ?? [])].map((host) => host.toLowerCase()));
+    this.insecure = new Set([...(options.insecure ?? [])].map((host) => host.toLowerCase()));
+    this.lookup = options.lookup;
     this.onEvent = options.onEvent;
     this.sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, signal ? { signal } : {}));
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     this.tls = options.tls;
+    const connect = {
+      timeout: this.timeouts.connectMs,
+      ...options.tls,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+    };
     this.agentOptions = {
       connections: options.connections ?? 16,
       keepAliveTimeout: 10_000,
       keepAliveMaxTimeout: 60_000,
       headersTimeout: this.timeouts.headersMs,
       bodyTimeout: this.timeouts.bodyIdleMs,
-      connect: { timeout: this.timeouts.connectMs, ...options.tls },
+      connect,
     };
+    this.insecureAgentOptions = { ...this.agentOptions, connect: { ...connect, rejectUnauthorized: false } };
     this.agentInstance = options.dispatcher;
     this.ownsAgent = !options.dispatcher;
     this.wireFirst = this.ownsAgent && options.wireFirst !== false;
@@ -325,7 +421,18 @@ export class Transport {
   /** Whether `host` (`name` or `name:port`) is spoken to over plain HTTP. */
   isPlainHttp(host: string): boolean {
     const lower = host.toLowerCase();
-    return isLoopbackHost(lower) || this.plainHttp.has(lower) || this.plainHttp.has(hostWithoutPort(lower));
+    return (
+      isLoopbackHost(lower) ||
+      this.plainHttp.has(lower) ||
+      this.plainHttp.has(hostWithoutPort(lower)) ||
+      this.downgraded.has(lower)
+    );
+  }
+
+  /** Whether `host` is spoken to over HTTPS without certificate verification (`insecure`). */
+  isInsecure(host: string): boolean {
+    const lower = host.toLowerCase();
+    return this.insecure.has(lower) || this.insecure.has(hostWithoutPort(lower));
   }
 
   /** The URL of `path` (starting with `/`) on `host`, with the scheme this transport uses for it. */
@@ -353,7 +460,8 @@ export class Transport {
         const code = errorCode(error) ?? 'UNKNOWN';
         if (attempt >= attempts || !isRetryableNetworkError(error) || request.signal?.aborted) {
           if (request.signal?.aborted) throw error;
-          throw new TransportError(code, request, attempt, describeNetworkError(error, code), error);
+          const { reason, hint } = describeNetworkError(error, code, request.url.host);
+          throw new TransportError(code, request, attempt, reason, error, hint);
         }
         await this.pause(request, attempt, backoffDelay(attempt, this.retry, this.random), code);
         continue;
@@ -387,17 +495,27 @@ export class Transport {
       bodyIdleMs: this.timeouts.bodyIdleMs,
       userAgent: this.userAgent,
       ...(this.tls ? { tls: this.tls } : {}),
+      insecure: (host) => this.isInsecure(host),
+      ...(this.lookup ? { lookup: this.lookup } : {}),
     });
     return this.wireInstance;
   }
 
   async close(): Promise<void> {
     this.wireInstance?.close();
-    if (this.ownsAgent && this.agentInstance) await (await this.agentInstance).close();
+    if (!this.ownsAgent) return;
+    for (const agent of [this.agentInstance, this.insecureAgentInstance])
+      if (agent) await (await agent).close();
   }
 
-  /** undici's Agent; undici is loaded by the first request that needs it. */
-  private agent(): Dispatcher | Promise<Dispatcher> {
+  /** undici's Agent for `url`; undici is loaded by the first request that needs it. */
+  private agent(url: URL): Dispatcher | Promise<Dispatcher> {
+    if (this.ownsAgent && url.protocol === 'https:' && this.isInsecure(url.host)) {
+      this.insecureAgentInstance ??= import('undici').then(
+        ({ Agent }) => (this.insecureAgentInstance = new Agent(this.insecureAgentOptions)),
+      );
+      return this.insecureAgentInstance;
+    }
     this.agentInstance ??= import('undici').then(
       ({ Agent }) => (this.agentInstance = new Agent(this.agentOptions)),
     );
@@ -406,8 +524,7 @@ export class Transport {
 
   private canRetry(request: TransportRequest): boolean {
     if (!idempotentMethods.has(request.method) && !request.retrySafe) return false;
-    const body = request.body;
-    return body === undefined || typeof body === 'string' || body instanceof Uint8Array || 'open' in body;
+    return replayable(request.body);
   }
 
   private async pause(request: TransportRequest, attempt: number, ms: number, reason: string): Promise<void> {
@@ -426,14 +543,31 @@ export class Transport {
   /** One attempt: the request and any redirects, and the buffered body when asked for. */
   private async attempt(request: TransportRequest, attempt: number): Promise<TransportResponse> {
     const follow = request.followRedirects ?? (request.method === 'GET' || request.method === 'HEAD');
-    const startOrigin = request.url.origin;
+    let startOrigin = request.url.origin;
     let url = request.url;
     let method = request.method;
     let body = request.body;
     let headers = { ...request.headers };
     for (let hop = 0; ; hop++) {
-      const whole = await this.exchangeOnWire(request, method, url, headers, body);
-      const data = whole ? undefined : await this.dispatch(method, url, headers, body, request.signal);
+      // A URL made before its host was found to answer plain HTTP.
+      if (url.protocol === 'https:' && this.downgraded.has(url.host.toLowerCase())) {
+        const plain = new URL(url);
+        plain.protocol = 'http:';
+        if (url.origin === startOrigin) startOrigin = plain.origin;
+        url = plain;
+      }
+      let whole: Exchanged | undefined;
+      let data: Dispatcher.ResponseData | undefined;
+      try {
+        whole = await this.exchangeOnWire(request, method, url, headers, body);
+        data = whole ? undefined : await this.dispatch(method, url, headers, body, request.signal);
+      } catch (error) {
+        if (!this.fallsBackToPlainHttp(url, error)) throw error;
+        // Sent again at once (over plain HTTP, see above) when its body can be produced again.
+        if (!replayable(body)) throw error;
+        hop--;
+        continue;
+      }
       const status = whole ? whole.status : data!.statusCode;
       const location = header(whole ? whole.headers : data!.headers, 'location');
       if (follow && redirectStatuses.has(status) && location !== undefined && hop < this.maxRedirects) {
@@ -459,6 +593,17 @@ export class Transport {
       }
       return response;
     }
+  }
+
+  /**
+   * True when `error` is an `insecure` HTTPS host answering a TLS handshake in plain HTTP: the host is
+   * spoken to over plain HTTP from now on.
+   */
+  private fallsBackToPlainHttp(url: URL, error: unknown): boolean {
+    if (url.protocol !== 'https:' || !this.isInsecure(url.host)) return false;
+    if (tlsFailure(error)?.kind !== 'plain-http') return false;
+    this.downgraded.add(url.host.toLowerCase());
+    return true;
   }
 
   /**
@@ -499,6 +644,8 @@ export class Transport {
       request.bufferLimit ?? 0,
     );
     if (outcome.ok) return outcome;
+    // A TLS failure is this attempt's, as undici's would be (same settings): not worth a second handshake.
+    if (tlsFailure(outcome)) throw new WireConnectionError(outcome.reason, outcome.code!);
     this.wirePaused.set(url.origin, this.now() + WIRE_PAUSE_MS);
     // A failed connection is this attempt's failure, retried (on undici) as any other; anything else
     // the wire did not expect is sent on undici at once.
@@ -544,7 +691,7 @@ export class Transport {
       sent['content-length'] = '0';
     }
     try {
-      const agent = await this.agent();
+      const agent = await this.agent(url);
       return await agent.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
@@ -568,6 +715,11 @@ export class Transport {
 }
 
 type AgentOptions = ConstructorParameters<typeof Agent>[0];
+
+/** A body that can be sent again: none, bytes, a string or `{ length, open }`. */
+function replayable(body: RequestBody | undefined): boolean {
+  return body === undefined || typeof body === 'string' || body instanceof Uint8Array || 'open' in body;
+}
 
 /** A response whose body the wire read whole; a 2xx body over `bufferLimit` fails as with undici. */
 function wholeResponse(
@@ -668,7 +820,32 @@ function withoutHeader(headers: Record<string, string>, name: string): Record<st
   return result;
 }
 
-function describeNetworkError(error: unknown, code: string): string {
+/** The reason for a failure without an answer, and a hint when the failure says what to do. */
+function describeNetworkError(error: unknown, code: string, host: string): { reason: string; hint?: string } {
+  const tls = tlsFailure(error);
+  if (tls?.kind === 'certificate') {
+    const fix =
+      tls.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || tls.code === 'HOSTNAME_MISMATCH'
+        ? `name the registry as its certificate does, or trust a certificate issued for ${host}`
+        : tls.code === 'CERT_HAS_EXPIRED' || tls.code === 'CERT_NOT_YET_VALID'
+          ? `check this machine's clock, or have the certificate of ${host} renewed`
+          : 'trust its CA with NODE_EXTRA_CA_CERTS=FILE (PEM, in the environment pullsafe starts with)';
+    return {
+      reason: `the certificate of ${host} is not trusted: ${tls.reason} (${tls.code})`,
+      hint: `${fix}; or, for a registry you control, skip verification with ${SKIP_VERIFY}`,
+    };
+  }
+  if (tls?.kind === 'plain-http') {
+    return {
+      reason: `${host} answers plain HTTP, not HTTPS`,
+      hint: `pass --plain-http ${host} (in a mirror file, tls-verify: false for it falls back to plain HTTP)`,
+    };
+  }
+  if (tls) return { reason: `the TLS handshake with ${host} failed: ${tls.reason} (${tls.code})` };
+  return { reason: describeCode(error, code) };
+}
+
+function describeCode(error: unknown, code: string): string {
   switch (code) {
     case 'ECONNREFUSED':
       return 'connection refused';

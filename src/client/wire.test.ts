@@ -945,3 +945,32 @@ describe('Wire.pump: TLS', bounded, () => {
     assert.equal(uploads.length, 0);
   });
 });
+
+describe('Wire: insecure hosts', bounded, () => {
+  test('a host insecure names is spoken to without certificate checks; others are verified', async (t) => {
+    const blob = randomBytes(512 * 1024);
+    const uploads: Upload[] = [];
+    const source = await listen(t, createHttpsServer({ cert, key }, blobHandler(blob)), 'https');
+    const target = await listen(t, createHttpsServer({ cert, key }, targetHandler(uploads)), 'https');
+    const insecureHosts = new Set([source.url('/').host, target.url('/').host]);
+    const wire = wireFor(t, { insecure: (host) => insecureHosts.has(host) });
+    await assertDelivered(wire, source, target, uploads, blob);
+    const answer = await wire.exchange('HEAD', { url: source.url('/blob'), headers: {} });
+    assert.equal(answer.ok && answer.status, 200);
+
+    const verifying = wireFor(t, { insecure: () => false });
+    const refused = await verifying.exchange('HEAD', { url: source.url('/blob'), headers: {} });
+    assert.equal(!refused.ok && refused.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+
+  test('a TLS handshake answered in plain HTTP fails with OpenSSL’s code, for the caller to fall back', async (t) => {
+    const server = await listen(
+      t,
+      createServer((_, response) => response.end('plain')),
+    );
+    const wire = wireFor(t, { insecure: () => true });
+    const url = new URL(server.url('/v2/').href.replace('http:', 'https:'));
+    const outcome = await wire.exchange('GET', { url, headers: {} });
+    assert.match((!outcome.ok && outcome.code) || '', /^(?:ERR_SSL_WRONG_VERSION_NUMBER|EPROTO)$/);
+  });
+});

@@ -14,9 +14,10 @@
  *   which owns retries, authentication challenges and error messages.
  * - Redirects of the download are followed; the source's Authorization goes only to the source's origin.
  * - Connections are kept alive per origin and reused only after a response was read to its end.
+ * - HTTPS connections verify the certificate (with `tls`), except to hosts `insecure` names.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type LookupFunction, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { digestAlgorithm, type Digest } from '../oci/digest.ts';
 
@@ -28,6 +29,10 @@ export interface WireOptions {
   bodyIdleMs: number;
   userAgent: string;
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /** Whether the certificate of `host` (`name` or `name:port`, as in URLs) goes unverified. */
+  insecure?: (host: string) => boolean;
+  /** Injected for tests: resolves host names, as node:net's `lookup` option. */
+  lookup?: LookupFunction;
   /** Bytes each connection reads into (default 256 KiB). */
   readBufferBytes?: number;
   /** Idle connections kept per origin (default 16), each for `idleMs` (default 4 s). */
@@ -168,6 +173,8 @@ class Connection {
       ...(isIP(host) ? {} : { servername: host }),
       ALPNProtocols: ['http/1.1'],
       ...options.tls,
+      ...(options.insecure?.(url.host) ? { rejectUnauthorized: false } : {}),
+      ...(options.lookup ? { lookup: options.lookup } : {}),
     };
     this.ownsReads = url.protocol === 'https:';
     if (this.ownsReads) {
@@ -178,7 +185,7 @@ class Connection {
     } else {
       const buffer = Buffer.allocUnsafe(options.readBufferBytes ?? 256 * 1024);
       const onread = { buffer, callback: (length: number, data: Buffer) => this.onRead(data, length) };
-      this.socket = connectTcp({ host, port, onread });
+      this.socket = connectTcp({ host, port, onread, ...(options.lookup ? { lookup: options.lookup } : {}) });
     }
     this.socket.setNoDelay(true);
     const connectTimer = setTimeout(
