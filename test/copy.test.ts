@@ -416,6 +416,48 @@ describe('pullsafe sync', () => {
     );
   });
 
+  it('Ctrl-C says what an interruption leaves, ends --json with an interrupted event, exit 130', async () => {
+    const file = join(work, 'interrupted.yaml');
+    await writeFile(
+      file,
+      [
+        `target: ${target}/interrupted/{repository}`,
+        'concurrency: { images: 1, blobs: 1 }',
+        'images:',
+        `  - source: ${upstream.host}/team/tool`,
+        "    tags: [{ glob: '*' }]",
+        '',
+      ].join('\n'),
+    );
+    upstream.inject({ match: { kind: 'blob', method: 'GET' }, times: 100, action: { delayMs: 150 } });
+    const child = spawn(process.execPath, [cliPath, 'sync', '-f', file, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`no blob started in time: ${stdout}`));
+      }, 30_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('"event":"blob-start"') && child.exitCode === null && !child.killed) {
+          clearTimeout(timer);
+          child.kill('SIGINT');
+          resolve();
+        }
+      });
+    });
+    assert.equal(await closed, 130, stderr);
+    const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    assert.deepEqual(last, { event: 'interrupted', signal: 'SIGINT' });
+    assert.match(stderr, /interrupted \(SIGINT\); images copied so far stay and nothing partial is visible/);
+    assert.doesNotMatch(stderr, /\n\s+at /);
+  });
+
   it('reports a bad mirror file with its path, exit 2', async () => {
     const file = join(work, 'bad.yaml');
     await writeFile(

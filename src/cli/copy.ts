@@ -10,7 +10,7 @@ import { PullsafeError, redact } from '../errors/index.ts';
 import { digestOf } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { formatReference, type ImageReference } from '../reference/index.ts';
-import { exitCodes, formatBytes, printJson, printLines } from './output.ts';
+import { exitCodes, exitOnInterrupt, formatBytes, printJson, printLines } from './output.ts';
 import { Progress } from './progress.ts';
 import {
   buildClient,
@@ -108,6 +108,10 @@ export async function runCopy(
     const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
     const label = `${from.label} → ${to.label}`;
     progress.imageStart(label);
+    const interruptible = exitOnInterrupt(
+      'what was copied stays and nothing partial is visible: run the same command again to finish',
+      !!flags.json,
+    );
     let result: CopyResult;
     try {
       // A layout named without a tag passes undefined: the layout then picks its only image, or says which exist.
@@ -122,6 +126,7 @@ export async function runCopy(
       if (flags.json) progress.emit('error', { source: from.label, target: to.label, ...errorFields(error) });
       throw error;
     } finally {
+      interruptible();
       progress.clear();
     }
     progress.imageDone(label, { ...result });

@@ -17,6 +17,29 @@ export function printLines(lines: string[]): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/**
+ * Until the returned function is called, SIGINT and SIGTERM end the process at once with 130 or 143, after
+ * saying what an interruption leaves behind (`json`: also a last `{"event":"interrupted"}` line on stdout).
+ * Copies may stop anywhere: nothing partial is ever visible under a final name, so there is nothing to wait for.
+ */
+export function exitOnInterrupt(message: string, json: boolean): () => void {
+  let exiting = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    // A second Ctrl-C while exiting must not kill the process before it has said its last line.
+    if (exiting) return;
+    exiting = true;
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'interrupted', signal })}\n`);
+    process.stderr.write(`\npullsafe: interrupted (${signal}); ${message}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
 /** Prints an error for a person (message and hint, never a stack) and returns its exit code. */
 export function reportError(error: unknown): number {
   if (error instanceof PullsafeError) {

@@ -8,7 +8,7 @@ import {
 import { loadSyncConfig, targetFor, type SyncPlanEntry } from '../config/sync.ts';
 import { registryApiHost } from '../reference/index.ts';
 import { runSync, type SyncEntry, type SyncImageEvent } from '../copy/sync.ts';
-import { exitCodes, formatBytes, printLines } from './output.ts';
+import { exitCodes, exitOnInterrupt, formatBytes, printLines } from './output.ts';
 import { Progress } from './progress.ts';
 import { buildCredentials, type ClientFlags } from './registry.ts';
 
@@ -64,6 +64,10 @@ export async function runSyncCommand(
   for (const warning of config.warnings) process.stderr.write(`warning: ${warning}\n`);
 
   const started = Date.now();
+  const interruptible = exitOnInterrupt(
+    'images copied so far stay and nothing partial is visible: run the same command again to finish',
+    !!flags.json,
+  );
   try {
     const summary = await runSync(client, {
       entries: config.entries,
@@ -74,6 +78,7 @@ export async function runSyncCommand(
       onImage: (event) => report(progress, event, !!flags.json),
       onCopyEvent: (image, event) => progress.copyEvent(image, event),
     });
+    interruptible();
     progress.clear();
     const seconds = (Date.now() - started) / 1000;
     if (flags.json) {
@@ -101,6 +106,7 @@ export async function runSyncCommand(
     if (flags.dryRun) return summary.failed ? exitCodes.upstream : exitCodes.ok;
     return summary.failed || summary.stoppedForQuota ? exitCodes.upstream : exitCodes.ok;
   } finally {
+    interruptible();
     await client.close();
   }
 }
