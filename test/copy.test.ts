@@ -334,6 +334,39 @@ describe('pullsafe sync', () => {
     );
   });
 
+  it('a quota already below the reserve, seen in HEADs, stops every image before its first GET', async () => {
+    const file = join(work, 'below-reserve.yaml');
+    await writeFile(
+      file,
+      [
+        `target: ${target}/below/{repository}`,
+        'quota: { reserve: 5 }',
+        'concurrency: { images: 4, blobs: 4 }',
+        'images:',
+        `  - source: ${upstream.host}/team/tool`,
+        "    tags: [{ glob: '*' }]",
+        '',
+      ].join('\n'),
+    );
+    upstream.setRateLimitRemaining('127.0.0.1', 4);
+    const manifestGets = () =>
+      upstream.count((request) => request.method === 'GET' && request.path.includes('/manifests/'));
+    const before = manifestGets();
+    const result = await runCli(['sync', '-f', file]);
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.equal(manifestGets() - before, 0, 'no manifest GET spent below the reserve');
+    assert.equal((result.stdout.match(/^deferred /gm) ?? []).length, 5, result.stdout);
+    assert.match(result.stdout, /pull quota of 127\.0\.0\.1:\d+: 4\/100 left/);
+
+    // Above the reserve, concurrent images share one count: the run stops at the reserve, not below it.
+    upstream.setRateLimitRemaining('127.0.0.1', 12);
+    const spent = manifestGets();
+    const partial = await runCli(['sync', '-f', file]);
+    assert.equal(partial.code, 3, partial.stdout + partial.stderr);
+    assert.ok(manifestGets() - spent <= 12 - 5, `manifest GETs: ${manifestGets() - spent}`);
+    upstream.setRateLimitRemaining('127.0.0.1', 100);
+  });
+
   it('a sync killed halfway, re-run, transfers only what was missing', async () => {
     const file = join(work, 'killed.yaml');
     await writeFile(

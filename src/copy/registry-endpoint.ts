@@ -10,8 +10,8 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
   readonly registry: string;
   readonly repository: string;
   private readonly client: RegistryClient;
-  /** The quota headers of the last manifest response from this endpoint (Docker Hub). */
-  lastRateLimit: RateLimit | undefined;
+  /** Called with the quota headers of every manifest response (HEAD or GET) that carries them (Docker Hub). */
+  onRateLimit: ((rate: RateLimit) => void) | undefined;
   /** Called before every manifest GET (not HEAD): the quota guard of `sync` throws from here. */
   beforeManifestGet: (() => void) | undefined;
 
@@ -28,14 +28,14 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
 
   async resolveManifest(reference: string): Promise<ManifestHead | undefined> {
     const head = await this.client.checkManifest(this.repo, reference);
-    if (head?.rateLimit) this.lastRateLimit = head.rateLimit;
+    if (head?.rateLimit) this.onRateLimit?.(head.rateLimit);
     return head ? { digest: head.digest, mediaType: head.mediaType } : undefined;
   }
 
   async getManifest(reference: string): Promise<FetchedManifest> {
     this.beforeManifestGet?.();
     const fetched = await this.client.getManifest(this.repo, reference);
-    if (fetched.rateLimit) this.lastRateLimit = fetched.rateLimit;
+    if (fetched.rateLimit) this.onRateLimit?.(fetched.rateLimit);
     return { bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType };
   }
 

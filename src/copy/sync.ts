@@ -72,6 +72,7 @@ interface Job {
 class QuotaGuard {
   private readonly reserve: number;
   remaining: number | undefined;
+  /** The quota header with the fewest pulls left. */
   last: RateLimit | undefined;
   stopped = false;
 
@@ -79,9 +80,10 @@ class QuotaGuard {
     this.reserve = reserve;
   }
 
-  observe(rate: RateLimit | undefined): void {
-    if (rate?.remaining === undefined) return;
-    this.last = rate;
+  /** Every quota header seen, HEADs included, as it arrives: the lowest figure is the one that counts. */
+  observe(rate: RateLimit): void {
+    if (rate.remaining === undefined) return;
+    if (this.last?.remaining === undefined || rate.remaining <= this.last.remaining) this.last = rate;
     this.remaining = this.remaining === undefined ? rate.remaining : Math.min(this.remaining, rate.remaining);
   }
 
@@ -156,6 +158,7 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
         options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'started' });
         const source = new RegistryEndpoint(client, job.source);
         const target = new RegistryEndpoint(client, job.target);
+        source.onRateLimit = (rate) => quota.observe(rate);
         source.beforeManifestGet = () => quota.beforeGet();
         const targetReference = job.target.digest ?? job.target.tag ?? job.sourceReference;
         try {
@@ -164,7 +167,6 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
               source.resolveManifest(job.sourceReference),
               target.resolveManifest(targetReference),
             ]);
-            quota.observe(source.lastRateLimit);
             if (!from) {
               summary.failed++;
               options.onImage?.({
@@ -200,12 +202,8 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
             platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
             referrers: job.entry.referrers,
             blobs,
-            onEvent: (event) => {
-              quota.observe(source.lastRateLimit);
-              options.onCopyEvent?.(sourceLabel, event);
-            },
+            onEvent: (event) => options.onCopyEvent?.(sourceLabel, event),
           });
-          quota.observe(source.lastRateLimit);
           if (result.upToDate) summary.upToDate++;
           else summary.copied++;
           summary.bytesCopied += result.bytesCopied;
@@ -217,7 +215,6 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
             result,
           });
         } catch (error) {
-          quota.observe(source.lastRateLimit);
           if (error instanceof PullsafeError && error.code === 'QUOTA_RESERVE_REACHED') {
             summary.deferred++;
             options.onImage?.({
