@@ -353,8 +353,13 @@ function normaliseHost(text: string, host: string): string {
       'a port is a number from 1 to 65535',
     );
   }
-  // Names that end in a number are IP addresses to every HTTP client (the URL standard), so they must be one.
-  if (!URL.canParse(`http://${host}/`)) {
+  // Names that end in a number are IP addresses to every HTTP client (the URL standard), so they must be one
+  // written in full: `127.1` or `2130706433` would silently become another spelling of an address.
+  const name = host.startsWith('[') ? undefined : host.replace(/:[0-9]+$/, '').toLowerCase();
+  if (
+    !URL.canParse(`http://${host}/`) ||
+    (name !== undefined && new URL(`http://${host}/`).hostname !== name)
+  ) {
     throw invalid(
       text,
       `"${shorten(host)}" is not a valid registry host`,
