@@ -486,7 +486,9 @@ describe('pullsafe sync', () => {
     });
     assert.equal(await closed, 130, stderr);
     const last = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-    assert.deepEqual(last, { event: 'interrupted', signal: 'SIGINT' });
+    assert.equal(last.event, 'interrupted');
+    assert.equal(last.signal, 'SIGINT');
+    assert.ok(!Number.isNaN(Date.parse(String(last.time))), 'a time like every other event');
     assert.match(stderr, /interrupted \(SIGINT\); images copied so far stay and nothing partial is visible/);
     assert.doesNotMatch(stderr, /\n\s+at /);
   });
@@ -765,5 +767,100 @@ describe('conflicting flags and failures under --json', () => {
     assert.match(String(last.message), /audit\/missing/);
     assert.equal(typeof last.hint, 'string');
     assert.match(result.stderr, /HTTP 404/);
+  });
+});
+
+describe('second audit: layouts named by digest, per-host settings, honest notes', () => {
+  before(async () => {
+    await pushImage(pullsafe.url, 'audit2/src', '1', image);
+  });
+
+  it('oci:DIR@DIGEST names a digest in the layout, never a folder called DIR@sha256', async () => {
+    const wrong = await runCli([
+      'copy',
+      `${target}/audit2/src:1`,
+      `oci:${work}/pinned@sha256:${'0'.repeat(64)}`,
+    ]);
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, /not the digest the target names/);
+    const right = await runCli([
+      'copy',
+      `${target}/audit2/src:1`,
+      `oci:${work}/pinned@${image.index.digest}`,
+    ]);
+    assert.equal(right.code, 0, right.stderr);
+    const index = JSON.parse(await readFile(join(work, 'pinned', 'index.json'), 'utf8')) as {
+      manifests: { digest: string; annotations?: Record<string, string> }[];
+    };
+    assert.deepEqual(
+      index.manifests.map((entry) => [
+        entry.digest,
+        entry.annotations?.['org.opencontainers.image.ref.name'],
+      ]),
+      [[image.index.digest, undefined]],
+    );
+    assert.doesNotMatch(
+      right.stdout,
+      new RegExp(`\\(${image.index.digest}\\)`),
+      'the digest is not printed twice',
+    );
+    const back = await runCli(['inspect', `oci:${work}/pinned@${image.index.digest}`]);
+    assert.equal(back.code, 0, back.stderr);
+    const bad = await runCli(['inspect', `oci:${work}/pinned@sha256`]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /a digest after "@" is ALGORITHM:HEX/);
+  });
+
+  it('a tagless layout source whose only image is tagged keeps that tag at the target', async () => {
+    const layout = join(work, 'tag-kept');
+    assert.equal((await runCli(['copy', `${target}/audit2/src:1`, `oci:${layout}:2.0.0`])).code, 0);
+    const result = await runCli(['copy', `oci:${layout}`, `${target}/audit2/tag-kept`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      (await fetch(`${pullsafe.url}/v2/audit2/tag-kept/manifests/2.0.0`, { method: 'HEAD' })).status,
+      200,
+    );
+  });
+
+  it('TLS flags and credentials for an OCI layout, or disagreeing for one host, are usage errors', async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['copy', '--src-tls-verify=false', `oci:${work}/x:1`, `${target}/a/b:1`],
+        /--src-tls-verify applies to a registry image/,
+      ],
+      [['inspect', '--tls-verify=false', `oci:${work}/x:1`], /--tls-verify applies to a registry image/],
+      [['inspect', '--creds', 'a:b', `oci:${work}/x:1`], /--creds applies to a registry image/],
+      [
+        ['copy', '--src-tls-verify=false', '--dest-tls-verify=true', `${target}/a/b:1`, `${target}/a/c:1`],
+        /--src-tls-verify and --dest-tls-verify must agree/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+
+  it('--referrers with --platform says the index referrers were left behind', async () => {
+    const result = await runCli([
+      'copy',
+      '--referrers',
+      '--platform',
+      'linux/arm64',
+      `${target}/audit2/src:1`,
+      `${target}/audit2/arm-only:1`,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /note: referrers of the source index were not copied: --platform wrote a new index/,
+    );
+  });
+
+  it('ratelimit says when the image does not exist and the registry announces no quota', async () => {
+    const result = await runCli(['ratelimit', `${target}/audit2/none:1`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /the image does not exist \(HTTP 404\)/);
   });
 });

@@ -265,6 +265,24 @@ describe('a registry with a self-signed certificate', { timeout: 120_000 }, () =
     assert.match(quota.stdout, /anonymous +no quota headers/);
   });
 
+  it('on a loopback address (a port-forward): plain HTTP is named as the problem, --tls-verify=false speaks HTTPS', async () => {
+    const loopback = `127.0.0.1:${tls.port}`;
+    const plain = await cli(['inspect', `${loopback}/library/app:v1`]);
+    assert.equal(plain.code, 3, plain.stderr);
+    assert.match(plain.stderr, new RegExp(`${loopback.replace(/\./g, '\\.')} answers HTTPS, not plain HTTP`));
+    assert.match(plain.stderr, /--tls-verify=false/);
+    const inspected = await cli(['inspect', '--tls-verify=false', '--raw', `${loopback}/library/app:v1`]);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.equal(inspected.stdout, image.index.bytes.toString());
+    const copied = await cli([
+      'copy',
+      '--src-tls-verify=false',
+      `${loopback}/library/app:v1`,
+      `${target}/forwarded/app:v1`,
+    ]);
+    assert.equal(copied.code, 0, copied.stderr);
+  });
+
   it('NODE_EXTRA_CA_CERTS is read: the certificate is trusted, and then its name is checked', async () => {
     const wrongName = await cli(['inspect', `${tlsHost}/library/app:v1`], {
       NODE_EXTRA_CA_CERTS: fixtureCert,

@@ -103,8 +103,12 @@ export async function runCopy(
     const from = nameImage(source, client);
     const to = nameImage(destination, client);
     const sourceReference = from.image ? defaultTag(from.reference) : from.reference;
-    // A target named without a tag takes the source's tag (or digest).
-    const targetReference = to.reference ?? sourceReference ?? defaultTag(undefined);
+    // A target named without a tag takes the source's tag (or digest); a layout's only image, its tag.
+    const layoutTag =
+      to.reference === undefined && sourceReference === undefined && from.endpoint instanceof OciLayout
+        ? await from.endpoint.tagOf(undefined)
+        : undefined;
+    const targetReference = to.reference ?? sourceReference ?? layoutTag ?? defaultTag(undefined);
     const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
     const label = `${from.label} → ${to.label}`;
     progress.imageStart(label);
@@ -133,7 +137,13 @@ export async function runCopy(
     if (flags.json) {
       progress.emit('summary', { source: from.label, target: to.label, ...result });
     } else {
-      printLines(describeCopy(from.label, to.label, targetReference, result));
+      const lines = describeCopy(from.label, to.label, targetReference, result);
+      if (flags.referrers && result.digestChanged) {
+        lines.push(
+          `  note: referrers of the source index were not copied: --platform wrote a new index (${result.targetDigest}), which they do not refer to`,
+        );
+      }
+      printLines(lines);
     }
     return exitCodes.ok;
   } finally {
@@ -151,7 +161,8 @@ export function describeCopy(
   if (result.upToDate) {
     lines.push(`up to date: ${target} already holds ${source} (${result.targetDigest})`);
   } else {
-    lines.push(`copied ${source} → ${target} (${reference}) ${result.targetDigest}`);
+    const named = target.endsWith(reference) ? '' : ` (${reference})`;
+    lines.push(`copied ${source} → ${target}${named} ${result.targetDigest}`);
     const parts = [
       `${result.blobsCopied} blobs copied (${formatBytes(result.bytesCopied)})`,
       `${result.blobsSkipped} already there`,
@@ -333,7 +344,9 @@ export async function runRateLimit(
           ? describeRateLimit(result.rateLimit)
           : result.status === 401 || result.status === 403
             ? `refused (HTTP ${result.status}): this image needs credentials`
-            : 'no quota headers (unlimited or not reported)';
+            : result.status === 404
+              ? 'no quota headers, and the image does not exist (HTTP 404)'
+              : 'no quota headers (unlimited or not reported)';
         const spent =
           result.status === 429 ? ` — exhausted, retry after ${result.retryAfterSeconds ?? '?'}s` : '';
         lines.push(`  ${result.who.padEnd(17)} ${quota}${spent}`);

@@ -189,8 +189,11 @@ function buildProgram(setExit: (code: number) => void): Command {
       .description(
         'what Docker Hub will still allow this IP or account (HEAD requests only: checking costs nothing)',
       )
-      .argument('[image]', 'a Docker Hub image to check with (default: the ratelimitpreview/test probe)')
-      .option('--creds <user:password>', 'Docker Hub credentials (else env, Docker config)')
+      .argument(
+        '[image]',
+        "an image to check with, on Docker Hub or any registry that announces a quota (default: Docker Hub's ratelimitpreview/test)",
+      )
+      .option('--creds <user:password>', 'registry credentials (else env, Docker config)')
       .addOption(tlsVerify('--tls-verify', 'the registry'))
       .option('--json', 'print JSON'),
   ).action(async (image: string | undefined, flags) =>

@@ -28,7 +28,10 @@ export function exitOnInterrupt(message: string, json: boolean): () => void {
     // A second Ctrl-C while exiting must not kill the process before it has said its last line.
     if (exiting) return;
     exiting = true;
-    if (json) process.stdout.write(`${JSON.stringify({ event: 'interrupted', signal })}\n`);
+    if (json) {
+      const event = { event: 'interrupted', time: new Date().toISOString(), signal };
+      process.stdout.write(`${JSON.stringify(event)}\n`);
+    }
     process.stderr.write(`\npullsafe: interrupted (${signal}); ${message}\n`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };

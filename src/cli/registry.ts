@@ -32,6 +32,9 @@ export function buildClient(
   env: Record<string, string | undefined>,
   registries: { source?: string; target?: string },
 ): RegistryClient {
+  if (flags.creds !== undefined && registries.source === undefined && registries.target === undefined) {
+    throw new PullsafeError('USAGE', '--creds applies to a registry image, not an OCI layout');
+  }
   const credentials = buildCredentials(flags, env, registries);
   return new RegistryClient({ credentials, transport: transportOptions(flags, registries) });
 }
@@ -44,6 +47,27 @@ export function transportOptions(
   flags: ClientFlags,
   registries: { source?: string | undefined; target?: string | undefined },
 ): TransportOptions {
+  for (const [value, registry, flag] of [
+    [flags.srcTlsVerify, registries.source, '--src-tls-verify'],
+    [flags.destTlsVerify, registries.target, '--dest-tls-verify'],
+    [flags.tlsVerify, registries.source ?? registries.target, '--tls-verify'],
+  ] as const) {
+    if (value !== undefined && registry === undefined) {
+      throw new PullsafeError('USAGE', `${flag} applies to a registry image, not an OCI layout`);
+    }
+  }
+  if (
+    registries.source !== undefined &&
+    registries.source === registries.target &&
+    (flags.srcTlsVerify ?? true) !== (flags.destTlsVerify ?? true)
+  ) {
+    // TLS settings belong to a host, as credentials do: one of two settings for the same host would be lost.
+    throw new PullsafeError(
+      'USAGE',
+      `source and destination are both on ${registries.source}: --src-tls-verify and --dest-tls-verify must agree`,
+      { hint: 'give both --src-tls-verify=false and --dest-tls-verify=false, or neither' },
+    );
+  }
   const insecure = new Set<string>();
   const add = (registry: string | undefined) => registry && insecure.add(registryApiHost(registry));
   if (flags.srcTlsVerify === false) add(registries.source);

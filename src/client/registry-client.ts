@@ -1017,6 +1017,16 @@ export class RegistryClient {
       if (status === 400 && registryError?.code === 'MANIFEST_BLOB_UNKNOWN') {
         hint = 'push the blobs the manifest refers to first';
       }
+      // Go's TLS servers (distribution, Harbor, zot) answer a plain HTTP request with exactly this.
+      if (
+        status === 400 &&
+        response.url.protocol === 'http:' &&
+        /HTTP request to an HTTPS server/i.test(body.toString('latin1'))
+      ) {
+        code = 'REGISTRY_UNAVAILABLE';
+        message = `${op.what} ${image}: ${host} answers HTTPS, not plain HTTP`;
+        hint = `pullsafe spoke plain HTTP to it (a loopback address, or --plain-http); for HTTPS pass --tls-verify=false (copy: --src-tls-verify=false / --dest-tls-verify=false), and drop --plain-http ${host} if given`;
+      }
     }
     return new RegistryError(code, message, details, { hint });
   }

@@ -421,8 +421,9 @@ export class Transport {
   /** Whether `host` (`name` or `name:port`) is spoken to over plain HTTP. */
   isPlainHttp(host: string): boolean {
     const lower = host.toLowerCase();
+    // An insecure loopback host gets HTTPS first (a TLS registry behind a port-forward), as skopeo does.
     return (
-      isLoopbackHost(lower) ||
+      (isLoopbackHost(lower) && !this.isInsecure(lower)) ||
       this.plainHttp.has(lower) ||
       this.plainHttp.has(hostWithoutPort(lower)) ||
       this.downgraded.has(lower)

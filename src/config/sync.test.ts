@@ -315,6 +315,24 @@ localhost:5000/team:
     );
   });
 
+  it('tls-verify takes YAML 1.1 booleans, as skopeo reads them (no, off, yes, on)', async () => {
+    for (const [word, expected] of [
+      ['no', false],
+      ['Off', false],
+      ['yes', true],
+      ['on', true],
+    ] as const) {
+      const config = await load(`quay.io:\n  images:\n    a/b: [v1]\n  tls-verify: ${word}\n`, {
+        dest: 'registry.example.com/mirror',
+      });
+      assert.equal(config.entries[0]!.tlsVerify, expected, word);
+    }
+    await assert.rejects(
+      load(`quay.io:\n  images:\n    a/b: [v1]\n  tls-verify: maybe\n`, { dest: 'registry.example.com/m' }),
+      /tls-verify/,
+    );
+  });
+
   it('a skopeo regex matches anywhere in the tag, as Go MatchString', async () => {
     const config = await load('docker.io:\n  images-by-tag-regex:\n    alpine: "3\\\\.19"\n', {
       dest: 'm.example.com',

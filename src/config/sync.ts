@@ -165,12 +165,21 @@ const pullsafeSchema = z.strictObject({
     .optional(),
 });
 
+/** skopeo reads its files with YAML 1.1's booleans for bool fields (yes/no, on/off), so these do too. */
+const yaml11Boolean = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const word = value.toLowerCase();
+  if (['y', 'yes', 'on', 'true'].includes(word)) return true;
+  if (['n', 'no', 'off', 'false'].includes(word)) return false;
+  return value;
+}, z.boolean());
+
 const skopeoRegistrySchema = z.strictObject({
   images: z.record(z.string(), z.array(z.string()).nullable()).nullable().optional(),
   'images-by-tag-regex': z.record(z.string(), z.string()).nullable().optional(),
   'images-by-semver': z.record(z.string(), z.string()).nullable().optional(),
   credentials: credentialsSchema.optional(),
-  'tls-verify': z.boolean().optional(),
+  'tls-verify': yaml11Boolean.optional(),
   'cert-dir': z.string().optional(),
 });
 

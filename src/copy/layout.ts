@@ -45,10 +45,25 @@ export interface LayoutReference {
   reference: string | undefined;
 }
 
-/** `oci:DIR` or `oci:DIR:TAG` (the first colon after the folder separates the tag). */
+/**
+ * `oci:DIR`, `oci:DIR:TAG` or `oci:DIR:DIGEST` (the first colon after the folder separates the tag), and
+ * `oci:DIR@DIGEST` as registry references write digests.
+ */
 export function parseLayoutReference(text: string): LayoutReference | undefined {
   if (!text.startsWith('oci:')) return undefined;
   const rest = text.slice(4);
+  const pinned = /^(.+)@([A-Za-z][A-Za-z0-9+._-]*:[0-9a-fA-F]{32,})$/.exec(rest);
+  if (pinned) {
+    if (!isDigest(pinned[2]!)) throw new PullsafeError('USAGE', `${text}: "${pinned[2]}" is not a digest`);
+    return { dir: resolve(pinned[1]!), reference: pinned[2]! };
+  }
+  const folder = rest.includes(':') ? rest.slice(0, rest.indexOf(':')) : rest;
+  if (/@(?:sha256|sha384|sha512|blake3)$/i.test(folder)) {
+    throw new PullsafeError(
+      'USAGE',
+      `${text}: a digest after "@" is ALGORITHM:HEX, as in oci:./dir@sha256:…`,
+    );
+  }
   const at = rest.indexOf(':');
   const dir = at === -1 ? rest : rest.slice(0, at);
   const reference = at === -1 ? undefined : rest.slice(at + 1);
@@ -333,17 +348,11 @@ export class OciLayout implements ImageSource, ImageTarget {
       const images = await this.images(index);
       if (images.length === 1) return images[0];
       if (images.length === 0) return undefined;
+      const names = images.map((entry) => entry.annotations?.[refNameAnnotation] ?? `@${entry.digest}`);
       throw new PullsafeError(
         'USAGE',
-        `${this.label}: the layout holds ${images.length} images; name one as oci:DIR:TAG`,
-        {
-          hint: `tags here: ${
-            images
-              .map((entry) => entry.annotations?.[refNameAnnotation])
-              .filter(Boolean)
-              .join(', ') || 'none'
-          }`,
-        },
+        `${this.label}: the layout holds ${images.length} images; name one as oci:DIR:TAG or oci:DIR@DIGEST`,
+        { hint: `here: ${names.join(', ')}` },
       );
     }
     if (isDigest(reference)) {
@@ -356,6 +365,12 @@ export class OciLayout implements ImageSource, ImageTarget {
       return { mediaType: facts.parsed.mediaType, digest: reference, size: info.size };
     }
     return index.manifests.find((entry) => entry.annotations?.[refNameAnnotation] === reference);
+  }
+
+  /** The tag of the image `oci:DIR` without a tag stands for, when it has one. */
+  async tagOf(reference: string | undefined): Promise<string | undefined> {
+    if (reference !== undefined && reference !== '') return isDigest(reference) ? undefined : reference;
+    return (await this.findEntry(undefined))?.annotations?.[refNameAnnotation];
   }
 
   /**
