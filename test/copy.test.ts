@@ -864,3 +864,41 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
     assert.match(result.stdout, /the image does not exist \(HTTP 404\)/);
   });
 });
+
+describe('a copy that fails stops everything of it first', () => {
+  it('--json: the error event is the last line; no blob or manifest of the image is written after it', async () => {
+    const upstream = await startFakeUpstream({ auth: 'none' });
+    try {
+      addImage(upstream, 'team/broken', 'v1', image);
+      const first = image.manifests[0]!.layers[0]!.data;
+      upstream.inject({
+        match: { kind: 'blob', pathIncludes: sha256(first) },
+        times: 50,
+        action: 'wrong-digest',
+      });
+      const result = await runCli([
+        'copy',
+        '--json',
+        '--concurrency',
+        '1',
+        `${upstream.host}/team/broken:v1`,
+        `${target}/broken/app:v1`,
+      ]);
+      assert.equal(result.code, 3, result.stderr);
+      const events = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.equal(events.at(-1)!.event, 'error', JSON.stringify(events.map((event) => event.event)));
+      const uploads = pullsafe.metrics.uploadsStarted;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(pullsafe.metrics.uploadsStarted, uploads, 'nothing more uploaded after the failure');
+      assert.equal(
+        (await fetch(`${pullsafe.url}/v2/broken/app/manifests/v1`, { method: 'HEAD' })).status,
+        404,
+      );
+    } finally {
+      await upstream.close();
+    }
+  });
+});

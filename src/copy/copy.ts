@@ -78,6 +78,8 @@ class CopyRun {
   private readonly blobs: Limiter;
   private readonly blobsDone = new Map<string, Promise<void>>();
   private readonly manifestsDone = new Map<string, Promise<void>>();
+  /** The first failure of any task: later tasks start nothing. */
+  private failure: { reason: unknown } | undefined;
   private readonly result: Omit<
     CopyResult,
     'sourceDigest' | 'targetDigest' | 'mediaType' | 'upToDate' | 'digestChanged' | 'platforms'
@@ -200,8 +202,29 @@ class CopyRun {
   }
 
   /** Copies everything a manifest references (children, blobs, referrers), then nothing else. */
+  /**
+   * Waits for every task, then fails with the first failure. Once one task failed, tasks not yet started
+   * start nothing: when a copy reports its failure, nothing of it is still running or writing.
+   */
+  private async settle(tasks: Promise<void>[]): Promise<void> {
+    const results = await Promise.allSettled(
+      tasks.map((task) =>
+        task.catch((reason: unknown) => {
+          this.failure ??= { reason };
+          throw reason;
+        }),
+      ),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.reason;
+  }
+
   private async copyTree(manifest: FetchedManifest, parsed: ParsedManifest, depth: number): Promise<void> {
-    await Promise.all([
+    await this.settle([
       ...parsed.manifests.map((child) => this.copyManifestByDigest(child.digest, depth)),
       ...parsed.blobs.map((blob) => this.copyBlob(blob)),
     ]);
@@ -220,6 +243,7 @@ class CopyRun {
     let pending = this.manifestsDone.get(digest);
     if (!pending) {
       pending = (async () => {
+        this.throwIfFailed();
         const present = (await this.target.resolveManifest(digest))?.digest === digest;
         if (present && !this.options.referrers) return;
         const fetched = await this.source.getManifest(digest);
@@ -258,7 +282,7 @@ class CopyRun {
           return undefined; // a target that cannot list keeps what it holds as it is
         }
       })());
-    await Promise.all(
+    await this.settle(
       referrers.map(async (digest) => {
         const before = this.result.manifestsWritten;
         await this.copyManifestByDigest(digest, depth + 1, listedOnTarget);
@@ -312,6 +336,7 @@ class CopyRun {
   }
 
   private async transferBlob(digest: Digest, size: number): Promise<void> {
+    this.throwIfFailed();
     const onEvent = this.options.onEvent;
     const skipExisting = (): void => {
       this.result.blobsSkipped++;
