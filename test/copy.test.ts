@@ -367,6 +367,36 @@ describe('pullsafe sync', () => {
     upstream.setRateLimitRemaining('127.0.0.1', 100);
   });
 
+  it('a 429 from the source defers the image and the rest from that registry, instead of failing them', async () => {
+    const refusing = await startFakeUpstream({ auth: 'token' });
+    try {
+      for (const tag of ['1.0.0', '1.1.0']) addImage(refusing, 'team/tool', tag, image);
+      const file = join(work, 'refused-429.yaml');
+      await writeFile(
+        file,
+        [
+          `target: ${target}/refused/{repository}`,
+          'concurrency: { images: 1, blobs: 2 }',
+          'images:',
+          `  - source: ${refusing.host}/team/tool`,
+          "    tags: [{ exact: ['1.0.0', '1.1.0'] }]",
+          '',
+        ].join('\n'),
+      );
+      refusing.inject({
+        match: { kind: 'manifest', method: 'GET' },
+        times: 100,
+        action: { status: 429, retryAfter: 0 },
+      });
+      const result = await runCli(['sync', '-f', file]);
+      assert.equal(result.code, 3, result.stdout + result.stderr);
+      assert.equal((result.stdout.match(/^deferred /gm) ?? []).length, 2, result.stdout);
+      assert.doesNotMatch(result.stdout, /^failed /m);
+    } finally {
+      await refusing.close();
+    }
+  });
+
   it('a sync killed halfway, re-run, transfers only what was missing', async () => {
     const file = join(work, 'killed.yaml');
     await writeFile(

@@ -5,7 +5,7 @@
  * (`RateLimit-Remaining`, as Docker Hub sends) below the reserve, and says so; one failing image never
  * stops the others.
  */
-import type { RateLimit, RegistryClient } from '../client/index.ts';
+import { RegistryError, type RateLimit, type RegistryClient } from '../client/index.ts';
 import { PullsafeError } from '../errors/index.ts';
 import type { ImageReference } from '../reference/index.ts';
 import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
@@ -215,7 +215,16 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
             result,
           });
         } catch (error) {
-          if (error instanceof PullsafeError && error.code === 'QUOTA_RESERVE_REACHED') {
+          // The source refusing for its quota (429) ends its budget just as the guard would have.
+          const exhausted =
+            error instanceof RegistryError &&
+            error.code === 'RATE_LIMITED' &&
+            error.registry === job.source.registry;
+          if (exhausted) {
+            if (error.rateLimit) quota.observe(error.rateLimit);
+            quota.stopped = true;
+          }
+          if (exhausted || (error instanceof PullsafeError && error.code === 'QUOTA_RESERVE_REACHED')) {
             summary.deferred++;
             options.onImage?.({
               source: sourceLabel,
