@@ -271,6 +271,15 @@ describe('a registry with a self-signed certificate', { timeout: 120_000 }, () =
     assert.equal(plain.code, 3, plain.stderr);
     assert.match(plain.stderr, new RegExp(`${loopback.replace(/\./g, '\\.')} answers HTTPS, not plain HTTP`));
     assert.match(plain.stderr, /--tls-verify=false/);
+    // copy, sync and ratelimit start with a HEAD, whose 400 carries no body to tell.
+    for (const args of [
+      ['copy', `${loopback}/library/app:v1`, `${target}/forwarded/app:v1`],
+      ['ratelimit', `${loopback}/library/app:v1`],
+    ]) {
+      const headFirst = await cli(args);
+      assert.equal(headFirst.code, 3, headFirst.stderr);
+      assert.match(headFirst.stderr, /answers HTTPS, not plain HTTP/, args[0]);
+    }
     const inspected = await cli(['inspect', '--tls-verify=false', '--raw', `${loopback}/library/app:v1`]);
     assert.equal(inspected.code, 0, inspected.stderr);
     assert.equal(inspected.stdout, image.index.bytes.toString());

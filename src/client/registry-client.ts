@@ -952,6 +952,28 @@ export class RegistryClient {
   }
 
   /** The error for an unexpected status: code by status, message with image, host and status, and a hint. */
+  /**
+   * Whether a plain HTTP 400 came from a TLS server. A HEAD's answer has no body to tell, so `/v2/` is
+   * asked once with a GET (only on this error path).
+   */
+  private async answersHttps(url: URL, body: Buffer): Promise<boolean> {
+    if (httpsOnlyAnswer.test(body.toString('latin1'))) return true;
+    if (body.length > 0) return false;
+    try {
+      const probe = await this.transport.request({
+        method: 'GET',
+        url: new URL('/v2/', url),
+        bufferLimit: 4096,
+        maxAttempts: 1,
+      });
+      return (
+        probe.status === 400 && httpsOnlyAnswer.test((probe.bytes ?? Buffer.alloc(0)).toString('latin1'))
+      );
+    } catch {
+      return false;
+    }
+  }
+
   private async statusError(op: Operation, response: TransportResponse): Promise<RegistryError> {
     const status = response.status;
     const host = response.url.host;
@@ -1017,11 +1039,10 @@ export class RegistryClient {
       if (status === 400 && registryError?.code === 'MANIFEST_BLOB_UNKNOWN') {
         hint = 'push the blobs the manifest refers to first';
       }
-      // Go's TLS servers (distribution, Harbor, zot) answer a plain HTTP request with exactly this.
       if (
         status === 400 &&
         response.url.protocol === 'http:' &&
-        /HTTP request to an HTTPS server/i.test(body.toString('latin1'))
+        (await this.answersHttps(response.url, body))
       ) {
         code = 'REGISTRY_UNAVAILABLE';
         message = `${op.what} ${image}: ${host} answers HTTPS, not plain HTTP`;
@@ -1031,6 +1052,9 @@ export class RegistryClient {
     return new RegistryError(code, message, details, { hint });
   }
 }
+
+/** Go's TLS servers (distribution, Harbor, zot) answer a plain HTTP request with a 400 saying this. */
+const httpsOnlyAnswer = /HTTP request to an HTTPS server/i;
 
 /** An upload's Location, resolved against the request that opened it. */
 function uploadUrl(location: string, requested: URL): string {
