@@ -932,3 +932,37 @@ describe('a copy that fails stops everything of it first', () => {
     }
   });
 });
+
+describe('inspect of manifests pullsafe cannot read', () => {
+  it('says what is wrong with exit 3, never an internal error', async () => {
+    const upstream = await startFakeUpstream({ auth: 'none' });
+    try {
+      const schema1 = Buffer.from(
+        JSON.stringify({ schemaVersion: 1, name: 'team/old', tag: 'v1', fsLayers: [] }),
+      );
+      upstream.addManifest(
+        'team/old',
+        'v1',
+        'application/vnd.docker.distribution.manifest.v1+prettyjws',
+        schema1,
+      );
+      upstream.addManifest(
+        'team/old',
+        'null',
+        'application/vnd.oci.image.manifest.v1+json',
+        Buffer.from('null'),
+      );
+      for (const tag of ['v1', 'null']) {
+        const result = await runCli(['inspect', `${upstream.host}/team/old:${tag}`]);
+        assert.equal(result.code, 3, `${tag}: ${result.stderr}`);
+        assert.match(result.stderr, new RegExp(`team/old`));
+        assert.doesNotMatch(result.stderr, /internal error|\n\s+at /);
+      }
+      const raw = await runCli(['inspect', '--raw', `${upstream.host}/team/old:v1`]);
+      assert.equal(raw.code, 0, raw.stderr);
+      assert.equal(raw.stdout, schema1.toString());
+    } finally {
+      await upstream.close();
+    }
+  });
+});

@@ -234,7 +234,14 @@ async function describeImage(
   bytes: Buffer,
   mediaType: string,
 ): Promise<ImageReport> {
-  const parsed = parseManifest(bytes, mediaType);
+  let parsed: ReturnType<typeof parseManifest>;
+  try {
+    parsed = parseManifest(bytes, mediaType);
+  } catch (error) {
+    throw new PullsafeError('MANIFEST_INVALID', `${name}: ${(error as Error).message}`, {
+      hint: '--raw prints the stored bytes as they are; schema 1 images must be converted first',
+    });
+  }
   const report: ImageReport = {
     name,
     digest: digestOf(bytes),

@@ -315,6 +315,28 @@ localhost:5000/team:
     );
   });
 
+  it('one anchor reused for many images is read; an alias bomb is a config error, not a crash', async () => {
+    const many = Array.from({ length: 150 }, (_, index) => `    team/r${index}: *tags`).join('\n');
+    const config = await load(`quay.io:\n  images:\n    team/first: &tags [v1]\n${many}\n`, {
+      dest: 'registry.example.com/mirror',
+    });
+    assert.equal(config.entries.length, 151);
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let level = 1; level < 9; level++) {
+      const previous = String.fromCharCode(96 + level);
+      const name = String.fromCharCode(97 + level);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(',')}]`);
+    }
+    await assert.rejects(
+      load(`${levels.join('\n')}\n`, { dest: 'registry.example.com/m' }),
+      (error: unknown) => {
+        assert.ok(error instanceof PullsafeError, String(error));
+        assert.equal(error.code, 'CONFIG_INVALID');
+        return true;
+      },
+    );
+  });
+
   it('tls-verify takes YAML 1.1 booleans, as skopeo reads them (no, off, yes, on)', async () => {
     for (const [word, expected] of [
       ['no', false],

@@ -359,7 +359,15 @@ async function readSyncFile(file: string): Promise<unknown> {
       if (inList || mapValue) node.value = node.source;
     },
   });
-  const value: unknown = document.toJS();
+  let value: unknown;
+  try {
+    // Anchors reused for every image are common in mirror files; the limit still stops alias bombs.
+    value = document.toJS({ maxAliasCount: 10_000 });
+  } catch (error) {
+    throw new PullsafeError('CONFIG_INVALID', redact(`${file}: ${(error as Error).message}`), {
+      hint: 'YAML aliases (*name) may repeat an anchor, but not expand without bound',
+    });
+  }
   if (value === null || value === undefined) {
     throw new PullsafeError('CONFIG_INVALID', `${file}: the file is empty`, { hint: formatHint });
   }
