@@ -841,6 +841,30 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
     assert.match(bad.stderr, /a digest after "@" is ALGORITHM:HEX/);
   });
 
+  it('a tagless layout source whose only image is untagged lands by digest, never on latest', async () => {
+    const layout = join(work, 'untagged-only');
+    assert.equal(
+      (await runCli(['copy', `${target}/audit2/src:1`, `oci:${layout}@${image.index.digest}`])).code,
+      0,
+    );
+    const result = await runCli(['copy', `oci:${layout}`, `${target}/audit2/untagged-only`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      (await fetch(`${pullsafe.url}/v2/audit2/untagged-only/manifests/latest`, { method: 'HEAD' })).status,
+      404,
+    );
+    assert.equal(
+      (
+        await fetch(`${pullsafe.url}/v2/audit2/untagged-only/manifests/${image.index.digest}`, {
+          method: 'HEAD',
+        })
+      ).status,
+      200,
+    );
+    const empty = await runCli(['ratelimit', '']);
+    assert.equal(empty.code, 2, empty.stderr);
+  });
+
   it('a tagless layout source whose only image is tagged keeps that tag at the target', async () => {
     const layout = join(work, 'tag-kept');
     assert.equal((await runCli(['copy', `${target}/audit2/src:1`, `oci:${layout}:2.0.0`])).code, 0);
@@ -884,7 +908,7 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
     assert.equal(result.code, 0, result.stderr);
     assert.match(
       result.stdout,
-      /note: referrers of the source index were not copied: --platform wrote a new index/,
+      /note: referrers of the source index were not copied: --platform wrote a new manifest/,
     );
   });
 

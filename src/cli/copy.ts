@@ -103,10 +103,11 @@ export async function runCopy(
     const from = nameImage(source, client);
     const to = nameImage(destination, client);
     const sourceReference = from.image ? defaultTag(from.reference) : from.reference;
-    // A target named without a tag takes the source's tag (or digest); a layout's only image, its tag.
+    // A target named without a tag takes the source's tag (or digest); a layout's only image, its tag (or
+    // digest: an untagged image never lands on `latest`).
     const layoutTag =
       to.reference === undefined && sourceReference === undefined && from.endpoint instanceof OciLayout
-        ? await from.endpoint.tagOf(undefined)
+        ? await from.endpoint.nameOfOnlyImage()
         : undefined;
     const targetReference = to.reference ?? sourceReference ?? layoutTag ?? defaultTag(undefined);
     const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
@@ -135,13 +136,18 @@ export async function runCopy(
     }
     progress.imageDone(label, { ...result });
     if (flags.json) {
-      progress.emit('summary', { source: from.label, target: to.label, ...result });
+      progress.emit('summary', {
+        source: from.label,
+        target: to.label,
+        ...result,
+        ...(flags.referrers && result.digestChanged
+          ? { note: referrersLeftBehind(result.targetDigest) }
+          : {}),
+      });
     } else {
       const lines = describeCopy(from.label, to.label, targetReference, result);
       if (flags.referrers && result.digestChanged) {
-        lines.push(
-          `  note: referrers of the source index were not copied: --platform wrote a new index (${result.targetDigest}), which they do not refer to`,
-        );
+        lines.push(`  note: ${referrersLeftBehind(result.targetDigest)}`);
       }
       printLines(lines);
     }
@@ -161,7 +167,7 @@ export function describeCopy(
   if (result.upToDate) {
     lines.push(`up to date: ${target} already holds ${source} (${result.targetDigest})`);
   } else {
-    const named = target.endsWith(reference) ? '' : ` (${reference})`;
+    const named = target.endsWith(reference) || reference === result.targetDigest ? '' : ` (${reference})`;
     lines.push(`copied ${source} → ${target}${named} ${result.targetDigest}`);
     const parts = [
       `${result.blobsCopied} blobs copied (${formatBytes(result.bytesCopied)})`,
@@ -313,7 +319,7 @@ export async function runRateLimit(
   env: Record<string, string | undefined>,
 ): Promise<number> {
   // Docker Hub by default; any registry that announces a quota the same way can be asked too.
-  const image = text ? parseImage(text) : undefined;
+  const image = text !== undefined ? parseImage(text) : undefined;
   const repo = image ?? { registry: 'docker.io', repository: 'ratelimitpreview/test' };
   const reference = image ? defaultTag(image.digest ?? image.tag) : 'latest';
   const credentials = buildCredentials(flags, env, { source: repo.registry });
@@ -375,4 +381,8 @@ function errorFields(error: unknown): { code: string; message: string; hint?: st
     return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
   }
   return { code: 'INTERNAL', message: redact((error as Error)?.message ?? String(error)) };
+}
+
+function referrersLeftBehind(written: string): string {
+  return `referrers of the source index were not copied: --platform wrote a new manifest (${written}), which they do not refer to`;
 }

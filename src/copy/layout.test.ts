@@ -21,7 +21,7 @@ import { startPullsafe, type TestRegistry } from '../../test/helpers/pullsafe.ts
 import { makeTempDir, removeTempDir } from '../../test/helpers/tmp.ts';
 import { parseDigest, type Digest } from '../oci/digest.ts';
 import { copyImage } from './copy.ts';
-import { OciLayout } from './layout.ts';
+import { OciLayout, parseLayoutReference } from './layout.ts';
 
 const layoutModule = fileURLToPath(new URL('./layout.ts', import.meta.url));
 const refName = 'org.opencontainers.image.ref.name';
@@ -409,5 +409,22 @@ describe('OCI layout: referrers', () => {
     const inspect = await runCli(['inspect', '--raw', `oci:${dir}`]);
     assert.equal(inspect.code, 0, inspect.stderr);
     assert.equal(sha256(Buffer.from(inspect.stdout)), image.index.digest);
+  });
+});
+
+describe('layout names', () => {
+  it('oci:DIR@DIGEST is a digest; an @ elsewhere in a folder name is part of the name', () => {
+    const digest = `sha256:${'c'.repeat(64)}`;
+    assert.deepEqual(parseLayoutReference(`oci:/l/app@${digest}`), { dir: '/l/app', reference: digest });
+    assert.deepEqual(parseLayoutReference(`oci:/l/backup@v2:${'a'.repeat(40)}`), {
+      dir: '/l/backup@v2',
+      reference: 'a'.repeat(40),
+    });
+    assert.deepEqual(parseLayoutReference('oci:/l/backup@v2:tag1'), {
+      dir: '/l/backup@v2',
+      reference: 'tag1',
+    });
+    assert.throws(() => parseLayoutReference('oci:/l/app@sha256'), /a digest after "@" is ALGORITHM:HEX/);
+    assert.throws(() => parseLayoutReference('oci:/l/app@sha256:zz'), /a digest after "@" is ALGORITHM:HEX/);
   });
 });

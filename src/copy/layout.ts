@@ -52,7 +52,7 @@ export interface LayoutReference {
 export function parseLayoutReference(text: string): LayoutReference | undefined {
   if (!text.startsWith('oci:')) return undefined;
   const rest = text.slice(4);
-  const pinned = /^(.+)@([A-Za-z][A-Za-z0-9+._-]*:[0-9a-fA-F]{32,})$/.exec(rest);
+  const pinned = /^(.+)@((?:sha256|sha384|sha512|blake3):[0-9a-fA-F]{32,})$/i.exec(rest);
   if (pinned) {
     if (!isDigest(pinned[2]!)) throw new PullsafeError('USAGE', `${text}: "${pinned[2]}" is not a digest`);
     return { dir: resolve(pinned[1]!), reference: pinned[2]! };
@@ -367,10 +367,10 @@ export class OciLayout implements ImageSource, ImageTarget {
     return index.manifests.find((entry) => entry.annotations?.[refNameAnnotation] === reference);
   }
 
-  /** The tag of the image `oci:DIR` without a tag stands for, when it has one. */
-  async tagOf(reference: string | undefined): Promise<string | undefined> {
-    if (reference !== undefined && reference !== '') return isDigest(reference) ? undefined : reference;
-    return (await this.findEntry(undefined))?.annotations?.[refNameAnnotation];
+  /** What the image `oci:DIR` without a tag stands for is called: its tag, else its digest. */
+  async nameOfOnlyImage(): Promise<string | undefined> {
+    const entry = await this.findEntry(undefined);
+    return entry?.annotations?.[refNameAnnotation] ?? entry?.digest;
   }
 
   /**
@@ -401,7 +401,12 @@ export class OciLayout implements ImageSource, ImageTarget {
           { hint: 'an OCI layout is a folder holding oci-layout, index.json and blobs/; check the path' },
         );
       }
-      throw new PullsafeError('USAGE', `${this.label}: no image ${reference ?? ''} in the layout`);
+      throw new PullsafeError(
+        'USAGE',
+        reference
+          ? `${this.label}: no image ${reference} in the layout`
+          : `${this.label}: no usable image in the layout`,
+      );
     }
     const digest = entry.digest as Digest;
     const bytes = await readFile(this.blobPath(digest)).catch(() => {

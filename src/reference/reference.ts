@@ -363,7 +363,7 @@ function normaliseHost(text: string, host: string): string {
     throw invalid(
       text,
       `"${shorten(host)}" is not a valid registry host`,
-      'an IPv4 address is four numbers from 0 to 255 (e.g. "10.0.0.5:5000"); an IPv6 address goes in brackets',
+      'an IPv4 address is four numbers from 0 to 255 without leading zeros (e.g. "10.0.0.5:5000"); an IPv6 address goes in brackets',
     );
   }
   const lower = host.toLowerCase();
