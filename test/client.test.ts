@@ -260,7 +260,8 @@ async function startDistributionWithHtpasswd(users: Record<string, string>): Pro
       if (response?.status === 401) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return { url: `http://${host}`, host, storageDir: join(dir, 'storage'), logs: () => output, stop };
+    const port = Number(host.slice(host.lastIndexOf(':') + 1));
+    return { url: `http://${host}`, host, port, storageDir: join(dir, 'storage'), logs: () => output, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -6,12 +6,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, type CliResult } from './helpers/cli.ts';
 import { makeImage, pushImage, type TestImage } from './helpers/fixtures.ts';
 import { ALL_MANIFEST_TYPES } from './helpers/http.ts';
@@ -35,83 +33,6 @@ dns.lookup = function (hostname, options, callback) {
 };
 `;
 
-interface TlsRegistry {
-  port: number;
-  stop(): Promise<void>;
-}
-
-/**
- * distribution over HTTPS on 127.0.0.1:0 with `cert`/`key`, on `storageDir` (shared with a plain twin that
- * seeds and checks it). Resolves once GET /v2/ answers 200 over TLS, within 15 s.
- */
-async function startTlsDistribution(storageDir: string, cert: string, key: string): Promise<TlsRegistry> {
-  const binary = requirePeer('docker-registry', 'docker-registry');
-  const dir = await makeTempDir('pullsafe-tls-registry-');
-  const config = {
-    version: '0.1',
-    log: { level: 'info', formatter: 'json', accesslog: { disabled: true } },
-    storage: {
-      filesystem: { rootdirectory: storageDir },
-      delete: { enabled: true },
-      maintenance: { uploadpurging: { enabled: false } },
-    },
-    http: { addr: '127.0.0.1:0', secret: 'pullsafe-tls-test', tls: { certificate: cert, key } },
-  };
-  await writeFile(join(dir, 'config.yml'), `${JSON.stringify(config)}\n`);
-  const child: ChildProcess = spawn(binary, ['serve', join(dir, 'config.yml')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: dir,
-  });
-  let output = '';
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
-    await removeTempDir(dir);
-  };
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no TLS registry within 15 s:\n${output}`)), 15_000);
-      const onData = (chunk: Buffer) => {
-        output = (output + chunk.toString()).slice(-16_384);
-        const match = /listening on 127\.0\.0\.1:(\d+), tls/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(Number(match[1]));
-        }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`docker-registry exited (${code}):\n${output}`));
-      });
-    });
-    for (let attempt = 0; ; attempt++) {
-      const status = await new Promise<number>((resolve) => {
-        const req = httpsRequest(
-          { host: '127.0.0.1', port, path: '/v2/', rejectUnauthorized: false, timeout: 2_000 },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        );
-        req.on('error', () => resolve(0));
-        req.end();
-      });
-      if (status === 200) break;
-      if (attempt >= 100) throw new Error(`the TLS registry never answered 200 (${status}):\n${output}`);
-      await sleep(50);
-    }
-    return { port, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
-
 /** The digest a plain-HTTP registry on 127.0.0.1 gives `repo:tag`, or its HTTP status. */
 async function digestAt(base: string, repo: string, tag: string): Promise<string> {
   const response = await fetch(`${base}/v2/${repo}/manifests/${tag}`, {
@@ -127,7 +48,7 @@ let pullsafe: TestRegistry;
 /** 127.0.0.1:PORT, plain HTTP. */
 let target: string;
 /** distribution over HTTPS with the self-signed fixture certificate, and its plain twin on the same storage. */
-let tls: TlsRegistry;
+let tls: Distribution;
 let twin: Distribution;
 /** tls.test:PORT */
 let tlsHost: string;
@@ -158,7 +79,10 @@ before(async () => {
   target = new URL(pullsafe.url).host;
   twin = await startDistribution();
   await pushImage(twin.url, 'library/app', 'v1', image);
-  tls = await startTlsDistribution(twin.storageDir, fixtureCert, fixtureKey);
+  tls = await startDistribution({
+    storageDir: twin.storageDir,
+    tls: { certificate: fixtureCert, key: fixtureKey },
+  });
   tlsHost = `tls.test:${tls.port}`;
 });
 
@@ -329,7 +253,7 @@ describe('a registry with a self-signed certificate', { timeout: 120_000 }, () =
       ],
       { stdio: 'ignore' },
     );
-    const trusted = await startTlsDistribution(twin.storageDir, cert, key);
+    const trusted = await startDistribution({ storageDir: twin.storageDir, tls: { certificate: cert, key } });
     try {
       const ok = await cli(['inspect', '--raw', `trusted.test:${trusted.port}/library/app:v1`], {
         NODE_EXTRA_CA_CERTS: cert,

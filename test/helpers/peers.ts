@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
@@ -74,10 +75,11 @@ async function terminate(child: ChildProcess, graceMs = 5_000): Promise<void> {
 }
 
 export interface Distribution {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https:// with `tls`) */
   url: string;
   /** 127.0.0.1:PORT, the registry host as an image reference spells it. */
   host: string;
+  port: number;
   storageDir: string;
   /** Everything the registry logged so far (the last 64 KiB; JSON lines). */
   logs(): string;
@@ -93,7 +95,12 @@ export interface Distribution {
  * info level only; so the log level is info, which also logs one JSON line per request (see logs()).
  */
 export async function startDistribution(
-  options: { storageDir?: string; startTimeoutMs?: number } = {},
+  options: {
+    storageDir?: string;
+    startTimeoutMs?: number;
+    /** Serve HTTPS with this certificate and key (PEM files). */
+    tls?: { certificate: string; key: string };
+  } = {},
 ): Promise<Distribution> {
   const binary = requirePeer('docker-registry', 'docker-registry');
   const startTimeoutMs = options.startTimeoutMs ?? 15_000;
@@ -107,7 +114,11 @@ export async function startDistribution(
       delete: { enabled: true },
       maintenance: { uploadpurging: { enabled: false } },
     },
-    http: { addr: '127.0.0.1:0', secret: randomBytes(16).toString('hex') },
+    http: {
+      addr: '127.0.0.1:0',
+      secret: randomBytes(16).toString('hex'),
+      ...(options.tls ? { tls: options.tls } : {}),
+    },
   };
   const configPath = join(configDir, 'config.yml');
   // JSON is a subset of YAML, and leaves no quoting to get wrong.
@@ -162,9 +173,10 @@ export async function startDistribution(
       child.once('exit', onExit);
       child.once('error', onError);
     });
-    const url = `http://${host}`;
+    const url = `${options.tls ? 'https' : 'http'}://${host}`;
     await waitForV2(url, startTimeoutMs, child, output.text);
-    return { url, host, storageDir, logs: output.text, stop: cleanup };
+    const port = Number(host.slice(host.lastIndexOf(':') + 1));
+    return { url, host, port, storageDir, logs: output.text, stop: cleanup };
   } catch (error) {
     await cleanup();
     throw error;
@@ -183,15 +195,30 @@ async function waitForV2(
   for (let attempt = 0; attempt < 200 && Date.now() < deadline; attempt++) {
     if (child.exitCode !== null || child.signalCode !== null) break;
     try {
-      const response = await request(`${url}/v2/`, { timeoutMs: 2_000 });
-      if (response.status === 200) return;
-      last = `status ${response.status}`;
+      const status = url.startsWith('https:')
+        ? await httpsStatus(`${url}/v2/`)
+        : (await request(`${url}/v2/`, { timeoutMs: 2_000 })).status;
+      if (status === 200) return;
+      last = `status ${status}`;
     } catch (error) {
       last = (error as Error).message;
     }
     await sleep(50);
   }
   throw new Error(`docker-registry at ${url} never answered GET /v2/ with 200 (${last}):\n${logs()}`);
+}
+
+/** The status of a GET over HTTPS to a test registry on 127.0.0.1, whatever its certificate. */
+function httpsStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export interface SkopeoResult {
