@@ -6,7 +6,7 @@ import { Limiter } from '../copy/limit.ts';
 import type { ImageSource, ImageTarget } from '../copy/endpoints.ts';
 import { OciLayout, parseLayoutReference } from '../copy/layout.ts';
 import { RegistryEndpoint } from '../copy/registry-endpoint.ts';
-import { PullsafeError, redact } from '../errors/index.ts';
+import { errorFields, PullsafeError } from '../errors/index.ts';
 import { digestOf } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { formatReference, type ImageReference } from '../reference/index.ts';
@@ -374,13 +374,6 @@ export async function runRateLimit(
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
-}
-
-function errorFields(error: unknown): { code: string; message: string; hint?: string } {
-  if (error instanceof PullsafeError) {
-    return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  }
-  return { code: 'INTERNAL', message: redact((error as Error)?.message ?? String(error)) };
 }
 
 function referrersLeftBehind(written: string): string {

@@ -6,7 +6,7 @@
  * stops the others.
  */
 import { RegistryError, type RateLimit, type RegistryClient } from '../client/index.ts';
-import { PullsafeError } from '../errors/index.ts';
+import { errorFields, PullsafeError } from '../errors/index.ts';
 import type { ImageReference } from '../reference/index.ts';
 import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
 import { parsePlatform, selectTags, missingExactTags, type TagFilter } from './filters.ts';
@@ -295,10 +295,4 @@ function describe(reference: ImageReference): string {
 
 function referenceSuffix(reference: string): string {
   return reference.includes(':') ? `@${reference}` : `:${reference}`;
-}
-
-function errorFields(error: unknown): { code: string; message: string; hint?: string } {
-  if (error instanceof PullsafeError)
-    return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  return { code: 'INTERNAL', message: (error as Error)?.message ?? String(error) };
 }

@@ -51,3 +51,11 @@ export function redact(text: string): string {
   for (const [pattern, replacement] of secretPatterns) result = result.replace(pattern, replacement);
   return result;
 }
+
+/** An error as fields for a JSON event or a report: its stable code, message and hint, redacted. */
+export function errorFields(error: unknown): { code: string; message: string; hint?: string } {
+  if (error instanceof PullsafeError) {
+    return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  }
+  return { code: 'INTERNAL', message: redact((error as Error)?.message ?? String(error)) };
+}
