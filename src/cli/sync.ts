@@ -78,7 +78,6 @@ export async function runSyncCommand(
       onImage: (event) => report(progress, event, !!flags.json),
       onCopyEvent: (image, event) => progress.copyEvent(image, event),
     });
-    interruptible();
     progress.clear();
     const seconds = (Date.now() - started) / 1000;
     if (flags.json) {
