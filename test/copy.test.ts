@@ -888,6 +888,10 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
         ['copy', '--src-tls-verify=false', '--dest-tls-verify=true', `${target}/a/b:1`, `${target}/a/c:1`],
         /--src-tls-verify and --dest-tls-verify must agree/,
       ],
+      [
+        ['inspect', '--tls-verify=false', '--plain-http', 'registry.test:5000', 'registry.test:5000/a/b:1'],
+        /--plain-http registry\.test:5000 and a tls-verify=false flag name the same registry/,
+      ],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);

@@ -73,6 +73,20 @@ export function transportOptions(
   if (flags.srcTlsVerify === false) add(registries.source);
   if (flags.destTlsVerify === false) add(registries.target);
   if (flags.tlsVerify === false) add(registries.source ?? registries.target);
+  for (const host of insecure) {
+    const plain = (flags.plainHttp ?? []).find(
+      (entry) => entry.toLowerCase() === host || entry.toLowerCase() === host.replace(/:\d+$/, ''),
+    );
+    if (plain !== undefined) {
+      throw new PullsafeError(
+        'USAGE',
+        `--plain-http ${plain} and a tls-verify=false flag name the same registry: plain HTTP has no certificate to skip`,
+        {
+          hint: 'give --plain-http for a registry that speaks plain HTTP, or the tls-verify flag for one with an untrusted certificate',
+        },
+      );
+    }
+  }
   return { plainHttp: flags.plainHttp ?? [], insecure };
 }
 

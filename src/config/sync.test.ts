@@ -355,6 +355,22 @@ localhost:5000/team:
     );
   });
 
+  it("a skopeo regex's leading Go flag group (?i) applies, as in Go", async () => {
+    const config = await load(`quay.io:\n  images-by-tag-regex:\n    a/b: '(?i)^V1\\.'\n`, {
+      dest: 'registry.example.com/mirror',
+    });
+    const selection = config.entries[0]!.selection;
+    assert.equal(selection.kind, 'filters');
+    const filter = selection.kind === 'filters' ? selection.filters[0] : undefined;
+    assert.ok(filter && 'regex' in filter);
+    // A TagFilter regex matches the whole tag.
+    const whole = new RegExp(`^(?:${filter.regex})$`);
+    assert.deepEqual(
+      ['v1.2', 'V1.3', 'v2.0', 'xv1.0'].filter((tag) => whole.test(tag)),
+      ['v1.2', 'V1.3'],
+    );
+  });
+
   it('a skopeo regex matches anywhere in the tag, as Go MatchString', async () => {
     const config = await load('docker.io:\n  images-by-tag-regex:\n    alpine: "3\\\\.19"\n', {
       dest: 'm.example.com',

@@ -837,8 +837,11 @@ function skopeoEntries(
         }
       });
     }
-    for (const [repo, pattern] of Object.entries(byRegex)) {
+    for (const [repo, written] of Object.entries(byRegex)) {
       const where = formatPath([key, 'images-by-tag-regex', repo]);
+      // Go's leading flag group `(?i)` (skopeo's regexes are Go's) is a modifier group in JavaScript.
+      const flags = /^\(\?([ims]+)\)/.exec(written);
+      const pattern = flags ? `(?${flags[1]}:${written.slice(flags[0].length)})` : written;
       const source = repository(repo, where);
       if (!source) continue;
       const problem = regexProblem(pattern, false);
