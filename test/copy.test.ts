@@ -29,6 +29,13 @@ function addImage(upstream: FakeUpstream, repository: string, tag: string, image
   upstream.addManifest(repository, tag, image.index.mediaType, image.index.bytes);
 }
 
+/** Writes `work/NAME.yaml`, one line each, and returns its path. */
+async function writeMirror(name: string, lines: string[]): Promise<string> {
+  const file = join(work, `${name}.yaml`);
+  await writeFile(file, [...lines, ''].join('\n'));
+  return file;
+}
+
 async function rawDigest(ref: string): Promise<string> {
   return sha256(Buffer.from((await skopeoOk(['inspect', '--raw', '--tls-verify=false', ref])).stdout));
 }
@@ -290,19 +297,14 @@ describe('pullsafe sync', () => {
   after(async () => upstream?.close());
 
   it('stops before the quota reserve, and a re-run finishes without fetching anything twice', async () => {
-    const file = join(work, 'mirror.yaml');
-    await writeFile(
-      file,
-      [
-        `target: ${target}/mirror/{repository}`,
-        'quota: { reserve: 10 }',
-        'concurrency: { images: 1, blobs: 2 }',
-        'images:',
-        `  - source: ${upstream.host}/team/tool`,
-        "    tags: [{ semver: '>=1.0 <2' }]",
-        '',
-      ].join('\n'),
-    );
+    const file = await writeMirror('mirror', [
+      `target: ${target}/mirror/{repository}`,
+      'quota: { reserve: 10 }',
+      'concurrency: { images: 1, blobs: 2 }',
+      'images:',
+      `  - source: ${upstream.host}/team/tool`,
+      "    tags: [{ semver: '>=1.0 <2' }]",
+    ]);
     // Room for one image's three manifest GETs (index + two platforms), then the reserve.
     upstream.setRateLimitRemaining('127.0.0.1', 14);
     const first = await runCli(['sync', '-f', file]);
@@ -335,19 +337,14 @@ describe('pullsafe sync', () => {
   });
 
   it('a quota already below the reserve, seen in HEADs, stops every image before its first GET', async () => {
-    const file = join(work, 'below-reserve.yaml');
-    await writeFile(
-      file,
-      [
-        `target: ${target}/below/{repository}`,
-        'quota: { reserve: 5 }',
-        'concurrency: { images: 4, blobs: 4 }',
-        'images:',
-        `  - source: ${upstream.host}/team/tool`,
-        "    tags: [{ glob: '*' }]",
-        '',
-      ].join('\n'),
-    );
+    const file = await writeMirror('below-reserve', [
+      `target: ${target}/below/{repository}`,
+      'quota: { reserve: 5 }',
+      'concurrency: { images: 4, blobs: 4 }',
+      'images:',
+      `  - source: ${upstream.host}/team/tool`,
+      "    tags: [{ glob: '*' }]",
+    ]);
     upstream.setRateLimitRemaining('127.0.0.1', 4);
     const manifestGets = () =>
       upstream.count((request) => request.method === 'GET' && request.path.includes('/manifests/'));
@@ -371,18 +368,13 @@ describe('pullsafe sync', () => {
     const refusing = await startFakeUpstream({ auth: 'token' });
     try {
       for (const tag of ['1.0.0', '1.1.0']) addImage(refusing, 'team/tool', tag, image);
-      const file = join(work, 'refused-429.yaml');
-      await writeFile(
-        file,
-        [
-          `target: ${target}/refused/{repository}`,
-          'concurrency: { images: 1, blobs: 2 }',
-          'images:',
-          `  - source: ${refusing.host}/team/tool`,
-          "    tags: [{ exact: ['1.0.0', '1.1.0'] }]",
-          '',
-        ].join('\n'),
-      );
+      const file = await writeMirror('refused-429', [
+        `target: ${target}/refused/{repository}`,
+        'concurrency: { images: 1, blobs: 2 }',
+        'images:',
+        `  - source: ${refusing.host}/team/tool`,
+        "    tags: [{ exact: ['1.0.0', '1.1.0'] }]",
+      ]);
       refusing.inject({
         match: { kind: 'manifest', method: 'GET' },
         times: 100,
@@ -398,18 +390,13 @@ describe('pullsafe sync', () => {
   });
 
   it('a sync killed halfway, re-run, transfers only what was missing', async () => {
-    const file = join(work, 'killed.yaml');
-    await writeFile(
-      file,
-      [
-        `target: ${target}/killed/{repository}`,
-        'concurrency: { images: 1, blobs: 1 }',
-        'images:',
-        `  - source: ${upstream.host}/team/tool`,
-        "    tags: [{ glob: '*' }]",
-        '',
-      ].join('\n'),
-    );
+    const file = await writeMirror('killed', [
+      `target: ${target}/killed/{repository}`,
+      'concurrency: { images: 1, blobs: 1 }',
+      'images:',
+      `  - source: ${upstream.host}/team/tool`,
+      "    tags: [{ glob: '*' }]",
+    ]);
     const before = upstream.count((request) => request.kind === 'blob' && request.method === 'GET');
     // Slow blobs so the run is still going when it is killed.
     upstream.inject({ match: { kind: 'blob', method: 'GET' }, times: 100, action: { delayMs: 150 } });
@@ -480,18 +467,13 @@ describe('pullsafe sync', () => {
   });
 
   it('Ctrl-C says what an interruption leaves, ends --json with an interrupted event, exit 130', async () => {
-    const file = join(work, 'interrupted.yaml');
-    await writeFile(
-      file,
-      [
-        `target: ${target}/interrupted/{repository}`,
-        'concurrency: { images: 1, blobs: 1 }',
-        'images:',
-        `  - source: ${upstream.host}/team/tool`,
-        "    tags: [{ glob: '*' }]",
-        '',
-      ].join('\n'),
-    );
+    const file = await writeMirror('interrupted', [
+      `target: ${target}/interrupted/{repository}`,
+      'concurrency: { images: 1, blobs: 1 }',
+      'images:',
+      `  - source: ${upstream.host}/team/tool`,
+      "    tags: [{ glob: '*' }]",
+    ]);
     upstream.inject({ match: { kind: 'blob', method: 'GET' }, times: 100, action: { delayMs: 150 } });
     const child = spawn(process.execPath, [cliPath, 'sync', '-f', file, '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -557,11 +539,11 @@ describe('bad input and honest reports', () => {
       assert.match(result.stderr, /port is a number from 1 to 65535|four numbers from 0 to 255/);
       noStackTrace(result.stderr);
     }
-    const file = join(work, 'bad-port.yaml');
-    await writeFile(
-      file,
-      `target: 127.0.0.1:99999/m/{repository}\nimages:\n  - source: ${target}/audit/src:1\n`,
-    );
+    const file = await writeMirror('bad-port', [
+      'target: 127.0.0.1:99999/m/{repository}',
+      'images:',
+      `  - source: ${target}/audit/src:1`,
+    ]);
     const sync = await runCli(['sync', '-f', file]);
     assert.equal(sync.code, 2, sync.stderr);
     assert.match(sync.stderr, /"127\.0\.0\.1:99999" is not a valid registry host/);
@@ -671,11 +653,8 @@ describe('bad input and honest reports', () => {
   });
 
   describe('sync', () => {
-    const mirror = async (name: string, lines: string[]) => {
-      const file = join(work, `${name}.yaml`);
-      await writeFile(file, [`target: ${target}/${name}/{repository}`, 'images:', ...lines, ''].join('\n'));
-      return file;
-    };
+    const mirror = (name: string, images: string[]) =>
+      writeMirror(name, [`target: ${target}/${name}/{repository}`, 'images:', ...images]);
 
     it('--dry-run reports a source tag that does not exist as failed, exit 3', async () => {
       const file = await mirror('dry-missing', [`  - source: ${target}/audit/src:nope`]);
