@@ -123,6 +123,7 @@ describe('pullsafe copy', () => {
     assert.equal(result.code, 0, result.stderr);
     const arm = image.manifests.find((manifest) => manifest.platform.architecture === 'arm64')!;
     assert.match(result.stdout, /platform filter changed the digest/);
+    assert.match(result.stdout, /0 blobs copied \(0 B\), 0 already there, 3 mounted, 1 manifest written$/m);
     assert.equal(await rawDigest(`docker://${target}/arm/app:v1`), arm.digest);
   });
 
@@ -362,6 +363,47 @@ describe('pullsafe sync', () => {
     assert.equal(partial.code, 3, partial.stdout + partial.stderr);
     assert.ok(manifestGets() - spent <= 12 - 5, `manifest GETs: ${manifestGets() - spent}`);
     upstream.setRateLimitRemaining('127.0.0.1', 100);
+  });
+
+  it('starts an image only when all its manifest GETs fit above the reserve, and defers the rest unspent', async () => {
+    const wide = await startFakeUpstream({ auth: 'token', rateLimit: { limit: 100, windowSeconds: 3600 } });
+    try {
+      const threePlatforms = [...PLATFORMS, { os: 'linux', architecture: 's390x' }];
+      for (const tag of ['1', '2', '3']) {
+        addImage(
+          wide,
+          'team/wide',
+          tag,
+          await makeImage({ format: 'oci', platforms: threePlatforms, seed: `wide-${tag}`, layerSize: 500 }),
+        );
+      }
+      const file = await writeMirror('wide', [
+        `target: ${target}/wide/{repository}`,
+        'quota: { reserve: 2 }',
+        'concurrency: { images: 3, blobs: 4 }',
+        'images:',
+        `  - source: ${wide.host}/team/wide`,
+        "    tags: [{ exact: ['1', '2', '3'] }]",
+      ]);
+      const manifestGets = () =>
+        wide.count((request) => request.kind === 'manifest' && request.method === 'GET');
+      // Each image costs 4 GETs (an index and 3 platforms): 6 left above a reserve of 2 pays for one.
+      wide.setRateLimitRemaining('127.0.0.1', 6);
+      const first = await runCli(['sync', '-f', file]);
+      assert.equal(first.code, 3, first.stdout + first.stderr);
+      assert.equal((first.stdout.match(/^copied /gm) ?? []).length, 1, first.stdout);
+      assert.equal((first.stdout.match(/^deferred /gm) ?? []).length, 2, first.stdout);
+      assert.equal(manifestGets(), 4, 'only the copied image spent GETs');
+
+      wide.setRateLimitRemaining('127.0.0.1', 100);
+      const second = await runCli(['sync', '-f', file]);
+      assert.equal(second.code, 0, second.stdout + second.stderr);
+      assert.equal((second.stdout.match(/^copied /gm) ?? []).length, 2, second.stdout);
+      assert.equal((second.stdout.match(/^up to date /gm) ?? []).length, 1, second.stdout);
+      assert.equal(manifestGets(), 12, 'the re-run pays only for the two deferred images');
+    } finally {
+      await wide.close();
+    }
   });
 
   it('a 429 from the source defers the image and the rest from that registry, instead of failing them', async () => {
@@ -671,6 +713,7 @@ describe('bad input and honest reports', () => {
       ]);
       const real = await runCli(['sync', '-f', file]);
       assert.equal(real.code, 0, real.stderr);
+      assert.match(real.stdout, /^1 image: 1 copied, 0 up to date; /m);
       assert.match(
         real.stdout,
         /note: the platform filter changed the digest: source sha256:\w+, target sha256:\w+/,
@@ -694,7 +737,7 @@ describe('bad input and honest reports', () => {
       ]);
       const result = await runCli(['sync', '-f', file]);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stderr, /audit\/src: no tag matches the filters \(1 tags looked at\)/);
+      assert.match(result.stderr, /audit\/src: no tag matches the filters \(1 tag looked at\)/);
     });
   });
 });

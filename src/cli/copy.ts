@@ -157,6 +157,11 @@ export async function runCopy(
   }
 }
 
+/** A count and its noun in agreement: `1 blob`, `0 blobs`, `2 blobs`. */
+export function counted(count: number, noun: string): string {
+  return `${count} ${count === 1 ? noun : `${noun}s`}`;
+}
+
 export function describeCopy(
   source: string,
   target: string,
@@ -170,12 +175,12 @@ export function describeCopy(
     const named = target.endsWith(reference) || reference === result.targetDigest ? '' : ` (${reference})`;
     lines.push(`copied ${source} → ${target}${named} ${result.targetDigest}`);
     const parts = [
-      `${result.blobsCopied} blobs copied (${formatBytes(result.bytesCopied)})`,
+      `${counted(result.blobsCopied, 'blob')} copied (${formatBytes(result.bytesCopied)})`,
       `${result.blobsSkipped} already there`,
     ];
     if (result.blobsMounted) parts.push(`${result.blobsMounted} mounted`);
-    parts.push(`${result.manifestsWritten} manifests written`);
-    if (result.referrersCopied) parts.push(`${result.referrersCopied} referrers`);
+    parts.push(`${counted(result.manifestsWritten, 'manifest')} written`);
+    if (result.referrersCopied) parts.push(counted(result.referrersCopied, 'referrer'));
     lines.push(`  ${parts.join(', ')}`);
   }
   if (result.platforms.length) lines.push(`  platforms: ${result.platforms.join(', ')}`);

@@ -8,6 +8,7 @@ import {
 import { loadSyncConfig, targetFor, type SyncPlanEntry } from '../config/sync.ts';
 import { registryApiHost } from '../reference/index.ts';
 import { runSync, type SyncEntry, type SyncImageEvent } from '../copy/sync.ts';
+import { counted } from './copy.ts';
 import { exitCodes, exitOnInterrupt, formatBytes, printLines } from './output.ts';
 import { Progress } from './progress.ts';
 import { buildCredentials, type ClientFlags } from './registry.ts';
@@ -90,7 +91,7 @@ export async function runSyncCommand(
       if (summary.failed) parts.push(`${summary.failed} failed`);
       if (summary.deferred) parts.push(`${summary.deferred} deferred`);
       const lines = [
-        `${summary.images} images: ${parts.join(', ')}; ${formatBytes(summary.bytesCopied)} in ${summary.blobsCopied} blobs, ${seconds.toFixed(1)} s`,
+        `${counted(summary.images, 'image')}: ${parts.join(', ')}; ${formatBytes(summary.bytesCopied)} in ${counted(summary.blobsCopied, 'blob')}, ${seconds.toFixed(1)} s`,
       ];
       for (const [registry, quota] of Object.entries(summary.quotas)) {
         lines.push(`pull quota of ${registry}: ${describeRateLimit(quota)}`);
@@ -134,7 +135,7 @@ function report(progress: Progress, event: SyncImageEvent, json: boolean): void 
   switch (event.status) {
     case 'copied':
       process.stdout.write(
-        `copied     ${event.source}${arrow} (${event.result?.blobsCopied ?? 0} blobs, ${formatBytes(event.result?.bytesCopied ?? 0)})\n`,
+        `copied     ${event.source}${arrow} (${counted(event.result?.blobsCopied ?? 0, 'blob')}, ${formatBytes(event.result?.bytesCopied ?? 0)})\n`,
       );
       if (event.result?.digestChanged) {
         process.stdout.write(

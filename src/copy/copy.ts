@@ -30,6 +30,12 @@ export interface CopyOptions {
   platforms?: PlatformFilter[];
   /** Also copy manifests whose subject is a copied manifest (signatures, SBOMs, attestations). */
   referrers?: boolean;
+  /**
+   * Called once the top manifest is read and before any other manifest is fetched from the source, with
+   * the most child manifests the copy will fetch: an index's children (after a platform filter, those
+   * selected), 0 for a single image. Referrers are not counted. Throwing stops the copy there.
+   */
+  beforeChildManifests?: (count: number) => void | Promise<void>;
   /** Blob transfers at once. Share one Limiter across images to bound a whole sync. */
   blobs?: Limiter;
   onEvent?: (event: CopyEvent) => void;
@@ -139,6 +145,7 @@ class CopyRun {
         });
       }
       platforms = platformsOf({ ...parsed, manifests: selected });
+      await this.options.beforeChildManifests?.(selected.length);
       if (selected.length === 1) {
         top = await this.source.getManifest(selected[0]!.digest);
       } else {
@@ -154,6 +161,9 @@ class CopyRun {
         });
       }
       platforms = [formatPlatform(platform)];
+      await this.options.beforeChildManifests?.(0);
+    } else {
+      await this.options.beforeChildManifests?.(parsed.manifests.length);
     }
     if (isDigest(targetReference)) {
       // Refused before any upload: the registry would reject the manifest only at the very end.

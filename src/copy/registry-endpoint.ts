@@ -12,8 +12,8 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
   private readonly client: RegistryClient;
   /** Called with the quota headers of every manifest response (HEAD or GET) that carries them (Docker Hub). */
   onRateLimit: ((rate: RateLimit) => void) | undefined;
-  /** Called before every manifest GET (not HEAD): the quota guard of `sync` throws from here. */
-  beforeManifestGet: (() => void) | undefined;
+  /** Awaited before every manifest GET (not HEAD): the quota guard of `sync` waits or throws here. */
+  beforeManifestGet: (() => void | Promise<void>) | undefined;
 
   constructor(client: RegistryClient, repo: RepositoryRef) {
     this.client = client;
@@ -33,7 +33,7 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
   }
 
   async getManifest(reference: string): Promise<FetchedManifest> {
-    this.beforeManifestGet?.();
+    await this.beforeManifestGet?.();
     const fetched = await this.client.getManifest(this.repo, reference);
     if (fetched.rateLimit) this.onRateLimit?.(fetched.rateLimit);
     return { bytes: fetched.bytes, digest: fetched.digest, mediaType: fetched.mediaType };

@@ -68,13 +68,23 @@ interface Job {
   target: ImageReference;
 }
 
-/** One registry's quota, shared by every source on it: counted down locally, corrected by headers. */
+/**
+ * One registry's quota, shared by every source on it: counted down locally, corrected by headers.
+ * Images spend it through an `ImageBudget`: an image starts only when its top manifest GET fits above the
+ * reserve, and once that manifest says how many child manifests it has, they are reserved in one go or the
+ * image is deferred before fetching any of them. While the budget is known, images take their first GET one
+ * at a time, so each one's reservation is made knowing what the images before it need.
+ */
 class QuotaGuard {
   private readonly reserve: number;
   remaining: number | undefined;
+  /** GETs promised to images in flight and not yet spent. */
+  private reserved = 0;
   /** The quota header with the fewest pulls left. */
   last: RateLimit | undefined;
   stopped = false;
+  /** Resolves when the image now between its first GET and its reservation has made it (or ended). */
+  private admitting: Promise<void> = Promise.resolve();
 
   constructor(reserve: number) {
     this.reserve = reserve;
@@ -87,18 +97,106 @@ class QuotaGuard {
     this.remaining = this.remaining === undefined ? rate.remaining : Math.min(this.remaining, rate.remaining);
   }
 
-  beforeGet(): void {
-    if (this.stopped || (this.remaining !== undefined && this.remaining <= this.reserve)) {
-      this.stopped = true;
-      throw new PullsafeError(
-        'QUOTA_RESERVE_REACHED',
-        `stopped before the pull quota falls below the reserve of ${this.reserve} (${this.remaining} left)`,
-        {
-          hint: 'run the same command again after the quota window; images already copied are not fetched again',
-        },
-      );
+  budget(): ImageBudget {
+    return new ImageBudget(this);
+  }
+
+  /** Waits until no other image is between its first GET and its reservation; returns the release. */
+  async admit(): Promise<() => void> {
+    const before = this.admitting;
+    let release!: () => void;
+    this.admitting = new Promise<void>((resolve) => (release = resolve));
+    await before;
+    return release;
+  }
+
+  /** Spends one GET: `held` when the image reserved it, else it must fit beside every reservation. */
+  spend(held: boolean): void {
+    if (this.remaining !== undefined) {
+      const room = this.remaining - (held ? 0 : this.reserved) - 1;
+      if ((!held && this.stopped) || room < this.reserve) throw this.refuse();
+      this.remaining--;
+    } else if (!held && this.stopped) {
+      throw this.refuse();
     }
-    if (this.remaining !== undefined) this.remaining--;
+    if (held) this.reserved--;
+  }
+
+  /** Reserves `count` more GETs for one image, or stops the registry's images (nothing spent). */
+  hold(count: number): void {
+    if (this.remaining !== undefined && this.remaining - this.reserved - count < this.reserve) {
+      throw this.refuse();
+    }
+    this.reserved += count;
+  }
+
+  /** Gives back GETs an image reserved and did not spend (children the target already had). */
+  unhold(count: number): void {
+    this.reserved -= count;
+  }
+
+  private refuse(): PullsafeError {
+    this.stopped = true;
+    return new PullsafeError(
+      'QUOTA_RESERVE_REACHED',
+      `stopped before the pull quota falls below the reserve of ${this.reserve} (${this.remaining} left)`,
+      {
+        hint: 'run the same command again after the quota window; images already copied are not fetched again',
+      },
+    );
+  }
+}
+
+/**
+ * One image's manifest GETs against its registry's quota: the top manifest (admitted alone while the budget
+ * is known), then the children it announces, reserved together before the first of them.
+ */
+class ImageBudget {
+  private readonly guard: QuotaGuard;
+  private held = 0;
+  private started = false;
+  private release: (() => void) | undefined;
+
+  constructor(guard: QuotaGuard) {
+    this.guard = guard;
+  }
+
+  async beforeGet(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      if (this.guard.remaining !== undefined) this.release = await this.guard.admit();
+      try {
+        this.guard.spend(false);
+      } catch (error) {
+        this.end();
+        throw error;
+      }
+      return;
+    }
+    const held = this.held > 0;
+    this.guard.spend(held);
+    if (held) this.held--;
+  }
+
+  /** The copy will make up to `count` more manifest GETs (an index's children): all fit, or none is made. */
+  expect(count: number): void {
+    try {
+      this.guard.hold(count);
+      this.held += count;
+    } finally {
+      this.admitted();
+    }
+  }
+
+  end(): void {
+    this.guard.unhold(this.held);
+    this.held = 0;
+    this.admitted();
+  }
+
+  private admitted(): void {
+    this.release?.();
+    this.release = undefined;
   }
 }
 
@@ -158,8 +256,9 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
         options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'started' });
         const source = new RegistryEndpoint(client, job.source);
         const target = new RegistryEndpoint(client, job.target);
+        const budget = quota.budget();
         source.onRateLimit = (rate) => quota.observe(rate);
-        source.beforeManifestGet = () => quota.beforeGet();
+        source.beforeManifestGet = () => budget.beforeGet();
         const targetReference = job.target.digest ?? job.target.tag ?? job.sourceReference;
         try {
           if (options.dryRun) {
@@ -202,6 +301,7 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
             platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
             referrers: job.entry.referrers,
             blobs,
+            beforeChildManifests: (count) => budget.expect(count),
             onEvent: (event) => options.onCopyEvent?.(sourceLabel, event),
           });
           if (result.upToDate) summary.upToDate++;
@@ -241,6 +341,8 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
             status: 'failed',
             error: errorFields(error),
           });
+        } finally {
+          budget.end();
         }
       }),
     ),
@@ -279,7 +381,7 @@ async function expand(
       const selected = selectTags(tags, entry.selection.filters);
       if (selected.length === 0 && missing.length === 0) {
         summary.warnings.push(
-          `${describe(base)}: no tag matches the filters (${tags.length} tags looked at)`,
+          `${describe(base)}: no tag matches the filters (${tags.length} ${tags.length === 1 ? 'tag' : 'tags'} looked at)`,
         );
       }
       return selected.map((tag) => job(tag, { tag }));
