@@ -234,7 +234,7 @@ describe('blobs', () => {
   });
 
   it('answers unsatisfiable ranges with 416 RANGE_INVALID', async () => {
-    for (const range of ['bytes=20000-', 'bytes=500-100', 'items=0-1', 'bytes=-']) {
+    for (const range of ['bytes=20000-', 'bytes=500-100', 'bytes=-']) {
       const response = await call('GET', `/v2/${repo}/blobs/${digest}`, { headers: { Range: range } });
       assert.equal(response.status, 416, range);
       assert.equal(await errorCode(response), 'RANGE_INVALID');
@@ -634,7 +634,10 @@ describe('manifests', () => {
   });
 
   it('invalid tags and references are rejected', async () => {
-    const longTag = await call('GET', `/v2/${repo}/manifests/${'t'.repeat(129)}`);
+    const longTag = await call('PUT', `/v2/${repo}/manifests/${'t'.repeat(129)}`, {
+      body: image.bytes,
+      headers: { 'Content-Type': OCI_MANIFEST },
+    });
     assert.equal(longTag.status, 400);
     assert.equal(await errorCode(longTag), 'TAG_INVALID');
     const badDigest = await call('GET', `/v2/${repo}/manifests/sha256:xyz`);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { OciError } from './errors.ts';
 import { isDigest, type Digest } from './digest.ts';
+import { jsonNestsDeeperThan } from './json-depth.ts';
 import { bareMediaType, isSchema1, manifestKinds, mediaTypes, type ManifestKind } from './mediatypes.ts';
 
 const descriptorSchema = z.object({
@@ -64,10 +65,22 @@ export interface ParsedManifest {
 const genericContentTypes = new Set(['', 'application/json', 'application/octet-stream', 'text/plain']);
 
 /**
- * Validates a pushed manifest. `contentType` is the request's Content-Type. Throws MANIFEST_INVALID
- * (or UNSUPPORTED for schema 1) with a detail a user can act on.
+ * How deeply a manifest may nest arrays and objects. Real manifests and indexes stop at about 5 (index →
+ * manifests → descriptor → platform → os.features); the bound only keeps the parser from spending seconds
+ * on millions of nested brackets.
+ */
+export const maxManifestDepth = 64;
+
+/**
+ * Validates a pushed manifest. `contentType` is the request's Content-Type. Throws MANIFEST_INVALID with a
+ * detail a user can act on; text nested deeper than `maxManifestDepth` is refused before it is parsed.
  */
 export function parseManifest(bytes: Uint8Array, contentType: string | undefined): ParsedManifest {
+  if (jsonNestsDeeperThan(bytes, maxManifestDepth)) {
+    throw new OciError('MANIFEST_INVALID', `manifest nests deeper than ${maxManifestDepth} levels`, {
+      limit: maxManifestDepth,
+    });
+  }
   let document: unknown;
   try {
     document = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestingStream, digestOf, isDigest, parseDigest } from './digest.ts';
 import { OciError } from './errors.ts';
-import { defaultPlatformManifest, parseManifest } from './manifest.ts';
+import { defaultPlatformManifest, maxManifestDepth, parseManifest } from './manifest.ts';
 import { checkRepositoryName, isRepositoryName, isTag } from './names.ts';
 
 const hex64 = 'a'.repeat(64);
@@ -135,6 +135,35 @@ describe('manifest validation', () => {
       assert.throws(() => parseManifest(bytes(value), type), isOci('MANIFEST_INVALID'), label);
     }
     assert.throws(() => parseManifest(Buffer.from([0xff, 0xfe]), undefined), isOci('MANIFEST_INVALID'));
+  });
+
+  it('refuses JSON nested deeper than maxManifestDepth before parsing it', () => {
+    // An extension field nested so that the whole document reaches exactly the limit passes.
+    const atLimit = {
+      ...image,
+      extension: JSON.parse(
+        `${'['.repeat(maxManifestDepth - 1)}${']'.repeat(maxManifestDepth - 1)}`,
+      ) as unknown,
+    };
+    assert.equal(parseManifest(bytes(atLimit), undefined).kind, 'image');
+    const pastLimit = { ...image, extension: [atLimit.extension] };
+    assert.throws(
+      () => parseManifest(bytes(pastLimit), undefined),
+      (error: unknown) => {
+        assert.ok(isOci('MANIFEST_INVALID')(error));
+        assert.match((error as OciError).message, /deeper than 64 levels/);
+        return true;
+      },
+    );
+    // Brackets inside annotation values are text, not nesting.
+    const annotated = { ...image, annotations: { 'org.example.brackets': `"${'[{'.repeat(500)}\\` } };
+    assert.deepEqual(parseManifest(bytes(annotated), undefined).annotations, annotated.annotations);
+
+    const levels = 1_900_000;
+    const deep = Buffer.from(`${'['.repeat(levels)}${']'.repeat(levels)}`);
+    const started = performance.now();
+    assert.throws(() => parseManifest(deep, undefined), isOci('MANIFEST_INVALID'));
+    assert.ok(performance.now() - started < 100, 'refused without parsing');
   });
 
   it('picks linux/amd64 from an index', () => {

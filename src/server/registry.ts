@@ -154,9 +154,13 @@ export class Registry {
     return bytes;
   }
 
+  /**
+   * The digest a GET or HEAD names. A malformed digest is a 400 DIGEST_INVALID; a reference that cannot be
+   * a tag names nothing, so it is MANIFEST_UNKNOWN (404) as the OCI conformance suite expects.
+   */
   private async resolve(name: string, reference: string): Promise<Digest> {
     if (isDigestLike(reference)) return parseDigest(reference);
-    checkTag(reference);
+    if (!isTag(reference)) throw manifestUnknown(name, reference);
     const digest = await this.storage.repositories.getTag(name, reference);
     if (!digest) throw manifestUnknown(name, reference);
     return digest;
@@ -296,12 +300,7 @@ export class Registry {
     };
     const rangeHeader = header(request, 'range');
     const range = rangeHeader === undefined ? undefined : parseRange(rangeHeader, info.size);
-    if (range === 'unsatisfiable') {
-      throw new OciError('RANGE_INVALID', 'requested range not satisfiable', {
-        range: rangeHeader,
-        size: info.size,
-      });
-    }
+    if (range === 'unsatisfiable') return rangeNotSatisfiable(rangeHeader!, info.size);
     if (range) {
       headers['Content-Range'] = `bytes ${range.start}-${range.end}/${info.size}`;
       headers['Content-Length'] = range.end - range.start + 1;
@@ -569,10 +568,19 @@ function acceptsType(accepted: string[], mediaType: string): boolean {
   return accepted.some((type) => type === mediaType || type === '*/*' || type === family);
 }
 
-/** One byte range of `bytes=` form; multi-range requests are served whole (RFC 9110 allows that). */
+/**
+ * The byte range a `Range` header asks for, or undefined to serve the whole blob: a unit other than
+ * `bytes` is ignored (RFC 9110 14.2), and so are several ranges (RFC 9110 allows serving them whole).
+ * A malformed or unsatisfiable `bytes` range is 'unsatisfiable'.
+ */
 export function parseRange(value: string, size: number): ByteRange | 'unsatisfiable' | undefined {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!match) return value.trim().startsWith('bytes=') && value.includes(',') ? undefined : 'unsatisfiable';
+  const specifier = value.trim();
+  const equals = specifier.indexOf('=');
+  if (equals < 0 || specifier.slice(0, equals).toLowerCase() !== 'bytes') return undefined;
+  const set = specifier.slice(equals + 1);
+  if (set.includes(',')) return undefined;
+  const match = /^(\d*)-(\d*)$/.exec(set);
+  if (!match) return 'unsatisfiable';
   const [, first, last] = match;
   if (first === '' && last === '') return 'unsatisfiable';
   if (first === '') {
@@ -584,6 +592,17 @@ export function parseRange(value: string, size: number): ByteRange | 'unsatisfia
   const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
   if (start >= size || end < start) return 'unsatisfiable';
   return { start, end };
+}
+
+// 416 with `Content-Range: bytes */SIZE`, so the client learns the size it may ask for (RFC 9110 15.5.17).
+function rangeNotSatisfiable(range: string, size: number): RegistryResponse {
+  const error = new OciError('RANGE_INVALID', 'requested range not satisfiable', {
+    range: range.slice(0, 200),
+    size,
+  });
+  const response = json(error.status, error.body());
+  response.headers['Content-Range'] = `bytes */${size}`;
+  return response;
 }
 
 function paginate(
