@@ -1,12 +1,22 @@
-/** Access control as clients meet it: challenges, credentials, per-repository rules, no secrets in logs. */
+/**
+ * Access control as clients meet it: challenges, credentials, per-repository rules, no secrets in logs, and
+ * anonymous pulls by skopeo and curl, which send empty credentials after a challenge.
+ */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
+import { runCli } from './helpers/cli.ts';
+import { makeImage, writeOciLayout } from './helpers/fixtures.ts';
+import { requirePeer, skopeo, skopeoOk } from './helpers/peers.ts';
 import { startPullsafe, type TestRegistry } from './helpers/pullsafe.ts';
+
+const run = promisify(execFile);
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -124,5 +134,130 @@ describe('access control over HTTP', () => {
     const logged = JSON.stringify(registry.logs);
     assert.doesNotMatch(logged, /alice-secret-pw|bob-secret-pw/);
     assert.doesNotMatch(logged, new RegExp(alice.slice(6)));
+  });
+});
+
+describe('anonymous pulls by clients that send empty credentials', () => {
+  const emptyCredentials = 'Basic Og==';
+  let open: TestRegistry;
+  let closed: TestRegistry;
+  let work: string;
+  let authFile: string;
+  let digest: string;
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'pullsafe-anonymous-'));
+    const htpasswd = join(work, 'htpasswd');
+    await writeFile(htpasswd, `alice:${bcrypt.hashSync('alice-secret-pw', 4)}\n`);
+    // skopeo reads no credentials of the person running the tests.
+    authFile = join(work, 'auth.json');
+    await writeFile(authFile, '{}');
+    open = await startPullsafe({ auth: { htpasswd, anonymousPull: true, anonymousPush: false } });
+    closed = await startPullsafe({ auth: { htpasswd, anonymousPull: false, anonymousPush: false } });
+    const image = await makeImage({
+      format: 'oci',
+      platforms: [{ os: 'linux', architecture: 'amd64' }],
+      seed: 'anonymous-pull',
+    });
+    const layout = join(work, 'layout');
+    await writeOciLayout(layout, image, 'v1');
+    for (const target of [open, closed]) {
+      await skopeoOk(
+        [
+          'copy',
+          '--dest-tls-verify=false',
+          '--dest-creds',
+          'alice:alice-secret-pw',
+          `oci:${layout}:v1`,
+          `docker://${new URL(target.url).host}/team/app:v1`,
+        ],
+        { env: { REGISTRY_AUTH_FILE: authFile } },
+      );
+    }
+    digest = image.manifests[0]!.digest;
+  });
+
+  after(async () => {
+    await open.stop();
+    await closed.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const manifestPath = '/v2/team/app/manifests/v1';
+  const accept = 'application/vnd.oci.image.manifest.v1+json';
+
+  it('treats Authorization: Basic Og== as anonymous: pulls allowed, /v2/ still challenges', async () => {
+    const response = await fetch(`${open.url}${manifestPath}`, {
+      headers: { Authorization: emptyCredentials, Accept: accept },
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.equal(response.headers.get('docker-content-digest'), digest);
+    const base = await fetch(`${open.url}/v2/`, { headers: { Authorization: emptyCredentials } });
+    assert.equal(base.status, 401, 'docker login still gets its challenge');
+    const push = await fetch(`${open.url}/v2/team/app/blobs/uploads/`, {
+      method: 'POST',
+      headers: { Authorization: emptyCredentials },
+    });
+    assert.equal(push.status, 401, 'anonymous may not push: 401 with a challenge');
+    assert.equal(push.headers.get('www-authenticate'), 'Basic realm="pullsafe"');
+  });
+
+  it('curl -u : pulls where anonymous pull is allowed, and gets 401 with the challenge where it is not', async () => {
+    const curl = requirePeer('curl', 'curl');
+    const status = async (base: string) => {
+      const { stdout } = await run(
+        curl,
+        [
+          '-sS',
+          '--max-time',
+          '30',
+          '-u',
+          ':',
+          '-H',
+          `Accept: ${accept}`,
+          '-D',
+          '-',
+          '-o',
+          '/dev/null',
+          `${base}${manifestPath}`,
+        ],
+        { timeout: 60_000 },
+      );
+      return stdout;
+    };
+    assert.match(await status(open.url), /^HTTP\/1\.1 200 /);
+    const refused = await status(closed.url);
+    assert.match(refused, /^HTTP\/1\.1 401 /);
+    assert.match(refused, /^www-authenticate: Basic realm="pullsafe"\r$/im);
+  });
+
+  it('skopeo inspect and skopeo copy pull anonymously from a registry with users', async () => {
+    const reference = `docker://${new URL(open.url).host}/team/app:v1`;
+    const env = { REGISTRY_AUTH_FILE: authFile };
+    const inspected = await skopeoOk(['inspect', '--tls-verify=false', reference], { env });
+    assert.equal((JSON.parse(inspected.stdout) as { Digest: string }).Digest, digest);
+    const target = join(work, 'pulled');
+    await skopeoOk(['copy', '--src-tls-verify=false', reference, `oci:${target}:v1`], { env });
+    const index = JSON.parse(await readFile(join(target, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    assert.equal(index.manifests[0]?.digest, digest);
+
+    const refused = await skopeo(
+      ['inspect', '--tls-verify=false', `docker://${new URL(closed.url).host}/team/app:v1`],
+      { env },
+    );
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /401|unauthorized|authentication required/i);
+  });
+
+  it('pullsafe copy pulls anonymously from a registry with users', async () => {
+    const host = new URL(open.url).host;
+    const target = join(work, 'copied');
+    const result = await runCli(['copy', '--plain-http', host, `${host}/team/app:v1`, `oci:${target}:v1`], {
+      env: { DOCKER_CONFIG: work, REGISTRY_AUTH_FILE: authFile },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(digest));
   });
 });

@@ -186,6 +186,19 @@ describe('authenticate', () => {
     }
   });
 
+  test('empty Basic credentials (user and password both empty) are anonymous', async () => {
+    const counter = countingVerify();
+    const access = await AccessControl.load(options(), { verify: counter.verify });
+    assert.equal(basic('', ''), 'Basic Og==');
+    assert.deepEqual(await access.authenticate('Basic Og=='), {});
+    assert.deepEqual(await access.authenticate('basic Og=='), {});
+    assert.equal(counter.calls, 0, 'no password check for anonymous clients');
+    await rejectsUnauthorized(access.authenticate(basic('', 'x')));
+    await rejectsUnauthorized(access.authenticate(basic('alice', '')));
+    // Anonymous, and so refused where anonymous clients are refused: 401 with a challenge, not 403.
+    assert.equal(access.authorize(await access.authenticate('Basic Og=='), 'app', 'pull'), 'unauthenticated');
+  });
+
   test('without users credentials are ignored and the client is anonymous', async () => {
     const access = await AccessControl.load(options({ htpasswd: undefined, anonymousPull: true }));
     assert.deepEqual(await access.authenticate(basic('alice', 'alice-secret')), {});
@@ -238,6 +251,55 @@ describe('verification cache', () => {
     await rejectsUnauthorized(access.authenticate(basic('mallory', 'x')));
     await rejectsUnauthorized(access.authenticate(basic('mallory', 'x')));
     assert.equal(counter.calls, 1);
+  });
+
+  test('an unknown user is checked at the cost of an entry chosen by the name, spread as the file is', async () => {
+    // Costs 4, 4, 5, 6: the first entry's cost alone would tell unknown names from bob, carol and dave.
+    const hashes = [
+      bcrypt.hashSync('a', 4),
+      bcrypt.hashSync('b', 4),
+      bcrypt.hashSync('c', 5),
+      `$2y$${bcrypt.hashSync('d', 6).slice(4)}`,
+    ];
+    const file = join(dir, 'mixed-costs');
+    const users = ['alice', 'bob', 'carol', 'dave'];
+    await writeFile(file, users.map((user, index) => `${user}:${hashes[index]}\n`).join(''), 'utf8');
+    const checked: string[] = [];
+    const access = await AccessControl.load(options({ htpasswd: file }), {
+      verify: (_password, hash) => {
+        checked.push(hash);
+        return Promise.resolve(false);
+      },
+    });
+    const cost = (hash: string) => Number(hash.slice(4, 6));
+    const costOfAttempt = async (user: string, password: string) => {
+      checked.length = 0;
+      await rejectsUnauthorized(access.authenticate(basic(user, password)));
+      assert.equal(checked.length, 1, user);
+      assert.ok(hashes.includes(checked[0]!), 'a hash from the file');
+      return cost(checked[0]!);
+    };
+
+    const names = 400;
+    const seen = new Map<number, number>();
+    for (let index = 0; index < names; index++) {
+      const user = `nobody-${index}`;
+      const first = await costOfAttempt(user, 'one');
+      assert.equal(await costOfAttempt(user, 'two'), first, `${user}: the same cost on every attempt`);
+      seen.set(first, (seen.get(first) ?? 0) + 1);
+    }
+    // Expected shares: half at cost 4, a quarter each at 5 and 6 (binomial, standard deviation under 10).
+    for (const [value, expected] of [
+      [4, names / 2],
+      [5, names / 4],
+      [6, names / 4],
+    ] as const) {
+      const count = seen.get(value) ?? 0;
+      assert.ok(Math.abs(count - expected) < 45, `cost ${value}: ${count} of ${names} unknown names`);
+    }
+    for (const [index, user] of users.entries()) {
+      assert.equal(await costOfAttempt(user, 'wrong'), cost(hashes[index]!), user);
+    }
   });
 
   test('concurrent requests with the same credentials share one verification', async () => {

@@ -288,8 +288,8 @@ export class AccessControl {
   private readonly verified: ExpiringSet;
   private readonly rejected: ExpiringSet;
   private readonly inflight = new Map<string, Promise<boolean>>();
-  /** A real entry's hash, checked for unknown users so they cost as much as known ones. */
-  private readonly decoyHash: string | undefined;
+  /** The file's hashes in file order; an unknown user is checked against one of them (see `decoyFor`). */
+  private readonly decoyHashes: readonly string[];
 
   private constructor(
     realm: string,
@@ -305,7 +305,7 @@ export class AccessControl {
     const maxEntries = hooks.cacheEntries ?? authCacheDefaults.maxEntries;
     this.verified = new ExpiringSet(authCacheDefaults.successTtlMs, maxEntries, now);
     this.rejected = new ExpiringSet(authCacheDefaults.failureTtlMs, maxEntries, now);
-    this.decoyHash = users.values().next().value;
+    this.decoyHashes = [...users.values()];
   }
 
   /**
@@ -347,9 +347,11 @@ export class AccessControl {
   }
 
   /**
-   * Parses an Authorization header. Missing header → anonymous. Only `Basic` is accepted; another scheme
-   * or a malformed value throws `OciError('UNAUTHORIZED')`, as do an unknown user or a wrong password.
-   * Without configured users the header is ignored and every client is anonymous.
+   * Parses an Authorization header. Missing header → anonymous, and so are empty Basic credentials
+   * (`Basic Og==`, what containers/image clients such as skopeo, podman and CRI-O send after a challenge
+   * when they have none). Only `Basic` is accepted; another scheme or a malformed value throws
+   * `OciError('UNAUTHORIZED')`, as do an unknown user or a wrong password. Without configured users the
+   * header is ignored and every client is anonymous.
    */
   async authenticate(authorization: string | undefined): Promise<Principal> {
     if (authorization === undefined || !this.usersConfigured) return {};
@@ -369,6 +371,7 @@ export class AccessControl {
     if (colon < 0) throw unauthorized('malformed Basic credentials');
     const user = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
+    if (user === '' && password === '') return {};
     if (user === '' || controlPattern.test(user)) throw unauthorized('malformed Basic credentials');
     if (!(await this.check(user, password))) throw unauthorized();
     return { user };
@@ -397,7 +400,8 @@ export class AccessControl {
   private async verifyUncached(user: string, password: string): Promise<boolean> {
     const hash = this.users.get(user);
     if (hash === undefined) {
-      if (this.decoyHash !== undefined) await this.verify(password, this.decoyHash).catch(() => false);
+      const decoy = this.decoyFor(user);
+      if (decoy !== undefined) await this.verify(password, decoy).catch(() => false);
       return false;
     }
     try {
@@ -405,6 +409,18 @@ export class AccessControl {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The hash an unknown user's password is checked against, whose result is then ignored: the entry at a
+   * position derived from the name. Costs can differ between entries, so each unknown name costs what
+   * some real entry costs, the same on every attempt and across restarts, and over many names the costs
+   * are spread as they are over the file's users: timing does not tell which names exist.
+   */
+  private decoyFor(user: string): string | undefined {
+    if (this.decoyHashes.length === 0) return undefined;
+    const position = createHash('sha256').update(user).digest().readUInt32BE(0) % this.decoyHashes.length;
+    return this.decoyHashes[position];
   }
 
   /**
