@@ -159,7 +159,7 @@ describe('copy --referrers to a registry without the referrers API', () => {
       `${target.host}/mirror/app:v1`,
     ]);
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /1 referrers/);
+    assert.match(first.stdout, /1 referrer$/m);
     assert.deepEqual(await referrersTag(target.url, 'mirror/app', image.index.digest), [
       signature.descriptor,
     ]);
@@ -269,7 +269,7 @@ describe('copy --referrers to a registry without the referrers API', () => {
       const host = new URL(pullsafe.url).host;
       const result = await runCli(['copy', '--referrers', `${source.host}/team/app:v1`, `${host}/ps/app:v1`]);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /1 referrers/);
+      assert.match(result.stdout, /1 referrer$/m);
       const listed = await request(`${pullsafe.url}/v2/ps/app/referrers/${image.index.digest}`);
       assert.deepEqual(listed.json<{ manifests: unknown[] }>().manifests, [signature.descriptor]);
       assert.equal(await referrersTag(pullsafe.url, 'ps/app', image.index.digest), undefined);
