@@ -9,6 +9,11 @@ import assert from 'node:assert/strict';
 import { recordingCaller, replayCaller, withRetries, type AwsCaller } from '../src/doctor/aws.ts';
 import type { DoctorTarget } from '../src/doctor/collect.ts';
 import { runDoctor, type DoctorReport } from '../src/doctor/doctor.ts';
+import { renderMarkdown, renderText } from '../src/doctor/report.ts';
+import { readFile, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { runCli } from './helpers/cli.ts';
 import {
   ACCOUNT,
   CLUSTER,
@@ -35,12 +40,16 @@ import {
 const service: DoctorTarget = { cluster: CLUSTER, service: 'web' };
 const task: DoctorTarget = { cluster: CLUSTER, task: TASK_ARN };
 
+/** Every report the scenarios produced, for the checks on wording that hold for all of them. */
+const reports: DoctorReport[] = [];
+
 async function diagnoseWithReplay(account: FakeAccount, target: DoctorTarget): Promise<DoctorReport> {
   const recorder = recordingCaller(withRetries(fakeCaller(account), { sleep: async () => {} }), REGION);
   const live = await runDoctor(recorder, target, REGION);
   const snapshot = JSON.parse(JSON.stringify(recorder.snapshot()));
   const replayed = await runDoctor(replayCaller(snapshot), target, REGION);
   assert.deepEqual(replayed, live, 'the snapshot must replay to the same report');
+  reports.push(live);
   return live;
 }
 
@@ -325,6 +334,10 @@ describe('doctor scenarios', () => {
     const report = await diagnoseWithReplay(account, task);
     assert.deepEqual(problems(report), ['secret-not-found']);
     assert.match(evidenceText(report, 'secret-not-found'), /us-west-2/);
+    assert.match(
+      finding(report, 'secret-not-found').detail,
+      /can't find the specified secret\. The task runs/,
+    );
   });
 
   test('awslogs-create-group without logs:CreateLogGroup', async () => {
@@ -802,5 +815,300 @@ describe('doctor scenarios: endpoint policies', () => {
     });
     const report = await diagnoseWithReplay(account, service);
     assert.deepEqual(problems(report), ['ecr-endpoint-policy-denies']);
+  });
+});
+
+describe('doctor scenarios: a failed call is never "not found"', () => {
+  test('a task definition ECS does not have is named as such', async () => {
+    await assert.rejects(
+      runDoctor(fakeCaller(healthyAccount()), { taskDefinition: 'web:9' }, REGION),
+      (error: Error & { code?: string; hint?: string }) => {
+        assert.equal(error.code, 'REGISTRY_NOT_FOUND');
+        assert.match(error.message, /ECS has no task definition web:9/);
+        assert.match(error.hint ?? '', /family:revision/);
+        return true;
+      },
+    );
+  });
+
+  test('a service ECS answers as MISSING is not found; denied DescribeServices is access denied', async () => {
+    await assert.rejects(
+      runDoctor(fakeCaller(healthyAccount()), { cluster: CLUSTER, service: 'api' }, REGION),
+      /ECS has no service api in cluster prod \(MISSING\)/,
+    );
+    const account = healthyAccount();
+    account.denied.add('ecs:DescribeServices');
+    await assert.rejects(
+      runDoctor(fakeCaller(account), service, REGION),
+      (error: Error & { code?: string; hint?: string }) => {
+        assert.equal(error.code, 'REGISTRY_DENIED');
+        assert.match(error.message, /cannot call ecs:DescribeServices: access denied/);
+        assert.doesNotMatch(error.message, /has no service/);
+        assert.match(error.hint ?? '', /allow the identity running doctor ecs:DescribeServices/);
+        return true;
+      },
+    );
+  });
+
+  test('a service whose stopped tasks cannot be listed says so, never "every check passed"', async () => {
+    const account = healthyAccount();
+    account.denied.add('ecs:ListTasks');
+    const report = await diagnoseWithReplay(account, service);
+    const f = finding(report, 'stop-reason-unchecked');
+    assert.equal(f.severity, 'unchecked');
+    assert.match(f.title, /stopped tasks of service web/);
+    assert.doesNotMatch(renderText(report), /every check passed/);
+  });
+
+  test('with nothing found but a call failed, the summary does not say every check passed', async () => {
+    const account = healthyAccount();
+    account.denied.add('ecr:DescribePullThroughCacheRules');
+    const report = await diagnoseWithReplay(account, task);
+    assert.deepEqual(report.findings, []);
+    assert.equal(report.failures.length, 1);
+    const text = renderText(report);
+    assert.doesNotMatch(text, /every check passed/);
+    assert.match(text, /No problem found in what could be checked; 1 call failed/);
+  });
+
+  test('pull-through rules unreadable: a repository missing under a prefix is a possible warning', async () => {
+    const account = healthyAccount();
+    const image = `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/docker-hub/library/nginx:1.27`;
+    account.taskDefinitions[0]!.containerDefinitions = [webContainer({ image })];
+    account.tasks[0]!.containers = [{ name: 'web', image }];
+    account.denied.add('ecr:DescribePullThroughCacheRules');
+    const report = await diagnoseWithReplay(account, task);
+    const f = finding(report, 'repository-not-found');
+    assert.equal(f.severity, 'warning');
+    assert.equal(f.certainty, 'possible');
+    const text = evidenceText(report, 'repository-not-found');
+    assert.match(text, /pull-through cache rules of registry 111122223333 could not be read/);
+    assert.doesNotMatch(text, /no pull-through cache rule with that prefix was found/);
+  });
+
+  test('with the rules read, the same missing repository is an error', async () => {
+    const account = healthyAccount();
+    const image = `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/docker-hub/library/nginx:1.27`;
+    account.taskDefinitions[0]!.containerDefinitions = [webContainer({ image })];
+    account.tasks[0]!.containers = [{ name: 'web', image }];
+    const report = await diagnoseWithReplay(account, task);
+    const f = finding(report, 'repository-not-found');
+    assert.equal(f.severity, 'error');
+    assert.match(evidenceText(report, 'repository-not-found'), /no pull-through cache rule with that prefix/);
+  });
+
+  test('an EC2 task whose container instance ECS forgot: the instance role is not checked, nothing else judged', async () => {
+    const account = healthyAccount();
+    const t = account.tasks[0]!;
+    t.launchType = 'EC2';
+    t.containerInstanceArn = `arn:aws:ecs:${REGION}:${ACCOUNT}:container-instance/${CLUSTER}/ci-gone`;
+    account.services[0]!.launchType = 'EC2';
+    const report = await diagnoseWithReplay(account, task);
+    assert.deepEqual(problems(report), []);
+    assert.ok(report.findings.some((f) => f.id === 'role-unchecked'));
+    assert.ok(
+      report.failures.some((f) => f.operation === 'DescribeContainerInstances' && f.code === 'MISSING'),
+      JSON.stringify(report.failures),
+    );
+  });
+
+  test('an SSM parameter whose match is on a later page exists', async () => {
+    const account = healthyAccount();
+    const arn = `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/prod/api-key`;
+    account.parameters.push({ name: '/prod/api-key', arn, region: REGION });
+    account.taskDefinitions[0]!.containerDefinitions = [
+      webContainer({ secrets: [{ name: 'API_KEY', valueFrom: '/prod/api-key' }] }),
+    ];
+    account.roles[EXECUTION_ROLE]!.inline['read-parameter'] = {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'ssm:GetParameters', Resource: arn }],
+    };
+    const report = await diagnoseWithReplay(account, task);
+    assert.deepEqual(report.findings, []);
+  });
+
+  test('ECR refusing a manifest in BatchGetImage’s body (KmsError): platforms not checked, not passed', async () => {
+    const account = healthyAccount();
+    account.repositories[0]!.images[0]!.batchGetFailure = {
+      failureCode: 'KmsError',
+      failureReason: 'The KMS key is disabled',
+    };
+    const report = await diagnoseWithReplay(account, task);
+    const f = finding(report, 'ecr-image-unchecked');
+    assert.match(f.title, /Could not read the platforms of/);
+    assert.match(f.detail, /ecr:BatchGetImage \(KmsError\)/);
+  });
+});
+
+describe('doctor scenarios: wording that does not contradict itself (item 18)', () => {
+  test('a missing tag and a denied BatchGetImage: tag-not-found alone, no "was not checked" about it', async () => {
+    const account = healthyAccount();
+    account.repositories[0]!.images = [];
+    delete account.tasks[0]!.containers![0]!.imageDigest;
+    account.denied.add('ecr:BatchGetImage');
+    const report = await diagnoseWithReplay(account, task);
+    assert.deepEqual(problems(report), ['tag-not-found']);
+    assert.ok(
+      !report.findings.some((f) => f.id === 'ecr-image-unchecked'),
+      report.findings.map((f) => `${f.id}: ${f.detail}`).join('\n'),
+    );
+  });
+
+  test('an existing tag and a denied BatchGetImage: only the platforms are said to be unchecked', async () => {
+    const account = healthyAccount();
+    account.denied.add('ecr:BatchGetImage');
+    const report = await diagnoseWithReplay(account, task);
+    const f = finding(report, 'ecr-image-unchecked');
+    assert.match(f.title, /platforms/);
+    assert.match(f.detail, /^This call failed, so which platforms the image offers was not checked/);
+    assert.doesNotMatch(f.detail, /whether the (tag|repository)/);
+    assert.equal(f.cause, 'image-platform-mismatch');
+  });
+
+  test('counts in the summary agree with their nouns', async () => {
+    const account = healthyAccount();
+    account.logGroups = [];
+    const report = await diagnoseWithReplay(account, task);
+    assert.equal(report.summary.error, 1);
+    const text = renderText(report);
+    assert.match(text, /^1 error, 0 warnings, 0 not checked, 0 notes$/m);
+    assert.doesNotMatch(text, /\(s\)/);
+    assert.match(renderMarkdown(report), /^1 error, 0 warnings/m);
+  });
+});
+
+describe('doctor scenarios: the stop reason outranks guesses (item 2)', () => {
+  const unmarshal = `ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret ${REGISTRY_SECRET_ARN} from secrets manager: unable to unmarshal secret value of authorization data from asm: invalid character 'g' looking for beginning of value`;
+
+  /**
+   * A private-registry image with repositoryCredentials that the task says it could not unmarshal, a
+   * sidecar from ECR whose pull permission only a condition doctor cannot decide would grant (a
+   * `possible` warning from the IAM check), and doctor itself denied the secret's value.
+   */
+  function brokenCredentials(stopReason: string): FakeAccount {
+    const account = healthyAccount();
+    account.taskDefinitions[0]!.containerDefinitions = [
+      webContainer({
+        image: 'ghcr.io/acme/web:1.4.2',
+        repositoryCredentials: { credentialsParameter: REGISTRY_SECRET_ARN },
+      }),
+      webContainer({ name: 'sidecar', secrets: [] }),
+    ];
+    account.secrets.push({
+      arn: REGISTRY_SECRET_ARN,
+      name: 'dockerhub/pull',
+      region: REGION,
+      value: 'ghp_plainTokenNotJson',
+    });
+    account.simulator = (_role, action) =>
+      action === 'ecr:BatchGetImage'
+        ? { decision: 'implicitDeny', missingContext: ['aws:SourceVpce'] }
+        : 'allowed';
+    account.denied.add('secretsmanager:GetSecretValue');
+    stopTask(account, stopReason);
+    return account;
+  }
+
+  function assertRanked(report: DoctorReport): void {
+    const ids = report.findings.map((f) => f.id);
+    assert.equal(ids[0], 'stop-reason');
+    assert.equal(ids[1], 'registry-credentials-unchecked', ids.join(', '));
+    assert.equal(report.findings[1]?.matchesStopReason, true);
+    const guess = ids.indexOf('role-no-ecr-pull');
+    assert.ok(guess > 1, `the possible role-no-ecr-pull ranks after: ${ids.join(', ')}`);
+    assert.equal(report.findings[guess]?.certainty, 'possible');
+    const text = renderText(report);
+    assert.ok(
+      text.indexOf('[registry-credentials-unchecked]') < text.indexOf('[role-no-ecr-pull]'),
+      'the text report keeps the same order',
+    );
+    assert.match(
+      text,
+      /\[registry-credentials-unchecked\].*<- would confirm the stop reason \(not checked\)/,
+    );
+  }
+
+  test('ECS could not unmarshal the credentials secret it names; doctor could not read it', async () => {
+    assertRanked(await diagnoseWithReplay(brokenCredentials(unmarshal), task));
+  });
+
+  test('ECS says the registry refused the credentials; doctor could not read the secret', async () => {
+    const refused =
+      'CannotPullContainerError: Error response from daemon: Get "https://ghcr.io/v2/acme/web/manifests/1.4.2": unauthorized: incorrect username or password';
+    const report = await diagnoseWithReplay(brokenCredentials(refused), task);
+    assert.equal(finding(report, 'stop-reason').cause, 'auth-registry-credentials');
+    assertRanked(report);
+  });
+});
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** `pullsafe <command>` mentions in a text, with the `--flags` written after them on the same command. */
+function pullsafeCommands(text: string): { command: string; flags: string[] }[] {
+  const found: { command: string; flags: string[] }[] = [];
+  for (const match of text.matchAll(/(?:^|[\s`'"(])(?:\.\/)?pullsafe\s+([a-z][a-z-]*)([^`'"()\n]*)/g)) {
+    const rest = match[2] ?? '';
+    found.push({
+      command: match[1] ?? '',
+      flags: [...rest.matchAll(/(?:^|\s)(--[a-z][a-z-]*)/g)].map((m) => m[1] ?? ''),
+    });
+  }
+  return found;
+}
+
+describe('doctor texts hold for every scenario above', () => {
+  test('no sentence ends twice ("secret.." and the like)', () => {
+    assert.ok(reports.length > 30, `scenarios ran first (${reports.length} reports)`);
+    for (const report of reports) {
+      for (const f of report.findings) {
+        for (const text of [
+          f.title,
+          f.detail,
+          ...f.evidence.map((e) => e.value),
+          ...f.fixes.map((x) => x.summary),
+        ]) {
+          assert.doesNotMatch(text, /[^.]\.\.(?!\.)/, `${f.id}: ${text}`);
+        }
+      }
+    }
+  });
+
+  test('every `pullsafe <command>` a finding or fix names is a command of the CLI, with flags it has', async () => {
+    const help = await runCli(['--help']);
+    assert.equal(help.code, 0, help.stderr);
+    const commands = new Set(
+      [...help.stdout.slice(help.stdout.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]*)/gm)].map(
+        (m) => m[1],
+      ),
+    );
+    assert.ok(commands.has('copy') && commands.has('doctor'), [...commands].join(', '));
+    const texts = reports.flatMap((report) => [renderText(report), renderMarkdown(report)]);
+    // Every string in doctor's sources too, so fixes no scenario reaches are held to the same rule.
+    const sources = join(root, 'src', 'doctor');
+    for (const entry of await readdir(sources, { recursive: true })) {
+      if (entry.endsWith('.ts') && !entry.endsWith('.test.ts') && !entry.includes('test-support')) {
+        texts.push(await readFile(join(sources, entry), 'utf8'));
+      }
+    }
+    const named = texts.flatMap(pullsafeCommands);
+    assert.ok(
+      named.some((n) => n.command === 'copy'),
+      'the rate-limit fix names pullsafe copy',
+    );
+    const helpOf = new Map<string, string>();
+    for (const { command, flags } of named) {
+      assert.ok(
+        commands.has(command),
+        `"pullsafe ${command}" is named in a doctor text, and pullsafe has no such command`,
+      );
+      if (!helpOf.has(command)) {
+        const result = await runCli([command, '--help']);
+        assert.equal(result.code, 0, result.stderr);
+        helpOf.set(command, result.stdout);
+      }
+      for (const flag of flags) {
+        assert.ok(helpOf.get(command)?.includes(flag), `pullsafe ${command} has no ${flag}`);
+      }
+    }
   });
 });

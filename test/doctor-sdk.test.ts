@@ -5,16 +5,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mockClient } from 'aws-sdk-client-mock';
-import * as ecs from '@aws-sdk/client-ecs';
-import * as ec2 from '@aws-sdk/client-ec2';
-import * as iam from '@aws-sdk/client-iam';
-import * as ecr from '@aws-sdk/client-ecr';
-import * as secretsmanager from '@aws-sdk/client-secrets-manager';
-import * as ssm from '@aws-sdk/client-ssm';
-import * as logs from '@aws-sdk/client-cloudwatch-logs';
-import * as codebuild from '@aws-sdk/client-codebuild';
-import * as sts from '@aws-sdk/client-sts';
 import {
   allowedOperations,
   isThrottling,
@@ -32,59 +22,21 @@ import {
   CLUSTER,
   REGION,
   TASK_ARN,
-  answer,
   healthyAccount,
+  installSdkMocks,
   singlePlatformImage,
   type FakeAccount,
 } from './helpers/fake-aws.ts';
 
-const modules: Record<AwsService, { module: Record<string, unknown>; client: string }> = {
-  ecs: { module: ecs, client: 'ECSClient' },
-  ec2: { module: ec2, client: 'EC2Client' },
-  iam: { module: iam, client: 'IAMClient' },
-  ecr: { module: ecr, client: 'ECRClient' },
-  secretsmanager: { module: secretsmanager, client: 'SecretsManagerClient' },
-  ssm: { module: ssm, client: 'SSMClient' },
-  logs: { module: logs, client: 'CloudWatchLogsClient' },
-  codebuild: { module: codebuild, client: 'CodeBuildClient' },
-  sts: { module: sts, client: 'STSClient' },
-};
-
 let account: FakeAccount = healthyAccount();
-const sent: string[] = [];
-/** Loosely typed: one loop installs the same fake behind every client. */
-interface LooseStub {
-  on(command: unknown): {
-    callsFake(fn: (input: Record<string, unknown>, getClient: () => unknown) => unknown): unknown;
-  };
-  restore(): void;
-}
-const stubs: LooseStub[] = [];
+let sent: string[] = [];
+let restore: () => void = () => {};
 
-before(() => {
-  for (const [service, { module, client }] of Object.entries(modules) as [
-    AwsService,
-    (typeof modules)[AwsService],
-  ][]) {
-    const stub = mockClient(module[client] as never) as unknown as LooseStub;
-    for (const listed of allowedOperations[service]) {
-      // The composite operation is made of GetDownloadUrlForLayer and a plain HTTP GET of its URL.
-      const operation = listed === 'GetImageConfigPlatform' ? 'GetDownloadUrlForLayer' : listed;
-      const Command = module[`${operation}Command`];
-      assert.ok(Command, `${service} has a ${operation}Command`);
-      stub.on(Command as never).callsFake(async (input, getClient) => {
-        sent.push(`${service}:${operation}`);
-        const region = await (getClient() as { config: { region: () => Promise<string> } }).config.region();
-        return structuredClone(answer(account, service, operation, input, region));
-      });
-    }
-    stubs.push(stub);
-  }
+before(async () => {
+  ({ sent, restore } = await installSdkMocks(() => account));
 });
 
-after(() => {
-  for (const stub of stubs) stub.restore();
-});
+after(() => restore());
 
 function caller() {
   return withRetries(sdkCaller({ region: REGION }), { sleep: async () => {} });

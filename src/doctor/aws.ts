@@ -114,6 +114,44 @@ const throttlingNames = new Set([
   'ProvisionedThroughputExceededException',
 ]);
 
+/**
+ * What kind of failure an AWS error name is, so that doctor says what went wrong in the user's terms:
+ * no credentials found, credentials refused, the identity may not call the operation, AWS not reached.
+ */
+export type CallFailureKind =
+  'no-credentials' | 'credentials-refused' | 'access-denied' | 'network' | 'throttled' | 'other';
+
+const credentialsRefusedNames = new Set([
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'AuthFailure',
+  'IncompleteSignature',
+  'IncompleteSignatureException',
+]);
+
+const accessDeniedNames = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'UnauthorizedException',
+  'NotAuthorized',
+]);
+
+export function callFailureKind(awsName: string, status?: number): CallFailureKind {
+  // The SDK's credential chain throws these before any request is sent.
+  if (awsName === 'CredentialsProviderError' || awsName === 'TokenProviderError') return 'no-credentials';
+  if (credentialsRefusedNames.has(awsName)) return 'credentials-refused';
+  if (accessDeniedNames.has(awsName)) return 'access-denied';
+  if (awsName === 'NetworkError' || awsName === 'TimeoutError' || awsName === 'RequestTimeout')
+    return 'network';
+  if (throttlingNames.has(awsName) || status === 429) return 'throttled';
+  return 'other';
+}
+
 export function isThrottling(error: unknown): boolean {
   return error instanceof AwsCallError && (throttlingNames.has(error.awsName) || error.status === 429);
 }
@@ -503,7 +541,10 @@ export async function writeSnapshot(path: string, snapshot: Snapshot): Promise<v
   await rename(temporary, path);
 }
 
-/** Follows a paginated list operation to the end (bounded), concatenating `itemsKey`. */
+/**
+ * Follows a paginated list operation to the end, concatenating `itemsKey`. Bounded: past `maxPages` with
+ * more to read it fails (`TooManyPages`), since a list read in part cannot say that something is absent.
+ */
 export async function paginate<Item>(
   caller: AwsCaller,
   service: AwsService,
@@ -529,5 +570,10 @@ export async function paginate<Item>(
     if (typeof next !== 'string' || next === '' || output.IsTruncated === false) return items;
     token = next;
   }
-  return items;
+  throw new AwsCallError(
+    service,
+    operation,
+    'TooManyPages',
+    `stopped after ${maxPages} pages with more to read`,
+  );
 }

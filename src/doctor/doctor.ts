@@ -12,7 +12,7 @@ import { logsCheck } from './checks/logs.ts';
 import { networkCheck } from './checks/network.ts';
 import { rateLimitCheck } from './checks/ratelimit.ts';
 import { secretsCheck } from './checks/secrets.ts';
-import { stopReasonCheck } from './checks/stop-reason.ts';
+import { stopReasonCheck, stopReasonClues } from './checks/stop-reason.ts';
 import {
   hopOrder,
   type CallFailure,
@@ -40,7 +40,7 @@ export interface DoctorReport {
   region: string;
   accountId?: string;
   launchType: Facts['launchType'];
-  /** Ordered: by hop, then findings that match the stop reason, then severity and certainty. */
+  /** Ordered: what the task said, then what explains it, then the rest by hop (see `byRank`). */
   findings: Finding[];
   /** Diagnostic calls that failed: what doctor could not check. */
   failures: CallFailure[];
@@ -51,6 +51,39 @@ export interface DoctorReport {
 
 const severityRank: Record<Severity, number> = { error: 0, warning: 1, unchecked: 2, info: 3 };
 const certaintyRank = { certain: 0, likely: 1, possible: 2 } as const;
+
+/**
+ * The report's order. First what the task said (`stop-reason`). Then every finding that explains it, whatever
+ * its hop: same cause as the explained stop reason, or about a secret or parameter the message names; an
+ * `unchecked` one among them (the call that would confirm the task's own words could not be made) still
+ * outranks guesses from other checks. Then the rest by hop, severity and certainty.
+ */
+function byRank(a: Finding, b: Finding): number {
+  const group = (f: Finding) => (f.id === 'stop-reason' ? 0 : f.matchesStopReason ? 1 : 2);
+  const hop = hopOrder.indexOf(a.hop) - hopOrder.indexOf(b.hop);
+  const severity = severityRank[a.severity] - severityRank[b.severity];
+  const certainty = certaintyRank[a.certainty] - certaintyRank[b.certainty];
+  const ga = group(a);
+  return ga - group(b) || (ga === 1 ? severity || certainty || hop : hop || severity || certainty);
+}
+
+function explainsStopReason(
+  finding: Finding,
+  clues: { causes: Set<string>; resources: Set<string> },
+): boolean {
+  if (clues.causes.has(finding.cause)) return true;
+  return finding.evidence.some((e) =>
+    [...clues.resources].some((resource) => e.value === resource || sameSecret(e.value, resource)),
+  );
+}
+
+/** A task definition may name a secret by name or by ARN; ECS's message names its ARN. */
+function sameSecret(reference: string, arn: string): boolean {
+  // `…:secret:name` (no random suffix) and `…:secret:name-AbCdEf:json-key::` name the same secret.
+  if (reference.startsWith('arn:')) return arn.startsWith(`${reference}-`) || reference.startsWith(`${arn}:`);
+  const name = arn.split(':secret:')[1];
+  return name !== undefined && (name === reference || name.replace(/-[A-Za-z0-9]{6}$/, '') === reference);
+}
 
 export function diagnose(facts: Facts): DoctorReport {
   const findings: Finding[] = [];
@@ -76,17 +109,11 @@ export function diagnose(facts: Facts): DoctorReport {
       });
     }
   }
-  const stopCauses = new Set(findings.filter((f) => f.id === 'stop-reason').map((f) => f.cause));
+  const clues = stopReasonClues(facts);
   for (const finding of findings) {
-    if (finding.id !== 'stop-reason' && stopCauses.has(finding.cause)) finding.matchesStopReason = true;
+    if (finding.id !== 'stop-reason' && explainsStopReason(finding, clues)) finding.matchesStopReason = true;
   }
-  findings.sort(
-    (a, b) =>
-      hopOrder.indexOf(a.hop) - hopOrder.indexOf(b.hop) ||
-      Number(Boolean(b.matchesStopReason)) - Number(Boolean(a.matchesStopReason)) ||
-      severityRank[a.severity] - severityRank[b.severity] ||
-      certaintyRank[a.certainty] - certaintyRank[b.certainty],
-  );
+  findings.sort(byRank);
   const summary: Record<Severity, number> = { error: 0, warning: 0, unchecked: 0, info: 0 };
   for (const finding of findings) summary[finding.severity]++;
   return {

@@ -1,6 +1,7 @@
 /** Renders a doctor report for people (terminal text) or for tickets and pull requests (Markdown). */
 import type { DoctorReport } from './doctor.ts';
-import { hopOrder, type Finding, type Hop } from './types.ts';
+import { count } from './text.ts';
+import type { Finding, Hop } from './types.ts';
 
 const hopTitles: Record<Hop, string> = {
   'stop-reason': 'What the task said',
@@ -25,26 +26,57 @@ function subjectLine(report: DoctorReport): string {
 
 function summaryLine(report: DoctorReport): string {
   const { error, warning, unchecked, info } = report.summary;
-  if (report.findings.length === 0) return 'No problem found: every check passed.';
-  return `${error} error(s), ${warning} warning(s), ${unchecked} not checked, ${info} note(s)`;
+  const failed = report.failures.length;
+  if (report.findings.length === 0) {
+    return failed === 0
+      ? 'No problem found: every check passed.'
+      : `No problem found in what could be checked; ${count(failed, 'call')} failed (see "Could not check").`;
+  }
+  return `${count(error, 'error')}, ${count(warning, 'warning')}, ${unchecked} not checked, ${count(info, 'note')}`;
 }
 
-function grouped(findings: Finding[]): [Hop, Finding[]][] {
-  return hopOrder
-    .map((hop) => [hop, findings.filter((f) => f.hop === hop)] as [Hop, Finding[]])
-    .filter(([, list]) => list.length > 0);
+interface Group {
+  title: string;
+  findings: Finding[];
+  /** The group of findings that explain the stop reason gathers several hops: each line names its own. */
+  namesHop: boolean;
+}
+
+/** Groups in the report's own order: what the task said, what explains it, then one group per hop. */
+function grouped(findings: Finding[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const f of findings) {
+    const explains = f.matchesStopReason === true;
+    const key = explains ? 'explains' : f.hop;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { title: explains ? explainsTitle : hopTitles[f.hop], findings: [], namesHop: explains };
+      groups.set(key, group);
+    }
+    group.findings.push(f);
+  }
+  return [...groups.values()];
+}
+
+const explainsTitle = 'What explains the stop reason';
+
+function stopReasonMark(f: Finding): string {
+  if (f.matchesStopReason !== true) return '';
+  return f.severity === 'unchecked'
+    ? 'would confirm the stop reason (not checked)'
+    : 'explains the stop reason';
 }
 
 export function renderText(report: DoctorReport): string {
   const lines = [`pullsafe doctor: ${subjectLine(report)}`, summaryLine(report)];
-  for (const [hop, findings] of grouped(report.findings)) {
-    lines.push('', `== ${hopTitles[hop]}`);
-    for (const f of findings) {
+  for (const group of grouped(report.findings)) {
+    lines.push('', `== ${group.title}`);
+    for (const f of group.findings) {
+      const mark = stopReasonMark(f);
+      lines.push('', `${marks[f.severity]} [${f.id}] ${f.title}${mark ? `   <- ${mark}` : ''}`);
       lines.push(
-        '',
-        `${marks[f.severity]} [${f.id}] ${f.title}${f.matchesStopReason ? '   <- explains the stop reason' : ''}`,
+        `  cause: ${f.cause} · ${group.namesHop ? `${hopTitles[f.hop]} · ` : ''}${f.severity} · ${f.certainty}`,
       );
-      lines.push(`  cause: ${f.cause} · ${f.severity} · ${f.certainty}`);
       lines.push(`  ${f.detail}`);
       for (const e of f.evidence) lines.push(`  - ${e.label}: ${e.value}`);
       f.fixes.forEach((fix, index) => {
@@ -67,6 +99,7 @@ const fence: Record<string, string> = {
   'repository-policy': 'json',
   'task-definition-patch': 'json',
   'aws-cli': 'sh',
+  shell: 'sh',
   buildspec: 'yaml',
   reference: 'text',
 };
@@ -77,14 +110,15 @@ function escapeCell(text: string): string {
 
 export function renderMarkdown(report: DoctorReport): string {
   const lines = [`# pullsafe doctor: ${subjectLine(report)}`, '', summaryLine(report)];
-  for (const [hop, findings] of grouped(report.findings)) {
-    lines.push('', `## ${hopTitles[hop]}`);
-    for (const f of findings) {
+  for (const group of grouped(report.findings)) {
+    lines.push('', `## ${group.title}`);
+    for (const f of group.findings) {
+      const mark = stopReasonMark(f);
       lines.push(
         '',
         `### ${marks[f.severity]} \`${f.id}\`: ${f.title}`,
         '',
-        `Cause \`${f.cause}\`, ${f.severity}, ${f.certainty}${f.matchesStopReason ? ', explains the stop reason' : ''}.`,
+        `Cause \`${f.cause}\`, ${group.namesHop ? `${hopTitles[f.hop]}, ` : ''}${f.severity}, ${f.certainty}${mark ? `, ${mark}` : ''}.`,
         '',
         f.detail,
       );

@@ -26,6 +26,7 @@ export interface CallFailure {
   operation: string;
   /** The AWS error name (`AccessDeniedException`, `ThrottlingException`, …) or `NetworkError`. */
   code: string;
+  /** AWS's message without its closing full stop, so that findings can quote it inside a sentence. */
   message: string;
 }
 
@@ -72,6 +73,7 @@ export type FixKind =
   | 'iam-policy' // an IAM policy document (JSON) to attach or merge
   | 'repository-policy' // an ECR repository policy statement (JSON)
   | 'aws-cli' // one or more `aws` CLI commands
+  | 'shell' // other shell commands: `pullsafe`, `docker`
   | 'task-definition-patch' // a JSON fragment to merge into the task definition
   | 'buildspec' // a buildspec YAML fragment
   | 'reference' // a replacement image reference
@@ -177,6 +179,11 @@ export interface ImageFacts {
     crossAccount: boolean;
     /** Set when the repository path starts with a pull-through cache rule's prefix. */
     pullThroughRule?: PullThroughCacheRule;
+    /**
+     * Set when the pull-through cache rules could not be read: then a missing repository or image may
+     * still be one the cache creates on the first pull.
+     */
+    pullThroughRulesFailure?: CallFailure;
     repository: Lookup<Repository>;
     image: Lookup<ImageDetail>;
     /** The repository policy, when it has one (`missing` when it has none). */

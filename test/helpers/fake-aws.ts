@@ -2,7 +2,7 @@
  * A fake AWS account for doctor's tests: resources held as the SDK's own response shapes, answered by
  * operation with the filters, pagination and error names AWS uses. `fakeCaller` plugs it in as an
  * `AwsCaller`; `installSdkMocks` plugs it behind the real SDK v3 clients (aws-sdk-client-mock), so the
- * collectors run through the clients users run.
+ * collectors, and the CLI's own `--save-snapshot`, run through the clients users run.
  */
 import type { ContainerDefinition, Service, Task, TaskDefinition } from '@aws-sdk/client-ecs';
 import type {
@@ -17,7 +17,7 @@ import type {
 } from '@aws-sdk/client-ec2';
 import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
 import type { Project } from '@aws-sdk/client-codebuild';
-import type { AwsCaller, AwsService } from '../../src/doctor/aws.ts';
+import { allowedOperations, type AwsCaller, type AwsService } from '../../src/doctor/aws.ts';
 import { ecsTaskExecutionRolePolicyDocument } from '../../src/doctor/managed-policies.test-support.ts';
 
 export const REGION = 'us-east-1';
@@ -44,6 +44,8 @@ export interface FakeImage {
   pushedAt?: Date;
   /** For a single-platform image: its config blob's digest and platform fields. */
   config?: { digest: string; os: string; architecture: string; variant?: string };
+  /** A failure ECR reports in BatchGetImage's body for this image (`KmsError`, …). */
+  batchGetFailure?: { failureCode: string; failureReason: string };
 }
 
 export interface FakeRepository {
@@ -557,6 +559,44 @@ function findImage(
   );
 }
 
+/**
+ * The account behind the shipped example (`examples/doctor-service-web.json`): service `web` runs
+ * `nginx:1.27` from Docker Hub behind a NAT gateway, and its execution role lost the statement that let it
+ * read the database secret. Its two most recent tasks stopped, one on Docker Hub's rate limit, the next on
+ * the secret.
+ */
+export function exampleServiceAccount(): FakeAccount {
+  const account = healthyAccount();
+  const image = 'nginx:1.27';
+  account.taskDefinitions[0]!.containerDefinitions = [webContainer({ image })];
+  delete account.roles[EXECUTION_ROLE]!.inline['read-db-secret'];
+  const template = account.tasks[0]!;
+  const stopped = (id: string, stoppedAt: string, reason: string): Task => ({
+    ...structuredClone(template),
+    taskArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task/${CLUSTER}/${id}`,
+    lastStatus: 'STOPPED',
+    desiredStatus: 'STOPPED',
+    stopCode: 'TaskFailedToStart',
+    createdAt: new Date(new Date(stoppedAt).getTime() - 60_000),
+    stoppedAt: new Date(stoppedAt),
+    stoppedReason: reason,
+    containers: [{ name: 'web', image, lastStatus: 'STOPPED' }],
+  });
+  account.tasks = [
+    stopped(
+      '5c4b3a2918f7e6d5c4b3a2918f7e6d5c',
+      '2026-11-28T10:05:00Z',
+      'CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref docker.io/library/nginx:1.27: unexpected status from HEAD request to https://registry-1.docker.io/v2/library/nginx/manifests/1.27: 429 Too Many Requests - Server message: toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit',
+    ),
+    stopped(
+      '9a8b7c6d5e4f30211203f4e5d6c7b8a9',
+      '2026-11-28T10:12:00Z',
+      `ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret ${SECRET_ARN} from secrets manager: AccessDeniedException: User: arn:aws:sts::${ACCOUNT}:assumed-role/${EXECUTION_ROLE}/9a8b7c6d5e4f30211203f4e5d6c7b8a9 is not authorized to perform: secretsmanager:GetSecretValue on resource: ${SECRET_ARN} because no identity-based policy allows the secretsmanager:GetSecretValue action status code: 400, request id: 0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a`,
+    ),
+  ];
+  return account;
+}
+
 /** Answers an operation the way AWS would for this account. */
 export function answer(
   account: FakeAccount,
@@ -567,9 +607,12 @@ export function answer(
 ): Record<string, unknown> {
   const key = `${service}:${operation}`;
   if (account.denied.has(key)) {
+    // EC2 words its denial as a sentence, with a full stop; the other services do not.
     throw awsError(
       service === 'ec2' ? 'UnauthorizedOperation' : 'AccessDeniedException',
-      `User: arn:aws:iam::${account.accountId}:user/diagnose is not authorized to perform: ${service}:${operation}`,
+      service === 'ec2'
+        ? 'You are not authorized to perform this operation.'
+        : `User: arn:aws:iam::${account.accountId}:user/diagnose is not authorized to perform: ${service}:${operation}`,
       403,
     );
   }
@@ -591,11 +634,20 @@ export function answer(
     }
     case 'ecs:DescribeServices': {
       const wanted = (input.services as string[]) ?? [];
+      const known = (w: string) => account.services.some((s) => w === s.serviceName || w === s.serviceArn);
       return {
         services: account.services.filter((s) =>
           wanted.some((w) => w === s.serviceName || w === s.serviceArn),
         ),
-        failures: [],
+        // ECS answers an unknown service in `failures`, not with an error.
+        failures: wanted
+          .filter((w) => !known(w))
+          .map((w) => ({
+            arn: w.startsWith('arn:')
+              ? w
+              : `arn:aws:ecs:${region}:${account.accountId}:service/${CLUSTER}/${w}`,
+            reason: 'MISSING',
+          })),
       };
     }
     case 'ecs:ListTasks':
@@ -831,6 +883,7 @@ export function answer(
       const repository = ecrRepository(account, input, region);
       const imageId = (input.imageIds as { imageTag?: string; imageDigest?: string }[] | undefined)?.[0];
       const image = findImage(repository, imageId);
+      if (image?.batchGetFailure) return { images: [], failures: [{ imageId, ...image.batchGetFailure }] };
       return image
         ? {
             images: [
@@ -887,6 +940,9 @@ export function answer(
         : { ARN: secret.arn, Name: secret.name, SecretString: secret.value, VersionId: 'v1' };
     }
     case 'ssm:DescribeParameters': {
+      // SSM filters each page after reading it: with a filter, the first page often comes back empty
+      // with a NextToken, and the match is on a later page.
+      if (input.NextToken === undefined) return { Parameters: [], NextToken: 'page-2' };
       const names = (input.ParameterFilters as { Values?: string[] }[])[0]?.Values ?? [];
       return {
         Parameters: account.parameters
@@ -927,6 +983,64 @@ export function fakeCaller(account: FakeAccount): AwsCaller & { calls: string[] 
       calls.push(`${service}:${operation}`);
       // A structured clone: collectors must not be able to change the account between calls.
       return structuredClone(answer(account, service, operation, input, region ?? account.region)) as never;
+    },
+  };
+}
+
+const sdkClients: Record<AwsService, { module: string; client: string }> = {
+  ecs: { module: '@aws-sdk/client-ecs', client: 'ECSClient' },
+  ec2: { module: '@aws-sdk/client-ec2', client: 'EC2Client' },
+  iam: { module: '@aws-sdk/client-iam', client: 'IAMClient' },
+  ecr: { module: '@aws-sdk/client-ecr', client: 'ECRClient' },
+  secretsmanager: { module: '@aws-sdk/client-secrets-manager', client: 'SecretsManagerClient' },
+  ssm: { module: '@aws-sdk/client-ssm', client: 'SSMClient' },
+  logs: { module: '@aws-sdk/client-cloudwatch-logs', client: 'CloudWatchLogsClient' },
+  codebuild: { module: '@aws-sdk/client-codebuild', client: 'CodeBuildClient' },
+  sts: { module: '@aws-sdk/client-sts', client: 'STSClient' },
+};
+
+/** Loosely typed: one loop installs the same fake behind every client. */
+interface LooseStub {
+  on(command: unknown): {
+    callsFake(fn: (input: Record<string, unknown>, getClient: () => unknown) => unknown): unknown;
+  };
+  restore(): void;
+}
+
+/**
+ * Puts `current()` behind the real SDK v3 clients of this process (aws-sdk-client-mock): every command doctor
+ * may send is answered by the fake account, in the region the client was built for. `sent` logs
+ * `service:Operation` per command; `restore` puts the clients back.
+ */
+export async function installSdkMocks(
+  current: () => FakeAccount,
+): Promise<{ sent: string[]; restore(): void }> {
+  const { mockClient } = await import('aws-sdk-client-mock');
+  const sent: string[] = [];
+  const stubs: LooseStub[] = [];
+  for (const [service, { module, client }] of Object.entries(sdkClients) as [
+    AwsService,
+    (typeof sdkClients)[AwsService],
+  ][]) {
+    const loaded = (await import(module)) as Record<string, unknown>;
+    const stub = mockClient(loaded[client] as never) as unknown as LooseStub;
+    for (const listed of allowedOperations[service]) {
+      // The composite operation is made of GetDownloadUrlForLayer and a plain HTTP GET of its URL.
+      const operation = listed === 'GetImageConfigPlatform' ? 'GetDownloadUrlForLayer' : listed;
+      const Command = loaded[`${operation}Command`];
+      if (!Command) throw new Error(`${module} has no ${operation}Command`);
+      stub.on(Command).callsFake(async (input, getClient) => {
+        sent.push(`${service}:${operation}`);
+        const region = await (getClient() as { config: { region: () => Promise<string> } }).config.region();
+        return structuredClone(answer(current(), service, operation, input, region));
+      });
+    }
+    stubs.push(stub);
+  }
+  return {
+    sent,
+    restore: () => {
+      for (const stub of stubs) stub.restore();
     },
   };
 }

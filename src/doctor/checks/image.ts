@@ -21,6 +21,7 @@ import {
   matchPullThroughPrefix,
   parseEcrHost,
 } from '../images.ts';
+import { sentence } from '../text.ts';
 import type { CallFailure, Check, Evidence, Facts, Finding, Fix, ImageFacts } from '../types.ts';
 
 type EcrFacts = NonNullable<ImageFacts['ecr']>;
@@ -34,25 +35,28 @@ function checkImage(image: ImageFacts, facts: Facts): Finding[] {
   if (trap !== undefined) findings.push(trap);
   if (image.kind !== 'ecr') return findings;
   if (image.ecr === undefined) {
-    findings.push(unchecked(image, [], false, 'The ECR repository and image were not looked up.'));
+    findings.push(
+      unchecked(
+        image,
+        [],
+        ['the repository', 'the image'],
+        'The ECR repository and image were not looked up.',
+      ),
+    );
     return findings;
   }
   const ecr = image.ecr;
-  const failures = [ecr.repository, ecr.image, ecr.platforms].flatMap((lookup) =>
-    lookup?.state === 'failed' ? [lookup.failure] : [],
-  );
-  if (failures.length > 0) {
-    const platformsOnly = ecr.repository.state !== 'failed' && ecr.image.state !== 'failed';
-    findings.push(unchecked(image, failures, platformsOnly));
-  }
+  const notChecked = uncheckedParts(image, ecr);
+  if (notChecked !== undefined) findings.push(unchecked(image, notChecked.failures, notChecked.parts));
   // A pull-through cache creates the repository and image on the first pull, so their absence is expected;
   // the library trap already explains why this reference would not be found.
   const expectAbsent = ecr.pullThroughRule !== undefined || trap !== undefined;
   if (ecr.repository.state === 'missing') {
-    if (!expectAbsent) findings.push(repositoryNotFound(image, ecr, facts));
+    if (!expectAbsent) findings.push(unlessPullThrough(repositoryNotFound(image, ecr, facts), image, ecr));
     return findings;
   }
-  if (ecr.image.state === 'missing' && !expectAbsent) findings.push(imageNotFound(image, ecr, facts));
+  if (ecr.image.state === 'missing' && !expectAbsent)
+    findings.push(unlessPullThrough(imageNotFound(image, ecr, facts), image, ecr));
   if (ecr.image.state === 'found') {
     const moved = tagMoved(image, ecr, ecr.image.value, facts);
     if (moved !== undefined) findings.push(moved);
@@ -62,6 +66,29 @@ function checkImage(image: ImageFacts, facts: Facts): Finding[] {
     if (mismatch !== undefined) findings.push(mismatch);
   }
   return findings;
+}
+
+/**
+ * When the pull-through cache rules could not be read, a repository under a prefix (`x/…`) may be one the
+ * cache creates on the first pull: ECR's "does not exist" is then true today but not a verdict on the pull.
+ */
+function unlessPullThrough(finding: Finding, image: ImageFacts, ecr: EcrFacts): Finding {
+  const failure = ecr.pullThroughRulesFailure;
+  const prefix = image.repository?.includes('/') === true ? image.repository.split('/')[0] : undefined;
+  if (failure === undefined || prefix === undefined) return finding;
+  return {
+    ...finding,
+    severity: 'warning',
+    certainty: 'possible',
+    detail:
+      `${finding.detail} The pull-through cache rules of registry ${ecr.registryId} could not be read ` +
+      `(${failure.service}:${failure.operation}: ${failure.code}); if "${prefix}" is a rule's prefix, ECR ` +
+      'creates the repository and image on the first pull and the pull works.',
+    evidence: [
+      ...finding.evidence,
+      { label: `${failure.service}:${failure.operation}`, value: `${failure.code}: ${failure.message}` },
+    ],
+  };
 }
 
 function referenceInvalid(image: ImageFacts): Finding {
@@ -92,7 +119,7 @@ function referenceInvalid(image: ImageFacts): Finding {
     severity: 'error',
     certainty: 'certain',
     title: `Container "${image.container}" has an invalid image reference`,
-    detail: `${reason}. The container runtime rejects it with "invalid reference format" before contacting any registry.`,
+    detail: `${sentence(reason)} The container runtime rejects it with "invalid reference format" before contacting any registry.`,
     evidence: [
       { label: 'container', value: image.container },
       { label: 'image', value: JSON.stringify(image.reference) },
@@ -193,7 +220,7 @@ function repositoryNotFound(image: ImageFacts, ecr: EcrFacts, facts: Facts): Fin
   const repository = image.repository ?? '';
   const defaultPrefix = matchPullThroughPrefix(repository);
   const prefixNote =
-    defaultPrefix !== undefined
+    defaultPrefix !== undefined && ecr.pullThroughRulesFailure === undefined
       ? ` "${defaultPrefix.prefix}/" looks like a pull-through cache prefix, but no pull-through cache rule with that prefix was found in registry ${ecr.registryId} (${ecr.region}).`
       : '';
   const fixes: Fix[] = [
@@ -410,7 +437,7 @@ function platformMismatch(image: ImageFacts, platforms: string[], facts: Facts):
       ? image.reference
       : `${image.registry ?? ''}/${image.repository ?? ''}:${image.tag ?? DEFAULT_TAG}`;
   fixes.push({
-    kind: 'aws-cli',
+    kind: 'shell',
     summary: `Or rebuild the image for both architectures and push it (docker buildx)`,
     content: `docker buildx build --platform ${os}/amd64,${os}/arm64 -t ${tagged} --push .`,
   });
@@ -435,12 +462,33 @@ function platformMismatch(image: ImageFacts, platforms: string[], facts: Facts):
   };
 }
 
-function unchecked(
+/**
+ * What the failed lookups left open, given what the others answered: a tag ECR says is missing has no
+ * platforms to read, and an image that was found shows its repository exists.
+ */
+function uncheckedParts(
   image: ImageFacts,
-  failures: CallFailure[],
-  platformsOnly: boolean,
-  reason?: string,
-): Finding {
+  ecr: EcrFacts,
+): { parts: string[]; failures: CallFailure[] } | undefined {
+  const parts: string[] = [];
+  const failures: CallFailure[] = [];
+  if (ecr.repository.state === 'failed' && ecr.image.state === 'failed') {
+    parts.push('whether the repository exists');
+    failures.push(ecr.repository.failure);
+  }
+  if (ecr.image.state === 'failed') {
+    parts.push(`whether the ${image.digest !== undefined ? 'digest' : 'tag'} exists`);
+    failures.push(ecr.image.failure);
+  }
+  if (ecr.platforms?.state === 'failed' && ecr.image.state !== 'missing') {
+    parts.push('which platforms the image offers');
+    failures.push(ecr.platforms.failure);
+  }
+  return parts.length > 0 ? { parts, failures } : undefined;
+}
+
+function unchecked(image: ImageFacts, failures: CallFailure[], parts: string[], reason?: string): Finding {
+  const platformsOnly = parts.length === 1 && parts[0] === 'which platforms the image offers';
   const evidence: Evidence[] = [
     { label: 'container', value: image.container },
     { label: 'image', value: image.reference },
@@ -487,10 +535,12 @@ function unchecked(
     hop: 'manifest',
     severity: 'unchecked',
     certainty: 'certain',
-    title: `Could not check ${image.repository ?? image.reference} in ECR`,
+    title: platformsOnly
+      ? `Could not read the platforms of ${image.reference}`
+      : `Could not check ${image.repository ?? image.reference} in ECR`,
     detail:
       reason ??
-      `These calls failed, so whether the repository, the ${image.digest !== undefined ? 'digest' : 'tag'} and the platforms exist was not checked: ${calls.join(', ')}.`,
+      `${calls.length === 1 ? 'This call' : 'These calls'} failed, so ${joinWords(parts)} ${parts.length === 1 ? 'was' : 'were'} not checked: ${calls.join(', ')}.`,
     evidence,
     fixes,
   };
@@ -505,4 +555,8 @@ function repositoryArnOf(image: ImageFacts): string | undefined {
 function shortDigest(digest: string): string {
   const sep = digest.indexOf(':');
   return sep === -1 ? digest : `${digest.slice(0, sep + 13)}…`;
+}
+
+function joinWords(parts: string[]): string {
+  return parts.length <= 1 ? (parts[0] ?? '') : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1) ?? ''}`;
 }

@@ -147,7 +147,7 @@ describe('rateLimitCheck: which images and how sure', () => {
 });
 
 describe('rateLimitCheck: remediation artefacts', () => {
-  test('official image: ECR Public, pull-through (with library/), repositoryCredentials, serve', () => {
+  test('official image: ECR Public, pull-through (with library/), repositoryCredentials, a copy into ECR', () => {
     const finding = single(
       rateLimitCheck(
         facts([image('nginx:1.25', 'proxy')], {
@@ -160,6 +160,7 @@ describe('rateLimitCheck: remediation artefacts', () => {
     assert.deepEqual(references, [
       'public.ecr.aws/docker/library/nginx:1.25',
       `${account}.dkr.ecr.${region}.amazonaws.com/docker-hub/library/nginx:1.25`,
+      `${account}.dkr.ecr.${region}.amazonaws.com/mirror/library/nginx:1.25`,
     ]);
     const [pullThrough, secret] = fixesOf(finding, 'aws-cli');
     assert.match(
@@ -196,7 +197,14 @@ describe('rateLimitCheck: remediation artefacts', () => {
         { name: 'proxy', repositoryCredentials: { credentialsParameter: 'dockerhub/pull' } },
       ],
     });
-    assert.ok(finding.fixes.some((fix) => fix.kind === 'text' && fix.summary.includes('./pullsafe serve')));
+    assert.deepEqual(fixesOf(finding, 'shell')[0]?.content?.split('\n'), [
+      `aws ecr create-repository --repository-name mirror/library/nginx --region ${region}`,
+      `pullsafe copy docker.io/library/nginx:1.25 ${account}.dkr.ecr.${region}.amazonaws.com/mirror/library/nginx:1.25`,
+    ]);
+    assert.ok(
+      finding.fixes.every((fix) => !/pullsafe serve|pull-through mirror/.test(fix.summary)),
+      'pullsafe offers no pull-through mirror yet: no fix may send users to one',
+    );
     assert.equal(fixesOf(finding, 'buildspec').length, 0);
   });
 
@@ -220,6 +228,18 @@ describe('rateLimitCheck: remediation artefacts', () => {
     assert.equal(
       fixesOf(pinned as Finding, 'reference')[0]?.content,
       `public.ecr.aws/docker/library/nginx@${digest}`,
+    );
+    assert.match(
+      fixesOf(pinned as Finding, 'shell')[0]?.content ?? '',
+      new RegExp(`pullsafe copy docker\\.io/library/nginx@${digest} \\S+/mirror/library/nginx@${digest}$`),
+    );
+  });
+
+  test('a private Docker Hub image is copied with its repositoryCredentials secret', () => {
+    const finding = single(rateLimitCheck(facts([image('acme/api:2', 'api', 'dockerhub/acme')])));
+    assert.match(
+      fixesOf(finding, 'shell')[0]?.content ?? '',
+      /pullsafe copy --src-secret dockerhub\/acme --region eu-west-1 docker\.io\/acme\/api:2 \S+\/mirror\/acme\/api:2/,
     );
   });
 

@@ -2,8 +2,9 @@
  * Docker Hub rate limits: every Docker Hub image gets a `docker-hub-rate-limit` warning carrying each
  * remediation AWS recommends as its own fix, with the artefact to apply it: the ECR Public copy, an ECR
  * pull-through cache rule (and the `library/` form of the new reference), `repositoryCredentials` with a
- * Secrets Manager secret and the execution role's statement, the CodeBuild `docker login` step, and
- * `pullsafe serve` as a mirror.
+ * Secrets Manager secret and the execution role's statement, the CodeBuild `docker login` step, and a
+ * copy into the account's own ECR with `pullsafe copy` (or `pullsafe sync` for many images). Only what
+ * exists today is offered: pullsafe's own pull-through mirror is not one of them until it ships.
  *
  * The limit itself is never quoted: Docker has changed it several times; the current one is in the
  * `RateLimit-Limit` header of a manifest response.
@@ -106,11 +107,7 @@ function rateLimitFinding(image: ImageFacts, facts: Facts): Finding {
       ...(facts.launchType === 'CODEBUILD'
         ? codeBuildFixes(image, facts)
         : repositoryCredentialsFixes(image, facts)),
-      {
-        kind: 'text',
-        summary:
-          'Or run pullsafe as a pull-through mirror next to the workload, so each image is fetched from Docker Hub once: `./pullsafe serve`',
-      },
+      ...copyFixes(image, facts),
     ],
   };
 }
@@ -316,6 +313,37 @@ function codeBuildFixes(image: ImageFacts, facts: Facts): Fix[] {
     });
   }
   return fixes;
+}
+
+/**
+ * Copy the image once into the account's own ECR and pull it from there: one Docker Hub pull per image,
+ * none per task. Digests are preserved, so a digest-pinned reference stays valid.
+ */
+function copyFixes(image: ImageFacts, facts: Facts): Fix[] {
+  const region = facts.region;
+  const account = facts.accountId ?? '<account-id>';
+  const repository = `mirror/${image.repository ?? ''}`;
+  const source = `docker.io/${image.repository ?? ''}${tagSuffix(image)}`;
+  const target = `${ecrRegistryHost(account, region)}/${repository}`;
+  const targetTag = image.tag ?? (image.digest === undefined ? DEFAULT_TAG : undefined);
+  const credentials =
+    image.credentialsParameter !== undefined ? ` --src-secret ${image.credentialsParameter}` : '';
+  return [
+    {
+      kind: 'shell',
+      summary:
+        'Or copy the image into your own ECR once (digests kept; for many images and tag filters, list them in a mirror file and run `pullsafe sync -f mirror.yaml` on a schedule, see docs/copy.md)',
+      content: [
+        `aws ecr create-repository --repository-name ${repository} --region ${region}`,
+        `pullsafe copy${credentials}${credentials ? ` --region ${region}` : ''} ${source} ${target}${targetTag !== undefined ? `:${targetTag}` : `@${image.digest ?? ''}`}`,
+      ].join('\n'),
+    },
+    {
+      kind: 'reference',
+      summary: `Then pull the copy in container "${image.container}"`,
+      content: `${target}${tagSuffix(image)}`,
+    },
+  ];
 }
 
 function roleName(role: RoleFacts | undefined): string | undefined {

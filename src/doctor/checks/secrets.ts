@@ -2,6 +2,7 @@
  * Secrets and parameters the task reads at start-up: they must exist, in the region the task looks in,
  * and registry credentials must be JSON with `username` and `password` (ECS accepts nothing else).
  */
+import { sentence } from '../text.ts';
 import type { Check, Finding, SecretFacts } from '../types.ts';
 
 function where(secret: SecretFacts): string {
@@ -11,7 +12,8 @@ function where(secret: SecretFacts): string {
 function uncheckedFinding(secret: SecretFacts, code: string, message: string, operation: string): Finding {
   return {
     id: 'secret-unchecked',
-    cause: 'unknown',
+    // What the failed call would have confirmed or ruled out: that the secret exists.
+    cause: 'secrets-not-found',
     hop: 'secrets',
     severity: 'unchecked',
     certainty: 'possible',
@@ -19,6 +21,7 @@ function uncheckedFinding(secret: SecretFacts, code: string, message: string, op
     detail: `${operation} failed (${code}), so whether it exists was not checked.`,
     evidence: [
       { label: 'container', value: secret.container },
+      { label: 'reference', value: secret.reference },
       { label: 'error', value: message },
     ],
     fixes: [{ kind: 'text', summary: `allow the identity running doctor ${operation}` }],
@@ -48,7 +51,7 @@ export const secretsCheck: Check = (facts) => {
         severity: 'error',
         certainty: 'certain',
         title: `${where(secret)} does not exist in ${secret.region}`,
-        detail: `${secret.metadata.detail}.${otherRegion ? ` The task runs in ${facts.region}; the reference points to ${secret.region}.` : ' A name without an ARN is looked up in the task\u2019s own region.'}`,
+        detail: `${sentence(secret.metadata.detail)}${otherRegion ? ` The task runs in ${facts.region}; the reference points to ${secret.region}.` : ' A name without an ARN is looked up in the task\u2019s own region.'}`,
         evidence,
         fixes: [
           {
@@ -77,6 +80,8 @@ export const secretsCheck: Check = (facts) => {
             'secretsmanager:GetSecretValue',
           ),
           id: 'registry-credentials-unchecked',
+          cause: 'auth-registry-credentials',
+          hop: 'registry-auth',
           title: `could not check the shape of the registry credentials in ${secret.reference}`,
           detail: 'Reading the value (never printed or saved) failed, so its JSON shape was not checked.',
         });

@@ -1,9 +1,9 @@
 /** The task's own error text, read by `explain`: what ECS said, before doctor says why. */
 import { explain } from '../../explain/index.ts';
-import type { Check, Finding } from '../types.ts';
+import type { Check, Facts, Finding } from '../types.ts';
 
 export const stopReasonCheck: Check = (facts) => {
-  const findings: Finding[] = [];
+  const findings: Finding[] = stoppedTasksUnchecked(facts);
   const seen = new Set<string>();
   for (const reason of facts.stopReasons) {
     if (seen.has(reason.text)) continue;
@@ -38,6 +38,54 @@ export const stopReasonCheck: Check = (facts) => {
   }
   return findings;
 };
+
+/**
+ * What the tasks' own words point at: the causes explain names (not `unknown`), and the secrets and
+ * parameters the messages name. A finding about either explains the stop reason, whatever its hop.
+ */
+export function stopReasonClues(facts: Facts): { causes: Set<string>; resources: Set<string> } {
+  const causes = new Set<string>();
+  const resources = new Set<string>();
+  for (const reason of facts.stopReasons) {
+    const result = explain(reason.text);
+    const first = result.causes[0];
+    if (first !== undefined && first.id !== 'unknown') causes.add(first.id);
+    for (const arn of [...(result.extracted.secretArns ?? []), ...(result.extracted.parameterArns ?? [])])
+      resources.add(arn);
+  }
+  return { causes, resources };
+}
+
+/**
+ * A service's stopped tasks that could not be listed or read: their stop reasons are unknown, which is not
+ * the same as "no task failed".
+ */
+function stoppedTasksUnchecked(facts: Facts): Finding[] {
+  if (facts.subject.kind !== 'service') return [];
+  const failure = facts.failures.find(
+    (f) => f.service === 'ecs' && (f.operation === 'ListTasks' || f.operation === 'DescribeTasks'),
+  );
+  if (failure === undefined) return [];
+  const call = `${failure.service}:${failure.operation}`;
+  return [
+    {
+      id: 'stop-reason-unchecked',
+      cause: 'unknown',
+      hop: 'stop-reason',
+      severity: 'unchecked',
+      certainty: 'certain',
+      title: `could not read the stopped tasks of service ${facts.subject.name}`,
+      detail: `${call} failed (${failure.code}), so the stop reasons of its recent tasks were not read; the checks below ran on the service's configuration alone.`,
+      evidence: [{ label: call, value: `${failure.code}: ${failure.message}` }],
+      fixes: [
+        {
+          kind: 'text',
+          summary: `allow the identity running doctor ${call} (docs/doctor.md lists the read-only policy)`,
+        },
+      ],
+    },
+  ];
+}
 
 /** explain writes `<image>` when the message names none; doctor knows the task's image when it has one. */
 function withImage(summary: string, references: string[]): string {

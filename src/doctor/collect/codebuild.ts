@@ -3,7 +3,8 @@ import type { ContainerDefinition } from '@aws-sdk/client-ecs';
 import type { Project } from '@aws-sdk/client-codebuild';
 import { PullsafeError } from '../../errors/index.ts';
 import { executionRequirements, pullRoleRequirements } from '../requirements.ts';
-import type { Facts, ImageFacts, LogFacts } from '../types.ts';
+import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
+import type { Facts, ImageFacts, LogFacts, Lookup } from '../types.ts';
 
 import type { Collector } from './collector.ts';
 import { arnAccount, arnRegion, call } from './collector.ts';
@@ -33,7 +34,9 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
   const reference = environment?.image ?? '';
   const architecture = environment?.type?.startsWith('ARM') ? 'ARM64' : 'X86_64';
   const curated = reference.startsWith('aws/codebuild/');
-  const pullThroughRules = curated ? { rules: [] } : await pullThroughRulesFor(c, region, accountId);
+  const pullThroughRules: Lookup<PullThroughCacheRule[]> = curated
+    ? { state: 'found', value: [] }
+    : await pullThroughRulesFor(c, region, accountId);
   const image = curated
     ? ({ container: 'build environment', reference, kind: 'other' } satisfies ImageFacts)
     : await collectImage(
@@ -48,7 +51,7 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
         undefined,
         region,
         accountId,
-        pullThroughRules.rules,
+        pullThroughRules,
       );
   const containers: ContainerDefinition[] = environment?.registryCredential?.credential
     ? [

@@ -1,6 +1,6 @@
 /** Shared by the collectors: the caller, the failures seen, lookups that tell missing from failed, ARN helpers. */
 import { PullsafeError } from '../../errors/index.ts';
-import { toCallError, type AwsCaller, type AwsService } from '../aws.ts';
+import { callFailureKind, toCallError, type AwsCallError, type AwsCaller, type AwsService } from '../aws.ts';
 import type { CallFailure, Lookup } from '../types.ts';
 
 export interface DoctorTarget {
@@ -32,7 +32,7 @@ export class Collector {
       service: callError.service,
       operation: callError.operation,
       code: callError.awsName,
-      message: callError.detail,
+      message: withoutFullStop(callError.detail),
     };
     this.failures.push(failure);
     return failure;
@@ -52,11 +52,19 @@ export class Collector {
     } catch (error) {
       const callError = toCallError(service, operation, error);
       if (missing.includes(callError.awsName)) {
-        return { state: 'missing', detail: `${callError.awsName}: ${callError.detail}` };
+        return { state: 'missing', detail: `${callError.awsName}: ${withoutFullStop(callError.detail)}` };
       }
       return { state: 'failed', failure: this.fail(callError, service, operation) };
     }
   }
+}
+
+/**
+ * AWS messages mostly end with a full stop; findings quote them inside their own sentences, so the stop
+ * is dropped once here rather than doubled there ("can't find the specified secret..").
+ */
+function withoutFullStop(message: string): string {
+  return message.replace(/\.\s*$/, '');
 }
 
 export function arnAccount(arn: string | undefined): string | undefined {
@@ -69,17 +77,25 @@ export function arnRegion(arn: string | undefined): string | undefined {
   return region ? region : undefined;
 }
 
+/**
+ * A call doctor cannot go on without (the subject itself). Its failure ends the run with what failed, in
+ * the user's terms: no credentials, credentials refused, access denied to the named action, AWS not
+ * reached. A failed call is never reported as "not found"; only AWS's own answer says that.
+ */
 export async function call<T>(
   c: Collector,
   service: AwsService,
   operation: string,
   input: Record<string, unknown>,
   region?: string,
+  notFound?: (failure: AwsCallError) => PullsafeError | undefined,
 ): Promise<T> {
   try {
     return await c.caller.call<T>(service, operation, input, region);
   } catch (error) {
     const failure = toCallError(service, operation, error);
+    const missing = notFound?.(failure);
+    if (missing) throw missing;
     if (failure.awsName === 'ClusterNotFoundException') {
       throw new PullsafeError(
         'REGISTRY_NOT_FOUND',
@@ -89,17 +105,57 @@ export async function call<T>(
         },
       );
     }
-    throw new PullsafeError(
-      'REGISTRY_UNAVAILABLE',
-      `cannot read ${service}:${operation}: ${failure.awsName}: ${failure.detail}`,
-      {
-        hint:
-          failure.awsName === 'AccessDeniedException' || failure.awsName === 'UnauthorizedOperation'
-            ? `doctor needs read access to ${service}:${operation} (see docs/doctor.md for the read-only policy)`
-            : 'check your AWS credentials (--profile), --region and the network path to AWS',
-        cause: error,
-      },
-    );
+    throw subjectCallError(failure, region ?? c.region, error);
+  }
+}
+
+function subjectCallError(failure: AwsCallError, region: string, cause: unknown): PullsafeError {
+  const action = `${failure.service}:${failure.operation}`;
+  const said = `${failure.awsName}: ${failure.detail}`;
+  switch (callFailureKind(failure.awsName, failure.status)) {
+    case 'no-credentials':
+      return new PullsafeError(
+        'REGISTRY_UNAUTHORIZED',
+        `cannot call ${action}: no AWS credentials (${said})`,
+        {
+          hint:
+            'give a profile (--profile or AWS_PROFILE; `aws sso login --profile P` first for SSO), or set ' +
+            'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to see doctor without AWS, replay the example in ' +
+            'docs/doctor.md (--snapshot examples/doctor-service-web.json)',
+          cause,
+        },
+      );
+    case 'credentials-refused':
+      return new PullsafeError(
+        'REGISTRY_UNAUTHORIZED',
+        `cannot call ${action}: AWS refused the credentials (${said})`,
+        { hint: 'refresh them (`aws sso login`, new keys) and check --profile', cause },
+      );
+    case 'access-denied':
+      return new PullsafeError('REGISTRY_DENIED', `cannot call ${action}: access denied (${said})`, {
+        hint: `allow the identity running doctor ${action} (docs/doctor.md lists the read-only policy)`,
+        cause,
+      });
+    case 'network':
+      return new PullsafeError(
+        'REGISTRY_UNAVAILABLE',
+        `cannot call ${action}: could not reach AWS in ${region} (${said})`,
+        { hint: 'check the network path to AWS (DNS, proxy, firewall) and --region', cause },
+      );
+    case 'throttled':
+      return new PullsafeError(
+        'REGISTRY_UNAVAILABLE',
+        `cannot call ${action}: AWS kept throttling (${said})`,
+        {
+          hint: 'wait a minute and run doctor again',
+          cause,
+        },
+      );
+    default:
+      return new PullsafeError('REGISTRY_UNAVAILABLE', `cannot call ${action}: ${said}`, {
+        hint: 'check --region, your AWS credentials (--profile) and the network path to AWS',
+        cause,
+      });
   }
 }
 

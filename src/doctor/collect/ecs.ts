@@ -60,15 +60,20 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
 
   const serviceName = target.service ?? groupService(task?.group);
   if (serviceName) {
-    const answer = await optional(c, 'ecs', 'DescribeServices', {
-      ...(target.cluster ? { cluster: target.cluster } : {}),
-      services: [serviceName],
-    });
-    service = (answer as DescribeServicesResponse | undefined)?.services?.[0];
+    const input = { ...(target.cluster ? { cluster: target.cluster } : {}), services: [serviceName] };
+    // The service asked for is the subject: without it there is nothing to check. The service of a task
+    // only adds its network configuration, so failing to read it is a gap, not the end of the run.
+    const answer = target.service
+      ? await call<DescribeServicesResponse>(c, 'ecs', 'DescribeServices', input)
+      : ((await optional(c, 'ecs', 'DescribeServices', input)) as DescribeServicesResponse | undefined);
+    service = answer?.services?.[0];
     if (target.service && !service) {
-      throw new PullsafeError('REGISTRY_NOT_FOUND', `ECS has no service ${target.service}`, {
-        hint: 'check --cluster and --region',
-      });
+      const reason = answer?.failures?.[0]?.reason;
+      throw new PullsafeError(
+        'REGISTRY_NOT_FOUND',
+        `ECS has no service ${target.service}${target.cluster ? ` in cluster ${target.cluster}` : ''}${reason ? ` (${reason})` : ''}`,
+        { hint: 'check --cluster and --region' },
+      );
     }
     if (target.service && !task) {
       const stopped = await optional(c, 'ecs', 'ListTasks', {
@@ -102,9 +107,24 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
 
   const definitionId = target.taskDefinition ?? task?.taskDefinitionArn ?? service?.taskDefinition;
   if (!definitionId) throw new PullsafeError('USAGE', 'no task definition to check');
-  const definitionAnswer = await call<DescribeTaskDefinitionResponse>(c, 'ecs', 'DescribeTaskDefinition', {
-    taskDefinition: definitionId,
-  });
+  const definitionAnswer = await call<DescribeTaskDefinitionResponse>(
+    c,
+    'ecs',
+    'DescribeTaskDefinition',
+    { taskDefinition: definitionId },
+    undefined,
+    // ECS says "not found" for a task definition only in a ClientException's words.
+    (failure) =>
+      failure.awsName === 'ClientException' && /unable to describe task definition/i.test(failure.detail)
+        ? new PullsafeError(
+            'REGISTRY_NOT_FOUND',
+            `ECS has no task definition ${definitionId} (${failure.detail.replace(/\.$/, '')})`,
+            {
+              hint: 'check family:revision and --region (aws ecs list-task-definitions --family-prefix FAMILY)',
+            },
+          )
+        : undefined,
+  );
   const taskDefinition = definitionAnswer.taskDefinition;
   if (!taskDefinition)
     throw new PullsafeError('REGISTRY_NOT_FOUND', `ECS has no task definition ${definitionId}`);
@@ -125,9 +145,7 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
   const pullThroughRules = await pullThroughRulesFor(c, region, accountId);
   const containers = taskDefinition.containerDefinitions ?? [];
   const images = await Promise.all(
-    containers.map((container) =>
-      collectImage(c, container, task, region, accountId, pullThroughRules.rules),
-    ),
+    containers.map((container) => collectImage(c, container, task, region, accountId, pullThroughRules)),
   );
 
   const secrets = await collectSecrets(c, containers, region, accountId);

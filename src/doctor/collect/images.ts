@@ -7,20 +7,21 @@ import type {
   BatchGetImageResponse,
   GetRepositoryPolicyResponse,
 } from '@aws-sdk/client-ecr';
-import { paginate, type ImageConfigPlatform } from '../aws.ts';
+import { AwsCallError, paginate, type ImageConfigPlatform } from '../aws.ts';
 import { parsePolicyDocument } from '../iam-eval.ts';
 import { classifyImage } from '../images.ts';
-import type { ImageFacts, PolicyDocument } from '../types.ts';
+import type { ImageFacts, Lookup, PolicyDocument } from '../types.ts';
 
 import type { Collector } from './collector.ts';
 
+/** The registry's pull-through cache rules; `failed` when they could not be read (then no prefix is known). */
 export async function pullThroughRulesFor(
   c: Collector,
   region: string,
   accountId: string | undefined,
-): Promise<{ rules: PullThroughCacheRule[] }> {
-  try {
-    const rules = await paginate<PullThroughCacheRule>(
+): Promise<Lookup<PullThroughCacheRule[]>> {
+  return c.lookup<PullThroughCacheRule[]>('ecr', 'DescribePullThroughCacheRules', () =>
+    paginate<PullThroughCacheRule>(
       c.caller,
       'ecr',
       'DescribePullThroughCacheRules',
@@ -28,12 +29,8 @@ export async function pullThroughRulesFor(
       'pullThroughCacheRules',
       { input: 'nextToken', output: 'nextToken' },
       region,
-    );
-    return { rules };
-  } catch (error) {
-    c.fail(error, 'ecr', 'DescribePullThroughCacheRules');
-    return { rules: [] };
-  }
+    ),
+  );
 }
 
 const manifestMediaTypes = [
@@ -49,8 +46,9 @@ export async function collectImage(
   task: Task | undefined,
   taskRegion: string,
   accountId: string | undefined,
-  rules: PullThroughCacheRule[],
+  pullThroughRules: Lookup<PullThroughCacheRule[]>,
 ): Promise<ImageFacts> {
+  const rules = pullThroughRules.state === 'found' ? pullThroughRules.value : [];
   const name = container.name ?? '(unnamed)';
   const reference = container.image ?? '';
   const classified = classifyImage(reference, {
@@ -131,6 +129,16 @@ export async function collectImage(
           region,
         );
         const manifest = answer.images?.[0]?.imageManifest;
+        const refused = answer.failures?.find((failure) => failure.failureCode !== 'ImageNotFound');
+        if (!manifest && refused) {
+          // ECR answers some failures in the body (KmsError, UpstreamAccessDenied, …): not an absent image.
+          throw new AwsCallError(
+            'ecr',
+            'BatchGetImage',
+            refused.failureCode ?? 'Failure',
+            refused.failureReason ?? 'ECR gave no manifest',
+          );
+        }
         if (!manifest) return undefined;
         const listed = platformsOfManifest(manifest);
         if (listed.length > 0) return listed;
@@ -163,6 +171,7 @@ export async function collectImage(
     (r) => r.ecrRepositoryPrefix && repositoryName.startsWith(`${r.ecrRepositoryPrefix}/`),
   );
   if (rule) ecr.pullThroughRule = rule;
+  if (pullThroughRules.state === 'failed') ecr.pullThroughRulesFailure = pullThroughRules.failure;
   return { ...facts, ecr };
 }
 

@@ -1,7 +1,7 @@
 /** IAM: a role's inline, managed and boundary policies, the simulator's answers, EC2 instance roles. */
 import type { Task } from '@aws-sdk/client-ecs';
 import type { Instance, Reservation } from '@aws-sdk/client-ec2';
-import { paginate } from '../aws.ts';
+import { AwsCallError, paginate } from '../aws.ts';
 import { parsePolicyDocument } from '../iam-eval.ts';
 import { type Requirement } from '../requirements.ts';
 import type {
@@ -164,20 +164,42 @@ async function simulate(
   });
 }
 
+/**
+ * The EC2 instance a task ran on, and its instance profile: on EC2 the instance role pulls the images.
+ * A container instance ECS no longer knows is a failure to check that role, never a reason to judge
+ * another one.
+ */
 export async function instanceOf(
   c: Collector,
   task: Task | undefined,
   cluster: string | undefined,
 ): Promise<{ instance?: Instance; profileArn?: string; failure?: CallFailure }> {
-  if (!task?.containerInstanceArn) return {};
+  const containerInstanceArn = task?.containerInstanceArn;
+  if (!containerInstanceArn) return {};
+  let instanceId: string | undefined;
   try {
-    const containerInstances = await c.caller.call<{ containerInstances?: { ec2InstanceId?: string }[] }>(
-      'ecs',
-      'DescribeContainerInstances',
-      { ...(cluster ? { cluster } : {}), containerInstances: [task.containerInstanceArn] },
-    );
-    const instanceId = containerInstances.containerInstances?.[0]?.ec2InstanceId;
-    if (!instanceId) return {};
+    const answer = await c.caller.call<{
+      containerInstances?: { ec2InstanceId?: string }[];
+      failures?: { reason?: string }[];
+    }>('ecs', 'DescribeContainerInstances', {
+      ...(cluster ? { cluster } : {}),
+      containerInstances: [containerInstanceArn],
+    });
+    instanceId = answer.containerInstances?.[0]?.ec2InstanceId;
+    if (!instanceId) {
+      const reason = answer.failures?.[0]?.reason ?? 'MISSING';
+      const gone = new AwsCallError(
+        'ecs',
+        'DescribeContainerInstances',
+        reason,
+        `ECS no longer knows container instance ${containerInstanceArn}, so its instance role was not found`,
+      );
+      return { failure: c.fail(gone, 'ecs', 'DescribeContainerInstances') };
+    }
+  } catch (error) {
+    return { failure: c.fail(error, 'ecs', 'DescribeContainerInstances') };
+  }
+  try {
     const reservations = await c.caller.call<{ Reservations?: Reservation[] }>('ec2', 'DescribeInstances', {
       InstanceIds: [instanceId],
     });
@@ -187,8 +209,7 @@ export async function instanceOf(
       ...(instance?.IamInstanceProfile?.Arn ? { profileArn: instance.IamInstanceProfile.Arn } : {}),
     };
   } catch (error) {
-    const failure = c.fail(error, 'ec2', 'DescribeInstances');
-    return { failure };
+    return { failure: c.fail(error, 'ec2', 'DescribeInstances') };
   }
 }
 

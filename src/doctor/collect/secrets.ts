@@ -129,15 +129,17 @@ export async function collectSecrets(
         'ssm',
         'DescribeParameters',
         async () => {
-          const answer = await c.caller.call<{
-            Parameters?: { ARN?: string; Name?: string; KeyId?: string }[];
-          }>(
+          // With a filter, a page may come back empty with a NextToken: only the last page says "none".
+          const parameters = await paginate<{ ARN?: string; Name?: string; KeyId?: string }>(
+            c.caller,
             'ssm',
             'DescribeParameters',
-            { ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [where.id] }] },
+            { ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [where.id] }], MaxResults: 50 },
+            'Parameters',
+            { input: 'NextToken', output: 'NextToken' },
             where.region,
           );
-          const parameter = answer.Parameters?.[0];
+          const parameter = parameters[0];
           if (!parameter) return undefined;
           return {
             arn: parameter.ARN ?? where.arn ?? where.id,
@@ -200,7 +202,6 @@ export async function collectLogs(
             'logGroups',
             { input: 'nextToken', output: 'nextToken' },
             groupRegion,
-            5,
           );
           return groups.some((g) => g.logGroupName === group) ? true : undefined;
         },

@@ -1,0 +1,12 @@
+/** Small wording helpers for findings and reports: sentences that end once, counts that agree. */
+
+/** Ends `text` with one full stop, unless it already ends a sentence (AWS messages often do). */
+export function sentence(text: string): string {
+  const trimmed = text.trimEnd();
+  return /[.!?…]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
+/** `1 error`, `2 errors`; `plural` for words that do not just take an s. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}
