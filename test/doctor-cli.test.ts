@@ -7,11 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { recordingCaller } from '../src/doctor/aws.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { recordingCaller, snapshotKey, type Snapshot } from '../src/doctor/aws.ts';
 import { runDoctor } from '../src/doctor/doctor.ts';
-import { runCli } from './helpers/cli.ts';
+import { cliPath, runCli, type CliResult } from './helpers/cli.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 import {
   CLUSTER,
@@ -149,6 +151,117 @@ describe('pullsafe doctor (CLI)', () => {
   });
 });
 
+/** Environment in which the SDK's credential chain finds nothing: no keys, profiles, SSO or metadata. */
+function noCredentialsEnv(home: string): Record<string, string> {
+  return {
+    HOME: home,
+    AWS_ACCESS_KEY_ID: '',
+    AWS_SECRET_ACCESS_KEY: '',
+    AWS_SESSION_TOKEN: '',
+    AWS_PROFILE: '',
+    AWS_CONFIG_FILE: join(home, 'no-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '',
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: '',
+    AWS_WEB_IDENTITY_TOKEN_FILE: '',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_REGION: REGION,
+  };
+}
+
+describe('pullsafe doctor when AWS cannot be asked: what failed, never "not found"', () => {
+  let server: Server;
+  let endpoint: string;
+  /** What the stand-in for ECS answers to DescribeServices: status and JSON body. */
+  let describeServices: { status: number; body: Record<string, unknown> };
+
+  before(async () => {
+    server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        const target = String(request.headers['x-amz-target']);
+        const answer = target.endsWith('.DescribeServices')
+          ? describeServices
+          : { status: 400, body: { __type: 'ClientException', message: `not expected: ${target}` } };
+        response.writeHead(answer.status, {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amzn-requestid': 'req-2',
+        });
+        response.end(JSON.stringify(answer.body));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  for (const subject of [
+    ['--service', 'web'],
+    ['--task', 'abc'],
+    ['--task-definition', 'web:3'],
+    ['--codebuild-project', 'app'],
+  ]) {
+    test(`no credentials at all, ${subject[0]}: says so, exit 3`, async () => {
+      const result = await runCli(['doctor', '--cluster', CLUSTER, ...subject], {
+        env: noCredentialsEnv(dir),
+      });
+      assert.equal(result.code, 3, result.stdout + result.stderr);
+      assert.match(result.stderr, /no AWS credentials/);
+      assert.match(result.stderr, /hint: .*--profile/);
+      assert.doesNotMatch(result.stderr, /has no (service|task|project)/);
+      assert.doesNotMatch(result.stderr, /at .*\.ts:\d+/, 'no stack trace');
+    });
+  }
+
+  test('--service with access denied on ecs:DescribeServices names the action', async () => {
+    describeServices = {
+      status: 400,
+      body: {
+        __type: 'AccessDeniedException',
+        message: `User: arn:aws:iam::111122223333:user/diagnose is not authorized to perform: ecs:DescribeServices on resource: arn:aws:ecs:${REGION}:111122223333:service/${CLUSTER}/web`,
+      },
+    };
+    const result = await runCli(['doctor', '--cluster', CLUSTER, '--service', 'web'], {
+      env: { ...offlineEnv, AWS_ENDPOINT_URL: endpoint },
+    });
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stderr, /access denied/);
+    assert.match(result.stderr, /hint: allow the identity running doctor ecs:DescribeServices/);
+    assert.doesNotMatch(result.stderr, /has no service/);
+  });
+
+  test('--service with AWS unreachable says the network failed', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const result = await runCli(['doctor', '--cluster', CLUSTER, '--service', 'web'], {
+      env: { ...offlineEnv, AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` },
+    });
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stderr, /could not reach AWS/);
+    assert.match(result.stderr, /ECONNREFUSED/);
+    assert.doesNotMatch(result.stderr, /has no service/);
+  });
+
+  test('--service that ECS answers is MISSING: not found, with the reason', async () => {
+    describeServices = {
+      status: 200,
+      body: {
+        services: [],
+        failures: [{ arn: `arn:aws:ecs:${REGION}:111122223333:service/${CLUSTER}/web`, reason: 'MISSING' }],
+      },
+    };
+    const result = await runCli(['doctor', '--cluster', CLUSTER, '--service', 'web'], {
+      env: { ...offlineEnv, AWS_ENDPOINT_URL: endpoint },
+    });
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stderr, /ECS has no service web in cluster prod \(MISSING\)/);
+    assert.match(result.stderr, /hint: check --cluster and --region/);
+  });
+});
+
 describe('pullsafe doctor --save-snapshot through the SDK', () => {
   let server: Server;
   let endpoint: string;
@@ -189,5 +302,101 @@ describe('pullsafe doctor --save-snapshot through the SDK', () => {
     });
     assert.equal(replay.code, 3);
     assert.match(replay.stderr, /ECS has no cluster nope/);
+  });
+});
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const example = 'examples/doctor-service-web.json';
+
+/** Runs the CLI from the repository root, as the docs' commands are written. */
+function runFromRoot(args: string[], env: Record<string, string>, preload?: string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(preload ? ['--import', preload] : []), cliPath, ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The calls of a snapshot in a stable order (parallel lookups record in the order they finish). */
+function callsOf(snapshot: Snapshot): unknown[] {
+  return [...snapshot.calls].sort((a, b) => {
+    const ka = snapshotKey(a.service, a.operation, a.region, a.input);
+    const kb = snapshotKey(b.service, b.operation, b.region, b.input);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+}
+
+/** `✗ [id]` lines and the summary line: what the docs promise about a report. */
+function reportShape(text: string): { summary: string | undefined; findings: string[] } {
+  return {
+    summary: text.split('\n')[1],
+    findings: [...text.matchAll(/^([✗!?i]) \[([a-z0-9-]+)\]/gm)].map((m) => `${m[1]} ${m[2]}`),
+  };
+}
+
+describe('the example snapshot shipped in examples/ (docs/doctor.md, "Try it without AWS")', () => {
+  test('is what `doctor --save-snapshot` records from the example account of the tests', async () => {
+    // The real CLI, its real recorder and the real SDK clients; only the clients' answers come from the
+    // fake account (installed before the CLI starts). PULLSAFE_WRITE_EXAMPLES=1 rewrites the shipped file.
+    const fakeAws = pathToFileURL(join(root, 'test/helpers/fake-aws.ts')).href;
+    const preload = `data:text/javascript,import { installSdkMocks, exampleServiceAccount } from '${fakeAws}'; await installSdkMocks(() => exampleServiceAccount());`;
+    const recorded = join(dir, 'example.json');
+    const result = await runFromRoot(
+      ['doctor', '--cluster', CLUSTER, '--service', 'web', '--region', REGION, '--save-snapshot', recorded],
+      offlineEnv,
+      preload,
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /snapshot written to/);
+    if (process.env.PULLSAFE_WRITE_EXAMPLES === '1') {
+      // Written as the repository formats JSON, so that `npm run lint` stays clean after a regeneration.
+      const prettier = await import('prettier');
+      const target = join(root, example);
+      const options = (await prettier.resolveConfig(target)) ?? {};
+      const text = await readFile(recorded, 'utf8');
+      await writeFile(target, await prettier.format(text, { ...options, filepath: target }));
+    }
+    const fresh = JSON.parse(await readFile(recorded, 'utf8')) as Snapshot;
+    const shipped = JSON.parse(await readFile(join(root, example), 'utf8')) as Snapshot;
+    assert.equal(shipped.format, 'pullsafe-doctor-snapshot');
+    assert.equal(shipped.region, fresh.region);
+    assert.deepEqual(
+      callsOf(shipped),
+      callsOf(fresh),
+      `${example} is out of date: regenerate it with PULLSAFE_WRITE_EXAMPLES=1 node --test test/doctor-cli.test.ts`,
+    );
+  });
+
+  test('the documented command gives the documented findings', async () => {
+    const docs = await readFile(join(root, 'docs/doctor.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## Try it without AWS'));
+    const command = /^pullsafe (doctor --snapshot examples\/\S+.*)$/m.exec(section)?.[1];
+    assert.ok(command, 'docs/doctor.md shows a `pullsafe doctor --snapshot examples/…` command');
+    const output = /```text\n([\s\S]*?)```/.exec(section.slice(section.indexOf(command)))?.[1];
+    assert.ok(output, 'and its output in a text block after it');
+    const result = await runFromRoot(command.split(/\s+/), { ...offlineEnv, AWS_REGION: '' });
+    assert.equal(result.code, 1, result.stderr);
+    const documented = reportShape(output);
+    assert.deepEqual(reportShape(result.stdout), documented);
+    assert.deepEqual(documented.findings, [
+      '✗ stop-reason',
+      '✗ stop-reason',
+      '✗ role-no-secret-access',
+      '! docker-hub-rate-limit',
+    ]);
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    assert.ok(readme.includes(`pullsafe ${command}`), 'README.md shows the same command');
   });
 });
