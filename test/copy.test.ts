@@ -5,9 +5,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { cliPath, runCli } from './helpers/cli.ts';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { cliPath, noCacheHome, runCli } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage, pushImage, type TestImage } from './helpers/fixtures.ts';
 import { sha256 } from './helpers/http.ts';
@@ -443,6 +443,7 @@ describe('pullsafe sync', () => {
     // Slow blobs so the run is still going when it is killed.
     upstream.inject({ match: { kind: 'blob', method: 'GET' }, times: 100, action: { delayMs: 150 } });
     const child = spawn(process.execPath, [cliPath, 'sync', '-f', file], {
+      env: { ...process.env, XDG_CACHE_HOME: noCacheHome },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -518,6 +519,7 @@ describe('pullsafe sync', () => {
     ]);
     upstream.inject({ match: { kind: 'blob', method: 'GET' }, times: 100, action: { delayMs: 150 } });
     const child = spawn(process.execPath, [cliPath, 'sync', '-f', file, '--json'], {
+      env: { ...process.env, XDG_CACHE_HOME: noCacheHome },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -739,6 +741,179 @@ describe('bad input and honest reports', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /audit\/src: no tag matches the filters \(1 tag looked at\)/);
     });
+  });
+});
+
+describe('blobs a target registry holds in another repository are mounted, not sent again', () => {
+  let upstream: FakeUpstream;
+  let distribution: Distribution;
+  let shared: TestImage;
+  const blobs = 6; // two platforms, each a config and two layers
+  before(async () => {
+    upstream = await startFakeUpstream({ auth: 'token' });
+    shared = await makeImage({
+      format: 'oci',
+      platforms: PLATFORMS,
+      seed: 'prefixes',
+      layers: 2,
+      layerSize: 50_000,
+    });
+    addImage(upstream, 'team/shared', '1', shared);
+    distribution = await startDistribution();
+  });
+  after(async () => {
+    await upstream?.close();
+    await distribution?.stop();
+  });
+
+  /** Blob upload requests (PUT or PATCH) distribution logged for repositories under `prefix/`. */
+  const distributionUploads = (prefix: string): number =>
+    distribution
+      .logs()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter(
+        (entry) =>
+          (entry['http.request.method'] === 'PUT' || entry['http.request.method'] === 'PATCH') &&
+          String(entry['http.request.uri']).startsWith(`/v2/${prefix}/shared/blobs/uploads/`),
+      ).length;
+  /** Blob upload requests pullsafe logged for repositories under `prefix/`, and the bytes they carried. */
+  const pullsafeUploads = (prefix: string): { requests: number; bytes: number } => {
+    const uploads = (pullsafe.logs as { method?: string; path?: string; bytesIn?: number }[]).filter(
+      (entry) =>
+        (entry.method === 'PUT' || entry.method === 'PATCH') &&
+        entry.path?.startsWith(`/v2/${prefix}/shared/blobs/uploads/`),
+    );
+    return { requests: uploads.length, bytes: uploads.reduce((sum, entry) => sum + (entry.bytesIn ?? 0), 0) };
+  };
+  const blobBytes = () =>
+    shared.manifests.reduce(
+      (sum, manifest) =>
+        sum +
+        manifest.config.bytes.length +
+        manifest.layers.reduce((all, layer) => all + layer.data.length, 0),
+      0,
+    );
+
+  /** Syncs the image into `prefixes` of `host` in one run; returns each image's JSON event. */
+  async function syncInto(host: string, prefixes: string[], env: Record<string, string>) {
+    const file = await writeMirror(`prefixes-${prefixes.join('-')}`, [
+      'images:',
+      ...prefixes.flatMap((prefix) => [
+        `  - source: ${upstream.host}/team/shared:1`,
+        `    target: ${host}/${prefix}/shared`,
+      ]),
+    ]);
+    const result = await runCli(['sync', '-f', file, '--json'], { env });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; status?: string; result?: Record<string, number> });
+    return events.filter((event) => event.event === 'image');
+  }
+
+  async function indexDigest(base: string, prefix: string): Promise<string | null> {
+    const head = await fetch(`${base}/v2/${prefix}/shared/manifests/1`, {
+      method: 'HEAD',
+      headers: { accept: shared.index.mediaType },
+    });
+    return head.headers.get('docker-content-digest');
+  }
+
+  it('distribution: two prefixes in one run send each blob once, and a later run sends none', async () => {
+    const env = { XDG_CACHE_HOME: join(work, 'cache-distribution') };
+    const first = await syncInto(distribution.host, ['a', 'b'], env);
+    assert.deepEqual(
+      first.map((event) => event.status),
+      ['copied', 'copied'],
+    );
+    assert.equal(distributionUploads('a') + distributionUploads('b'), blobs, 'each blob uploaded once');
+
+    // A new process knows from the record of the first where the registry holds the blobs.
+    const second = await syncInto(distribution.host, ['c'], env);
+    assert.equal(distributionUploads('c'), 0, 'no blob bytes sent to c/');
+    assert.equal(second[0]!.result!.blobsMounted, blobs);
+    assert.equal(second[0]!.result!.bytesCopied, 0);
+    assert.equal(await indexDigest(distribution.url, 'c'), shared.index.digest);
+  });
+
+  it('pullsafe serve: two prefixes in one run send each blob once, and a later run sends none', async () => {
+    const env = { XDG_CACHE_HOME: join(work, 'cache-pullsafe') };
+    await syncInto(target, ['pa', 'pb'], env);
+    const firstRun = [pullsafeUploads('pa'), pullsafeUploads('pb')];
+    assert.equal(firstRun[0]!.bytes + firstRun[1]!.bytes, blobBytes(), 'each blob sent once');
+
+    const second = await syncInto(target, ['pc'], env);
+    assert.deepEqual(pullsafeUploads('pc'), { requests: 0, bytes: 0 });
+    assert.equal(second[0]!.result!.blobsMounted, blobs);
+    assert.equal(await indexDigest(pullsafe.url, 'pc'), shared.index.digest);
+  });
+
+  it('a registry seen to ignore mounts (ECR without blob mounting) is not asked to mount recorded blobs', async () => {
+    const ecrLike = await startFakeUpstream({ auth: 'none', ignoreMounts: true });
+    try {
+      const env = { XDG_CACHE_HOME: join(work, 'cache-ignores-mounts') };
+      const mountsFromA = () =>
+        ecrLike.count((request) => request.method === 'POST' && request.query.includes('from=a%2Fshared'));
+      let before = 0;
+      for (const prefix of ['a', 'b']) {
+        before = mountsFromA();
+        const result = await runCli(
+          [
+            'copy',
+            '--concurrency',
+            '1',
+            `${upstream.host}/team/shared:1`,
+            `${ecrLike.host}/${prefix}/shared:1`,
+          ],
+          { env },
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /6 blobs copied/);
+      }
+      // Only the first blob into b/ asks, before the first upload shows that mounts are ignored.
+      assert.equal(mountsFromA() - before, 1);
+    } finally {
+      await ecrLike.close();
+    }
+  });
+
+  it('a record naming a repository that does not hold the blob costs a refused mount, then the blob is sent', async () => {
+    const cache = join(work, 'cache-stale');
+    const file = join(cache, 'pullsafe', 'blob-locations.json');
+    const digests = shared.manifests.flatMap((manifest) => [
+      manifest.config.digest,
+      ...manifest.layers.map((layer) => layer.digest),
+    ]);
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 1,
+        entries: digests.map((digest) => [distribution.host, 'gone/shared', digest]),
+      }),
+    );
+    const result = await runCli(
+      ['copy', `${upstream.host}/team/shared:1`, `${distribution.host}/stale/shared:1`],
+      { env: { XDG_CACHE_HOME: cache } },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /6 blobs copied/);
+    const refusedMounts = distribution
+      .logs()
+      .split('\n')
+      .filter((line) => line.includes('"POST"') && line.includes('from=gone%2Fshared')).length;
+    assert.equal(refusedMounts, blobs, 'one mount attempt per blob');
+    assert.equal(await indexDigest(distribution.url, 'stale'), shared.index.digest);
+    const recorded = JSON.parse(await readFile(file, 'utf8')) as { entries: string[][] };
+    assert.ok(
+      recorded.entries.every((entry) => entry[1] !== 'gone/shared'),
+      'refused records are forgotten',
+    );
+    assert.equal(recorded.entries.filter((entry) => entry[1] === 'stale/shared').length, blobs);
+    assert.doesNotMatch(JSON.stringify(recorded), /authorization|password|token/i);
   });
 });
 

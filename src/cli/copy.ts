@@ -1,5 +1,7 @@
 /** `pullsafe copy`, `pullsafe inspect` and `pullsafe ratelimit`. */
 import { RegistryClient, RegistryError, describeRateLimit, type RateLimit } from '../client/index.ts';
+import { isAbsolute, join } from 'node:path';
+import { BlobLocations } from '../copy/blob-locations.ts';
 import { copyImage, type CopyResult } from '../copy/copy.ts';
 import { parsePlatform, type PlatformFilter } from '../copy/filters.ts';
 import { Limiter } from '../copy/limit.ts';
@@ -117,6 +119,7 @@ export async function runCopy(
       'what was copied stays and nothing partial is visible: run the same command again to finish',
       !!flags.json,
     );
+    const blobLocations = to.image ? await BlobLocations.open({ file: blobLocationsFile(env) }) : undefined;
     let result: CopyResult;
     try {
       // A layout named without a tag passes undefined: the layout then picks its only image, or says which exist.
@@ -124,6 +127,7 @@ export async function runCopy(
         platforms,
         referrers: !!flags.referrers,
         blobs: new Limiter(concurrency),
+        ...(blobLocations ? { blobLocations } : {}),
         onEvent: (event) => progress.copyEvent(label, event),
       });
     } catch (error) {
@@ -133,6 +137,7 @@ export async function runCopy(
     } finally {
       interruptible();
       progress.clear();
+      await blobLocations?.save();
     }
     progress.imageDone(label, { ...result });
     if (flags.json) {
@@ -155,6 +160,16 @@ export async function runCopy(
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Where copies record which repositories of a registry hold which blobs, for mounts in later runs:
+ * `$XDG_CACHE_HOME/pullsafe/blob-locations.json`, else under `~/.cache`; none without either.
+ */
+export function blobLocationsFile(env: Record<string, string | undefined>): string | undefined {
+  const cache = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : undefined;
+  const base = cache ?? (env.HOME && isAbsolute(env.HOME) ? join(env.HOME, '.cache') : undefined);
+  return base === undefined ? undefined : join(base, 'pullsafe', 'blob-locations.json');
 }
 
 /** A count and its noun in agreement: `1 blob`, `0 blobs`, `2 blobs`. */

@@ -8,7 +8,8 @@ import {
 import { loadSyncConfig, targetFor, type SyncPlanEntry } from '../config/sync.ts';
 import { registryApiHost } from '../reference/index.ts';
 import { runSync, type SyncEntry, type SyncImageEvent } from '../copy/sync.ts';
-import { counted } from './copy.ts';
+import { BlobLocations } from '../copy/blob-locations.ts';
+import { blobLocationsFile, counted } from './copy.ts';
 import { exitCodes, exitOnInterrupt, formatBytes, printLines } from './output.ts';
 import { Progress } from './progress.ts';
 import { buildCredentials, type ClientFlags } from './registry.ts';
@@ -69,6 +70,7 @@ export async function runSyncCommand(
     'images copied so far stay and nothing partial is visible: run the same command again to finish',
     !!flags.json,
   );
+  const blobLocations = flags.dryRun ? undefined : await BlobLocations.open({ file: blobLocationsFile(env) });
   try {
     const summary = await runSync(client, {
       entries: config.entries,
@@ -76,6 +78,7 @@ export async function runSyncCommand(
       quotaReserve: config.quotaReserve,
       concurrency: config.concurrency,
       dryRun: !!flags.dryRun,
+      ...(blobLocations ? { blobLocations } : {}),
       onImage: (event) => report(progress, event, !!flags.json),
       onCopyEvent: (image, event) => progress.copyEvent(image, event),
     });
@@ -107,6 +110,7 @@ export async function runSyncCommand(
     return summary.failed || summary.stoppedForQuota ? exitCodes.upstream : exitCodes.ok;
   } finally {
     interruptible();
+    await blobLocations?.save();
     await client.close();
   }
 }

@@ -614,6 +614,14 @@ export class RegistryClient {
     return this.probeSupport.get(this.apiHost(registry)) === 'yes';
   }
 
+  /**
+   * Whether this registry was seen to ignore mounts (it answered a mount of a blob it had just stored with
+   * 202, as ECR does unless blob mounting is enabled); false until an upload there taught it.
+   */
+  ignoresMounts(registry: string): boolean {
+    return this.probeSupport.get(this.apiHost(registry)) === 'no';
+  }
+
   /** Asks for a blob the repository was just given, by mount from itself: 201 means probes work here. */
   private async learnProbeSupport(repo: RepositoryRef, digest: Digest): Promise<void> {
     const host = this.apiHost(repo.registry);

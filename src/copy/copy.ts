@@ -9,6 +9,8 @@ import { digestAlgorithm, digestOf, isDigest, type Digest } from '../oci/digest.
 import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.ts';
 import { isNonDistributable, mediaTypes } from '../oci/mediatypes.ts';
 import { PullsafeError } from '../errors/index.ts';
+import { RegistryError } from '../client/index.ts';
+import type { BlobLocations } from './blob-locations.ts';
 import type { FetchedManifest, ImageSource, ImageTarget } from './endpoints.ts';
 import { formatPlatform, platformMatches, type Platform, type PlatformFilter } from './filters.ts';
 import { Limiter } from './limit.ts';
@@ -38,6 +40,11 @@ export interface CopyOptions {
   beforeChildManifests?: (count: number) => void | Promise<void>;
   /** Blob transfers at once. Share one Limiter across images to bound a whole sync. */
   blobs?: Limiter;
+  /**
+   * Where the target's registry holds blobs in other repositories (and uploads in flight there): a blob
+   * found there is mounted instead of sent. Share one across the images of a run.
+   */
+  blobLocations?: BlobLocations;
   onEvent?: (event: CopyEvent) => void;
 }
 
@@ -352,16 +359,24 @@ class CopyRun {
       this.result.blobsSkipped++;
       onEvent?.({ type: 'blob-skip', digest, size, reason: 'exists' });
     };
+    const mounted = (): void => {
+      this.result.blobsMounted++;
+      onEvent?.({ type: 'blob-skip', digest, size, reason: 'mounted' });
+    };
     if (!this.target.checksOnUpload && (await this.target.hasBlob(digest))) {
+      this.noteStored(digest);
       skipExisting();
       return;
     }
     const from = this.source.mountableFrom(this.target);
     if (from !== undefined && (await this.target.mountBlob(digest, from))) {
-      this.result.blobsMounted++;
-      onEvent?.({ type: 'blob-skip', digest, size, reason: 'mounted' });
+      this.noteStored(digest);
+      mounted();
       return;
     }
+    const claim = await this.claimUpload(digest);
+    if (claim === 'exists') return skipExisting();
+    if (claim === 'mounted') return mounted();
     let started = false;
     const start = (): void => {
       if (!started) onEvent?.({ type: 'blob-start', digest, size });
@@ -373,26 +388,33 @@ class CopyRun {
           if (bytes > 0) onEvent({ type: 'blob-progress', digest, bytes, size });
         }
       : undefined;
-    const outcome =
-      (await this.target.copyBlobFrom?.(this.source, digest, size, {
-        ...(onBytes ? { onBytes } : {}),
-        ...(onEvent ? { onFallback: (reason) => onEvent({ type: 'blob-fallback', digest, reason }) } : {}),
-      })) ??
-      (await this.target.putBlob(digest, size, async () => {
-        start();
-        const stream = await this.source.getBlob(digest, size);
-        if (!onBytes) return stream;
-        let bytes = 0;
-        const counter = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            bytes += chunk.length;
-            onBytes(bytes);
-            callback(null, chunk);
-          },
-        });
-        stream.on('error', (error) => counter.destroy(error));
-        return stream.pipe(counter);
-      }));
+    let outcome: 'uploaded' | 'present';
+    try {
+      outcome =
+        (await this.target.copyBlobFrom?.(this.source, digest, size, {
+          ...(onBytes ? { onBytes } : {}),
+          ...(onEvent ? { onFallback: (reason) => onEvent({ type: 'blob-fallback', digest, reason }) } : {}),
+        })) ??
+        (await this.target.putBlob(digest, size, async () => {
+          start();
+          const stream = await this.source.getBlob(digest, size);
+          if (!onBytes) return stream;
+          let bytes = 0;
+          const counter = new Transform({
+            transform(chunk: Buffer, _encoding, callback) {
+              bytes += chunk.length;
+              onBytes(bytes);
+              callback(null, chunk);
+            },
+          });
+          stream.on('error', (error) => counter.destroy(error));
+          return stream.pipe(counter);
+        }));
+    } catch (error) {
+      claim?.(false);
+      throw error;
+    }
+    claim?.(true);
     if (outcome === 'present') {
       skipExisting();
       return;
@@ -400,6 +422,67 @@ class CopyRun {
     this.result.blobsCopied++;
     this.result.bytesCopied += size;
     onEvent?.({ type: 'blob-done', digest, size });
+  }
+
+  /** The target's registry and repository, when blob locations are kept for it. */
+  private located(): { locations: BlobLocations; registry: string; repository: string } | undefined {
+    const { registry, repository } = this.target;
+    const locations = this.options.blobLocations;
+    return locations && registry !== undefined && repository !== undefined
+      ? { locations, registry, repository }
+      : undefined;
+  }
+
+  private noteStored(digest: Digest): void {
+    const here = this.located();
+    here?.locations.record(here.registry, here.repository, digest);
+  }
+
+  /**
+   * Before sending a blob: waits for an upload of it to the same registry that another image of the run has
+   * in flight, then mounts it from a repository known to hold it. Otherwise announces this upload and
+   * returns the function to report its outcome with (undefined when no locations are kept).
+   */
+  private async claimUpload(
+    digest: Digest,
+  ): Promise<'exists' | 'mounted' | ((stored: boolean) => void) | undefined> {
+    const here = this.located();
+    if (!here) return undefined;
+    const { locations, registry, repository } = here;
+    // Bounded: each round waits for a different upload to end; after that, this one is sent regardless.
+    for (let round = 0; round < 3; round++) {
+      const pending = locations.uploading(registry, digest);
+      if (pending && (pending.repository === repository || !this.target.ignoresMounts)) {
+        const stored = await pending.done;
+        this.throwIfFailed();
+        if (stored && pending.repository === repository) return 'exists';
+      }
+      if (this.target.ignoresMounts) break;
+      for (const from of locations.candidates(registry, digest, repository)) {
+        if (await this.mountFrom(digest, from)) {
+          locations.record(registry, from, digest);
+          locations.record(registry, repository, digest);
+          return 'mounted';
+        }
+        locations.forget(registry, from, digest);
+      }
+      if (!locations.uploading(registry, digest)) break;
+    }
+    return locations.startUpload(registry, repository, digest);
+  }
+
+  /**
+   * A mount from a repository recorded to hold the blob. A refusal (the repository or blob is gone, or
+   * these credentials may not read it) is false: the blob is then sent as usual.
+   */
+  private async mountFrom(digest: Digest, from: string): Promise<boolean> {
+    try {
+      return await this.target.mountBlob(digest, from);
+    } catch (error) {
+      const status = error instanceof RegistryError ? error.status : undefined;
+      if (status !== undefined && status >= 400 && status < 500 && status !== 429) return false;
+      throw error;
+    }
   }
 }
 

@@ -39,6 +39,8 @@ export interface ImageTarget {
   readonly label: string;
   /** Registry host, for mount decisions; undefined for layouts. */
   readonly registry: string | undefined;
+  /** Repository in that registry; undefined for layouts. */
+  readonly repository: string | undefined;
   hasBlob(digest: Digest): Promise<boolean>;
   /**
    * True when `putBlob` finds out by itself, in the same request that starts the upload, whether the
@@ -63,6 +65,8 @@ export interface ImageTarget {
     size: number,
     events: BlobCopyEvents,
   ): Promise<'uploaded' | 'present'> | undefined;
+  /** True once the registry was seen to ignore mounts: mounting from other repositories is then not tried. */
+  readonly ignoresMounts?: boolean;
   /** Cross-repository mount; false when the registry started an upload instead (nothing to clean up). */
   mountBlob(digest: Digest, fromRepository: string): Promise<boolean>;
   /** What a tag or digest reference resolves to now, or undefined. */

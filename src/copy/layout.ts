@@ -205,6 +205,7 @@ async function replaceFile(path: string, data: string): Promise<void> {
 export class OciLayout implements ImageSource, ImageTarget {
   readonly label: string;
   readonly registry = undefined;
+  readonly repository = undefined;
   private readonly dir: string;
   private index: LayoutIndex | undefined;
   /** False once index.json was found missing (the folder may not exist either). */

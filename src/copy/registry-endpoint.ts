@@ -63,6 +63,10 @@ export class RegistryEndpoint implements ImageSource, ImageTarget {
     return this.client.probesBlobs(this.repo.registry);
   }
 
+  get ignoresMounts(): boolean {
+    return this.client.ignoresMounts(this.repo.registry);
+  }
+
   putBlob(digest: Digest, size: number, open: () => Promise<Readable>): Promise<'uploaded' | 'present'> {
     return this.client.pushBlob(this.repo, digest, size, open, { probe: 'auto' });
   }

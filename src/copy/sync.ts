@@ -8,6 +8,7 @@
 import { RegistryError, type RateLimit, type RegistryClient } from '../client/index.ts';
 import { errorFields, PullsafeError } from '../errors/index.ts';
 import type { ImageReference } from '../reference/index.ts';
+import type { BlobLocations } from './blob-locations.ts';
 import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
 import { parsePlatform, selectTags, missingExactTags, type TagFilter } from './filters.ts';
 import { Limiter } from './limit.ts';
@@ -30,6 +31,8 @@ export interface SyncOptions {
   quotaReserve: number;
   concurrency: { images: number; blobs: number };
   dryRun: boolean;
+  /** Where target registries hold blobs; shared by every image of the run (see BlobLocations). */
+  blobLocations?: BlobLocations;
   onImage?: (event: SyncImageEvent) => void;
   onCopyEvent?: (image: string, event: CopyEvent) => void;
 }
@@ -301,6 +304,7 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
             platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
             referrers: job.entry.referrers,
             blobs,
+            ...(options.blobLocations ? { blobLocations: options.blobLocations } : {}),
             beforeChildManifests: (count) => budget.expect(count),
             onEvent: (event) => options.onCopyEvent?.(sourceLabel, event),
           });

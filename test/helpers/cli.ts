@@ -10,13 +10,19 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * XDG_CACHE_HOME for CLI runs: a path that cannot be a folder, so copies record no blob locations in the
+ * user's cache and find none from earlier runs. A test that wants records passes its own folder.
+ */
+export const noCacheHome = '/dev/null/pullsafe-tests-cache';
+
 export function runCli(
   args: string[],
   options: { timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, XDG_CACHE_HOME: noCacheHome, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

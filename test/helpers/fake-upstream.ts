@@ -44,6 +44,8 @@ export interface FakeUpstreamOptions {
   rateLimit?: RateLimitOptions;
   /** Blob GETs answer 307 to the CDN server, which serves the blob under a signed URL and refuses (400) any request carrying Authorization. */
   blobRedirect?: boolean;
+  /** Answer every cross-repository mount with 202 and a new upload, as ECR does unless blob mounting is enabled. */
+  ignoreMounts?: boolean;
 }
 
 export interface FaultMatch {
@@ -931,7 +933,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       if (!principal) return;
       const mount = params.get('mount');
       const from = params.get('from');
-      if (mount && from && NAME_PATTERN.test(from) && canPull(principal, from)) {
+      if (mount && from && !options.ignoreMounts && NAME_PATTERN.test(from) && canPull(principal, from)) {
         const source = repositories.get(from)?.blobs.get(mount);
         if (source) {
           repo(name, true)!.blobs.set(mount, source);
