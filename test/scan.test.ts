@@ -194,7 +194,7 @@ describe('pullsafe rewrite', () => {
           '    to-ecr-public: true',
           '  - match: bitnami/*',
           '    to-mirror: mirror.example.com:5000/hub',
-          '  - match: "*"',
+          '  - match: "**"',
           '    to-pull-through: 123456789012.dkr.ecr.us-east-1.amazonaws.com',
           '    prefix: docker-hub',
           '',
@@ -211,7 +211,7 @@ describe('pullsafe rewrite', () => {
 
       await writeFile(
         rules,
-        'rules:\n  - match: "*"\n    to-ecr-public: true\n    to-mirror: x:5000\n    prefx: a\n',
+        'rules:\n  - match: "**"\n    to-ecr-public: true\n    to-mirror: x:5000\n    prefx: a\n',
       );
       const bad = await runCli(['rewrite', '--rules', rules, tree]);
       assert.equal(bad.code, 2);

@@ -6,7 +6,7 @@
  *       to-ecr-public: true
  *     - match: bitnami/*
  *       to-mirror: mirror.example.com/hub
- *     - match: "*"
+ *     - match: "**"                 # everything else
  *       to-pull-through: 123456789012.dkr.ecr.us-east-1.amazonaws.com
  *       prefix: docker-hub
  */
@@ -14,16 +14,32 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PullsafeError } from '../errors/index.ts';
+import { repositoryGlobProblem } from '../shared/glob.ts';
 import { describeIssue } from './issues.ts';
+
+/**
+ * Why a rule's `match` cannot select Docker Hub repositories, or undefined. Docker Hub names have two
+ * components (`library/nginx`, `bitnami/redis`), so a one-component glob without `**` would match none.
+ */
+function matchProblem(glob: string): string | undefined {
+  const problem = repositoryGlobProblem(glob);
+  if (problem !== undefined) {
+    return `a repository glob such as library/*, bitnami/*, team/app or ** (${problem}; docs/configuration.md#patterns)`;
+  }
+  if (!glob.includes('/') && !glob.includes('**')) {
+    return `"${glob}" matches one path component, and Docker Hub repositories have two (library/nginx): write "**" for every repository, "*/${glob}" or "library/${glob}"`;
+  }
+  return undefined;
+}
 
 const hostPattern = /^[a-z0-9.-]+(?::\d{1,5})?(?:\/[a-z0-9._/-]+)?$/;
 
 const ruleSchema = z
   .strictObject({
-    match: z
-      .string()
-      .min(1)
-      .regex(/^[a-z0-9._*?/-]+$/, 'a repository glob such as library/*, bitnami/*, team/app or *'),
+    match: z.string().superRefine((glob, context) => {
+      const problem = matchProblem(glob);
+      if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+    }),
     'to-ecr-public': z.literal(true).optional(),
     'to-pull-through': z
       .string()

@@ -593,6 +593,11 @@ images:
       ],
     ],
     [
+      'a tag glob outside the shared glob rules',
+      "target: m.example.com/{repository}\nimages:\n  - source: fedora\n    tags: [{ glob: 'v1.***' }]\n",
+      ['images[0].tags[0].glob: a pattern may not contain "***"'],
+    ],
+    [
       'tags next to a tag or digest in the source, and an empty tags list',
       `target: m.example.com/{repository}\nimages:\n  - source: redis:7.2\n    tags: [{ latest: 1 }]\n  - source: alpine@${digest}\n    tags: [{ latest: 1 }]\n  - source: nginx\n    tags: []\n`,
       [

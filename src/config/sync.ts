@@ -52,6 +52,7 @@ import type Semver from 'semver';
 import { isPair, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { PullsafeError, redact } from '../errors/index.ts';
+import { globProblem as pathGlobProblem } from '../shared/glob.ts';
 import {
   InvalidReferenceError,
   formatReference,
@@ -438,7 +439,7 @@ function globProblem(glob: string): string | undefined {
   if (!globPattern.test(glob)) {
     return `"${glob}" may contain only tag characters (letters, digits, _ . -) and the wildcards * and ?`;
   }
-  return undefined;
+  return pathGlobProblem(glob);
 }
 
 function regexProblem(pattern: string, whole: boolean): string | undefined {

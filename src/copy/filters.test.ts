@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PullsafeError } from '../errors/index.ts';
+import { tagRows } from '../shared/glob.test-support.ts';
 import {
   MAX_TAG_PATTERN_LENGTH,
   checkTagFilter,
@@ -163,6 +164,14 @@ describe('selectTags', () => {
   });
 });
 
+describe('tag globs', () => {
+  it('select tags as the shared glob table says (docs/configuration.md#patterns)', () => {
+    for (const [glob, tag, matches] of tagRows) {
+      assert.deepEqual(selectTags([tag], [{ glob }]), matches ? [tag] : [], `${glob} against ${tag}`);
+    }
+  });
+});
+
 describe('checkTagFilter', () => {
   const cases: [TagFilter, RegExp | undefined][] = [
     [{ exact: ['1.25'] }, undefined],
@@ -171,6 +180,7 @@ describe('checkTagFilter', () => {
     [{ glob: 'v1.*' }, undefined],
     [{ glob: '' }, /glob: must be a non-empty pattern/],
     [{ glob: 'v[12]' }, /glob: .*wildcards/],
+    [{ glob: 'v1.***' }, /glob: a pattern may not contain "\*\*\*"/],
     [{ glob: 'a'.repeat(MAX_TAG_PATTERN_LENGTH + 1) }, /glob: 257 characters/],
     [{ regex: '^v\\d+$' }, undefined],
     [{ regex: '(' }, /regex: invalid regular expression "\(": Unterminated group/],

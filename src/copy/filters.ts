@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type Semver from 'semver';
 import type { SemVer } from 'semver';
 import { PullsafeError } from '../errors/index.ts';
+import { compileGlob, globProblem } from '../shared/glob.ts';
 
 const require = createRequire(import.meta.url);
 let semver: typeof Semver | undefined;
@@ -24,7 +25,7 @@ function semverLibrary(): typeof Semver {
 export type TagFilter =
   /** These tags, when the repository has them. */
   | { exact: string[] }
-  /** `*` is any run of characters, `?` one character; everything else is literal; the whole tag must match. */
+  /** A glob over the whole tag (docs/configuration.md#patterns): `*` any run of characters, `?` one. */
   | { glob: string }
   /** A JavaScript regular expression that must match the whole tag. */
   | { regex: string }
@@ -90,7 +91,8 @@ function checkGlob(glob: unknown): string | undefined {
   if (!globPattern.test(glob)) {
     return `glob: ${JSON.stringify(glob)} may contain only tag characters (letters, digits, _ . -) and the wildcards * and ?`;
   }
-  return undefined;
+  const problem = globProblem(glob);
+  return problem === undefined ? undefined : `glob: ${problem}`;
 }
 
 function checkRegex(pattern: unknown): string | undefined {
@@ -131,11 +133,6 @@ function anchored(pattern: string): RegExp {
   return new RegExp(`^(?:${pattern})$`);
 }
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.*?-]/g, (char) => (char === '*' ? '.*' : char === '?' ? '.' : `\\${char}`));
-  return new RegExp(`^${body}$`);
-}
-
 function regexReason(error: unknown): string {
   const message = (error as Error).message;
   return message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
@@ -151,7 +148,7 @@ function matcherFor(filter: Exclude<TagFilter, { latest: number }>): Matcher {
   if ('glob' in filter) {
     const problem = checkGlob(filter.glob);
     if (problem) throw invalidFilter(problem);
-    const regex = globToRegExp(filter.glob);
+    const regex = compileGlob(filter.glob);
     return (tag) => regex.test(tag);
   }
   if ('regex' in filter) {

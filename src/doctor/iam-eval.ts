@@ -10,6 +10,7 @@
  * Not modelled: service control policies, resource control policies, session policies, and the nuance that a
  * same-account resource policy naming a role ARN is not limited by that role's permissions boundary.
  */
+import { compileGlob } from '../shared/glob.ts';
 import type { NamedPolicy, PolicyDocument, PolicyStatement } from './types.ts';
 
 export interface AccessRequest {
@@ -185,15 +186,7 @@ function globMatch(pattern: string, value: string, ignoreCase: boolean): boolean
   const cacheKey = `${ignoreCase ? 'i' : 's'}${pattern}`;
   let regex = globCache.get(cacheKey);
   if (regex === undefined) {
-    const body = pattern
-      .split('')
-      .map((char) => {
-        if (char === '*') return '.*';
-        if (char === '?') return '.';
-        return char.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-      })
-      .join('');
-    regex = new RegExp(`^${body}$`, ignoreCase ? 'is' : 's');
+    regex = compileGlob(pattern, { kind: 'flat', ignoreCase });
     globCache.set(cacheKey, regex);
   }
   return regex.test(value);

@@ -3,6 +3,7 @@
  * of the file stays as it was; tags and digests are kept; a reference built from variables is refused with
  * the reason; a second run changes nothing (rewritten references no longer point at Docker Hub).
  */
+import { compileRepositoryGlob } from '../shared/glob.ts';
 import type { ScannedReference } from './scan.ts';
 
 export type TargetRule =
@@ -10,24 +11,11 @@ export type TargetRule =
   | { kind: 'pull-through'; host: string; prefix: string }
   | { kind: 'mirror'; host: string; prefix?: string };
 
-/** One target for every Docker Hub reference, or a list tried in order: the first whose glob matches the repository wins. */
+/**
+ * One target for every Docker Hub reference, or a list tried in order: the first whose repository glob
+ * (docs/configuration.md#patterns) matches the repository wins.
+ */
 export type RewriteRule = TargetRule | { kind: 'rules'; rules: { match: string; target: TargetRule }[] };
-
-/** `*` matches within a path segment, `**` across segments, `?` one character; `*` alone matches everything. */
-export function repositoryGlob(pattern: string): RegExp {
-  if (pattern === '*' || pattern === '**') return /^.*$/;
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const char = pattern[i]!;
-    if (char === '*' && pattern[i + 1] === '*') {
-      source += '.*';
-      i++;
-    } else if (char === '*') source += '[^/]*';
-    else if (char === '?') source += '[^/]';
-    else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`);
-}
 
 export interface PlannedEdit {
   reference: ScannedReference;
@@ -93,7 +81,7 @@ const compiled = new WeakMap<object, { glob: RegExp; target: TargetRule }[]>();
 function matchers(rule: Extract<RewriteRule, { kind: 'rules' }>): { glob: RegExp; target: TargetRule }[] {
   let list = compiled.get(rule);
   if (!list) {
-    list = rule.rules.map((entry) => ({ glob: repositoryGlob(entry.match), target: entry.target }));
+    list = rule.rules.map((entry) => ({ glob: compileRepositoryGlob(entry.match), target: entry.target }));
     compiled.set(rule, list);
   }
   return list;

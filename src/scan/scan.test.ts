@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { allExtractors } from './extractors.ts';
-import { mayBeRead, scanPaths, type ScanResult } from './scan.ts';
+import { globRows } from '../shared/glob.test-support.ts';
+import { mayBeRead, scanPaths, type ScannedReference, type ScanResult } from './scan.ts';
 
 let root: string;
 
@@ -135,13 +136,22 @@ it('package manifests, lock files and tool settings are not opened; other JSON a
 });
 
 describe('rewrite rules', () => {
-  it('globs match within a segment with *, across segments with **', async () => {
-    const { repositoryGlob } = await import('./rewrite.ts');
-    assert.equal(repositoryGlob('library/*').test('library/nginx'), true);
-    assert.equal(repositoryGlob('library/*').test('library/a/b'), false);
-    assert.equal(repositoryGlob('team/**').test('team/a/b'), true);
-    assert.equal(repositoryGlob('*').test('any/thing'), true);
-    assert.equal(repositoryGlob('a.b/c?').test('a.b/c1'), true);
-    assert.equal(repositoryGlob('a.b/c?').test('axb/c1'), false, 'dots are literal');
+  it('match repositories as the shared glob table says (docs/configuration.md#patterns)', async () => {
+    const { planRewrites } = await import('./rewrite.ts');
+    for (const [glob, repository, matches] of globRows) {
+      const reference = {
+        text: repository,
+        classification: { registry: 'docker.io', repository, registryKind: 'docker-hub' },
+      } as unknown as ScannedReference;
+      const { edits } = planRewrites([reference], {
+        kind: 'rules',
+        rules: [{ match: glob, target: { kind: 'mirror', host: 'mirror.example.com' } }],
+      });
+      assert.deepEqual(
+        edits.map((edit) => edit.replacement),
+        matches ? [`mirror.example.com/${repository}`] : [],
+        `${glob} against ${repository}`,
+      );
+    }
   });
 });

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import bcrypt from 'bcryptjs';
 import { OciError } from '../oci/errors.ts';
+import { compileRepositoryGlob } from '../shared/glob.ts';
 
 export type Action = 'pull' | 'push' | 'delete';
 
@@ -134,51 +135,6 @@ function describeHash(hash: string): string {
   if (/^\$2[aby]\$/.test(hash)) return 'malformed bcrypt hash';
   if (hash === '') return 'empty password hash';
   return 'not a bcrypt hash (plain-text passwords are not supported)';
-}
-
-const rulePatternChars = /^[a-z0-9._\-/*]+$/;
-
-// Compiles a repository glob into an anchored regular expression. `*` matches any run of characters
-// other than `/`. `**` as a whole path component matches any number of components: `**` alone matches
-// every name, `a/**` every name below `a` (not `a` itself), `**/b` `b` at any depth including the top,
-// `a/**/b` `a/b`, `a/x/b`, …. `**` inside a component (`foo**`) matches any run of characters, `/` included.
-// Throws on characters outside [a-z0-9._-/*], `***`, and empty components.
-export function compileRepositoryGlob(glob: string): RegExp {
-  if (!rulePatternChars.test(glob)) {
-    throw new Error('repository pattern must use only [a-z0-9._-/] and the wildcards * and **');
-  }
-  if (/\*\*\*/.test(glob)) throw new Error('repository pattern may not contain "***"');
-  if (glob.startsWith('/') || glob.endsWith('/') || glob.includes('//')) {
-    throw new Error('repository pattern may not start or end with "/" or contain "//"');
-  }
-  // Consecutive `**` components mean the same as one.
-  const components = glob
-    .split('/')
-    .filter((part, index, all) => !(part === '**' && all[index - 1] === '**'));
-  let source = '';
-  components.forEach((component, index) => {
-    const first = index === 0;
-    const last = index === components.length - 1;
-    if (component === '**') {
-      if (first && last) source += '.+';
-      else if (last) source += '(?:/[^/]+)+';
-      else if (first) source += '(?:[^/]+/)*';
-      else source += '/(?:[^/]+/)*';
-      return;
-    }
-    const previous = components[index - 1];
-    // A preceding `**` component already supplied the separator.
-    if (!first && previous !== '**') source += '/';
-    source += component
-      .split('**')
-      .map((part) => part.split('*').map(escapeRegExp).join('[^/]*'))
-      .join('.*');
-  });
-  return new RegExp(`^${source}$`);
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
 }
 
 interface CompiledRule {
