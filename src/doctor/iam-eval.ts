@@ -11,6 +11,7 @@
  * same-account resource policy naming a role ARN is not limited by that role's permissions boundary.
  */
 import { compileGlob } from '../shared/glob.ts';
+import { ipInCidr, parseCidr, parseIp } from '../shared/ip.ts';
 import type { NamedPolicy, PolicyDocument, PolicyStatement } from './types.ts';
 
 export interface AccessRequest {
@@ -441,30 +442,6 @@ function arnMatch(requestValue: string, policyValue: string): boolean {
   return policyParts.every((part, index) => patternMatch(part, requestParts[index] ?? '', false));
 }
 
-function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
-    value = value * 256 + Number(part);
-  }
-  return value;
-}
-
-/** IPv4 CIDR containment; IPv6 is not handled (callers get `undefined` and treat it as undecided). */
-function ipv4InCidr(address: string, cidr: string): boolean | undefined {
-  const [network, lengthText] = cidr.split('/');
-  const ip = parseIpv4(address);
-  const base = parseIpv4(network ?? '');
-  const length = lengthText === undefined ? 32 : Number(lengthText);
-  if (ip === undefined || base === undefined || !Number.isInteger(length) || length < 0 || length > 32) {
-    return undefined;
-  }
-  const size = 2 ** (32 - length);
-  return Math.floor(ip / size) === Math.floor(base / size);
-}
-
 interface OperatorSpec {
   test: ValueTest;
   /** Negated operators hold when no policy value matches. */
@@ -509,10 +486,14 @@ const operators: Record<string, OperatorSpec> = {
   numericgreaterthanequals: { test: numeric((a, b) => a >= b), negated: false, variables: false },
 };
 
-/** `IpAddress`/`NotIpAddress` may be undecidable per value (IPv6), so they are handled apart. */
+/**
+ * `IpAddress`/`NotIpAddress`, IPv4 or IPv6: an address is never in a range of the other family. Undecided
+ * when the address or the range is not one.
+ */
 function ipTest(requestValue: string, cidr: string): Tri {
-  const inside = ipv4InCidr(requestValue, cidr);
-  return inside === undefined ? 'unknown' : inside;
+  const address = parseIp(requestValue);
+  const range = parseCidr(cidr);
+  return address === undefined || range === undefined ? 'unknown' : ipInCidr(address, range);
 }
 
 function policyValues(raw: string | string[] | boolean | number): string[] {

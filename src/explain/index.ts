@@ -10,7 +10,6 @@ export { catalogue, causeIds, isCauseId, type CatalogueEntry, type CauseId } fro
 export { readMessage, type DeniedBy, type Extracted, type ReadMessage } from './evidence.ts';
 export {
   classifyIp,
-  parseIp,
   s3RangesFromIpRanges,
   type IpClass,
   type IpClassification,

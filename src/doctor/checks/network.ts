@@ -25,7 +25,15 @@ import type {
   Subnet,
   VpcEndpoint,
 } from '@aws-sdk/client-ec2';
-import { parseIp } from '../../explain/index.ts';
+import {
+  cidrContains as contains,
+  cidrCovered as covered,
+  cidrHalves as halves,
+  cidrOverlaps as overlaps,
+  formatCidr,
+  parseCidr,
+  type Cidr,
+} from '../../shared/ip.ts';
 import { hopOrder } from '../types.ts';
 import type {
   Certainty,
@@ -42,102 +50,6 @@ import type {
 
 // ---------------------------------------------------------------------------------------------------------
 // Addresses
-
-export interface Cidr {
-  family: 4 | 6;
-  /** The network address (host bits cleared). */
-  base: bigint;
-  prefix: number;
-}
-
-const width = (family: 4 | 6): number => (family === 4 ? 32 : 128);
-
-/** Parses `a.b.c.d/n` or an IPv6 CIDR (a bare address is a host route); undefined when malformed. */
-export function parseCidr(text: string): Cidr | undefined {
-  const [address, length, ...rest] = text.trim().split('/');
-  if (address === undefined || rest.length > 0) return undefined;
-  const family = address.includes(':') ? 6 : 4;
-  const bits = width(family);
-  if (length !== undefined && !/^\d{1,3}$/.test(length)) return undefined;
-  const prefix = length === undefined ? bits : Number(length);
-  if (prefix > bits) return undefined;
-  const ip = parseIp(address);
-  if (ip === undefined || ip.version !== family) return undefined;
-  const value = ip.value;
-  const hostBits = BigInt(bits - prefix);
-  return { family, base: (value >> hostBits) << hostBits, prefix };
-}
-
-export function formatCidr(cidr: Cidr): string {
-  if (cidr.family === 4) {
-    const octets = [24n, 16n, 8n, 0n].map((shift) => String((cidr.base >> shift) & 0xffn));
-    return `${octets.join('.')}/${cidr.prefix}`;
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => (cidr.base >> BigInt(112 - 16 * i)) & 0xffffn);
-  // Compress the longest run of zero groups (RFC 5952), so ranges read as AWS prints them.
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0n) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0n) j++;
-    if (j - i > bestLength && j - i > 1) [bestStart, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((group) => group.toString(16));
-  const text =
-    bestStart < 0
-      ? hex.join(':')
-      : `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
-  return `${text}/${cidr.prefix}`;
-}
-
-function contains(outer: Cidr, inner: Cidr): boolean {
-  if (outer.family !== inner.family || outer.prefix > inner.prefix) return false;
-  const shift = BigInt(width(outer.family) - outer.prefix);
-  return outer.base >> shift === inner.base >> shift;
-}
-
-function overlaps(a: Cidr, b: Cidr): boolean {
-  return contains(a, b) || contains(b, a);
-}
-
-function halves(cidr: Cidr): [Cidr, Cidr] {
-  const prefix = cidr.prefix + 1;
-  const bit = 1n << BigInt(width(cidr.family) - prefix);
-  return [
-    { family: cidr.family, base: cidr.base, prefix },
-    { family: cidr.family, base: cidr.base | bit, prefix },
-  ];
-}
-
-/** Whether `outer` contains every address of `inner` (false when either is malformed or families differ). */
-export function cidrContains(outer: string, inner: string): boolean {
-  const a = parseCidr(outer);
-  const b = parseCidr(inner);
-  return a !== undefined && b !== undefined && contains(a, b);
-}
-
-/** Whether the union of `ranges` holds every address of `target`. */
-export function cidrCovered(target: string, ranges: readonly string[]): boolean {
-  const parsed = parseCidr(target);
-  if (parsed === undefined) return false;
-  return covered(
-    parsed,
-    ranges.flatMap((range) => parseCidr(range) ?? []),
-  );
-}
-
-function covered(target: Cidr, ranges: readonly Cidr[]): boolean {
-  const relevant = ranges.filter((range) => overlaps(range, target));
-  if (relevant.length === 0) return false;
-  if (relevant.some((range) => contains(range, target))) return true;
-  const [low, high] = halves(target);
-  return covered(low, relevant) && covered(high, relevant);
-}
 
 /** Private, shared and reserved IPv4/IPv6 space: never where an internet registry or AWS endpoint lives. */
 const nonPublic = [
@@ -299,7 +211,14 @@ export function securityGroupsAllow(
     for (const range of permission.IpRanges ?? []) if (range.CidrIp) ranges.push(range.CidrIp);
     for (const range of permission.Ipv6Ranges ?? []) if (range.CidrIpv6) ranges.push(range.CidrIpv6);
   }
-  return peer.cidrs.length > 0 && peer.cidrs.every((cidr) => cidrCovered(cidr, ranges));
+  const parsed = ranges.flatMap((range) => parseCidr(range) ?? []);
+  return (
+    peer.cidrs.length > 0 &&
+    peer.cidrs.every((text) => {
+      const target = parseCidr(text);
+      return target !== undefined && covered(target, parsed);
+    })
+  );
 }
 
 function anyRuleForPort(permissions: readonly IpPermission[], port: number): boolean {
