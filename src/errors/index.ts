@@ -2,6 +2,7 @@
  * Failures a user can meet outside the HTTP API. Each has a stable code to match on, and a hint that says
  * what to do. The CLI maps them to exit codes (docs/cli.md).
  */
+import { redactUrlCredentials } from '../shared/url-credentials.ts';
 
 export type PullsafeErrorCode =
   | 'CONFIG_INVALID'
@@ -42,12 +43,15 @@ const secretPatterns: [RegExp, string][] = [
     '$1[redacted]',
   ],
   [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, '[redacted-aws-key]'],
-  [/(https?:\/\/)[^/\s:@]+:[^/\s@]+@/gi, '$1[redacted]@'],
 ];
 
-/** Removes credentials from text meant for logs, errors or reports. */
+/**
+ * Removes credentials from text meant for logs, errors or reports: the userinfo of URLs (see
+ * `shared/url-credentials.ts`), Authorization header values, `password`/`secret`/`token` fields and AWS
+ * access key ids.
+ */
 export function redact(text: string): string {
-  let result = text;
+  let result = redactUrlCredentials(text);
   for (const [pattern, replacement] of secretPatterns) result = result.replace(pattern, replacement);
   return result;
 }
