@@ -2,27 +2,62 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cliPath, runCli, type CliResult } from './helpers/cli.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
-/** Runs the CLI with `input` written to its stdin (a pipe, not a terminal). */
-function runWithStdin(args: string[], input: string): Promise<CliResult> {
+/**
+ * Runs the CLI with stdin a pipe carrying `input`, or streamed from `stdinFile` (as `< file`), and, with
+ * `closeStdout`, its stdout closed before it writes anything: a reader that went away (`| head`).
+ */
+function runCliWith(
+  args: string[],
+  options: { input?: string; stdinFile?: string; closeStdout?: boolean },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    if (options.closeStdout) child.stdout.destroy();
+    else child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // The CLI may end before it has read all of stdin; that is not the test's failure.
+    child.stdin.on('error', () => {});
+    if (options.stdinFile) createReadStream(options.stdinFile).pipe(child.stdin);
+    else child.stdin.end(options.input ?? '');
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-    child.stdin.end(input);
   });
+}
+
+const rateLimited =
+  'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit';
+
+/** A CodeBuild log of about 6 MB whose docker build failed on its FROM line. */
+function bigBuildLog(): string {
+  const lines = [
+    '[Container] 2024/05/14 10:01:58.117266 Running on CodeBuild On-demand',
+    '[Container] 2024/05/14 10:02:01.324845 Running command docker build -t $REPOSITORY_URI:latest .',
+  ];
+  for (let i = 0; lines.length < 75_000; i++) {
+    lines.push(`npm http fetch GET 200 https://registry.npmjs.org/package-${i} 12ms (cache miss)`);
+  }
+  lines.push(
+    'Sending build context to Docker daemon  15.36kB',
+    'Step 1/9 : FROM python:3.11-slim',
+    rateLimited,
+  );
+  lines.push(
+    '[Container] 2024/05/14 10:02:03.546211 Command did not exit successfully docker build -t $REPOSITORY_URI:latest . exit status 1',
+    '[Container] 2024/05/14 10:02:03.550113 Phase complete: BUILD State: FAILED',
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 const permissionMessage =
@@ -74,14 +109,14 @@ describe('pullsafe explain', () => {
   });
 
   it('reads the message from stdin and prints the JSON contract', async () => {
-    const result = await runWithStdin(['explain', '--json'], `${endpointMessage}\n`);
+    const result = await runCliWith(['explain', '--json'], { input: `${endpointMessage}\n` });
     assert.equal(result.code, 0, result.stderr);
     const output = JSON.parse(result.stdout) as {
       causes: JsonCause[];
       extracted: Record<string, unknown>;
       message: string;
     };
-    assert.deepEqual(Object.keys(output).sort(), ['causes', 'extracted', 'message']);
+    assert.deepEqual(Object.keys(output).sort(), ['causes', 'extracted', 'inputLines', 'lines', 'message']);
     assert.deepEqual(
       output.causes.map((cause) => cause.id),
       ['network-vpc-endpoint', 'auth-ecr-token'],
@@ -117,7 +152,7 @@ describe('pullsafe explain', () => {
   });
 
   it('exits 2 on empty stdin', async () => {
-    const result = await runWithStdin(['explain'], '  \n');
+    const result = await runCliWith(['explain'], { input: '  \n' });
     assert.equal(result.code, 2);
     assert.match(result.stderr, /no message to explain/);
   });
@@ -155,6 +190,58 @@ describe('pullsafe explain', () => {
     assert.equal(output.extracted.ipClass, 'amazon-s3');
     assert.equal(output.causes[0]?.id, 'network-s3-layers');
     assert.ok(output.causes[0]?.fixes.some((fix) => fix.includes('prod-eu-north-1-starport-layer-bucket')));
+  });
+
+  it('answers a 6 MB log with its evidence lines, not the log', async () => {
+    const file = join(dir, 'codebuild.log');
+    const log = bigBuildLog();
+    await writeFile(file, log);
+    assert.ok(log.length > 6_000_000);
+
+    const human = await runCliWith(['explain'], { stdinFile: file });
+    assert.equal(human.code, 0, human.stderr);
+    assert.ok(human.stdout.length < 5_000, `${human.stdout.length} bytes of output`);
+    assert.match(
+      human.stdout,
+      /^from the input \(2 of 75005 lines\):\n {2}Step 1\/9 : FROM python:3\.11-slim\n {2}toomanyrequests: /,
+    );
+    assert.match(human.stdout, /^rate-limit: Docker Hub refused to serve python:3\.11-slim/m);
+    assert.match(
+      human.stdout,
+      /`FROM public\.ecr\.aws\/docker\/library\/python:3\.11-slim` in the Dockerfile/,
+    );
+    assert.ok(!human.stdout.includes('npm http fetch'));
+    assert.ok(!human.stdout.includes('repositoryCredentials'));
+
+    const json = await runCliWith(['explain', '--json'], { stdinFile: file });
+    assert.equal(json.code, 0, json.stderr);
+    assert.ok(json.stdout.length < 20_000, `${json.stdout.length} bytes of output`);
+    const output = JSON.parse(json.stdout) as { lines: string[]; inputLines: number; message: string };
+    assert.deepEqual(output.lines, ['Step 1/9 : FROM python:3.11-slim', rateLimited]);
+    assert.equal(output.inputLines, 75_005);
+  });
+
+  it('ends quietly, with its usual exit code, when its reader has gone (`| head`)', async () => {
+    const file = join(dir, 'codebuild-closed.log');
+    await writeFile(file, bigBuildLog());
+    const explained = await runCliWith(['explain'], { stdinFile: file, closeStdout: true });
+    assert.equal(explained.code, 0);
+    assert.equal(explained.stderr, '');
+
+    const unknown = join(dir, 'unknown.log');
+    await writeFile(unknown, 'the registry said something odd\n');
+    const unexplained = await runCliWith(['explain', '--json'], { stdinFile: unknown, closeStdout: true });
+    assert.equal(unexplained.code, 1);
+    assert.equal(unexplained.stderr, '');
+  });
+
+  it('a closed stdout is a quiet exit for other commands too (help, scan)', async () => {
+    await writeFile(join(dir, 'Dockerfile'), 'FROM nginx:1.27\n');
+    for (const args of [['--help'], ['explain', '--help'], ['scan', dir]]) {
+      const result = await runCliWith(args, { closeStdout: true });
+      assert.equal(result.stderr, '', `pullsafe ${args.join(' ')}`);
+      assert.equal(result.code, 0, `pullsafe ${args.join(' ')}`);
+    }
   });
 
   it('exits 2 when the ip-ranges file is missing or not ip-ranges.json', async () => {

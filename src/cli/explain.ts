@@ -54,8 +54,10 @@ export async function runExplain(words: string[], flags: ExplainFlags): Promise<
     });
   }
   const result = explain(text, s3Ranges ? { s3Ranges } : {});
-  if (flags.json) printJson({ causes: result.causes, extracted: result.extracted, message: result.message });
-  else printLines(render(result));
+  if (flags.json) {
+    const { causes, extracted, message, lines, inputLines } = result;
+    printJson({ causes, extracted, message, lines, inputLines });
+  } else printLines(render(result));
   return result.causes[0]?.id === 'unknown' ? exitCodes.findings : exitCodes.ok;
 }
 
@@ -76,8 +78,16 @@ function renderCause(cause: Cause, position: number, total: number): string[] {
   return lines;
 }
 
+/** A one-line message is shown as its core; of a longer input, only the lines the causes were read from. */
 function render(result: ExplainResult): string[] {
-  const lines = [`message: ${result.message}`, ''];
+  const lines =
+    result.inputLines <= 1
+      ? [`message: ${result.message}`, '']
+      : [
+          `from the input (${result.lines.length} of ${result.inputLines} lines):`,
+          ...result.lines.map((line) => `  ${line}`),
+          '',
+        ];
   result.causes.forEach((cause, index) => {
     if (index) lines.push('');
     lines.push(...renderCause(cause, index + 1, result.causes.length));

@@ -9,6 +9,20 @@ export const exitCodes = {
   internal: 70,
 } as const;
 
+/**
+ * A reader that stops early (`pullsafe … | head`) closes the pipe: the next write fails with EPIPE, which
+ * would otherwise end the process with a stack trace. pullsafe then stops at once and quietly, as a Unix
+ * filter killed by SIGPIPE would, with the command's exit code when it has one by then (else 0). Installed
+ * when this module is first loaded, so it covers every command and commander's own help output.
+ */
+function exitQuietlyOnClosedOutput(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+  // Later in the same turn the command may still settle its exit code; give it that turn, then end.
+  setImmediate(() => process.exit());
+}
+process.stdout.on('error', exitQuietlyOnClosedOutput);
+process.stderr.on('error', exitQuietlyOnClosedOutput);
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

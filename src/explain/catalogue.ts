@@ -100,9 +100,9 @@ export const catalogue: Readonly<Record<CauseId, CatalogueEntry>> = {
       'The reference string does not follow the grammar: uppercase letters in the repository, an invalid tag or digest, whitespace, a URL scheme.',
   },
   'image-platform-mismatch': {
-    title: 'The image has no variant for this operating system and CPU architecture',
+    title: 'The image is not built for this operating system and CPU architecture',
     meaning:
-      'The manifest (or index) lists no image for the platform the task runs on, e.g. an arm64-only image on an X86_64 task.',
+      'The image is not built for the platform the task runs on, e.g. an arm64-only image on an X86_64 task: an index without that platform fails the pull, a single-platform image for another CPU is pulled and its entrypoint fails to start with `exec format error`.',
   },
   'image-media-type': {
     title: 'The runtime does not accept the image format',

@@ -79,6 +79,15 @@ export interface Extracted {
   accountId?: string;
   /** The ECS agent replaced an S3 layer URL with `REDACTED ECR URL related to <image>`. */
   layerUrlRedacted?: boolean;
+  /**
+   * The failed pull was the base image of a `docker build` (a `FROM` step: the classic builder's
+   * `Step N/M : FROM …` as the last step, or BuildKit's `load metadata for …`); `image` is that base image.
+   */
+  dockerBuild?: boolean;
+  /** A certificate error's `current time … is before/after …`: the client's clock and the bound it broke. */
+  clockTime?: string;
+  certNotBefore?: string;
+  certNotAfter?: string;
 }
 
 export interface ReadMessage {
@@ -144,6 +153,16 @@ const wrapperRules: WrapperRule[] = [
     onMatch: (match, extracted) => {
       if (match[1]) extracted.dockerApiStatus = Number(match[1]);
     },
+  },
+  {
+    name: 'codebuild-log',
+    pattern: /^\[Container\] \d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s*/m,
+    source: 'codebuild',
+  },
+  {
+    name: 'codebuild-log',
+    pattern: /\bCOMMAND_EXECUTION_ERROR(?::|\s+Message:)\s*/,
+    source: 'codebuild',
   },
   {
     name: 'ResourceInitializationError',
@@ -266,9 +285,12 @@ function noteImage(extracted: Extracted, candidate: string | undefined): void {
   if (reference.digest !== undefined) extracted.digest = reference.digest;
 }
 
+/** Lists of evidence keep their first entries only: a long log may name thousands of hosts. */
+const listLimit = 20;
+
 function addUnique(list: string[] | undefined, value: string): string[] {
   const result = list ?? [];
-  if (!result.includes(value)) result.push(value);
+  if (result.length < listLimit && !result.includes(value)) result.push(value);
   return result;
 }
 
@@ -276,6 +298,16 @@ function addUnique(list: string[] | undefined, value: string): string[] {
 export function readMessage(input: string, s3Ranges?: readonly S3Range[]): ReadMessage {
   const text = redactMessage(input.replace(/\\"/g, '"').replace(/\\n/g, '\n')).trim();
   const extracted: Extracted = {};
+  const message = stripWrappers(text, extracted);
+  extractEvidence(text, extracted, s3Ranges);
+  return { message: message || text, text, extracted };
+}
+
+/**
+ * The core of already redacted text: the wrappers removed and whitespace collapsed to single spaces. What
+ * the wrappers carry (source, retries, statuses) is recorded in `extracted` when one is given.
+ */
+export function stripWrappers(text: string, extracted: Extracted = {}): string {
   let core = text;
   const wrappers: string[] = [];
   for (const rule of wrapperRules) {
@@ -297,12 +329,10 @@ export function readMessage(input: string, s3Ranges?: readonly S3Range[]): ReadM
     });
   }
   if (wrappers.length) extracted.wrappers = wrappers;
-  extractEvidence(text, extracted, s3Ranges);
-  const message = core
+  return core
     .replace(/\s+/g, ' ')
     .replace(/^[\s:;,.-]+/, '')
     .trim();
-  return { message: message || text, text, extracted };
 }
 
 function extractEvidence(text: string, extracted: Extracted, s3Ranges?: readonly S3Range[]): void {
@@ -360,7 +390,29 @@ function extractEvidence(text: string, extracted: Extracted, s3Ranges?: readonly
   }
 }
 
+/**
+ * The base image of a `docker build` whose pull failed, as its `FROM` names it: BuildKit names the failing one
+ * (`failed to resolve source metadata for …`, `ERROR [internal] load metadata for …`); the classic builder
+ * stops at the failing step, so its last `Step N/M :` is the `FROM` when the pull failed (a later step's
+ * failure is not a pull of the base image).
+ */
+function buildBaseImage(text: string): string | undefined {
+  const buildkit =
+    /failed to resolve source metadata for (\S+?):\s/.exec(text) ??
+    /(?:ERROR|>) \[[^\]\n]*\] load metadata for (\S+?):?(?:\s|$)/.exec(text);
+  if (buildkit) return buildkit[1];
+  const steps = [...text.matchAll(/^Step \d+\/\d+ : (.*)$/gm)];
+  const last = steps.at(-1)?.[1];
+  const from = last && /^FROM\s+(?:--platform=\S+\s+)?(\S+)/i.exec(last);
+  return from ? from[1] : undefined;
+}
+
 function extractImage(text: string, extracted: Extracted): void {
+  const base = buildBaseImage(text);
+  if (base !== undefined) {
+    noteImage(extracted, base);
+    if (extracted.image !== undefined) extracted.dockerBuild = true;
+  }
   const patterns = [
     /(?:Failed to pull image|Back-off pulling image|[Pp]ulling image|failed to pull and unpack image|failed to resolve reference|failed to resolve ref) "([^"]+)"/,
     /failed to resolve ref (?!")(\S+?):\s/,
@@ -472,6 +524,12 @@ function extractNetwork(text: string, extracted: Extracted, s3Ranges?: readonly 
       extracted.ipClass = classification.class;
       if (classification.region && !extracted.region) extracted.region = classification.region;
     }
+  }
+  const clock = /current time (\S+) is (before|after) (\S+?)[.,;]?(?:\s|$)/.exec(text);
+  if (clock) {
+    extracted.clockTime = clock[1] as string;
+    if (clock[2] === 'before') extracted.certNotBefore = clock[3] as string;
+    else extracted.certNotAfter = clock[3] as string;
   }
   const lookup =
     /lookup ([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?: on [^\s]+)?:? (?:no such host|server misbehaving|Temporary failure|i\/o timeout|read udp)/.exec(

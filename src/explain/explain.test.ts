@@ -5,8 +5,11 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { causeIds, type CauseId } from './catalogue.ts';
-import { explain } from './explain.ts';
+import { evidenceLineLength, evidenceLineLimit, explain } from './explain.ts';
 import type { Extracted } from './evidence.ts';
 
 interface Row {
@@ -20,7 +23,13 @@ interface Row {
   evidence?: Partial<Extracted>;
   /** Substrings that some fix of the first cause must contain. */
   fixes?: string[];
+  /** A substring the first fix of the first cause must contain. */
+  firstFix?: string;
+  /** Substrings that no fix of any cause may contain. */
+  notInFixes?: string[];
 }
+
+const digest = 'sha256:0b1e4d2f7c9a3e5b8d6f1a2c4e7b9d0f3a5c8e1b4d6f9a2c5e8b1d4f7a0c3e6b';
 
 const rows: Row[] = [
   // rate-limit
@@ -60,7 +69,106 @@ const rows: Row[] = [
     text: "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE: Unable to pull customer's container image. CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit",
     first: 'rate-limit',
     evidence: { source: 'codebuild' },
-    fixes: ['env.secrets-manager'],
+    fixes: ['registryCredential', 'aws/codebuild/standard'],
+    notInFixes: ['env.secrets-manager', 'repositoryCredentials'],
+  },
+  {
+    name: 'CodeBuild log: the classic builder stops at its FROM step',
+    text: [
+      '[Container] 2024/05/14 10:02:01.324122 Entering phase BUILD',
+      '[Container] 2024/05/14 10:02:01.324845 Running command docker build -t $REPOSITORY_URI:$IMAGE_TAG .',
+      'Sending build context to Docker daemon  15.36kB',
+      'Step 1/9 : FROM python:3.11-slim',
+      'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit',
+      '[Container] 2024/05/14 10:02:03.546211 Command did not exit successfully docker build -t $REPOSITORY_URI:$IMAGE_TAG . exit status 1',
+      '[Container] 2024/05/14 10:02:03.550113 Phase complete: BUILD State: FAILED',
+      '[Container] 2024/05/14 10:02:03.550131 Phase context status code: COMMAND_EXECUTION_ERROR Message: Error while executing command: docker build -t $REPOSITORY_URI:$IMAGE_TAG .. Reason: exit status 1',
+    ].join('\n'),
+    first: 'rate-limit',
+    evidence: { source: 'codebuild', image: 'python:3.11-slim', dockerBuild: true, tag: '3.11-slim' },
+    fixes: [
+      'FROM public.ecr.aws/docker/library/python:3.11-slim',
+      'secrets-manager',
+      'docker login --username "$REGISTRY_USER" --password-stdin',
+      'pullsafe copy python:3.11-slim',
+    ],
+    notInFixes: ['repositoryCredentials', 'registryCredential', 'imagePullSecrets'],
+  },
+  {
+    name: 'CodeBuild log: BuildKit cannot resolve the base image',
+    text: [
+      '[Container] 2025/02/03 08:15:40.207133 Running command docker buildx build --platform linux/amd64 -t app .',
+      '#1 [internal] load build definition from Dockerfile',
+      '#1 DONE 0.0s',
+      '#2 [internal] load metadata for docker.io/library/node:20-alpine',
+      '#2 ERROR: unexpected status from HEAD request to https://registry-1.docker.io/v2/library/node/manifests/20-alpine: 429 Too Many Requests',
+      '------',
+      ' > [internal] load metadata for docker.io/library/node:20-alpine:',
+      '------',
+      'Dockerfile:1',
+      '--------------------',
+      '   1 | >>> FROM node:20-alpine AS build',
+      '   2 |     WORKDIR /src',
+      '--------------------',
+      'ERROR: failed to solve: node:20-alpine: failed to resolve source metadata for docker.io/library/node:20-alpine: unexpected status from HEAD request to https://registry-1.docker.io/v2/library/node/manifests/20-alpine: 429 Too Many Requests',
+    ].join('\n'),
+    first: 'rate-limit',
+    evidence: { source: 'codebuild', image: 'docker.io/library/node:20-alpine', dockerBuild: true },
+    fixes: ['FROM public.ecr.aws/docker/library/node:20-alpine', 'env: secrets-manager'],
+    notInFixes: ['repositoryCredentials'],
+  },
+  {
+    name: 'docker build outside CodeBuild',
+    text: 'Step 1/6 : FROM redis:7.2\ntoomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit',
+    first: 'rate-limit',
+    evidence: { image: 'redis:7.2', dockerBuild: true },
+    fixes: [
+      'FROM public.ecr.aws/docker/library/redis:7.2',
+      'docker login --username <user> --password-stdin',
+    ],
+    notInFixes: ['repositoryCredentials'],
+  },
+  {
+    name: 'Kubernetes events of a rate-limited pull (kubectl describe pod)',
+    text: [
+      'Events:',
+      '  Type     Reason     Age                From               Message',
+      '  ----     ------     ----               ----               -------',
+      '  Normal   Scheduled  2m                 default-scheduler  Successfully assigned shop/web-7d9c6b5f4-x2k8p to ip-10-0-3-17.eu-west-1.compute.internal',
+      '  Normal   Pulling    52s (x4 over 2m)   kubelet            Pulling image "nginx:1.27"',
+      `  Warning  Failed     51s (x4 over 2m)   kubelet            Failed to pull image "nginx:1.27": failed to pull and unpack image "docker.io/library/nginx:1.27": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/nginx/manifests/${digest}: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit`,
+      '  Warning  Failed     51s (x4 over 2m)   kubelet            Error: ErrImagePull',
+      '  Normal   BackOff    12s (x6 over 2m)   kubelet            Back-off pulling image "nginx:1.27"',
+      '  Warning  Failed     12s (x6 over 2m)   kubelet            Error: ImagePullBackOff',
+    ].join('\n'),
+    first: 'rate-limit',
+    evidence: { source: 'kubernetes', image: 'nginx:1.27', tag: '1.27' },
+    fixes: [
+      'imagePullSecrets',
+      'kubectl create secret docker-registry',
+      'image: public.ecr.aws/docker/library/nginx:1.27',
+    ],
+    notInFixes: ['repositoryCredentials', 'buildspec'],
+  },
+  {
+    name: 'ECS: a digest-pinned pull keeps its digest',
+    text: `CannotPullContainerError: inspect image has been retried 5 time(s): httpReaderSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/node/manifests/${digest}: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit`,
+    first: 'rate-limit',
+    evidence: { digest, repository: 'library/node' },
+    fixes: [
+      `public.ecr.aws/docker/library/node@${digest}`,
+      `docker-hub/library/node@${digest}`,
+      `pullsafe copy node@${digest}`,
+    ],
+    notInFixes: ['node:latest'],
+  },
+  {
+    name: 'Fargate: a tag and digest keep both',
+    text: `CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref docker.io/library/node:20@${digest}: unexpected status from GET request to https://registry-1.docker.io/v2/library/node/manifests/${digest}: 429 Too Many Requests`,
+    first: 'rate-limit',
+    evidence: { tag: '20', digest },
+    fixes: [`public.ecr.aws/docker/library/node:20@${digest}`],
+    notInFixes: ['node:latest'],
   },
   {
     name: 'Fargate manifest HEAD 429',
@@ -201,6 +309,21 @@ const rows: Row[] = [
     text: 'CannotPullContainerError: failed to resolve ref "docker.io/docker/ecs-searchdomain-sidecar:1.0": failed to do request: Head https://registry-1.docker.io/v2/docker/ecs-searchdomain-sidecar/manifests/1.0: dial tcp: lookup registry-1.docker.io on 172.31.0.2:53: no such host',
     first: 'network-dns',
     evidence: { lookupHost: 'registry-1.docker.io', image: 'docker.io/docker/ecs-searchdomain-sidecar:1.0' },
+    notInFixes: ['amazonaws.com', 'endpoint'],
+  },
+  {
+    name: 'kubelet cannot resolve a private registry',
+    text: 'Failed to pull image "registry.corp.example/payments/api:3.4.1": rpc error: code = Unknown desc = failed to pull and unpack image "registry.corp.example/payments/api:3.4.1": failed to resolve reference "registry.corp.example/payments/api:3.4.1": failed to do request: Head "https://registry.corp.example/v2/payments/api/manifests/3.4.1": dial tcp: lookup registry.corp.example on 10.0.0.2:53: no such host',
+    first: 'network-dns',
+    evidence: { lookupHost: 'registry.corp.example', source: 'kubernetes' },
+    fixes: ['registry.corp.example', 'Route 53 Resolver'],
+    notInFixes: ['amazonaws.com', 'endpoint'],
+  },
+  {
+    name: 'Layer bucket name does not resolve',
+    text: 'CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: failed to do request: Get "https://prod-eu-west-1-starport-layer-bucket.s3.eu-west-1.amazonaws.com/a1b2/c3d4": dial tcp: lookup prod-eu-west-1-starport-layer-bucket.s3.eu-west-1.amazonaws.com on 10.1.0.2:53: no such host',
+    first: 'network-dns',
+    fixes: ['com.amazonaws.eu-west-1.s3', 'amazonaws.com names'],
   },
   {
     name: 'Mistyped ECR host',
@@ -226,6 +349,22 @@ const rows: Row[] = [
     text: 'Failed to pull image "registry.example.com/team/app:2.1": rpc error: code = Unknown desc = failed to pull and unpack image "registry.example.com/team/app:2.1": failed to resolve reference "registry.example.com/team/app:2.1": failed to do request: Head "https://registry.example.com/v2/team/app/manifests/2.1": tls: failed to verify certificate: x509: certificate signed by unknown authority',
     first: 'network-tls',
     evidence: { registry: 'registry.example.com', repository: 'team/app' },
+  },
+
+  {
+    name: 'Docker with a clock in the past',
+    text: 'Error response from daemon: Get "https://registry-1.docker.io/v2/": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2019-01-01T00:00:41Z is before 2025-08-12T00:00:00Z',
+    first: 'network-tls',
+    evidence: { clockTime: '2019-01-01T00:00:41Z', certNotBefore: '2025-08-12T00:00:00Z' },
+    firstFix: 'check the clock',
+  },
+  {
+    name: 'kubelet and a certificate that expired',
+    text: 'Failed to pull image "harbor.internal.example/ops/agent:2.0": rpc error: code = Unknown desc = failed to pull and unpack image "harbor.internal.example/ops/agent:2.0": failed to resolve reference "harbor.internal.example/ops/agent:2.0": failed to do request: Head "https://harbor.internal.example/v2/ops/agent/manifests/2.0": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2025-03-02T09:14:03Z is after 2025-02-28T23:59:59Z',
+    first: 'network-tls',
+    evidence: { certNotAfter: '2025-02-28T23:59:59Z' },
+    firstFix: 'renew the certificate of harbor.internal.example',
+    fixes: ['check the clock'],
   },
 
   // network-interrupted
@@ -374,6 +513,22 @@ const rows: Row[] = [
     fixes: ['expired'],
   },
 
+  {
+    name: 'kubelet refused by ghcr.io',
+    text: 'Failed to pull image "ghcr.io/acme/billing:1.8.0": rpc error: code = Unknown desc = failed to pull and unpack image "ghcr.io/acme/billing:1.8.0": failed to resolve reference "ghcr.io/acme/billing:1.8.0": failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://ghcr.io/token?scope=repository%3Aacme%2Fbilling%3Apull&service=ghcr.io: 401 Unauthorized',
+    first: 'auth-registry-credentials',
+    evidence: { source: 'kubernetes', registry: 'ghcr.io' },
+    fixes: ['imagePullSecrets', '--docker-server=ghcr.io'],
+    notInFixes: ['repositoryCredentials'],
+  },
+  {
+    name: 'containerd: a private Docker Hub repository without credentials',
+    text: 'Failed to pull image "acme/private-api:2.3": rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/acme/private-api:2.3": failed to resolve reference "docker.io/acme/private-api:2.3": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed',
+    first: 'image-not-found',
+    also: ['auth-registry-credentials'],
+    notInFixes: ['repositoryCredentials'],
+  },
+
   // image-not-found
   {
     name: 'ECS agent image hint',
@@ -474,6 +629,32 @@ const rows: Row[] = [
     first: 'image-platform-mismatch',
   },
 
+  {
+    name: 'container log of an arm64 image on X86_64',
+    text: 'exec /usr/local/bin/docker-entrypoint.sh: exec format error',
+    first: 'image-platform-mismatch',
+    fixes: ['runtimePlatform', '--platform linux/amd64', 'pullsafe copy --platform'],
+  },
+  {
+    name: 'older runc: exec user process caused',
+    text: 'standard_init_linux.go:228: exec user process caused: exec format error',
+    first: 'image-platform-mismatch',
+    fixes: ['runtimePlatform', '--platform'],
+  },
+  {
+    name: 'ECS on EC2: runc cannot start the entrypoint',
+    text: 'CannotStartContainerError: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/app/server": exec format error: unknown',
+    first: 'image-platform-mismatch',
+    fixes: ['runtimePlatform', 'docker buildx build --platform'],
+  },
+  {
+    name: 'kubelet: containerd cannot start the entrypoint',
+    text: 'Warning  Failed     3s (x3 over 21s)  kubelet            Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/app/server": exec format error: unknown',
+    first: 'image-platform-mismatch',
+    evidence: { source: 'kubernetes' },
+    fixes: ['kubernetes.io/arch'],
+  },
+
   // image-media-type
   {
     name: 'Schema 1 manifest',
@@ -527,6 +708,20 @@ const rows: Row[] = [
     name: 'Batch pull timeout',
     text: 'CannotPullContainerError: timeout',
     first: 'pull-timeout',
+  },
+
+  {
+    name: 'ECS cancels a slow layer download from the ECR layer bucket',
+    text: 'CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: failed to do request: Get "https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/7e1f-111122223333-4c1b9e6a-4f1d-ae56-1c2b/3a4b5c6d-7e8f-4a9b-8c7d-6e5f4a3b2c1d": context canceled',
+    first: 'network-s3-layers',
+    also: ['pull-timeout'],
+  },
+  {
+    name: 'kubelet cancels a Docker Hub layer download',
+    text: `Failed to pull image "pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime": rpc error: code = Canceled desc = failed to pull and unpack image "docker.io/pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime": failed to copy: httpReadSeeker: failed open: failed to do request: Get "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/0b/${digest.slice(7)}/data?verify=1717000000-abc": context canceled`,
+    first: 'pull-timeout',
+    also: ['network-no-route'],
+    fixes: ['ECS_IMAGE_PULL_TIMEOUT'],
   },
 
   // secrets-access
@@ -590,7 +785,7 @@ const rows: Row[] = [
     name: 'Secrets Manager context deadline exceeded',
     text: 'ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 5 time(s): failed to fetch secret arn:aws:secretsmanager:us-west-2:*:secret:DBPasswordSecret-* from secrets manager: RequestCanceled: request context canceled caused by: context deadline exceeded. Please check your task network configuration.',
     first: 'secrets-network',
-    not: ['network-no-route'],
+    not: ['network-no-route', 'pull-timeout'],
     evidence: { retries: 5, region: 'us-west-2' },
     fixes: ['com.amazonaws.us-west-2.secretsmanager'],
   },
@@ -693,6 +888,17 @@ describe('explain over real messages', () => {
       }
       const first = result.causes[0];
       assert.ok(first);
+      if (row.firstFix !== undefined) {
+        assert.ok(
+          first.fixes[0]?.includes(row.firstFix),
+          `the first fix should contain ${row.firstFix}:\n${fixText(first.fixes)}`,
+        );
+      }
+      for (const needle of row.notInFixes ?? []) {
+        for (const cause of result.causes) {
+          assert.ok(!fixText(cause.fixes).includes(needle), `${cause.id} fixes name ${needle}`);
+        }
+      }
       for (const needle of row.fixes ?? []) {
         assert.ok(
           fixText(first.fixes).includes(needle),
@@ -796,5 +1002,170 @@ describe('explain contract', () => {
     assert.ok(result.message.startsWith('failed to resolve ref'));
     assert.equal(result.extracted.retries, 5);
     assert.deepEqual(result.extracted.wrappers, ['ecs-error-name', 'retried']);
+  });
+});
+
+describe('what is shown of a long input', () => {
+  const rateLimited =
+    'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit';
+
+  test('a 6 MB build log gives its evidence lines, not its whole text', () => {
+    const lines = [
+      '[Container] 2024/05/14 10:01:58.117266 Running on CodeBuild On-demand',
+      '[Container] 2024/05/14 10:02:01.324845 Running command docker build -t app:latest .',
+      'Sending build context to Docker daemon  15.36kB',
+    ];
+    for (let i = 0; lines.length < 75_000; i++) {
+      lines.push(`npm http fetch GET 200 https://registry.npmjs.org/package-${i} 12ms (cache miss)`);
+    }
+    lines.push('Step 1/9 : FROM python:3.11-slim', rateLimited);
+    lines.push('[Container] 2024/05/14 10:02:03.550113 Phase complete: BUILD State: FAILED');
+    const text = lines.join('\n');
+    assert.ok(text.length > 6_000_000);
+    const result = explain(text);
+    assert.equal(result.causes[0]?.id, 'rate-limit');
+    assert.equal(result.extracted.image, 'python:3.11-slim');
+    assert.deepEqual(result.lines, ['Step 1/9 : FROM python:3.11-slim', rateLimited]);
+    assert.equal(result.inputLines, lines.length);
+    assert.ok(result.message.length < 400, result.message);
+    assert.ok(JSON.stringify(result).length < 20_000);
+  });
+
+  test('at most the last evidenceLineLimit lines, each cut to evidenceLineLength with its end kept', () => {
+    const lines = Array.from(
+      { length: 40 },
+      (_, i) => `Error response from daemon: ${rateLimited} ${'x'.repeat(5000)} attempt-${i}`,
+    );
+    const result = explain(lines.join('\n'));
+    assert.equal(result.lines.length, evidenceLineLimit);
+    for (const line of result.lines) {
+      assert.ok(line.length <= evidenceLineLength, `${line.length} characters`);
+      assert.ok(line.startsWith('Error response from daemon: toomanyrequests'));
+    }
+    assert.ok(result.lines.at(-1)?.endsWith('attempt-39'));
+    assert.ok(result.message.length <= evidenceLineLimit * evidenceLineLength);
+  });
+
+  test('evidence lists keep their first 20 entries, however many the log names', () => {
+    const text = Array.from(
+      { length: 5000 },
+      (_, i) =>
+        `Error response from daemon: Get "https://registry-${i}.example.com/v2/": dial tcp 203.0.113.${i % 250}:443: i/o timeout`,
+    ).join('\n');
+    const result = explain(text);
+    assert.equal(result.extracted.hosts?.length, 20);
+    assert.equal(result.extracted.hosts?.[0], 'registry-0.example.com');
+    assert.ok(JSON.stringify(result).length < 20_000);
+  });
+
+  test('a repeated line is shown once', () => {
+    const event =
+      'Warning  Failed  12s (x6 over 2m)  kubelet  Failed to pull image "nginx:1.27": rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/library/nginx:1.27": 429 Too Many Requests';
+    const result = explain([event, event, '  ', event].join('\n'));
+    assert.deepEqual(result.lines, [event]);
+    assert.equal(result.inputLines, 4);
+  });
+
+  test('an input no wording matches shows its last three lines', () => {
+    const result = explain(['starting', 'step one', 'step two', 'step three', 'the end'].join('\n'));
+    assert.equal(result.causes[0]?.id, 'unknown');
+    assert.deepEqual(result.lines, ['step two', 'step three', 'the end']);
+  });
+
+  test('a one-line message is its own evidence line, and message is its core', () => {
+    const text =
+      'CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref docker.io/library/python:3.12-slim: unexpected status from HEAD request to https://registry-1.docker.io/v2/library/python/manifests/3.12-slim: 429 Too Many Requests';
+    const result = explain(text);
+    assert.deepEqual(result.lines, [text]);
+    assert.equal(result.inputLines, 1);
+    assert.ok(result.message.startsWith('failed to resolve ref docker.io/library/python:3.12-slim'));
+  });
+
+  test('a build that failed after its FROM step does not blame the base image', () => {
+    const result = explain(
+      [
+        'Step 1/4 : FROM node:20',
+        ' ---> 1a2b3c4d5e6f',
+        'Step 2/4 : RUN docker pull registry.example.com/tools/lint:3',
+        'Error response from daemon: Get "https://registry.example.com/v2/": net/http: TLS handshake timeout',
+      ].join('\n'),
+    );
+    assert.equal(result.extracted.dockerBuild, undefined);
+    assert.notEqual(result.extracted.image, 'node:20');
+    assert.equal(result.causes[0]?.id, 'network-tls');
+  });
+});
+
+describe('fixes name only what pullsafe has', () => {
+  const mainPath = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+  const sources = ['explain.ts', 'catalogue.ts', 'evidence.ts'].map((file) =>
+    readFileSync(new URL(`./${file}`, import.meta.url), 'utf8'),
+  );
+  const extraMessages = [
+    'exec /usr/local/bin/docker-entrypoint.sh: exec format error',
+    'something nobody has seen before',
+  ];
+  const fixes = [...rows.map((row) => row.text), ...extraMessages].flatMap((text) =>
+    explain(text).causes.flatMap((cause) => cause.fixes),
+  );
+
+  test('a pullsafe command in a fix is always written as code', () => {
+    for (const fix of fixes) assert.doesNotMatch(fix, /(?<!`)\bpullsafe\s+[a-z]/, fix);
+  });
+
+  test('no fix offers pullsafe itself as a registry mirror or pull-through cache (it has none yet)', () => {
+    const offer = /pullsafe serve|pullsafe (?:as|like) an? |through pullsafe/i;
+    for (const fix of fixes) assert.doesNotMatch(fix, offer, fix);
+    for (const source of sources) assert.doesNotMatch(source, offer);
+  });
+
+  test('every pullsafe command and flag named in a fix runs: `<command> --help` exits 0 and lists the flag', () => {
+    const named = new Map<string, Set<string>>();
+    const note = (command: string, flags: string[] = []) => {
+      const known = named.get(command) ?? new Set<string>();
+      for (const flag of flags) known.add(flag);
+      named.set(command, known);
+    };
+    for (const fix of fixes) {
+      for (const match of fix.matchAll(/`pullsafe ([^`]*)`/g)) {
+        const [command, ...words] = (match[1] ?? '').trim().split(/\s+/);
+        if (command)
+          note(
+            command,
+            words.filter((word) => /^--?[a-z]/.test(word)).map((word) => word.split('=')[0] ?? word),
+          );
+      }
+    }
+    // Branches the rows do not reach are still tied to a command: every `pullsafe <command>` in the sources.
+    for (const source of sources) {
+      for (const match of source.matchAll(/`pullsafe ([a-z][a-z-]*)/g)) note(match[1] ?? '');
+    }
+    for (const expected of ['copy', 'sync', 'inspect', 'ratelimit', 'rewrite', 'doctor']) {
+      assert.ok(named.has(expected), `no fix names pullsafe ${expected}: the parse above is broken`);
+    }
+    const help = (command: string) =>
+      spawnSync(process.execPath, [mainPath, command, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    for (const [command, flags] of named) {
+      const result = help(command);
+      assert.equal(result.status, 0, `pullsafe ${command} --help: ${result.stderr}`);
+      assert.match(
+        result.stdout,
+        new RegExp(`^Usage: pullsafe ${command} `),
+        `pullsafe has no command ${command}`,
+      );
+      for (const flag of flags) {
+        assert.match(
+          result.stdout,
+          new RegExp(`(?:^|[\\s,])${flag}\\b`, 'm'),
+          `pullsafe ${command} has no ${flag}`,
+        );
+      }
+    }
+    // Commander answers `<unknown> --help` with the program's help and 0: the usage line is what tells.
+    assert.doesNotMatch(
+      help('mirror').stdout,
+      /^Usage: pullsafe mirror /,
+      'an unknown command must fail this check',
+    );
   });
 });

@@ -8,7 +8,7 @@
  */
 import { familiarName, isDockerHub, OFFICIAL_REPOSITORY_PREFIX } from '../reference/index.ts';
 import { catalogue, type CauseId } from './catalogue.ts';
-import { readMessage, type Extracted } from './evidence.ts';
+import { readMessage, stripWrappers, type Extracted } from './evidence.ts';
 import type { S3Range } from './ip-class.ts';
 
 export type Confidence = 'high' | 'medium' | 'low';
@@ -37,9 +37,20 @@ export interface ExplainResult {
   causes: Cause[];
   /** All evidence found in the message. */
   extracted: Extracted;
-  /** The core text with wrappers stripped, credentials redacted. */
+  /** The core of the evidence lines: wrappers stripped, credentials redacted, whitespace collapsed. */
   message: string;
+  /**
+   * The input's lines that a cause was read from, redacted, at most `evidenceLineLimit` of them (the last
+   * ones), each cut to `evidenceLineLength` characters; when no line matched, the input's last lines.
+   */
+  lines: string[];
+  /** How many lines the input had. */
+  inputLines: number;
 }
+
+/** Bounds on what is shown of the input: a 6 MB build log gives a few lines, not 6 MB. */
+export const evidenceLineLimit = 12;
+export const evidenceLineLength = 1000;
 
 export interface ExplainOptions {
   /** Amazon S3 prefixes to classify `dial tcp` addresses with, instead of the embedded table. */
@@ -63,8 +74,55 @@ interface Context {
   ecrHost: boolean;
 }
 
-const transportPattern =
-  /i\/o timeout|request canceled|Client\.Timeout exceeded|context deadline exceeded|context canceled|RequestCanceled|connection issue between the task and|network is unreachable|no route to host|connection refused|connection timed out|send request failed|request send failed|RequestError/i;
+/**
+ * The wordings the detectors read. The same list picks the evidence lines out of a long input, so a line is
+ * shown exactly when a detector could have read something from it.
+ */
+const wording = {
+  /** The request never got an answer (timeout, refused, cancelled). */
+  transport:
+    /i\/o timeout|request canceled|Client\.Timeout exceeded|context deadline exceeded|context canceled|RequestCanceled|connection issue between the task and|network is unreachable|no route to host|connection refused|connection timed out|send request failed|request send failed|RequestError/i,
+  rateLimit:
+    /toomanyrequests|pull rate limit|429 Too Many Requests|Too Many Requests|remote response: 429|Rate exceeded/i,
+  referenceInvalid: /invalid reference format/,
+  platform:
+    /does not contain descriptor matching platform|no matching manifest for|failed to find a descriptor for platform|no match for platform in manifest|no match for current platform|image platform .* does not match/i,
+  /** The kernel refused to run the entrypoint: a binary for another CPU (or a script without `#!`). */
+  execFormat: /exec format error/i,
+  mediaType:
+    /unsupported media ?type|prettyjws|application\/vnd\.[\w.+-]+ not supported|unexpected media type|unsupported manifest media type|number of layers and diffIDs don't match|mixed compression/i,
+  diskFull:
+    /no space left on device|failed to register layer|failed to extract layer|ApplyLayer exit status/i,
+  logsGroupMissing: /specified log group does not exist|cannot find the Amazon CloudWatch log group/i,
+  logsAction: /\blogs:(CreateLogStream|CreateLogGroup|PutLogEvents|DescribeLogStreams)\b/,
+  logsNetwork:
+    /cannot find the Amazon CloudWatch log group[\s\S]*connection issue|connection issue between the task and Amazon CloudWatch/i,
+  secretsNotFound:
+    /ResourceNotFoundException|can[’']t find the specified secret|did not contain json key|invalid parameters|InvalidParameters|ParameterNotFound|invalid ARN format|ValidationException/i,
+  denied: /AccessDenied|not authorized|Access to KMS is not allowed/i,
+  secretsNetwork:
+    /connection issue between the task and (?:AWS Secrets Manager|AWS Systems Manager Parameter Store)/i,
+  ecrAuth: /unable to retrieve ecr registry auth|registry auth from Amazon ECR|GetAuthorizationToken/i,
+  credentials:
+    /incorrect username or password|no basic auth credentials|authentication required|authorization token has expired|asm fetching authorization data|username\/password|401 Unauthorized|unauthorized: |UNAUTHORIZED/,
+  credentialsWeak:
+    /may require 'docker login'|may require authorization|requested access to the resource is denied/,
+  notFound:
+    /manifest unknown|name unknown|repository does not exist|requested access to the resource is denied|does not exist or no pull access|Tag \S+ not found|manifest for \S+ not found|not found: manifest unknown|: not found\b|repository \S+ not found|No such image|ErrorCode: 404|\b404 Not Found\b/i,
+  forbidden: /\b403 Forbidden\b/,
+  dns: /no such host|server misbehaving|Temporary failure in name resolution|lookup [^\s]+ on [^\s]+: (?:read udp|i\/o timeout)/i,
+  tls: /x509: certificate|TLS handshake timeout|tls: failed to verify|certificate signed by unknown authority|tls: handshake failure/i,
+  interrupted: /unexpected EOF|connection reset by peer|broken pipe|http2: server sent GOAWAY|stream error/i,
+  pullTimeout:
+    /Could not transition to pulled|inactivity time exceeded timeout|DockerTimeoutError|timeout while pulling image|pull image timeout|CannotPullContainerError: timeout|Container pull timed out/i,
+  /** Lines that name the failed step without a cause: the error names and a build's base image. */
+  failedStep:
+    /Cannot(?:Pull|Start|Create|Inspect)\w*Error|ResourceInitializationError|BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE|Failed to pull image|ErrImagePull|Error response from daemon|^Step \d+\/\d+ : FROM |>>> FROM |(?:ERROR|>) \[[^\]]*\] load metadata for /m,
+} as const;
+
+/** A layer (blob) download, as opposed to the manifest request. */
+const layerDownload =
+  /failed to copy|httpRead(?:er)?Seeker|\/blobs\/sha256|GetImageBlob|starport-layer-bucket|layer/i;
 
 /** Explains a pull error. Empty input gives `unknown` with nothing extracted. */
 export function explain(text: string, options: ExplainOptions = {}): ExplainResult {
@@ -74,16 +132,13 @@ export function explain(text: string, options: ExplainOptions = {}): ExplainResu
   const ctx: Context = {
     text: t,
     x,
-    transport: transportPattern.test(t) || x.sdkStatusCode === 0,
+    transport: wording.transport.test(t) || x.sdkStatusCode === 0,
     secrets:
       /unable to retrieve secrets? from (?:asm|ssm)|secrets ?manager|secretsmanager|ssm:|parameter store|GetSecretValue|GetParameters?\b|failed to fetch secret|asm fetching/i.test(
         t,
       ),
     logs: /log group|\blogs:|logging driver|logger args|cloudwatch log/i.test(t),
-    ecrAuth:
-      /unable to retrieve ecr registry auth|registry auth from Amazon ECR|GetAuthorizationToken|api\.ecr\./i.test(
-        t,
-      ),
+    ecrAuth: wording.ecrAuth.test(t) || /api\.ecr\./i.test(t),
     layers:
       /starport-layer-bucket/.test(t) ||
       x.ipClass === 'amazon-s3' ||
@@ -101,7 +156,39 @@ export function explain(text: string, options: ExplainOptions = {}): ExplainResu
   candidates.sort((a, b) => a.rank - b.rank);
   const causes: Cause[] = candidates.map(({ rank: _rank, ...cause }) => cause);
   if (!causes.length) causes.push(unknownCause(x));
-  return { causes, extracted: x, message: read.message };
+  const all = t ? t.split(/\r?\n/) : [];
+  const lines = evidenceLines(all);
+  const message = stripWrappers(lines.join('\n')) || lines.join(' ');
+  return { causes, extracted: x, message, lines, inputLines: all.length };
+}
+
+/**
+ * The lines worth showing: those matching a wording the detectors read, without repeats, the last
+ * `evidenceLineLimit` of them (a log ends with its failure); when none matches, the last three lines.
+ */
+function evidenceLines(all: string[]): string[] {
+  const patterns = Object.values(wording);
+  const seen = new Set<string>();
+  const matching: string[] = [];
+  const nonEmpty: string[] = [];
+  for (const raw of all) {
+    const line = raw.trim();
+    if (!line) continue;
+    nonEmpty.push(line);
+    if (seen.has(line) || !patterns.some((pattern) => pattern.test(line))) continue;
+    seen.add(line);
+    matching.push(line);
+  }
+  const chosen = matching.length ? matching.slice(-evidenceLineLimit) : nonEmpty.slice(-3);
+  return chosen.map(shorten);
+}
+
+/** A line cut to `evidenceLineLength` characters, keeping its start (the wrappers) and its end (the answer). */
+function shorten(line: string): string {
+  if (line.length <= evidenceLineLength) return line;
+  const head = Math.floor(evidenceLineLength * 0.3);
+  const tail = evidenceLineLength - head - 3;
+  return `${line.slice(0, head)} … ${line.slice(-tail)}`;
 }
 
 type Detector = (ctx: Context) => Candidate[];
@@ -185,13 +272,22 @@ function isInstanceRole(x: Extracted): boolean {
   return /^i-[0-9a-f]{8,17}$/.test(x.roleSession ?? '');
 }
 
-/** For an official Docker Hub image: its name and tag (`nginx`, `1.25`). */
-function officialImage(x: Extracted): { name: string; tag: string } | undefined {
+/**
+ * The tag and digest of the image as the message gave them (`:1.25`, `@sha256:…`, `:20@sha256:…`), so that a
+ * suggested replacement pulls the same content; `:latest` only when the message gave neither.
+ */
+function referenceSuffix(x: Extracted): string {
+  if (x.tag === undefined && x.digest === undefined) return ':latest';
+  return `${x.tag !== undefined ? `:${x.tag}` : ''}${x.digest !== undefined ? `@${x.digest}` : ''}`;
+}
+
+/** For an official Docker Hub image: its name (`nginx`) and reference suffix (`:1.25`). */
+function officialImage(x: Extracted): { name: string; suffix: string } | undefined {
   if (!x.registry || !x.repository || !isDockerHub({ registry: x.registry })) return undefined;
   if (!x.repository.startsWith(OFFICIAL_REPOSITORY_PREFIX)) return undefined;
   const name = x.repository.slice(OFFICIAL_REPOSITORY_PREFIX.length);
   if (name.includes('/')) return undefined;
-  return { name, tag: x.tag ?? 'latest' };
+  return { name, suffix: referenceSuffix(x) };
 }
 
 /** `…/docker-hub/<name>` on an ECR pull-through prefix, without `library/`: the 403 trap. */
@@ -199,8 +295,69 @@ function pullThroughLibraryTrap(x: Extracted): string | undefined {
   if (!x.registry || !/\.dkr\.ecr\./.test(x.registry) || !x.repository) return undefined;
   const match = /^(docker-hub|dockerhub|docker)\/([a-z0-9._-]+)$/.exec(x.repository);
   if (!match) return undefined;
-  const suffix = x.digest ? `@${x.digest}` : `:${x.tag ?? 'latest'}`;
-  return `${x.registry}/${match[1]}/library/${match[2]}${suffix}`;
+  return `${x.registry}/${match[1]}/library/${match[2]}${referenceSuffix(x)}`;
+}
+
+/**
+ * Who pulled, which decides where credentials and image names are configured: the ECS agent (task
+ * definition), CodeBuild fetching the project's build image (project environment), a buildspec command such
+ * as `docker build` in CodeBuild (buildspec), a `docker build` elsewhere (its FROM line and `docker login`),
+ * the kubelet (pod spec), or a plain Docker client.
+ */
+type Puller =
+  'ecs' | 'codebuild-environment' | 'codebuild-buildspec' | 'docker-build' | 'kubernetes' | 'docker';
+
+function pullerOf(x: Extracted): Puller {
+  if (x.wrappers?.includes('codebuild')) return 'codebuild-environment';
+  if (x.source === 'codebuild') return 'codebuild-buildspec';
+  if (x.dockerBuild) return 'docker-build';
+  if (x.source === 'kubernetes') return 'kubernetes';
+  if (x.source === 'docker') return 'docker';
+  return 'ecs';
+}
+
+/** `docker login`'s server argument: none for Docker Hub, the host otherwise. */
+function loginServer(x: Extracted): string {
+  return !x.registry || isDockerHub({ registry: x.registry }) ? '' : ` ${x.registry}`;
+}
+
+/** How the puller is given registry credentials (Docker Hub: an access token as the password). */
+function credentialsFix(x: Extracted, puller: Puller): string {
+  const login = `docker login${loginServer(x)} --username <user> --password-stdin`;
+  switch (puller) {
+    case 'codebuild-environment':
+      return 'give the project credentials for its build image: `environment.registryCredential` {"credential": "<Secrets Manager secret ARN holding {username, password}>", "credentialProvider": "SECRETS_MANAGER"} with `imagePullCredentialsType: SERVICE_ROLE`, and secretsmanager:GetSecretValue on the secret for the service role';
+    case 'codebuild-buildspec':
+      return `log in before the build, in the buildspec: \`env: secrets-manager: {REGISTRY_USER: "<secret>:username", REGISTRY_TOKEN: "<secret>:password"}\` and a pre_build command \`echo "$REGISTRY_TOKEN" | docker login${loginServer(x)} --username "$REGISTRY_USER" --password-stdin\` (the service role needs secretsmanager:GetSecretValue on the secret)`;
+    case 'docker-build':
+      return `\`${login}\` before the build; in CodeBuild, as a buildspec pre_build command with the password from \`env.secrets-manager\``;
+    case 'kubernetes': {
+      const server =
+        x.registry && !isDockerHub({ registry: x.registry }) ? x.registry : 'https://index.docker.io/v1/';
+      return `create a pull secret, \`kubectl create secret docker-registry regcred --docker-server=${server} --docker-username=<user> --docker-password=<token>\`, and name it in the pod spec's \`imagePullSecrets\` (or the service account's)`;
+    }
+    case 'docker':
+      return `\`${login}\` on the host that pulls (on ECS, the task definition's \`repositoryCredentials\` does it)`;
+    case 'ecs':
+      return 'set `repositoryCredentials.credentialsParameter` to a Secrets Manager secret whose value is JSON {"username": "…", "password": "…"}, and allow secretsmanager:GetSecretValue on it to the execution role';
+  }
+}
+
+/** A replacement reference where the puller reads it: a build's FROM line, the pod spec, the task definition. */
+function placed(x: Extracted, puller: Puller, reference: string): string {
+  switch (puller) {
+    case 'codebuild-buildspec':
+    case 'docker-build':
+      return x.dockerBuild ? `\`FROM ${reference}\` in the Dockerfile` : reference;
+    case 'codebuild-environment':
+      return `${reference} as the project's build image`;
+    case 'kubernetes':
+      return `\`image: ${reference}\` in the pod spec`;
+    case 'docker':
+      return reference;
+    case 'ecs':
+      return `${reference} as the container's image in the task definition`;
+  }
 }
 
 function common(x: Extracted): Record<string, EvidenceValue | undefined> {
@@ -296,40 +453,60 @@ function deniedFixes(x: Extracted, action: string, resource: string, kind: 'ecr'
 
 const detectors: Detector[] = [
   function rateLimit({ text, x }) {
-    if (
-      !/toomanyrequests|pull rate limit|429 Too Many Requests|Too Many Requests|remote response: 429|Rate exceeded/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.rateLimit.test(text)) return [];
     if (/ThrottlingException|ThrottledException/.test(text) && !/toomanyrequests/i.test(text)) return [];
-    const fixes: string[] = [];
+    const puller = pullerOf(x);
+    const ecrHost = `${accountOf(x)}.dkr.ecr.${regionOf(x)}.amazonaws.com`;
+    // A docker client pulling from ECR logs in itself; ECS, CodeBuild's image fetch and EKS nodes do it for it.
+    const ecrLogin = ['docker-build', 'codebuild-buildspec', 'docker'].includes(puller)
+      ? `log in to ECR first: \`aws ecr get-login-password --region ${regionOf(x)} | docker login --username AWS --password-stdin ${ecrHost}\``
+      : undefined;
     const official = officialImage(x);
     const ecrPublic = x.registry === 'public.ecr.aws';
+    const dockerHub = !x.registry || isDockerHub({ registry: x.registry });
+    const fixes: string[] = [];
     if (official) {
+      const copy = `public.ecr.aws/docker/library/${official.name}${official.suffix}`;
       fixes.push(
-        `use the ECR Public copy of the official image: public.ecr.aws/docker/library/${official.name}:${official.tag} (no Docker Hub quota; \`pullsafe rewrite --to-ecr-public\` edits your files)`,
+        `use the ECR Public copy of the official image: ${placed(x, puller, copy)} (no Docker Hub quota; \`pullsafe rewrite --to-ecr-public\` edits your files${x.digest ? `; the digest is kept: \`pullsafe inspect ${copy}\` checks that the copy has it` : ''})`,
       );
       fixes.push(
-        `or an ECR pull-through cache rule for Docker Hub: ${x.accountId ?? '<account id>'}.dkr.ecr.${regionOf(x)}.amazonaws.com/docker-hub/library/${official.name}:${official.tag} (official images need the library/ segment)`,
+        `or an ECR pull-through cache rule for Docker Hub: ${placed(x, puller, `${ecrHost}/docker-hub/library/${official.name}${official.suffix}`)} (official images need the library/ segment${ecrLogin ? `; ${ecrLogin}` : ''})`,
       );
     } else if (ecrPublic) {
       fixes.push(
         'authenticate ECR Public pulls (anonymous pulls get 1 per second and 500 GB a month per IP): `aws ecr-public get-login-password --region us-east-1 | docker login --username AWS --password-stdin public.ecr.aws`',
       );
       fixes.push(
-        `or an ECR pull-through cache rule with upstream public.ecr.aws: ${x.accountId ?? '<account id>'}.dkr.ecr.${regionOf(x)}.amazonaws.com/ecr-public/${x.repository ?? '<repository>'}`,
+        `or an ECR pull-through cache rule with upstream public.ecr.aws: ${placed(x, puller, `${ecrHost}/ecr-public/${x.repository ?? '<repository>'}${referenceSuffix(x)}`)}${ecrLogin ? ` (${ecrLogin})` : ''}`,
       );
-    } else if (x.repository) {
+    } else if (x.repository && dockerHub) {
       fixes.push(
-        `mirror ${familiarName({ registry: x.registry ?? 'docker.io', repository: x.repository, original: '', ...(x.tag ? { tag: x.tag } : {}) })} through an ECR pull-through cache rule for Docker Hub (<account id>.dkr.ecr.${regionOf(x)}.amazonaws.com/docker-hub/${x.repository}) or copy it once to a private registry (\`pullsafe copy\`)`,
+        `use an ECR pull-through cache rule for Docker Hub: ${placed(x, puller, `${ecrHost}/docker-hub/${x.repository}${referenceSuffix(x)}`)}${ecrLogin ? ` (${ecrLogin})` : ''}`,
       );
     }
-    fixes.push(
-      x.source === 'codebuild'
-        ? 'log in to Docker Hub before pulling: a buildspec `docker login` step reading the password from `env.secrets-manager` (CodeBuild shares a few egress IPs per region, so anonymous pulls hit the limit first)'
-        : 'authenticate the pulls: `repositoryCredentials.credentialsParameter` pointing at a Secrets Manager secret {"username","password"}, plus secretsmanager:GetSecretValue on it for the execution role',
-    );
+    if (x.repository && x.registry) {
+      const name = official?.name ?? x.repository;
+      const source = familiarName({
+        registry: x.registry,
+        repository: x.repository,
+        original: '',
+        ...(x.tag !== undefined ? { tag: x.tag } : {}),
+        ...(x.digest !== undefined ? { digest: x.digest } : {}),
+      });
+      fixes.push(
+        `or copy it once into your own ECR repository and pull it from there (${placed(x, puller, `${ecrHost}/${name}${referenceSuffix(x)}`)}): \`aws ecr create-repository --repository-name ${name}\`, then \`pullsafe copy ${source} ${ecrHost}/${name}\` (the tag and digest are kept; for many images \`pullsafe sync --file mirror.yaml\`)`,
+      );
+    }
+    if (!ecrPublic) fixes.push(`or authenticate the pulls: ${credentialsFix(x, puller)}`);
+    if (puller === 'codebuild-environment' || puller === 'codebuild-buildspec') {
+      fixes.push(
+        "CodeBuild's builds share a few egress IP addresses per region, so anonymous Docker Hub pulls reach the limit there first" +
+          (puller === 'codebuild-environment'
+            ? "; CodeBuild's own build images (aws/codebuild/standard:7.0, …) are not rate limited"
+            : ''),
+      );
+    }
     fixes.push(
       'check what quota is left with `pullsafe ratelimit` (HEAD requests only: checking costs nothing)',
     );
@@ -338,7 +515,7 @@ const detectors: Detector[] = [
         'rate-limit',
         10,
         'high',
-        `${ecrPublic ? 'ECR Public' : 'Docker Hub'} refused to serve ${imageLabel(x)}: pull rate limit reached`,
+        `${ecrPublic ? 'ECR Public' : dockerHub ? 'Docker Hub' : x.registry} refused to serve ${imageLabel(x)}: pull rate limit reached`,
         'the registry answered with its rate-limit error: a definite answer',
         { ...common(x), httpStatus: x.httpStatus ?? 429, dialIp: x.dialIp },
         fixes,
@@ -347,7 +524,7 @@ const detectors: Detector[] = [
   },
 
   function referenceInvalid({ text, x }) {
-    if (!/invalid reference format/.test(text)) return [];
+    if (!wording.referenceInvalid.test(text)) return [];
     return [
       make(
         'image-reference-invalid',
@@ -364,13 +541,30 @@ const detectors: Detector[] = [
     ];
   },
 
+  function execFormat({ text, x }) {
+    if (!wording.execFormat.test(text) || wording.platform.test(text)) return [];
+    const executable = /exec:? "?([^\s":]+)"?: exec format error/.exec(text)?.[1];
+    const image = x.image ?? '<image>';
+    return [
+      make(
+        'image-platform-mismatch',
+        10,
+        'high',
+        `The entrypoint${executable ? ` ${executable}` : ''} of ${imageLabel(x)} is built for another CPU architecture than the one it runs on (exec format error)`,
+        'the kernel refused to run the executable: most often an arm64 image on an X86_64 task, or the reverse',
+        { ...common(x), executable, platforms: x.platforms },
+        [
+          `run the task on the image's architecture: set the task definition's \`runtimePlatform\` to it, {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"} or "X86_64" (\`pullsafe inspect ${image}\` shows the platforms the image has)${x.source === 'kubernetes' ? '; on Kubernetes: a nodeSelector on kubernetes.io/arch' : ''}`,
+          `or build the image for the task's architecture: \`docker buildx build --platform linux/amd64 -t ${image} --push .\` (or --platform linux/amd64,linux/arm64 for both); a build on Apple silicon or Graviton gives arm64 unless told otherwise`,
+          `if the image was copied with \`pullsafe copy --platform\`, copy the task's platform too (--platform linux/amd64), or all of them (no --platform)`,
+          'if the entrypoint is a script, its first line must be a #! line (#!/bin/sh); a binary downloaded or copied into the image must be built for the same architecture',
+        ],
+      ),
+    ];
+  },
+
   function platformMismatch({ text, x }) {
-    if (
-      !/does not contain descriptor matching platform|no matching manifest for|failed to find a descriptor for platform|no match for platform in manifest|no match for current platform|image platform .* does not match/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.platform.test(text)) return [];
     const platform = x.platforms?.[0];
     return [
       make(
@@ -390,12 +584,7 @@ const detectors: Detector[] = [
   },
 
   function mediaType({ text, x }) {
-    if (
-      !/unsupported media ?type|prettyjws|application\/vnd\.[\w.+-]+ not supported|unexpected media type|unsupported manifest media type|number of layers and diffIDs don't match|mixed compression/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.mediaType.test(text)) return [];
     return [
       make(
         'image-media-type',
@@ -414,12 +603,7 @@ const detectors: Detector[] = [
   },
 
   function diskFull({ text, x }) {
-    if (
-      !/no space left on device|failed to register layer|failed to extract layer|ApplyLayer exit status/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.diskFull.test(text)) return [];
     const certain = /no space left on device/i.test(text);
     return [
       make(
@@ -441,8 +625,7 @@ const detectors: Detector[] = [
   },
 
   function logsGroupMissing({ text, x }) {
-    if (!/specified log group does not exist|cannot find the Amazon CloudWatch log group/i.test(text))
-      return [];
+    if (!wording.logsGroupMissing.test(text)) return [];
     const connection = /connection issue/i.test(text);
     const group = x.logGroup ?? '<log group>';
     return [
@@ -465,7 +648,7 @@ const detectors: Detector[] = [
   },
 
   function logsAccess({ text, x }) {
-    const action = /\blogs:(CreateLogStream|CreateLogGroup|PutLogEvents|DescribeLogStreams)\b/.exec(text);
+    const action = wording.logsAction.exec(text);
     if (!action || !/not authorized|AccessDenied/i.test(text)) return [];
     const group = x.logGroup ?? '<log group>';
     const resource = `arn:aws:logs:${regionOf(x)}:${accountOf(x)}:log-group:${group}:*`;
@@ -490,10 +673,7 @@ const detectors: Detector[] = [
 
   function logsNetwork(ctx) {
     const { text, x } = ctx;
-    const explicit =
-      /cannot find the Amazon CloudWatch log group[\s\S]*connection issue|connection issue between the task and Amazon CloudWatch/i.test(
-        text,
-      );
+    const explicit = wording.logsNetwork.test(text);
     if (!explicit && !(ctx.logs && ctx.transport)) return [];
     return [
       make(
@@ -514,12 +694,7 @@ const detectors: Detector[] = [
   function secretsNotFound(ctx) {
     const { text, x } = ctx;
     if (!ctx.secrets && !/did not contain json key/.test(text)) return [];
-    if (
-      !/ResourceNotFoundException|can[’']t find the specified secret|did not contain json key|invalid parameters|InvalidParameters|ParameterNotFound|invalid ARN format|ValidationException/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.secretsNotFound.test(text)) return [];
     if (/log group does not exist/i.test(text)) return [];
     const names = [...(x.secretArns ?? []), ...(x.parameterArns ?? [])];
     const target = names[0] ?? '<secret or parameter>';
@@ -552,7 +727,7 @@ const detectors: Detector[] = [
   function secretsAccess(ctx) {
     const { text, x } = ctx;
     if (!ctx.secrets && !/kms:Decrypt/.test(text)) return [];
-    if (!/AccessDenied|not authorized|Access to KMS is not allowed/i.test(text)) return [];
+    if (!wording.denied.test(text)) return [];
     if (x.iamAction && /^(ecr|logs):/.test(x.iamAction)) return [];
     const kms = /kms:Decrypt|Access to KMS is not allowed|KMS/i.test(text);
     const ssm = /\bssm\b|parameter/i.test(text) && !x.secretArns?.length;
@@ -595,10 +770,7 @@ const detectors: Detector[] = [
 
   function secretsNetwork(ctx) {
     const { text, x } = ctx;
-    const explicit =
-      /connection issue between the task and (?:AWS Secrets Manager|AWS Systems Manager Parameter Store)/i.test(
-        text,
-      );
+    const explicit = wording.secretsNetwork.test(text);
     if (!explicit && !(ctx.secrets && ctx.transport)) return [];
     if (/AccessDenied|not authorized/i.test(text)) return [];
     const ssm = /ssm|Parameter Store/i.test(text) && !/asm|secrets ?manager/i.test(text);
@@ -658,10 +830,7 @@ const detectors: Detector[] = [
         ),
       ];
     }
-    if (
-      !/unable to retrieve ecr registry auth|registry auth from Amazon ECR|GetAuthorizationToken/i.test(text)
-    )
-      return [];
+    if (!wording.ecrAuth.test(text)) return [];
     return [
       make(
         'auth-ecr-token',
@@ -738,37 +907,44 @@ const detectors: Detector[] = [
   },
 
   function registryCredentials({ text, x }) {
-    const strong =
-      /incorrect username or password|no basic auth credentials|authentication required|authorization token has expired|asm fetching authorization data|username\/password|401 Unauthorized|unauthorized: |UNAUTHORIZED/.test(
-        text,
-      );
-    const weak =
-      /may require 'docker login'|requested access to the resource is denied/.test(text) && !x.iamAction;
+    const strong = wording.credentials.test(text);
+    const weak = wording.credentialsWeak.test(text) && !x.iamAction;
     if (!strong && !weak) return [];
     const ecr = x.registry ? /\.dkr\.ecr\./.test(x.registry) : false;
+    const puller = pullerOf(x);
     const fixes: string[] = [];
     if (ecr) {
-      fixes.push(
-        `log in to ECR before pulling: \`aws ecr get-login-password --region ${regionOf(x)} | docker login --username AWS --password-stdin ${x.registry}\` (on ECS the agent does this with the pull role)`,
-      );
+      const login = `\`aws ecr get-login-password --region ${regionOf(x)} | docker login --username AWS --password-stdin ${x.registry}\``;
+      switch (puller) {
+        case 'ecs':
+          fixes.push(
+            `the ECS agent logs in to ECR with the pull role (the execution role; on EC2 without one, the container instance role): check it may call ecr:GetAuthorizationToken; by hand: ${login}`,
+          );
+          break;
+        case 'codebuild-environment':
+          fixes.push(
+            "set the project's `imagePullCredentialsType: SERVICE_ROLE` and allow the service role to pull from the repository (ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, ecr:BatchCheckLayerAvailability)",
+          );
+          break;
+        case 'kubernetes':
+          fixes.push(
+            "on EKS the kubelet logs in to ECR with the node's role: attach AmazonEC2ContainerRegistryReadOnly to it; elsewhere, a pull secret refreshed every 12 hours (`imagePullSecrets`)",
+          );
+          break;
+        default:
+          fixes.push(
+            `log in to ECR before pulling${puller === 'codebuild-buildspec' ? ' (a buildspec pre_build command)' : ''}: ${login}`,
+          );
+      }
     } else {
-      fixes.push(
-        'set `repositoryCredentials.credentialsParameter` to a Secrets Manager secret whose value is JSON {"username": "…", "password": "…"} (an access token as password for Docker Hub)',
-      );
-      fixes.push(
-        'the execution role needs secretsmanager:GetSecretValue on that secret (and kms:Decrypt for a customer-managed key)',
-      );
+      fixes.push(credentialsFix(x, puller));
+      if (puller === 'ecs')
+        fixes.push(
+          'for a customer-managed KMS key on the secret, the execution role also needs kms:Decrypt on it',
+        );
     }
     if (/expired/.test(text))
       fixes.unshift('the token expired: refresh it (ECR tokens last 12 hours) and retry');
-    if (x.source === 'codebuild')
-      fixes.push(
-        'CodeBuild: private registry images need `imagePullCredentialsType: SERVICE_ROLE` and `registryCredential` with the secret ARN',
-      );
-    if (x.source === 'kubernetes')
-      fixes.push(
-        'Kubernetes: add an imagePullSecrets entry (a kubernetes.io/dockerconfigjson secret) to the pod or its service account',
-      );
     return [
       make(
         'auth-registry-credentials',
@@ -787,11 +963,7 @@ const detectors: Detector[] = [
   function imageNotFound(ctx) {
     const { text, x } = ctx;
     const trap = pullThroughLibraryTrap(x);
-    const wording =
-      /manifest unknown|name unknown|repository does not exist|requested access to the resource is denied|does not exist or no pull access|Tag \S+ not found|manifest for \S+ not found|not found: manifest unknown|: not found\b|repository \S+ not found|No such image|ErrorCode: 404|\b404 Not Found\b/i.test(
-        text,
-      );
-    if (!wording && !trap) return [];
+    if (!wording.notFound.test(text) && !trap) return [];
     if (
       /no match for platform|no matching manifest|log group|ResourceNotFoundException|ParameterNotFound/i.test(
         text,
@@ -814,7 +986,7 @@ const detectors: Detector[] = [
         'ECS pins the digest it resolved at deployment: if the tag was pushed again or the image deleted since, redeploy the service (force new deployment) or push tags that are never overwritten',
       );
     }
-    if (/may require 'docker login'|requested access to the resource is denied/.test(text)) {
+    if (wording.credentialsWeak.test(text)) {
       fixes.push('a private repository answers like a missing one: if it exists, the pull needs credentials');
     }
     return [
@@ -842,35 +1014,39 @@ const detectors: Detector[] = [
   },
 
   function dns({ text, x }) {
-    if (
-      !/no such host|server misbehaving|Temporary failure in name resolution|lookup [^\s]+ on [^\s]+: (?:read udp|i\/o timeout)/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.dns.test(text)) return [];
     const host = x.lookupHost ?? x.registry ?? '<host>';
+    const aws = /\.amazonaws\.com(?:\.cn)?$/.test(host);
     const endpointService = /\.dkr\.ecr\./.test(host)
       ? 'ecr.dkr'
       : /api\.ecr\./.test(host)
         ? 'ecr.api'
-        : /secretsmanager/.test(host)
-          ? 'secretsmanager'
-          : /^logs\./.test(host)
-            ? 'logs'
-            : undefined;
-    const fixes = [
-      'turn on enableDnsSupport and enableDnsHostnames on the VPC (`aws ec2 modify-vpc-attribute --vpc-id <vpc> --enable-dns-support`)',
-    ];
-    if (endpointService) {
-      fixes.unshift(
-        `if you use a com.amazonaws.${regionOf(x)}.${endpointService} interface endpoint, turn its private DNS on (\`aws ec2 modify-vpc-endpoint --vpc-endpoint-id <id> --private-dns-enabled\`)`,
+        : /(?:^|\.)s3[.-]/.test(host)
+          ? 's3'
+          : /secretsmanager/.test(host)
+            ? 'secretsmanager'
+            : /^logs\./.test(host)
+              ? 'logs'
+              : undefined;
+    const fixes: string[] = [];
+    if (/\.amazon\.aws\.com|us-[a-z]+-\d[a-z]\./.test(host))
+      fixes.push(`the host name ${host} looks mistyped (expected <account>.dkr.ecr.<region>.amazonaws.com)`);
+    if (aws && endpointService) {
+      fixes.push(
+        endpointService === 's3'
+          ? `if you use a com.amazonaws.${regionOf(x)}.s3 interface endpoint, turn its private DNS on; the S3 gateway endpoint needs no DNS of its own`
+          : `if you use a com.amazonaws.${regionOf(x)}.${endpointService} interface endpoint, turn its private DNS on (\`aws ec2 modify-vpc-endpoint --vpc-endpoint-id <id> --private-dns-enabled\`)`,
       );
     }
-    if (/\.amazon\.aws\.com|us-[a-z]+-\d[a-z]\./.test(host))
-      fixes.unshift(
-        `the host name ${host} looks mistyped (expected <account>.dkr.ecr.<region>.amazonaws.com)`,
-      );
-    fixes.push('custom DHCP options or resolvers must resolve (or forward) amazonaws.com names');
+    if (!aws) fixes.push(`check the spelling of ${host}`);
+    fixes.push(
+      'turn on enableDnsSupport and enableDnsHostnames on the VPC (`aws ec2 modify-vpc-attribute --vpc-id <vpc> --enable-dns-support`)',
+    );
+    fixes.push(
+      aws
+        ? 'custom DHCP options or resolvers must resolve (or forward) amazonaws.com names'
+        : `custom DHCP options or resolvers must resolve ${host}: for a name only a private DNS knows, forward its domain there (a Route 53 Resolver outbound rule)`,
+    );
     return [
       make(
         'network-dns',
@@ -885,25 +1061,60 @@ const detectors: Detector[] = [
   },
 
   function tls({ text, x }) {
-    if (
-      !/x509: certificate|TLS handshake timeout|tls: failed to verify|certificate signed by unknown authority|tls: handshake failure/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.tls.test(text)) return [];
+    const host = x.hosts?.[0] ?? x.registry ?? 'the registry';
+    const general = [
+      'if a proxy intercepts TLS, exempt the registry and S3 hosts or add its CA to the host',
+      'check the registry host name: a certificate "valid for" other names means the name points elsewhere',
+      'a handshake timeout often is a firewall dropping traffic: check security groups, NACLs and proxies',
+    ];
+    const clock = `check the clock of the host that pulls: sync it with NTP (chrony; on EC2 the Amazon Time Sync Service at 169.254.169.123)`;
+    const evidence = {
+      ...networkEvidence(x),
+      registry: x.registry,
+      clockTime: x.clockTime,
+      certNotBefore: x.certNotBefore,
+      certNotAfter: x.certNotAfter,
+    };
+    if (x.clockTime && x.certNotBefore) {
+      return [
+        make(
+          'network-tls',
+          40,
+          'high',
+          `The clock of the pulling host is wrong: it says ${x.clockTime}, before the certificate of ${host} became valid (${x.certNotBefore})`,
+          'a certificate in use is not valid yet by this clock: the clock is behind',
+          evidence,
+          [`${clock}: it says ${x.clockTime}`, ...general],
+        ),
+      ];
+    }
+    if (x.clockTime && x.certNotAfter) {
+      return [
+        make(
+          'network-tls',
+          40,
+          'high',
+          `The certificate of ${host} expired at ${x.certNotAfter} (the pulling host's clock says ${x.clockTime})`,
+          'the certificate is past its end date by this clock: an expired certificate, or a clock that is ahead',
+          evidence,
+          [
+            `renew the certificate of ${host} (or of the proxy that intercepts TLS on the way)`,
+            `if ${x.clockTime} is not the time now, ${clock}`,
+            ...general,
+          ],
+        ),
+      ];
+    }
     return [
       make(
         'network-tls',
         40,
         'high',
-        `TLS to ${x.hosts?.[0] ?? x.registry ?? 'the registry'} failed`,
+        `TLS to ${host} failed`,
         'the connection reached something that did not complete a valid TLS handshake',
-        { ...networkEvidence(x), registry: x.registry },
-        [
-          'if a proxy intercepts TLS, exempt the registry and S3 hosts or add its CA to the host',
-          'check the registry host name: a certificate "valid for" other names means the name points elsewhere',
-          'a handshake timeout often is a firewall dropping traffic: check security groups, NACLs and proxies',
-        ],
+        evidence,
+        general,
       ),
     ];
   },
@@ -992,12 +1203,7 @@ const detectors: Detector[] = [
   },
 
   function interrupted({ text, x }) {
-    if (
-      !/unexpected EOF|connection reset by peer|broken pipe|http2: server sent GOAWAY|stream error/i.test(
-        text,
-      )
-    )
-      return [];
+    if (!wording.interrupted.test(text)) return [];
     return [
       make(
         'network-interrupted',
@@ -1014,25 +1220,46 @@ const detectors: Detector[] = [
     ];
   },
 
-  function pullTimeout({ text, x }) {
-    if (
-      !/Could not transition to pulled|inactivity time exceeded timeout|DockerTimeoutError|timeout while pulling image|pull image timeout|CannotPullContainerError: timeout|Container pull timed out/i.test(
-        text,
-      )
-    )
-      return [];
+  function pullTimeout(ctx) {
+    const { text, x } = ctx;
+    const named = wording.pullTimeout.test(text);
+    // A layer download cancelled by its caller: the manifest came, and the pull ran out of time on a layer.
+    const cancelledLayer =
+      /context canceled/i.test(text) &&
+      !/RequestCanceled/.test(text) &&
+      !ctx.secrets &&
+      !ctx.logs &&
+      layerDownload.test(text) &&
+      !/\/manifests\//.test(text);
+    if (!named && !cancelledLayer) return [];
+    const fixes = [
+      'on EC2: raise ECS_IMAGE_PULL_TIMEOUT (the whole pull) or ECS_IMAGE_PULL_INACTIVITY_TIMEOUT (no progress) in /etc/ecs/ecs.config, or pre-pull the image into the AMI; Fargate has no such setting, so the download must get faster',
+      'pull from the same region (ECR, an ECR pull-through cache) and shrink the image',
+      'check NAT gateway throughput and proxies on the way',
+    ];
+    if (named)
+      return [
+        make(
+          'pull-timeout',
+          60,
+          'medium',
+          `Pulling ${imageLabel(x)} took too long or stalled`,
+          'the agent gave up waiting; the slow hop is not named in the message',
+          { ...common(x), ...networkEvidence(x) },
+          fixes,
+        ),
+      ];
     return [
       make(
         'pull-timeout',
-        60,
+        45,
         'medium',
-        `Pulling ${imageLabel(x)} took too long or stalled`,
-        'the agent gave up waiting; the slow hop is not named in the message',
+        `A layer download of ${imageLabel(x)} was cancelled (context canceled): the pull ran out of time`,
+        "a layer download cancelled by its caller: ECS's image pull timeout, reached by a slow or stalled layer download",
         { ...common(x), ...networkEvidence(x) },
         [
-          'on EC2: raise ECS_IMAGE_PULL_INACTIVITY_TIMEOUT / ECS_IMAGE_PULL_TIMEOUT in /etc/ecs/ecs.config, or pre-pull the image into the AMI',
-          'pull from the same region (ECR, a pull-through cache) and shrink the image',
-          'check NAT gateway throughput and proxies on the way',
+          ...fixes,
+          'if not one byte of the layer arrived, the path to the layer host is the cause: see the network cause in this list',
         ],
       ),
     ];
