@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { runCli } from './helpers/cli.ts';
+import { requirePeer } from './helpers/peers.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
 const files: Record<string, string> = {
@@ -226,5 +227,186 @@ describe('pullsafe rewrite', () => {
   it('needs exactly one target', async () => {
     assert.equal((await runCli(['rewrite', root])).code, 2);
     assert.equal((await runCli(['rewrite', '--to-ecr-public', '--to-mirror', 'x:5000', root])).code, 2);
+  });
+});
+
+describe('.gitignore, read as git reads it', () => {
+  /** Each folder's `.gitignore`: nesting, negations, character classes, folder-only and anchored patterns. */
+  const ignoreFiles: Record<string, string> = {
+    '': [
+      '# a comment',
+      'Dockerfile.[ab]',
+      '*.log',
+      '!keep.log',
+      'build/',
+      '/docs/*.md',
+      '!/docs/index.md',
+      'logs/**',
+      '!logs/**/',
+      '!logs/**/x.keep',
+      '**/generated/',
+      'dir-only/',
+      'src/**/tmp',
+      '\\#hash',
+      '\\!bang',
+      'trailing\\ ',
+      '*.[oa]',
+      '[!x]y.txt',
+      'a?c.txt',
+      'vendor',
+      'weird*/',
+      'Build',
+      '',
+    ].join('\n'),
+    tools: '!build/\n!weird*/\nsub/\n',
+    src: '/local.txt\n!*.log\ndeep/**/skip.me\n',
+    'src/deep': '*\n!*/\n!Dockerfile*\n',
+    pkg: 'README.md   \n/a/\nc/Dockerfile\n!c/Dockerfile.c\n**/d\n',
+    x: 'y/z/\r\n*.txt\r\n!keep.txt\r\n',
+  };
+  const folders = [
+    '',
+    'build',
+    'Build',
+    'tools',
+    'tools/build',
+    'tools/build/sub',
+    'tools/weird[1] ?*',
+    'tools/sub',
+    'src',
+    'src/build',
+    'src/deep',
+    'src/deep/nested',
+    'src/generated',
+    'src/x/tmp',
+    'docs',
+    'docs/sub',
+    'logs',
+    'logs/2024',
+    'vendor',
+    'dir-only',
+    'pkg',
+    'pkg/a',
+    'pkg/b',
+    'pkg/b/a',
+    'pkg/c',
+    'pkg/e/d',
+    'x',
+    'x/y',
+    'x/y/z',
+  ];
+  const names = [
+    'Dockerfile',
+    'Dockerfile.a',
+    'Dockerfile.b',
+    'Dockerfile.c',
+    'Dockerfile.log',
+    'dockerfile.a',
+    'app.log',
+    'keep.log',
+    'x.keep',
+    'index.md',
+    'README.md',
+    'local.txt',
+    'keep.txt',
+    'skip.me',
+    'tmp',
+    'a.o',
+    'b.a',
+    'xy.txt',
+    'yy.txt',
+    'abc.txt',
+    '#hash',
+    '!bang',
+    'trailing ',
+    'sp ace',
+    'vendor',
+    'dir-only',
+    'weird[1].txt',
+  ];
+
+  let tree: string;
+  let files: string[];
+
+  before(async () => {
+    tree = await makeTempDir('pullsafe-gitignore-');
+    files = [];
+    for (const folder of folders) await mkdir(join(tree, folder), { recursive: true });
+    const folderSet = new Set(folders);
+    for (const folder of folders) {
+      for (const name of names) {
+        const relative = folder === '' ? name : `${folder}/${name}`;
+        if (folderSet.has(relative)) continue;
+        await writeFile(join(tree, relative), `FROM image${files.length}:1\n`);
+        files.push(relative);
+      }
+    }
+    for (const [folder, text] of Object.entries(ignoreFiles)) {
+      const relative = folder === '' ? '.gitignore' : `${folder}/.gitignore`;
+      await writeFile(join(tree, relative), text);
+      files.push(relative);
+    }
+  });
+  after(async () => {
+    if (tree) await removeTempDir(tree);
+  });
+
+  /** git in the tree, without the user's or the system's configuration (no global excludes file). */
+  async function git(args: string[], input?: string): Promise<string> {
+    const binary = requirePeer('git', 'git');
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(binary, args, {
+      cwd: tree,
+      input,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' },
+    });
+    assert.ok(result.status === 0 || (args[0] === 'check-ignore' && result.status === 1), result.stderr);
+    return result.stdout;
+  }
+
+  it('walks exactly the files git check-ignore does not ignore', async () => {
+    await git(['init', '-q']);
+    const ignoredByGit = new Set(
+      (await git(['check-ignore', '--stdin', '-z', '--no-index'], files.join('\0') + '\0'))
+        .split('\0')
+        .filter((path) => path !== ''),
+    );
+    const expected = files.filter((path) => !ignoredByGit.has(path)).sort();
+    const untracked = (await git(['ls-files', '-z', '--others', '--exclude-standard']))
+      .split('\0')
+      .filter((path) => path !== '')
+      .sort();
+    assert.deepEqual(untracked, expected, 'git check-ignore and git ls-files agree');
+    assert.ok(ignoredByGit.has('Dockerfile.a') && !ignoredByGit.has('Dockerfile.c'), 'character classes');
+    assert.ok(!ignoredByGit.has('tools/build/Dockerfile'), 'a folder re-included by a deeper .gitignore');
+
+    const { walkFiles } = await import('../src/scan/walk.ts');
+    const walked: string[] = [];
+    for await (const file of walkFiles(tree)) walked.push(file.relative);
+    assert.deepEqual(walked.sort(), expected);
+  });
+
+  it('sends the same rules to scan workers', async () => {
+    const { scanPaths } = await import('../src/scan/scan.ts');
+    const { allExtractors } = await import('../src/scan/extractors.ts');
+    const result = await scanPaths([tree], allExtractors, { workers: 2, workersAfterMs: 0 });
+    assert.ok(result.workersUsed > 0, 'workers took part');
+    const scanned = [...new Set(result.references.map((reference) => reference.file))].sort();
+    const ignoredByGit = new Set(
+      (await git(['check-ignore', '--stdin', '-z', '--no-index'], files.join('\0') + '\0')).split('\0'),
+    );
+    const expected = files
+      .filter((path) => /(?:^|\/)[Dd]ockerfile(?:\.[^/]*)?$/.test(path) && !ignoredByGit.has(path))
+      .sort();
+    assert.deepEqual(scanned, expected);
+  });
+
+  it('scan reports a Dockerfile git ignores with a character class no more', async () => {
+    const result = await runCli(['scan', '--json', tree]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stdout, /"Dockerfile\.a"/);
+    assert.match(result.stdout, /"Dockerfile\.c"/);
   });
 });

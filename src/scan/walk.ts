@@ -1,13 +1,15 @@
 /**
  * The files a scan reads: every file under the given roots, minus what `.gitignore` files exclude (read
- * per folder, as git does), `.git`, `node_modules`, binary files (a NUL byte in the first 8 KiB) and files
- * over `maxBytes`. Paths come back relative to their root, `/`-separated, in a stable order.
+ * per folder and matched as git matches them, by the `ignore` package), `.git`, `node_modules`, binary files
+ * (a NUL byte in the first 8 KiB) and files over `maxBytes`. Paths come back relative to their root,
+ * `/`-separated, in a stable order.
  *
  * The I/O is synchronous on purpose: a scan is a batch job in its own process, and a thread-pool round trip
  * per open, stat, read and close made it ten times slower than grep over a large tree.
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
 
 export interface WalkOptions {
   maxBytes?: number;
@@ -28,16 +30,18 @@ export interface WalkedFile {
   content: string;
 }
 
-export interface IgnoreRule {
-  pattern: RegExp;
-  negate: boolean;
-  directoryOnly: boolean;
-}
-
-/** The rules of one `.gitignore`, and the folder (relative to the root) they apply under. */
+/**
+ * The patterns of one `.gitignore`, and the folder (relative to the root) they apply under. Plain text, so
+ * that it can be sent to a worker; each thread compiles it once (`matcherFor`).
+ */
 export interface IgnoreGroup {
   base: string;
-  rules: IgnoreRule[];
+  patterns: string;
+  /**
+   * Folders (relative to `base`) these patterns exclude but a deeper `.gitignore` re-includes. Inside them
+   * git matches each path against the patterns on its own, without the exclusion of the folder.
+   */
+  reincluded: string[];
 }
 
 /** A folder to walk, with the `.gitignore` rules of its ancestors. Plain data: it can be sent to a worker. */
@@ -112,8 +116,8 @@ export function listFolder(
   }
   const own = entries.some((entry) => entry.name === '.gitignore')
     ? readIgnoreFile(join(dir, '.gitignore'))
-    : [];
-  const active = own.length ? [...groups, { base, rules: own }] : groups;
+    : undefined;
+  const active = own === undefined ? groups : [...groups, { base, patterns: own, reincluded: [] }];
   entries.sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
   // Below the root, folder paths are already normalised: plain concatenation gives what `join` would.
   const pathOf = base === '' ? (name: string) => join(dir, name) : (name: string) => dir + sep + name;
@@ -122,7 +126,9 @@ export function listFolder(
     if (alwaysSkipped.has(name)) continue;
     const rel = base ? `${base}/${name}` : name;
     if (entry.isDirectory()) {
-      if (!ignored(active, rel, true)) folders.push({ dir: pathOf(name), base: rel, groups: active });
+      if (!ignored(active, rel, true)) {
+        folders.push({ dir: pathOf(name), base: rel, groups: reincludeIn(active, rel) });
+      }
       continue;
     }
     if (!entry.isFile() || !wanted(rel) || ignored(active, rel, false)) continue;
@@ -172,66 +178,69 @@ export function readWalkedFile(path: string, rel: string, maxBytes: number): Wal
   }
 }
 
-function readIgnoreFile(path: string): IgnoreRule[] {
-  let text: string;
+/** The text of a `.gitignore`, or undefined when it cannot be read. */
+function readIgnoreFile(path: string): string | undefined {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
-    return [];
+    return undefined;
   }
-  const rules: IgnoreRule[] = [];
-  for (const rawLine of text.split(/\r?\n/)) {
-    let line = rawLine.replace(/(?<!\\)\s+$/, '');
-    if (!line || line.startsWith('#')) continue;
-    const negate = line.startsWith('!');
-    if (negate) line = line.slice(1);
-    const directoryOnly = line.endsWith('/');
-    if (directoryOnly) line = line.slice(0, -1);
-    const anchored = line.includes('/');
-    if (line.startsWith('/')) line = line.slice(1);
-    rules.push({ pattern: globToRegExp(line, anchored), negate, directoryOnly });
-  }
-  return rules;
 }
 
-function globToRegExp(glob: string, anchored: boolean): RegExp {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i]!;
-    if (char === '*') {
-      if (glob[i + 1] === '*') {
-        i++;
-        if (glob[i + 1] === '/') {
-          i++;
-          source += '(?:.*/)?';
-        } else {
-          source += '.*';
-        }
-      } else {
-        source += '[^/]*';
-      }
-    } else if (char === '?') {
-      source += '[^/]';
-    } else if (char === '\\' && i + 1 < glob.length) {
-      source += glob[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    } else {
-      source += char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    }
+const matchers = new WeakMap<IgnoreGroup, Ignore>();
+
+/** The compiled patterns of a group, built once per thread. */
+function matcherFor(group: IgnoreGroup): Ignore {
+  let matcher = matchers.get(group);
+  if (matcher === undefined) {
+    // git matches case-sensitively unless core.ignoreCase is set; `ignore` defaults to ignoring case.
+    matcher = ignore({ ignorecase: false, allowRelativePaths: true })
+      .add(group.patterns)
+      .add(group.reincluded.map((folder) => `!/${escapePattern(folder)}/`));
+    matchers.set(group, matcher);
   }
-  return new RegExp(anchored ? `^${source}(?:/.*)?$` : `(?:^|/)${source}(?:/.*)?$`);
+  return matcher;
 }
 
-/** The last matching rule decides, as in git; rules apply to paths relative to their .gitignore's folder. */
-function ignored(groups: IgnoreGroup[], rel: string, isDirectory: boolean): boolean {
+/** A path as a pattern that matches exactly it. */
+function escapePattern(path: string): string {
+  return path.replace(/[\\*?[\]!#]/g, '\\$&').replace(/ $/, '\\ ');
+}
+
+/** `rel` relative to the group's folder, or undefined when it lies outside it. */
+function localPath(group: IgnoreGroup, rel: string): string | undefined {
+  if (group.base === '') return rel;
+  return rel.startsWith(`${group.base}/`) ? rel.slice(group.base.length + 1) : undefined;
+}
+
+/**
+ * Whether git ignores `rel`: the patterns of every `.gitignore` from the root down apply, relative to their
+ * folder, and a deeper file's match overrides a higher one's (as the last match within one file does).
+ * Called only for paths whose folders are not ignored.
+ */
+function ignored(groups: readonly IgnoreGroup[], rel: string, isDirectory: boolean): boolean {
   let result = false;
-  for (const { base, rules } of groups) {
-    const local = base ? (rel.startsWith(`${base}/`) ? rel.slice(base.length + 1) : undefined) : rel;
+  for (const group of groups) {
+    const local = localPath(group, rel);
     if (local === undefined) continue;
-    for (const rule of rules) {
-      if (rule.directoryOnly && !isDirectory && !rule.pattern.test(local.split('/').slice(0, -1).join('/')))
-        continue;
-      if (rule.pattern.test(local)) result = !rule.negate;
-    }
+    const outcome = matcherFor(group).test(isDirectory ? `${local}/` : local);
+    if (outcome.ignored) result = true;
+    else if (outcome.unignored) result = false;
   }
+  return result;
+}
+
+/**
+ * The groups for the inside of folder `rel`, which is not ignored: a group that excludes the folder (a
+ * deeper `.gitignore` re-included it) gets it as re-included, so that it does not exclude what is inside.
+ */
+function reincludeIn(groups: IgnoreGroup[], rel: string): IgnoreGroup[] {
+  let result = groups;
+  groups.forEach((group, index) => {
+    const local = localPath(group, rel);
+    if (local === undefined || !matcherFor(group).test(`${local}/`).ignored) return;
+    if (result === groups) result = [...groups];
+    result[index] = { ...group, reincluded: [...group.reincluded, local] };
+  });
   return result;
 }
