@@ -108,6 +108,8 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
       },
       uploadMaxAgeMs: durationMs(config.uploads.maxAge),
       shutdownTimeoutMs: durationMs(config.shutdownTimeout),
+      drainDelayMs:
+        config.shutdownDelay !== undefined ? durationMs(config.shutdownDelay) : listen.loopback ? 0 : 5_000,
       logRequests: config.log.requests,
     });
   } catch (error) {
@@ -122,9 +124,10 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   // The signal handlers come before the line that says the server is up: whoever waits for that line may
   // send SIGTERM at once, and without a handler the signal would kill the process outright.
   const exited = new Promise<number>((resolveExit) => {
-    const stop = (signal: string): void => {
+    // SIGTERM comes from orchestrators, which want the drain delay; Ctrl-C (SIGINT) is a person waiting.
+    const stop = (signal: 'SIGTERM' | 'SIGINT'): void => {
       logger.info({ signal }, 'shutting down: finishing in-flight requests');
-      running.close().then(
+      running.close({ immediate: signal === 'SIGINT' }).then(
         () => {
           logger.info({}, 'stopped');
           logger.flush();

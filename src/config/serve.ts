@@ -76,6 +76,11 @@ export const serveConfigSchema = z.strictObject({
     .strictObject({ maxAge: duration.default('1h').describe('Uploads idle longer than this are removed') })
     .default({ maxAge: '1h' }),
   shutdownTimeout: duration.default('30s').describe('How long shutdown waits for in-flight transfers'),
+  shutdownDelay: duration
+    .optional()
+    .describe(
+      'After SIGTERM, how long /readyz answers 503 while the listener still accepts, so load balancers see the registry leave (default 5s, 0 on a loopback address)',
+    ),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -33,6 +33,11 @@ export interface ServerOptions {
   uploadMaxAgeMs?: number;
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownTimeoutMs?: number;
+  /**
+   * How long close() keeps accepting with `/readyz` at 503 before it closes the listener, so that a load
+   * balancer or a Kubernetes endpoint sees the registry leave before connections are refused.
+   */
+  drainDelayMs?: number;
   /** Log one line per request (info level). */
   logRequests?: boolean;
 }
@@ -43,8 +48,11 @@ export interface RunningServer {
   metrics: Metrics;
   /** In-process entry point: the same path as a request over the socket. */
   handle(request: RegistryRequest): Promise<RegistryResponse>;
-  /** Stops accepting, lets in-flight transfers finish (bounded), then closes. */
-  close(): Promise<void>;
+  /**
+   * Answers `/readyz` with 503 for the drain delay (unless `immediate`), stops accepting, lets in-flight
+   * transfers finish (bounded), then closes.
+   */
+  close(options?: { immediate?: boolean }): Promise<void>;
 }
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
@@ -55,6 +63,8 @@ export class RegistryApp {
   private readonly options: ServerOptions;
   private draining = false;
   private storageMeasuredAt = 0;
+  /** Set by the first write refused for lack of space, cleared by the next write that succeeds. */
+  private storageFullSince: number | undefined;
 
   constructor(options: ServerOptions) {
     this.options = options;
@@ -77,6 +87,10 @@ export class RegistryApp {
     try {
       const response = await this.route(request);
       response.headers['Docker-Distribution-API-Version'] = 'registry/2.0';
+      if (response.status === 201 && this.storageFullSince !== undefined) {
+        this.storageFullSince = undefined;
+        this.options.logger.info({ storage: this.options.storage.location }, 'storage accepts writes again');
+      }
       return response;
     } catch (error) {
       return this.errorResponse(error, request);
@@ -93,8 +107,12 @@ export class RegistryApp {
     const { method, path } = request;
     if (path === '/healthz') return text(200, 'ok\n');
     if (path === '/readyz') return this.readiness();
+    const access = this.options.access;
     if (path === '/metrics') {
+      // Metrics name repositories' traffic and the storage's size: whoever may not pull may not read them.
+      this.require(await access.authenticate(headerValue(request, 'authorization')), undefined, 'pull');
       this.refreshStorageMetrics();
+      this.metrics.storageFull = this.storageFullSince !== undefined;
       return text(200, this.metrics.render(), 'text/plain; version=0.0.4');
     }
 
@@ -104,7 +122,6 @@ export class RegistryApp {
       throw new OciError('UNSUPPORTED', `method ${method} not allowed here`, { route: match.route }, 405);
     }
 
-    const access = this.options.access;
     const principal = await access.authenticate(headerValue(request, 'authorization'));
     const registry = this.registry;
 
@@ -166,14 +183,21 @@ export class RegistryApp {
     );
   }
 
+  /**
+   * 503 while shutting down or when storage cannot be read. A full storage keeps the answer 200 (pulls
+   * still work, and taking the registry out of a load balancer would stop them too) and says so in the body.
+   */
   private async readiness(): Promise<RegistryResponse> {
     if (this.draining) return text(503, 'shutting down\n');
     try {
       await this.options.storage.repositories.listTags('pullsafe-readiness-probe');
-      return text(200, 'ready\n');
     } catch {
       return text(503, 'storage unavailable\n');
     }
+    if (this.storageFullSince !== undefined) {
+      return text(200, 'ready for reads; storage full: writes are refused until space is freed\n');
+    }
+    return text(200, 'ready\n');
   }
 
   private refreshStorageMetrics(): void {
@@ -196,11 +220,22 @@ export class RegistryApp {
     let ociError: OciError;
     if (error instanceof OciError) ociError = error;
     else if (error instanceof StoreError) ociError = fromStoreError(error);
+    else if (isStorageFull(error)) ociError = storageFull();
     else if (isClientAbort(error)) {
       ociError = new OciError('BLOB_UPLOAD_INVALID', 'request body ended early', undefined, 400);
     } else {
       this.options.logger.error({ err: error, requestId: request.requestId }, 'internal error');
       ociError = new OciError('UNKNOWN', 'internal error', { requestId: request.requestId });
+    }
+    if (ociError.status === 507) {
+      this.metrics.storageFullErrors++;
+      if (this.storageFullSince === undefined) {
+        this.storageFullSince = Date.now();
+        this.options.logger.error(
+          { storage: this.options.storage.location },
+          'storage is full: writes fail until space is freed; reads go on',
+        );
+      }
     }
     const body = Buffer.from(JSON.stringify(ociError.body()));
     const headers: Record<string, string | number> = {
@@ -224,6 +259,10 @@ export class RegistryApp {
     const offered = req.headers['x-request-id'];
     const requestId = typeof offered === 'string' && requestIdPattern.test(offered) ? offered : randomUUID();
     const hasBody = req.method === 'PUT' || req.method === 'PATCH' || req.method === 'POST';
+    // A client may hang up at any byte: stream errors end this exchange and nothing else. Whoever reads the
+    // body sees its error through the read; these listeners keep an unread error from ending the process.
+    req.on('error', ignore);
+    res.on('error', ignore);
     // Body bytes are counted from the socket, not by an extra stream stage on the upload path.
     const socketBytesBefore = req.socket.bytesRead;
     const body: Readable = req;
@@ -237,8 +276,7 @@ export class RegistryApp {
     };
     const response = await this.handle(request);
     response.headers['X-Request-Id'] = requestId;
-    if (this.draining || (hasBody && !req.complete && response.status >= 400))
-      response.headers.Connection = 'close';
+    if (this.draining) response.headers.Connection = 'close';
     let sent = 0;
     try {
       res.writeHead(response.status, response.headers);
@@ -260,6 +298,8 @@ export class RegistryApp {
       if (!isClientAbort(error)) this.options.logger.warn({ err: error, requestId }, 'response failed');
       res.destroy();
     } finally {
+      if (hasBody && !req.complete && !req.destroyed) discardUnreadBody(req);
+      if (!res.writableFinished) this.metrics.clientAborts++;
       const received = hasBody ? bodyBytes(req, socketBytesBefore) : 0;
       this.metrics.inFlight--;
       this.metrics.bytesReceived += received;
@@ -308,9 +348,13 @@ export async function startServer(
   const server = createServer(
     { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 },
     (req, res) => {
-      void app.serve(req, res);
+      app.serve(req, res).catch((error: unknown) => {
+        options.logger.error({ err: error }, 'request failed outside its handler');
+        res.destroy();
+      });
     },
   );
+
   server.setTimeout(5 * 60_000, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -319,14 +363,18 @@ export async function startServer(
       resolve();
     });
   });
+  // Errors of the listening socket after start-up (EMFILE on accept, say) are logged; the server goes on.
+  server.on('error', (error) => options.logger.error({ err: error }, 'listener error'));
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (closeOptions: { immediate?: boolean } = {}): Promise<void> => {
     closing ??= (async () => {
       app.startDraining();
       clearInterval(cleaner);
+      const delay = closeOptions.immediate ? 0 : (options.drainDelayMs ?? 0);
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = Date.now() + (options.shutdownTimeoutMs ?? 30_000);
@@ -348,6 +396,30 @@ export async function startServer(
     close,
   };
 }
+
+/** What the server still reads of a request body nobody consumed, after answering it. */
+const unreadBodyLimit = { bytes: 64 * 1024 * 1024, ms: 10_000 };
+
+/**
+ * Reads and drops the rest of a request body that was answered early (an error before or while reading
+ * it), so the client, still sending, reads the answer instead of a connection reset; the connection stays
+ * usable. A client that sends more than `unreadBodyLimit` allows, or for longer, is cut off.
+ */
+function discardUnreadBody(req: IncomingMessage): void {
+  const socket = req.socket;
+  const readBefore = socket.bytesRead;
+  const cut = (): void => void socket.destroy();
+  const timer = setTimeout(cut, unreadBodyLimit.ms);
+  timer.unref();
+  const stop = (): void => clearTimeout(timer);
+  req.once('end', stop);
+  req.once('close', stop);
+  req.on('data', () => {
+    if (socket.bytesRead - readBefore > unreadBodyLimit.bytes) cut();
+  });
+}
+
+function ignore(): void {}
 
 /** Content-Length when the body arrived whole, else what the socket read during the request. */
 function bodyBytes(req: IncomingMessage, socketBytesBefore: number): number {
@@ -386,7 +458,24 @@ function fromStoreError(error: StoreError): OciError {
       return new OciError('BLOB_UPLOAD_INVALID', error.message, undefined, 409);
     case 'INVALID_KEY':
       return new OciError('NAME_INVALID', error.message);
+    case 'FULL':
+      return storageFull();
   }
+}
+
+/** 507 Insufficient Storage: the client learns the registry, not its request, is at fault. */
+function storageFull(): OciError {
+  return new OciError(
+    'UNKNOWN',
+    'storage is full: the registry refuses writes until space is freed (reads still work)',
+    { reason: 'storage full' },
+    507,
+  );
+}
+
+function isStorageFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function isClientAbort(error: unknown): boolean {

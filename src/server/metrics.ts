@@ -14,6 +14,11 @@ export class Metrics {
   /** Refreshed by the server from storage; undefined until first measured. */
   storageBytes: number | undefined;
   storageBlobs: number | undefined;
+  /** Writes are being refused for lack of space (set by the server before each render). */
+  storageFull = false;
+  storageFullErrors = 0;
+  /** Clients that hung up before their response was complete. */
+  clientAborts = 0;
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
     const key = `route="${route}",method="${method}",status="${status}"`;
@@ -68,6 +73,16 @@ export class Metrics {
       'Blob uploads cancelled or rejected (digest mismatch).',
     );
     lines.push(`pullsafe_uploads_failed_total ${this.uploadsFailed}`);
+    metric('pullsafe_storage_full', 'gauge', '1 while writes are refused because the storage is full.');
+    lines.push(`pullsafe_storage_full ${this.storageFull ? 1 : 0}`);
+    metric('pullsafe_storage_full_errors_total', 'counter', 'Requests refused because the storage was full.');
+    lines.push(`pullsafe_storage_full_errors_total ${this.storageFullErrors}`);
+    metric(
+      'pullsafe_http_client_aborts_total',
+      'counter',
+      'Requests whose client hung up before the response was complete.',
+    );
+    lines.push(`pullsafe_http_client_aborts_total ${this.clientAborts}`);
     if (this.storageBytes !== undefined) {
       metric('pullsafe_storage_blob_bytes', 'gauge', 'Bytes of committed blobs in storage.');
       lines.push(`pullsafe_storage_blob_bytes ${this.storageBytes}`);

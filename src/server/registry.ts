@@ -40,6 +40,7 @@ export class Registry {
   readonly options: RegistryOptions;
   private readonly events: RegistryEvents;
   private readonly manifestBytes: ByteBoundedCache;
+  private readonly dropped = new WeakSet<Upload>();
 
   constructor(storage: Storage, options: Partial<RegistryOptions> = {}, events: RegistryEvents = noEvents) {
     this.storage = storage;
@@ -356,7 +357,13 @@ export class Registry {
       const digest = parseDigest(single);
       const upload = await this.storage.blobs.startUpload(name);
       this.events.uploadStarted();
-      return this.finishUpload(request, name, upload, digest);
+      try {
+        return await this.finishUpload(request, name, upload, digest);
+      } catch (error) {
+        // Nobody knows this upload's id, so nobody can resume it: its space is released at once.
+        await this.dropUpload(upload);
+        throw error;
+      }
     }
 
     const upload = await this.storage.blobs.startUpload(name);
@@ -395,6 +402,14 @@ export class Registry {
     return this.finishUpload(request, name, upload, parseDigest(rawDigest));
   }
 
+  /** Removes an upload that failed, counting it once however many paths saw it fail. */
+  private async dropUpload(upload: Upload): Promise<void> {
+    if (this.dropped.has(upload)) return;
+    this.dropped.add(upload);
+    await upload.abort().catch(() => undefined);
+    this.events.uploadFailed();
+  }
+
   async cancelUpload(name: string, id: string): Promise<RegistryResponse> {
     const upload = await this.findUpload(name, id);
     await upload.abort();
@@ -422,10 +437,10 @@ export class Registry {
       return blobCreated(name, digest);
     } catch (error) {
       if (error instanceof StoreError && error.code === 'DIGEST_MISMATCH') {
-        await upload.abort();
-        this.events.uploadFailed();
+        await this.dropUpload(upload);
         throw new OciError('DIGEST_INVALID', 'provided digest did not match uploaded content', { digest });
       }
+      if (error instanceof StoreError && error.code === 'FULL') await this.dropUpload(upload);
       throw error;
     }
   }
@@ -482,6 +497,8 @@ export class Registry {
           409,
         );
       }
+      // A partial upload on a full storage would hold the space other writes need.
+      if (error instanceof StoreError && error.code === 'FULL') await this.dropUpload(upload);
       throw error;
     }
   }
@@ -539,15 +556,13 @@ function contentLength(request: RegistryRequest): number | undefined {
   return Number(value);
 }
 
+/** Reads a body of at most `limit` bytes; past it, stops reading (the server answers 413 and drops the rest). */
 async function readLimited(body: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of body) {
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
     total += (chunk as Buffer).length;
-    if (total > limit) {
-      body.destroy();
-      throw manifestTooLarge(limit);
-    }
+    if (total > limit) throw manifestTooLarge(limit);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, total);

@@ -20,22 +20,30 @@ import {
   type Digest,
   type DigestAlgorithm,
 } from '../oci/digest.ts';
-import { BufferPool } from './buffer-pool.ts';
+import { BufferPool, ByteBudget } from './buffer-pool.ts';
 import { isMissing, syncDirectory } from './fsutil.ts';
 import { StoreError, type BlobInfo, type BlobStore, type ByteRange, type Upload } from './types.ts';
 
 const uploadIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const readHighWaterMark = 1024 * 1024;
-/** Chunks one send keeps in flight: enough to overlap a disk read with socket writes. */
-const sendDepth = 4;
-const sendPool = new BufferPool(512 * 1024, 16);
 /**
- * While few blobs are being sent, each gets 2 MiB reads: fewer, larger socket writes are worth about half
- * again as much throughput on one stream. Under more concurrent sends the small buffers keep memory bounded
- * (at most `largeSendStreams` × `sendDepth` × 2 MiB are ever in large buffers).
+ * Read buffers by how many blobs are being sent at once. Few sends get large reads (fewer, larger socket
+ * writes are worth about half again as much throughput on one stream); many get small ones, so the memory
+ * held for clients that read slowly grows by little per client.
  */
-const largeSendPool = new BufferPool(2 * 1024 * 1024, 8);
-const largeSendStreams = 2;
+const sendTiers: { upTo: number; pool: BufferPool }[] = [
+  { upTo: 2, pool: new BufferPool(2 * 1024 * 1024, 8) },
+  { upTo: 16, pool: new BufferPool(512 * 1024, 16) },
+  { upTo: 128, pool: new BufferPool(64 * 1024, 64) },
+  { upTo: Infinity, pool: new BufferPool(16 * 1024, 256) },
+];
+/**
+ * Chunks one send may have waiting for its socket, to overlap disk reads with socket writes. The first is
+ * always allowed; the others come from one budget shared by every send, which caps what slow readers can
+ * hold together and is never waited for.
+ */
+const sendDepth = 4;
+const sendBudget = new ByteBudget(32 * 1024 * 1024);
 let activeSends = 0;
 const writePool = new BufferPool(1024 * 1024, 8);
 /** How much an upload writes before it starts flushing to disk in the background. */
@@ -98,40 +106,71 @@ export class FsBlobStore implements BlobStore {
       if (isMissing(error)) throw new StoreError('NOT_FOUND', `blob unknown: ${digest}`);
       throw error;
     });
-    const inFlight = new Set<Promise<void>>();
-    const pool = activeSends < largeSendStreams ? largeSendPool : sendPool;
     activeSends++;
+    // Each write settles its promise exactly once, from its callback or when the sink closes first; a failed
+    // write is recorded, never left as a rejected promise nobody awaits (that would end the process).
+    const pending = new Map<Promise<void>, () => void>();
+    let failure: Error | undefined;
+    const settleAll = (): void => {
+      failure ??= receiverGone();
+      for (const settle of pending.values()) settle();
+    };
+    sink.once('close', settleAll);
     try {
       let position = range?.start ?? 0;
       const end = range ? range.end + 1 : (await handle.stat()).size;
       while (position < end) {
-        if (sink.destroyed)
-          throw Object.assign(new Error('the receiver went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-        if (inFlight.size >= sendDepth) await Promise.race(inFlight);
+        if (failure) throw failure;
+        if (sink.destroyed) throw receiverGone();
+        const pool = sendTiers.find((tier) => activeSends <= tier.upTo)!.pool;
+        const budgeted = pending.size > 0;
+        if (budgeted && (pending.size >= sendDepth || !sendBudget.tryAcquire(pool.bufferSize))) {
+          await Promise.race(pending.keys());
+          continue;
+        }
         const buffer = pool.take();
-        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+        const release = (): void => {
+          if (budgeted) sendBudget.release(pool.bufferSize);
+        };
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position));
+        } catch (error) {
+          pool.give(buffer);
+          release();
+          throw error;
+        }
         if (bytesRead === 0) {
           pool.give(buffer);
+          release();
           break;
         }
         position += bytesRead;
-        // The buffer returns to the pool only once the socket has taken its bytes.
-        const written: Promise<void> = new Promise<void>((resolve, reject) => {
-          sink.write(buffer.subarray(0, bytesRead), (error) => {
-            if (error) {
-              reject(error);
-              return;
-            }
-            pool.give(buffer);
+        let settled = false;
+        let settle!: () => void;
+        const written = new Promise<void>((resolve) => {
+          settle = () => {
+            if (settled) return;
+            settled = true;
+            release();
+            pending.delete(written);
             resolve();
-          });
-        }).finally(() => inFlight.delete(written));
-        inFlight.add(written);
+          };
+        });
+        pending.set(written, settle);
+        sink.write(buffer.subarray(0, bytesRead), (error) => {
+          // The buffer returns to the pool only once the socket has taken its bytes; after a failed write
+          // the socket may still hold it.
+          if (error) failure ??= error;
+          else if (!settled) pool.give(buffer);
+          settle();
+        });
       }
-      await Promise.all(inFlight);
+      await Promise.all(pending.keys());
+      if (failure) throw failure;
     } finally {
-      // Writes that failed keep their buffers out of the pool: the socket may still hold them.
-      await Promise.allSettled(inFlight);
+      await Promise.all(pending.keys());
+      sink.off('close', settleAll);
       activeSends--;
       await handle.close();
     }
@@ -183,7 +222,7 @@ export class FsBlobStore implements BlobStore {
       return await upload.commit({ digest: actual, size: data.length });
     } catch (error) {
       await upload.abort();
-      throw error;
+      throw asStoreError(error);
     }
   }
 
@@ -223,11 +262,16 @@ export class FsBlobStore implements BlobStore {
   async startUpload(owner?: string): Promise<Upload> {
     const id = randomUUID();
     const dir = this.uploadDir(id);
-    await mkdir(dir, { recursive: true });
-    const handle = await open(join(dir, 'data'), 'w');
-    await handle.close();
-    // The owner survives a restart in a file beside the data; this process remembers it without reading.
-    if (owner !== undefined) await writeFile(join(dir, 'owner'), owner);
+    try {
+      await mkdir(dir, { recursive: true });
+      const handle = await open(join(dir, 'data'), 'w');
+      await handle.close();
+      // The owner survives a restart in a file beside the data; this process remembers it without reading.
+      if (owner !== undefined) await writeFile(join(dir, 'owner'), owner);
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw asStoreError(error);
+    }
     this.owners.set(id, owner);
     this.hashes.set(id, { sha256: createHash('sha256'), size: 0 });
     return new FsUpload(this, id, 0, new Date(), owner);
@@ -293,47 +337,59 @@ export class FsBlobStore implements BlobStore {
       let received = 0;
       // Chunks are hashed as they arrive and copied into one pooled buffer, written when full: memory stays
       // bounded whatever the upload's size, and the disk sees large writes.
-      const handle = await open(path, 'r+');
+      const handle = await open(path, 'r+').catch((error: unknown) => {
+        throw asStoreError(error);
+      });
       // Two pooled buffers: one fills from the request while the other is being written, so receiving
-      // and the disk overlap. Writes stay in order (one in flight at a time).
+      // and the disk overlap. Writes stay in order (one in flight at a time); the first failure is kept
+      // and ends the append at the next chunk, so no write's rejection is ever left unobserved.
       const buffers = [writePool.take(), writePool.take()];
       let current = 0;
       let filled = 0;
       let position = start;
       let writing: Promise<void> = Promise.resolve();
+      let writeFailure: Error | undefined;
       // Written data is flushed to disk in the background while more arrives, so the fsync at commit
       // only waits for the tail instead of the whole blob. At most one flush is in flight.
       let flushing: Promise<void> | undefined;
       let unflushed = 0;
-      const writeOut = (buffer: Buffer, length: number): Promise<void> => {
+      const writeOut = (buffer: Buffer, length: number): void => {
         const at = position;
         position += length;
-        return writing.then(async () => {
-          let offset = 0;
-          while (offset < length) {
-            const { bytesWritten } = await handle.write(buffer, offset, length - offset, at + offset);
-            offset += bytesWritten;
-          }
-          unflushed += length;
-          if (unflushed >= backgroundFlushBytes && !flushing) {
-            unflushed = 0;
-            flushing = handle.datasync().then(
-              () => void (flushing = undefined),
-              () => void (flushing = undefined),
-            );
-          }
-        });
+        writing = writing
+          .then(async () => {
+            if (writeFailure) return;
+            let offset = 0;
+            while (offset < length) {
+              const { bytesWritten } = await handle.write(buffer, offset, length - offset, at + offset);
+              offset += bytesWritten;
+            }
+            unflushed += length;
+            if (unflushed >= backgroundFlushBytes && !flushing) {
+              unflushed = 0;
+              flushing = handle.datasync().then(
+                () => void (flushing = undefined),
+                () => void (flushing = undefined),
+              );
+            }
+          })
+          .catch((error: unknown) => {
+            writeFailure ??= asStoreError(error);
+          });
       };
       const flush = async (): Promise<void> => {
         if (filled > 0) {
-          writing = writeOut(buffers[current]!, filled);
+          writeOut(buffers[current]!, filled);
           current = 1 - current;
           filled = 0;
         }
         await writing;
+        if (writeFailure) throw writeFailure;
       };
       try {
-        for await (const data of source) {
+        // The request is not destroyed when the append stops early: the caller still answers it.
+        for await (const data of source.iterator({ destroyOnReturn: false })) {
+          if (writeFailure) throw writeFailure;
           const chunk = data as Buffer;
           received += chunk.length;
           if (maxBytes !== undefined && received > maxBytes) {
@@ -349,7 +405,8 @@ export class FsBlobStore implements BlobStore {
             if (filled === target.length) {
               // The other buffer must be written out before it is filled again.
               await writing;
-              writing = writeOut(target, filled);
+              if (writeFailure) throw writeFailure;
+              writeOut(target, filled);
               current = 1 - current;
               filled = 0;
             }
@@ -359,10 +416,10 @@ export class FsBlobStore implements BlobStore {
       } catch (error) {
         // Whatever arrived intact is kept (a client may resume from the upload's size); the running hash is
         // dropped, so commit re-reads the file.
-        await flush().catch(() => undefined);
+        if (!writeFailure) await flush().catch(() => undefined);
         throw error;
       } finally {
-        await writing.catch(() => undefined);
+        await writing;
         await flushing;
         for (const buffer of buffers) writePool.give(buffer);
         await handle.close();
@@ -380,42 +437,48 @@ export class FsBlobStore implements BlobStore {
     if (this.busy.has(id)) throw new StoreError('BUSY', 'another request is writing to this upload');
     this.busy.add(id);
     try {
-      const dir = this.uploadDir(id);
-      const dataPath = join(dir, 'data');
-      const handle = await open(dataPath, 'r+');
-      let size: number;
-      try {
-        size = (await handle.stat()).size;
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      if (expected.size !== undefined && expected.size !== size) {
-        throw new StoreError('SIZE_MISMATCH', `received ${size} bytes, expected ${expected.size}`);
-      }
-      const algorithm = digestAlgorithm(expected.digest);
-      const state = this.hashes.get(id);
-      let actual: string;
-      if (algorithm === 'sha256' && state && state.size === size) {
-        actual = `sha256:${state.sha256.copy().digest('hex')}`;
-      } else {
-        actual = await hashFile(dataPath, algorithm);
-      }
-      if (actual !== expected.digest) {
-        throw new StoreError('DIGEST_MISMATCH', `content digest ${actual} does not match ${expected.digest}`);
-      }
-      const target = this.blobPath(expected.digest);
-      const targetDir = join(target, '..');
-      await mkdir(targetDir, { recursive: true });
-      await rename(dataPath, target);
-      await syncDirectory(targetDir);
-      await rm(dir, { recursive: true, force: true });
-      this.hashes.delete(id);
-      this.owners.delete(id);
-      return { digest: expected.digest, size };
+      return await this.commitVerified(id, expected);
+    } catch (error) {
+      throw asStoreError(error);
     } finally {
       this.busy.delete(id);
     }
+  }
+
+  private async commitVerified(id: string, expected: { digest: Digest; size?: number }): Promise<BlobInfo> {
+    const dir = this.uploadDir(id);
+    const dataPath = join(dir, 'data');
+    const handle = await open(dataPath, 'r+');
+    let size: number;
+    try {
+      size = (await handle.stat()).size;
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    if (expected.size !== undefined && expected.size !== size) {
+      throw new StoreError('SIZE_MISMATCH', `received ${size} bytes, expected ${expected.size}`);
+    }
+    const algorithm = digestAlgorithm(expected.digest);
+    const state = this.hashes.get(id);
+    let actual: string;
+    if (algorithm === 'sha256' && state && state.size === size) {
+      actual = `sha256:${state.sha256.copy().digest('hex')}`;
+    } else {
+      actual = await hashFile(dataPath, algorithm);
+    }
+    if (actual !== expected.digest) {
+      throw new StoreError('DIGEST_MISMATCH', `content digest ${actual} does not match ${expected.digest}`);
+    }
+    const target = this.blobPath(expected.digest);
+    const targetDir = join(target, '..');
+    await mkdir(targetDir, { recursive: true });
+    await rename(dataPath, target);
+    await syncDirectory(targetDir);
+    await rm(dir, { recursive: true, force: true });
+    this.hashes.delete(id);
+    this.owners.delete(id);
+    return { digest: expected.digest, size };
   }
 
   /** @internal */
@@ -457,6 +520,20 @@ class FsUpload implements Upload {
   abort(): Promise<void> {
     return this.store.abortUpload(this.id);
   }
+}
+
+/** A full disk or exhausted quota becomes the store's FULL error; anything else passes unchanged. */
+function asStoreError(error: unknown): Error {
+  if (error instanceof StoreError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new StoreError('FULL', 'storage is full', { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function receiverGone(): Error {
+  return Object.assign(new Error('the receiver went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {

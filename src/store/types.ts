@@ -95,8 +95,26 @@ export interface RepositoryStore {
   referrers(repository: string, subject: Digest): Promise<ManifestLink[]>;
 }
 
+export interface TemporaryFile {
+  /** Relative to the storage's location. */
+  path: string;
+  size: number;
+  modified: Date;
+}
+
+/**
+ * Where a driver keeps files between writing and renaming them into place. Only an interrupted write
+ * leaves one behind; none is ever read as a key. Drivers whose writes are atomic have none.
+ */
+export interface TemporaryFiles {
+  list(): Promise<TemporaryFile[]>;
+  /** Removes those last modified at least `olderThanMs` before `now`; returns them. */
+  remove(olderThanMs: number, now?: Date): Promise<TemporaryFile[]>;
+}
+
+/** `FULL`: the storage has no room for a write (a full disk, a quota); reads still work. */
 export type StoreErrorCode =
-  'NOT_FOUND' | 'DIGEST_MISMATCH' | 'SIZE_MISMATCH' | 'TOO_LARGE' | 'BUSY' | 'INVALID_KEY';
+  'NOT_FOUND' | 'DIGEST_MISMATCH' | 'SIZE_MISMATCH' | 'TOO_LARGE' | 'BUSY' | 'INVALID_KEY' | 'FULL';
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;
