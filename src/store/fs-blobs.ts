@@ -34,7 +34,8 @@ const readHighWaterMark = 1024 * 1024;
 const sendTiers: { upTo: number; pool: BufferPool }[] = [
   { upTo: 2, pool: new BufferPool(2 * 1024 * 1024, 8) },
   { upTo: 16, pool: new BufferPool(512 * 1024, 16) },
-  { upTo: 128, pool: new BufferPool(64 * 1024, 64) },
+  { upTo: 256, pool: new BufferPool(128 * 1024, 64) },
+  { upTo: 2048, pool: new BufferPool(32 * 1024, 256) },
   { upTo: Infinity, pool: new BufferPool(16 * 1024, 256) },
 ];
 /**
