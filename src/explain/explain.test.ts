@@ -480,6 +480,16 @@ const rows: Row[] = [
 
   // auth-registry-credentials
   {
+    name: 'ECS repositoryCredentials secret that is not username/password JSON',
+    text: 'ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub-AbCdEf from secrets manager: unable to unmarshal secret value of authorization data from asm',
+    first: 'auth-registry-credentials',
+    evidence: { source: 'ecs' },
+    fixes: [
+      '{"username":"USER","password":"TOKEN"}',
+      'arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub-AbCdEf',
+    ],
+  },
+  {
     name: 'CodeBuild wrong Docker Hub password',
     text: 'BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE: Unable to pull customer\'s container image. CannotPullContainerError: Error response from daemon: Head "https://registry-1.docker.io/v2/hashicorp/terraform/manifests/1.2.3": unauthorized: incorrect username or password',
     first: 'auth-registry-credentials',

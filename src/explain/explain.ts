@@ -104,7 +104,7 @@ const wording = {
     /connection issue between the task and (?:AWS Secrets Manager|AWS Systems Manager Parameter Store)/i,
   ecrAuth: /unable to retrieve ecr registry auth|registry auth from Amazon ECR|GetAuthorizationToken/i,
   credentials:
-    /incorrect username or password|no basic auth credentials|authentication required|authorization token has expired|asm fetching authorization data|username\/password|401 Unauthorized|unauthorized: |UNAUTHORIZED/,
+    /incorrect username or password|no basic auth credentials|authentication required|authorization token has expired|asm fetching authorization data|unmarshal secret value of authorization data|username\/password|401 Unauthorized|unauthorized: |UNAUTHORIZED/,
   credentialsWeak:
     /may require 'docker login'|may require authorization|requested access to the resource is denied/,
   notFound:
@@ -945,6 +945,12 @@ const detectors: Detector[] = [
     }
     if (/expired/.test(text))
       fixes.unshift('the token expired: refresh it (ECR tokens last 12 hours) and retry');
+    if (/unmarshal secret value of authorization data/.test(text)) {
+      const secret = x.secretArns?.[0] ?? '<secret-arn>';
+      fixes.unshift(
+        `the secret's value is not the JSON ECS reads: store it as \`{"username":"…","password":"…"}\` (\`aws secretsmanager put-secret-value --secret-id ${secret} --secret-string '{"username":"USER","password":"TOKEN"}'\`)`,
+      );
+    }
     return [
       make(
         'auth-registry-credentials',
