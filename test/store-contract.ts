@@ -196,6 +196,42 @@ export function storageContract(driver: string, open: () => Promise<Storage>): v
       assert.deepEqual(await repositories.referrers('app', d1), []);
     });
 
+    it('concurrent writes of one tag leave it on one of them, listed once, and no temporaries', async () => {
+      const storage = await open();
+      const { repositories } = storage;
+      const candidates = Array.from({ length: 16 }, (_, index) => digestOf(`m${index}`));
+      await Promise.all(candidates.map((digest) => repositories.setTag('app', 'latest', digest)));
+      assert.ok(candidates.includes((await repositories.getTag('app', 'latest'))!));
+      assert.deepEqual(await repositories.listTags('app'), ['latest']);
+      assert.deepEqual(await storage.temporaries?.list(), storage.temporaries ? [] : undefined);
+    });
+
+    it('unlinkManifest removes the tags on it, not a tag on another manifest', async () => {
+      const { repositories } = await open();
+      await repositories.linkManifest('app', { digest: d1, mediaType: 'm', size: 3 });
+      await repositories.linkManifest('app', { digest: d2, mediaType: 'm', size: 3 });
+      await repositories.setTag('app', 'old', d1);
+      await repositories.setTag('app', 'moved', d1);
+      await repositories.setTag('app', 'moved', d2);
+      assert.equal(await repositories.unlinkManifest('app', d1), true);
+      assert.equal(await repositories.unlinkManifest('app', d1), false);
+      assert.deepEqual(await repositories.listTags('app'), ['moved']);
+      assert.equal(await repositories.getTag('app', 'moved'), d2);
+      assert.equal(await repositories.getManifest('app', d1), undefined);
+    });
+
+    it('tells when a manifest was linked', async () => {
+      const { repositories } = await open();
+      assert.equal(await repositories.manifestLinkedAt('app', d1), undefined);
+      const before = Date.now();
+      await repositories.linkManifest('app', { digest: d1, mediaType: 'm', size: 3 });
+      const linkedAt = await repositories.manifestLinkedAt('app', d1);
+      assert.ok(linkedAt, 'a time once linked');
+      assert.ok(Math.abs(linkedAt.getTime() - before) < 60_000, linkedAt.toISOString());
+      await repositories.unlinkManifest('app', d1);
+      assert.equal(await repositories.manifestLinkedAt('app', d1), undefined);
+    });
+
     it('lists repositories in byte order, nested names included', async () => {
       const { repositories } = await open();
       for (const name of ['b', 'a/x', 'a', 'a/x/y', 'B-not-valid'.toLowerCase()])

@@ -7,14 +7,26 @@
  * Path components of names cannot start with `_`, so these folders never collide with a nested name.
  * Every key is re-validated here, so no path is ever built from unchecked input.
  *
- * Reads are served from memory after the first touch: this process is the only writer of its storage,
- * so the caches stay exact (a restart re-reads from disk).
+ * Small files are written in `<root>/tmp/` and renamed into place, so no folder above ever holds a
+ * temporary that a listing could take for a key.
+ *
+ * Tags and manifest links are served from memory after the first touch: this process is the only writer of
+ * its storage, so the caches stay exact (a restart re-reads from disk). Each write of such a key and its
+ * cache update, and each cache fill and the read it comes from, run under the key's lock: without it two
+ * writers could rename in one order and update the cache in the other.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from '../oci/digest.ts';
 import { isRepositoryName, isTag } from '../oci/names.ts';
-import { isMissing, readTextIfExists, removeIfExists, writeFileAtomic } from './fsutil.ts';
+import {
+  KeyedLock,
+  isMissing,
+  readTextIfExists,
+  removeIfExists,
+  temporaryDirectory,
+  writeFileAtomic,
+} from './fsutil.ts';
 import { StoreError, type ManifestLink, type RepositoryStore } from './types.ts';
 
 const maxCachedEntries = 100_000;
@@ -23,13 +35,22 @@ export class FsRepositoryStore implements RepositoryStore {
   readonly root: string;
   private readonly tagCache = new BoundedMap<string, Digest | null>(maxCachedEntries);
   private readonly manifestCache = new BoundedMap<string, ManifestLink | null>(maxCachedEntries);
+  /** Keys are `<repository>:<tag>` and `<repository>@<digest>`; names contain neither `:` nor `@`. */
+  private readonly locks = new KeyedLock();
+  private readonly temporaryDir: string;
 
   constructor(root: string) {
     this.root = root;
+    this.temporaryDir = temporaryDirectory(root);
   }
 
   async init(): Promise<void> {
     await mkdir(join(this.root, 'repositories'), { recursive: true });
+    await mkdir(this.temporaryDir, { recursive: true });
+  }
+
+  private write(path: string, data: string): Promise<void> {
+    return writeFileAtomic(path, data, this.temporaryDir);
   }
 
   private repositoryDir(repository: string): string {
@@ -87,7 +108,7 @@ export class FsRepositoryStore implements RepositoryStore {
   async linkBlob(repository: string, digest: Digest): Promise<void> {
     const path = this.digestPath(repository, '_layers', digest);
     if (await exists(path)) return;
-    await writeFileAtomic(path, '');
+    await this.write(path, '');
   }
 
   async hasBlob(repository: string, digest: Digest): Promise<boolean> {
@@ -104,11 +125,21 @@ export class FsRepositoryStore implements RepositoryStore {
 
   async linkManifest(repository: string, link: ManifestLink): Promise<void> {
     const path = this.digestPath(repository, '_manifests', link.digest);
-    await writeFileAtomic(path, JSON.stringify(link));
-    if (link.subject) {
-      await writeFileAtomic(this.referrerPath(repository, link.subject, link.digest), JSON.stringify(link));
-    }
-    this.manifestCache.set(`${repository}@${link.digest}`, link);
+    const referrer = link.subject ? this.referrerPath(repository, link.subject, link.digest) : undefined;
+    const key = `${repository}@${link.digest}`;
+    await this.locks.run(key, async () => {
+      try {
+        // The referrers entry goes first: a crash in between leaves an entry that names no manifest, which
+        // referrers() skips, never a manifest missing from its subject's referrers.
+        if (referrer) await this.write(referrer, JSON.stringify(link));
+        await this.write(path, JSON.stringify(link));
+      } catch (error) {
+        // The link may be on disk even though the write failed (the folder's fsync): read it again.
+        this.manifestCache.delete(key);
+        throw error;
+      }
+      this.manifestCache.set(key, link);
+    });
   }
 
   private referrerPath(repository: string, subject: Digest, digest: Digest): string {
@@ -120,23 +151,40 @@ export class FsRepositoryStore implements RepositoryStore {
   }
 
   async getManifest(repository: string, digest: Digest): Promise<ManifestLink | undefined> {
+    const path = this.digestPath(repository, '_manifests', digest);
     const key = `${repository}@${digest}`;
     const cached = this.manifestCache.get(key);
     if (cached !== undefined) return cached ?? undefined;
-    const text = await readTextIfExists(this.digestPath(repository, '_manifests', digest));
+    return this.locks.run(key, () => this.loadManifest(key, path));
+  }
+
+  /** The cached link, else the one on disk (then cached). Callers hold the key's lock. */
+  private async loadManifest(key: string, path: string): Promise<ManifestLink | undefined> {
+    const cached = this.manifestCache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const text = await readTextIfExists(path);
     const link = text === undefined ? undefined : parseLink(text);
     this.manifestCache.set(key, link ?? null);
     return link;
   }
 
   async unlinkManifest(repository: string, digest: Digest): Promise<boolean> {
-    const link = await this.getManifest(repository, digest);
-    const removed = await removeIfExists(this.digestPath(repository, '_manifests', digest));
-    this.manifestCache.set(`${repository}@${digest}`, null);
-    if (link?.subject) await removeIfExists(this.referrerPath(repository, link.subject, digest));
-    for (const tag of await this.listTags(repository)) {
-      if ((await this.getTag(repository, tag)) === digest) await this.deleteTag(repository, tag);
-    }
+    const path = this.digestPath(repository, '_manifests', digest);
+    const key = `${repository}@${digest}`;
+    const removed = await this.locks.run(key, async () => {
+      const link = await this.loadManifest(key, path);
+      let removedLink: boolean;
+      try {
+        removedLink = await removeIfExists(path);
+      } finally {
+        this.manifestCache.delete(key);
+      }
+      // The referrers entry goes after the link: a crash in between leaves an entry that names no manifest,
+      // which referrers() skips.
+      if (link?.subject) await removeIfExists(this.referrerPath(repository, link.subject, digest));
+      return removedLink;
+    });
+    for (const tag of await this.listTags(repository)) await this.deleteTagIf(repository, tag, digest);
     return removed;
   }
 
@@ -149,26 +197,73 @@ export class FsRepositoryStore implements RepositoryStore {
     return links;
   }
 
+  async manifestLinkedAt(repository: string, digest: Digest): Promise<Date | undefined> {
+    try {
+      return (await stat(this.digestPath(repository, '_manifests', digest))).mtime;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
   async setTag(repository: string, tag: string, digest: Digest): Promise<void> {
     if (!isDigest(digest)) throw new StoreError('INVALID_KEY', 'invalid digest');
-    await writeFileAtomic(this.tagPath(repository, tag), digest);
-    this.tagCache.set(`${repository}:${tag}`, digest);
+    const path = this.tagPath(repository, tag);
+    const key = `${repository}:${tag}`;
+    await this.locks.run(key, async () => {
+      try {
+        await this.write(path, digest);
+      } catch (error) {
+        // The tag may be on disk even though the write failed (the folder's fsync): read it again.
+        this.tagCache.delete(key);
+        throw error;
+      }
+      this.tagCache.set(key, digest);
+    });
   }
 
   async getTag(repository: string, tag: string): Promise<Digest | undefined> {
+    const path = this.tagPath(repository, tag);
     const key = `${repository}:${tag}`;
     const cached = this.tagCache.get(key);
     if (cached !== undefined) return cached ?? undefined;
-    const text = (await readTextIfExists(this.tagPath(repository, tag)))?.trim();
+    return this.locks.run(key, () => this.loadTag(key, path));
+  }
+
+  /** The cached digest, else the one on disk (then cached). Callers hold the key's lock. */
+  private async loadTag(key: string, path: string): Promise<Digest | undefined> {
+    const cached = this.tagCache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const text = (await readTextIfExists(path))?.trim();
     const digest = text !== undefined && isDigest(text) ? (text as Digest) : undefined;
     this.tagCache.set(key, digest ?? null);
     return digest;
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
-    const removed = await removeIfExists(this.tagPath(repository, tag));
-    this.tagCache.set(`${repository}:${tag}`, null);
-    return removed;
+    const path = this.tagPath(repository, tag);
+    const key = `${repository}:${tag}`;
+    return this.locks.run(key, async () => {
+      try {
+        return await removeIfExists(path);
+      } finally {
+        this.tagCache.delete(key);
+      }
+    });
+  }
+
+  /** Deletes the tag only if it points at `digest` at that moment (a concurrent push may have moved it). */
+  private async deleteTagIf(repository: string, tag: string, digest: Digest): Promise<void> {
+    const path = this.tagPath(repository, tag);
+    const key = `${repository}:${tag}`;
+    await this.locks.run(key, async () => {
+      if ((await this.loadTag(key, path)) !== digest) return;
+      try {
+        await removeIfExists(path);
+      } finally {
+        this.tagCache.delete(key);
+      }
+    });
   }
 
   async listTags(repository: string): Promise<string[]> {
@@ -199,12 +294,6 @@ export class FsRepositoryStore implements RepositoryStore {
       if (link) links.push(link);
     }
     return links;
-  }
-
-  /** Drops every cached entry of a repository folder that was removed behind the store's back (gc). */
-  forgetCaches(): void {
-    this.tagCache.clear();
-    this.manifestCache.clear();
   }
 
   private async listDigests(dir: string): Promise<Digest[]> {

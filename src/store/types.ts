@@ -84,6 +84,8 @@ export interface RepositoryStore {
   /** Removes the manifest, every tag pointing at it, and its referrers entry. */
   unlinkManifest(repository: string, digest: Digest): Promise<boolean>;
   listManifests(repository: string): Promise<ManifestLink[]>;
+  /** When the manifest was last linked (pushed) in the repository, for gc's grace period. */
+  manifestLinkedAt(repository: string, digest: Digest): Promise<Date | undefined>;
 
   setTag(repository: string, tag: string, digest: Digest): Promise<void>;
   getTag(repository: string, tag: string): Promise<Digest | undefined>;
