@@ -154,13 +154,13 @@ describe('serve, gc and fsck on one storage', () => {
     const result = await runCli(['gc', '--storage', storage()]);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /removed 0 unreferenced blobs/);
-    assert.match(result.stdout, /kept 1 unreferenced blobs younger than --min-age/);
+    assert.match(result.stdout, /kept 1 unreferenced blob younger than --min-age/);
   });
 
   it('gc removes the unreferenced blob; fsck is clean; the image still pulls', async () => {
     const result = await runCli(['gc', '--storage', storage(), '--min-age', '0']);
     assert.equal(result.code, 0);
-    assert.match(result.stdout, /removed 1 unreferenced blobs/);
+    assert.match(result.stdout, /removed 1 unreferenced blob \(/);
     const fsck = await runCli(['fsck', '--storage', storage()]);
     assert.equal(fsck.code, 0, fsck.stdout);
     assert.match(fsck.stdout, /storage is consistent/);

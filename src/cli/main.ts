@@ -86,7 +86,15 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('remove blobs no manifest references (mark and sweep)')
     .requiredOption('--storage <dir>', 'storage folder')
     .option('--dry-run', 'report what would be removed, remove nothing')
-    .option('--min-age <duration>', 'keep unreferenced blobs younger than this (pushes in progress)', '1h')
+    .option(
+      '--delete-untagged',
+      'also remove manifests no tag reaches (children of tagged indexes and referrers of kept manifests stay)',
+    )
+    .option(
+      '--min-age <duration>',
+      'keep unreferenced blobs and untagged manifests younger than this (pushes in progress)',
+      '1h',
+    )
     .option('--json', 'print the report as JSON')
     .action(async (flags) => setExit(await (await commands.maintenance()).runGc(flags)));
 

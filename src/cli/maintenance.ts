@@ -14,13 +14,20 @@ async function openExisting(folder: string) {
       hint: 'pass the folder `pullsafe serve --storage` uses',
     });
   }
-  return openFsStorage(root);
+  // gc removes temporaries itself (and lists them; --dry-run removes nothing), fsck only reports them.
+  return openFsStorage(root, { removeStaleTemporaries: false });
+}
+
+/** `1 problem`, `2 problems`, `0 repositories`. */
+function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
 }
 
 export async function runGc(flags: {
   storage: string;
   dryRun?: boolean;
   minAge?: string;
+  deleteUntagged?: boolean;
   json?: boolean;
 }): Promise<number> {
   const minAgeMs = parseDuration(flags.minAge ?? '1h');
@@ -30,18 +37,42 @@ export async function runGc(flags: {
     });
   }
   const storage = await openExisting(flags.storage);
-  const report = await collectGarbage(storage, { dryRun: !!flags.dryRun, minAgeMs });
+  const report = await collectGarbage(storage, {
+    dryRun: !!flags.dryRun,
+    minAgeMs,
+    deleteUntagged: !!flags.deleteUntagged,
+  });
   if (flags.json) {
     printJson(report);
   } else {
     const verb = report.dryRun ? 'would remove' : 'removed';
     const lines = [
-      `${report.repositories} repositories, ${report.manifests} manifests, ${report.blobsKept} blobs in use`,
-      `${verb} ${report.blobsSwept.length} unreferenced blobs (${formatBytes(report.bytesSwept)})`,
+      `${count(report.repositories, 'repository', 'repositories')}, ${count(report.manifests, 'manifest')}, ${count(report.blobsKept, 'blob')} in use`,
     ];
+    if (report.deleteUntagged) {
+      lines.push(`${verb} ${count(report.manifestsRemoved.length, 'untagged manifest')}`);
+      for (const { repository, digest } of report.manifestsRemoved) lines.push(`  ${repository}@${digest}`);
+      if (report.manifestsTooNew > 0)
+        lines.push(
+          `kept ${count(report.manifestsTooNew, 'untagged manifest')} linked more recently than --min-age`,
+        );
+    }
+    lines.push(
+      `${verb} ${count(report.blobsSwept.length, 'unreferenced blob')} (${formatBytes(report.bytesSwept)})`,
+    );
     for (const blob of report.blobsSwept) lines.push(`  ${blob.digest}  ${formatBytes(blob.size)}`);
     if (report.blobsTooNew > 0)
-      lines.push(`kept ${report.blobsTooNew} unreferenced blobs younger than --min-age`);
+      lines.push(`kept ${count(report.blobsTooNew, 'unreferenced blob')} younger than --min-age`);
+    if (report.danglingLinks.length > 0) {
+      lines.push(`${verb} ${count(report.danglingLinks.length, 'link')} to blobs that are no longer stored`);
+      for (const { repository, digest } of report.danglingLinks) lines.push(`  ${repository} ${digest}`);
+    }
+    if (report.temporariesRemoved.length > 0) {
+      lines.push(
+        `${verb} ${count(report.temporariesRemoved.length, 'temporary file')} of interrupted writes`,
+      );
+      for (const path of report.temporariesRemoved) lines.push(`  ${path}`);
+    }
     for (const warning of report.warnings) lines.push(`warning: ${warning}`);
     printLines(lines);
   }
@@ -55,20 +86,22 @@ export async function runFsck(flags: { storage: string; json?: boolean }): Promi
     printJson(report);
   } else {
     const lines = [
-      `checked ${report.blobsChecked} blobs (${formatBytes(report.bytesChecked)}), ${report.repositories} repositories, ${report.manifests} manifests, ${report.tags} tags`,
+      `checked ${count(report.blobsChecked, 'blob')} (${formatBytes(report.bytesChecked)}), ${count(report.repositories, 'repository', 'repositories')}, ${count(report.manifests, 'manifest')}, ${count(report.tags, 'tag')}`,
     ];
     for (const problem of report.problems) {
       const where = [
-        problem.repository,
-        problem.tag ? `:${problem.tag}` : '',
-        problem.digest ? ` ${problem.digest}` : '',
+        problem.repository && (problem.tag ? `${problem.repository}:${problem.tag}` : problem.repository),
+        problem.digest,
+        problem.path,
       ]
         .filter(Boolean)
-        .join('');
+        .join(' ');
       lines.push(`${problem.kind}: ${where}: ${problem.message}`);
     }
     lines.push(
-      report.problems.length === 0 ? 'storage is consistent' : `${report.problems.length} problems found`,
+      report.problems.length === 0
+        ? 'storage is consistent'
+        : `${count(report.problems.length, 'problem')} found`,
     );
     printLines(lines);
   }

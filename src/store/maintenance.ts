@@ -1,47 +1,86 @@
 /**
  * Offline maintenance over any Storage: `gc` (mark every blob a manifest in some repository references,
- * sweep the rest) and `fsck` (re-hash every blob, check every link). Both work through the storage
- * interfaces only, so they run the same against any driver.
+ * sweep the rest) and `fsck` (re-hash every blob, check every link and tag, list leftover temporaries).
+ * Both work through the storage interfaces only, so they run the same against any driver.
  */
 import { createHash } from 'node:crypto';
 import { digestAlgorithm, type Digest } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { isNonDistributable } from '../oci/mediatypes.ts';
+import { staleTemporaryMs } from './fsutil.ts';
 import type { Storage } from './storage.ts';
+import type { ManifestLink } from './types.ts';
 
 const manifestReadLimit = 64 * 1024 * 1024;
 
 export interface GcOptions {
   dryRun: boolean;
-  /** Blobs written more recently than this are kept: a push may be between its layers and its manifest. */
+  /**
+   * Blobs written, and untagged manifests linked, more recently than this are kept: a push may be between
+   * its layers and its manifest, or between the platform manifests and the index that tags them.
+   */
   minAgeMs: number;
+  /** Also remove manifests no tag reaches, directly or through indexes, and that refer to no kept manifest. */
+  deleteUntagged?: boolean;
   now?: Date;
+}
+
+export interface RepositoryDigest {
+  repository: string;
+  digest: Digest;
 }
 
 export interface GcReport {
   dryRun: boolean;
+  deleteUntagged: boolean;
   repositories: number;
   manifests: number;
+  /** Untagged manifests removed (with `deleteUntagged`). */
+  manifestsRemoved: RepositoryDigest[];
+  /** Untagged manifests kept only because they, or an index or subject of theirs, are younger than `minAgeMs`. */
+  manifestsTooNew: number;
   blobsKept: number;
   blobsSwept: { digest: Digest; size: number }[];
   bytesSwept: number;
   blobsTooNew: number;
+  /** Repository links removed: those to swept blobs and those to blobs already missing. */
   linksRemoved: number;
+  /** Links to blobs that were missing before this run (left by an interrupted gc). */
+  danglingLinks: RepositoryDigest[];
+  /** Temporaries that interrupted writes left, relative to the storage's location. */
+  temporariesRemoved: string[];
   warnings: string[];
 }
 
+interface ManifestNode {
+  link: ManifestLink;
+  /** Blobs and child manifests it references; undefined when its content could not be read or parsed. */
+  references?: Digest[];
+  children?: Digest[];
+}
+
+/**
+ * Mark and sweep. Every step that removes something runs only after the ones that make it unreachable, so
+ * a gc killed at any point leaves a state that the next run finishes: untagged manifests go first (their
+ * blobs are then unmarked), then the repository links of the blobs to sweep and of blobs already missing,
+ * then the blobs themselves (a blob left behind is still unmarked next time), then stale temporaries.
+ */
 export async function collectGarbage(storage: Storage, options: GcOptions): Promise<GcReport> {
-  const now = (options.now ?? new Date()).getTime();
-  const marked = new Set<string>();
+  const now = options.now ?? new Date();
+  const deleteUntagged = options.deleteUntagged ?? false;
   const warnings: string[] = [];
   const repositories = await storage.repositories.listRepositories();
+  const graph = new Map<string, Map<Digest, ManifestNode>>();
   let manifests = 0;
   // A manifest that cannot be read or parsed may reference anything: then nothing is swept.
   let unsure = false;
   for (const repository of repositories) {
+    const nodes = new Map<Digest, ManifestNode>();
+    graph.set(repository, nodes);
     for (const link of await storage.repositories.listManifests(repository)) {
       manifests++;
-      marked.add(link.digest);
+      const node: ManifestNode = { link };
+      nodes.set(link.digest, node);
       let bytes: Buffer;
       try {
         bytes = await storage.blobs.read(link.digest, manifestReadLimit);
@@ -54,8 +93,8 @@ export async function collectGarbage(storage: Storage, options: GcOptions): Prom
       }
       try {
         const parsed = parseManifest(bytes, link.mediaType);
-        for (const blob of parsed.blobs) marked.add(blob.digest);
-        for (const child of parsed.manifests) marked.add(child.digest);
+        node.children = parsed.manifests.map((child) => child.digest);
+        node.references = [...parsed.blobs.map((blob) => blob.digest), ...node.children];
       } catch (error) {
         warnings.push(`${repository}@${link.digest}: manifest unparseable: ${(error as Error).message}`);
         unsure = true;
@@ -64,61 +103,151 @@ export async function collectGarbage(storage: Storage, options: GcOptions): Prom
   }
 
   const report: GcReport = {
-    ...emptyReport(options.dryRun),
+    dryRun: options.dryRun,
+    deleteUntagged,
     repositories: repositories.length,
     manifests,
-    warnings,
-  };
-  if (unsure) {
-    warnings.push(
-      'nothing was swept: fix or delete the manifests above (pullsafe fsck lists them), then run gc again',
-    );
-    return report;
-  }
-  for await (const blob of storage.blobs.list()) {
-    if (marked.has(blob.digest)) {
-      report.blobsKept++;
-      continue;
-    }
-    if (now - blob.modified.getTime() < options.minAgeMs) {
-      report.blobsTooNew++;
-      continue;
-    }
-    report.blobsSwept.push({ digest: blob.digest, size: blob.size });
-    report.bytesSwept += blob.size;
-  }
-  if (!options.dryRun) {
-    const swept = new Set<string>(report.blobsSwept.map((blob) => blob.digest));
-    for (const blob of report.blobsSwept) await storage.blobs.delete(blob.digest);
-    for (const repository of repositories) {
-      for (const digest of await storage.repositories.listBlobLinks(repository)) {
-        if (swept.has(digest) && (await storage.repositories.unlinkBlob(repository, digest)))
-          report.linksRemoved++;
-      }
-    }
-  }
-  return report;
-}
-
-function emptyReport(dryRun: boolean): GcReport {
-  return {
-    dryRun,
-    repositories: 0,
-    manifests: 0,
+    manifestsRemoved: [],
+    manifestsTooNew: 0,
     blobsKept: 0,
     blobsSwept: [],
     bytesSwept: 0,
     blobsTooNew: 0,
     linksRemoved: 0,
-    warnings: [],
+    danglingLinks: [],
+    temporariesRemoved: [],
+    warnings,
   };
+
+  const marked = new Set<string>();
+  for (const [repository, nodes] of graph) {
+    let kept = new Set<Digest>(nodes.keys());
+    if (deleteUntagged && !unsure) {
+      kept = await reachable(storage, repository, nodes, now.getTime() - options.minAgeMs, report);
+      for (const digest of nodes.keys()) {
+        if (!kept.has(digest)) report.manifestsRemoved.push({ repository, digest });
+      }
+    }
+    for (const digest of kept) {
+      marked.add(digest);
+      for (const reference of nodes.get(digest)?.references ?? []) marked.add(reference);
+    }
+  }
+
+  const stored = new Set<string>();
+  for await (const blob of storage.blobs.list()) {
+    stored.add(blob.digest);
+    if (marked.has(blob.digest)) {
+      report.blobsKept++;
+    } else if (now.getTime() - blob.modified.getTime() < options.minAgeMs) {
+      report.blobsTooNew++;
+    } else if (!unsure) {
+      report.blobsSwept.push({ digest: blob.digest, size: blob.size });
+      report.bytesSwept += blob.size;
+    }
+  }
+  if (unsure) {
+    warnings.push(
+      `nothing was swept${deleteUntagged ? ' and no manifest removed' : ''}: fix or delete the manifests above (pullsafe fsck lists them), then run gc again`,
+    );
+  }
+
+  for (const { repository, digest } of report.manifestsRemoved) {
+    if (!options.dryRun) await storage.repositories.unlinkManifest(repository, digest);
+  }
+  const swept = new Set<string>(report.blobsSwept.map((blob) => blob.digest));
+  for (const repository of repositories) {
+    for (const digest of await storage.repositories.listBlobLinks(repository)) {
+      let remove = swept.has(digest);
+      // A blob may have been stored since the listing (a push while gc runs): look again before saying so.
+      if (!remove && !stored.has(digest) && !(await storage.blobs.stat(digest))) {
+        report.danglingLinks.push({ repository, digest });
+        remove = true;
+      }
+      if (!remove) continue;
+      if (options.dryRun || (await storage.repositories.unlinkBlob(repository, digest)))
+        report.linksRemoved++;
+    }
+  }
+  for (const blob of report.blobsSwept) {
+    if (!options.dryRun) await storage.blobs.delete(blob.digest);
+  }
+
+  if (storage.temporaries) {
+    // A temporary older than a minute is dead whatever --min-age says: writes hold one for milliseconds.
+    const age = Math.min(options.minAgeMs, staleTemporaryMs);
+    const dead = options.dryRun
+      ? (await storage.temporaries.list()).filter((file) => now.getTime() - file.modified.getTime() >= age)
+      : await storage.temporaries.remove(age, now);
+    report.temporariesRemoved = dead.map((file) => file.path);
+  }
+  return report;
+}
+
+/**
+ * The manifests of a repository that gc --delete-untagged keeps: every tagged one, every one linked since
+ * `youngSince` (a push in progress), and, until nothing changes, the children of kept indexes and the
+ * manifests whose subject is kept (referrers: signatures, SBOMs, and their own referrers).
+ */
+async function reachable(
+  storage: Storage,
+  repository: string,
+  nodes: Map<Digest, ManifestNode>,
+  youngSince: number,
+  report: GcReport,
+): Promise<Set<Digest>> {
+  const kept = new Set<Digest>();
+  const pending: Digest[] = [];
+  const keep = (digest: Digest): void => {
+    if (!nodes.has(digest) || kept.has(digest)) return;
+    kept.add(digest);
+    pending.push(digest);
+  };
+  for (const tag of await storage.repositories.listTags(repository)) {
+    const digest = await storage.repositories.getTag(repository, tag);
+    if (digest) keep(digest);
+  }
+  const referrers = new Map<Digest, Digest[]>();
+  for (const [digest, node] of nodes) {
+    const subject = node.link.subject;
+    if (!subject) continue;
+    const list = referrers.get(subject);
+    if (list) list.push(digest);
+    else referrers.set(subject, [digest]);
+  }
+  const drain = (): void => {
+    for (let digest = pending.pop(); digest !== undefined; digest = pending.pop()) {
+      for (const child of nodes.get(digest)?.children ?? []) keep(child);
+      for (const referrer of referrers.get(digest) ?? []) keep(referrer);
+    }
+  };
+  drain();
+  const reachedByTags = kept.size;
+  for (const digest of nodes.keys()) {
+    if (kept.has(digest)) continue;
+    const linkedAt = await storage.repositories.manifestLinkedAt(repository, digest);
+    if (linkedAt === undefined || linkedAt.getTime() <= youngSince) continue;
+    keep(digest);
+    drain();
+  }
+  report.manifestsTooNew += kept.size - reachedByTags;
+  return kept;
 }
 
 export interface FsckProblem {
-  kind: 'corrupt-blob' | 'missing-manifest' | 'missing-blob' | 'dangling-tag' | 'invalid-manifest';
+  kind:
+    | 'corrupt-blob'
+    | 'missing-manifest'
+    | 'missing-blob'
+    | 'dangling-tag'
+    | 'invalid-manifest'
+    | 'dangling-layer-link'
+    | 'temporary-file';
   digest?: string;
   repository?: string;
   tag?: string;
+  /** A file relative to the storage's location (temporaries). */
+  path?: string;
   message: string;
 }
 
@@ -141,7 +270,9 @@ export async function checkStorage(storage: Storage): Promise<FsckReport> {
     problems: [],
   };
   const present = new Set<string>();
+  const stored = new Set<string>();
   for await (const blob of storage.blobs.list()) {
+    stored.add(blob.digest);
     const hash = createHash(digestAlgorithm(blob.digest));
     let size = 0;
     for await (const chunk of await storage.blobs.open(blob.digest)) {
@@ -212,6 +343,15 @@ export async function checkStorage(storage: Storage): Promise<FsckReport> {
         }
       }
     }
+    for (const digest of await storage.repositories.listBlobLinks(repository)) {
+      if (stored.has(digest) || (await storage.blobs.stat(digest))) continue;
+      report.problems.push({
+        kind: 'dangling-layer-link',
+        repository,
+        digest,
+        message: 'the repository links a blob that is not stored (gc removes the link)',
+      });
+    }
     for (const tag of await storage.repositories.listTags(repository)) {
       report.tags++;
       const digest = await storage.repositories.getTag(repository, tag);
@@ -224,6 +364,13 @@ export async function checkStorage(storage: Storage): Promise<FsckReport> {
         });
       }
     }
+  }
+  for (const file of (await storage.temporaries?.list()) ?? []) {
+    report.problems.push({
+      kind: 'temporary-file',
+      path: file.path,
+      message: `left by an interrupted write at ${file.modified.toISOString()}; nothing reads it, and gc removes it`,
+    });
   }
   return report;
 }
