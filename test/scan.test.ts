@@ -100,6 +100,31 @@ describe('pullsafe scan', () => {
     assert.ok(!references.some((reference) => reference.file.startsWith('vendor/')), '.gitignore respected');
   });
 
+  it('says why every reference it could not classify is unresolved, invalid references included', async () => {
+    const folder = await makeTempDir('pullsafe-scan-invalid-');
+    try {
+      await writeFile(
+        join(folder, 'Dockerfile'),
+        'FROM Nginx:Latest\nFROM node:${NODE_TAG}\nFROM alpine:3.20\n',
+      );
+      const result = await runCli(['scan', '--json', folder]);
+      assert.equal(result.code, 0, result.stderr);
+      const references = (JSON.parse(result.stdout) as { references: JsonReference[] }).references;
+      const byText = new Map(references.map((reference) => [reference.text, reference]));
+      assert.equal(
+        byText.get('Nginx:Latest')?.unresolved,
+        'is not a valid image reference: repository name must be lowercase',
+      );
+      assert.match(byText.get('node:${NODE_TAG}')?.unresolved ?? '', /NODE_TAG/);
+      assert.equal(byText.get('alpine:3.20')?.unresolved, undefined);
+      for (const reference of references) {
+        assert.ok(reference.registry !== null || reference.unresolved, `${reference.text} says why`);
+      }
+    } finally {
+      await removeTempDir(folder);
+    }
+  });
+
   it('gates CI with --fail-on, and writes SARIF', async () => {
     const gate = await runCli(['scan', '--fail-on', 'docker-hub', root]);
     assert.equal(gate.code, 1);

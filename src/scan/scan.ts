@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { classify, type Classification } from './classify.ts';
+import { parseReference } from '../reference/index.ts';
 import { allExtractors } from './extractors.ts';
 import { defaultWorkerCount, releaseSpareWorkers, scanWorkerUrl, takeSpareWorker } from './worker-warmup.ts';
 import type { Extractor, FoundReference } from './types.ts';
@@ -129,10 +130,23 @@ function scanFile(
         ? undefined
         : classifyOnce(reference.resolved ?? reference.text);
       if (classification) scanned.classification = classification;
+      // Every reference that is not classified says why: here, the text is not an image reference.
+      else if (!reference.unresolved)
+        scanned.unresolved = invalidReason(reference.resolved ?? reference.text);
       references.push(scanned);
     }
   }
   return references;
+}
+
+function invalidReason(text: string): string {
+  try {
+    parseReference(text);
+    return 'is not an image reference pullsafe can read';
+  } catch (error) {
+    const why = (error as Error).message.replace(/^invalid image reference "[^"]*": /, '');
+    return `is not a valid image reference: ${why}`;
+  }
 }
 
 /**
