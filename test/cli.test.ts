@@ -9,7 +9,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
+import { cliPath, runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
+import { spawn, spawnSync } from 'node:child_process';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -62,6 +63,16 @@ async function pushImage(base: string, repo: string, tag: string) {
   return { manifest, layer, layerDigest: sha256(layer) };
 }
 
+function runNode(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
 async function stop(server: ServeProcess): Promise<number | null> {
   server.child.kill('SIGTERM');
   return server.exited;
@@ -88,6 +99,30 @@ describe('command line usage', () => {
       assert.ok(result.stderr.length > 0);
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
     }
+  });
+
+  it('on a Node older than 22.12 says what it needs and exits 2, without a stack trace', async () => {
+    // The same check twice: under this Node told it is 22.11, and under the machine's own older Node
+    // (fresh machines have one) running the entry point as plain JavaScript, as `node dist/cli/main.js` would.
+    const told = await runNode([
+      '--import',
+      'data:text/javascript,Object.defineProperty(process,"versions",{value:{...process.versions,node:"22.11.0"}})',
+      cliPath,
+      '--version',
+    ]);
+    assert.equal(told.code, 2);
+    assert.match(told.stderr, /^pullsafe needs Node >= 22\.12 and this is Node 22\.11\.0: run \.\/pullsafe/);
+    const oldNode = ['/usr/bin/node', '/usr/local/bin/node', '/bin/node'].find((path) => {
+      const version = spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+      return /^v(1\d|20|21)\./.test(version);
+    });
+    assert.ok(oldNode, "peer missing: an old Node (the machine's own node, older than 22) at /usr/bin/node");
+    const entry = join(folder, 'main.mjs');
+    await writeFile(entry, await readFile(cliPath));
+    const old = spawnSync(oldNode, [entry, 'serve'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(old.status, 2, old.stderr);
+    assert.match(old.stderr, /^pullsafe needs Node >= 22\.12 and this is Node (1\d|20|21)\./);
+    assert.doesNotMatch(old.stderr, /SyntaxError|\n\s+at /);
   });
 
   it('reports a bad config file with the key and a suggestion, exit 2', async () => {

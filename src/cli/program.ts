@@ -1,0 +1,295 @@
+/** The pullsafe command line: parses argv and env, runs a command, prints, exits with a documented code. */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { exitCodes, reportError } from './output.ts';
+
+// Each command loads its own modules when it runs: `serve` never pays for the AWS SDK or the client.
+const commands = {
+  serve: () => import('./serve.ts'),
+  maintenance: () => import('./maintenance.ts'),
+  copy: () => import('./copy.ts'),
+  sync: () => import('./sync.ts'),
+  scan: () => import('./scan.ts'),
+  explain: () => import('./explain.ts'),
+  doctor: () => import('./doctor.ts'),
+};
+
+const version = '0.1.0';
+
+/**
+ * V8 flags for `serve` alone: request bodies arrive as short-lived buffers, and a small young generation
+ * with the memory-saving mode collects them sooner, keeping the resident size well under 200 MB under load
+ * for a few percent of upload CPU (docs/benchmarks.md). Short-lived commands run with V8's defaults.
+ */
+const serveV8Flags = ['--max-semi-space-size=2', '--optimize-for-size'];
+
+/**
+ * Heap flags only count at start-up, so a `serve` started without them replaces its own process with one
+ * that has them: same pid, stdio and environment. Without `process.execve` (Node before 22.15), or if it
+ * fails, it runs as is. Flags given by the user come later on the new command line and so win.
+ */
+function restartWithServeFlags(): void {
+  if (serveV8Flags.every((flag) => process.execArgv.includes(flag))) return;
+  if (typeof process.execve !== 'function' || !process.argv[1]) return;
+  const script = process.argv[1];
+  try {
+    process.execve(process.execPath, [
+      process.execPath,
+      ...serveV8Flags,
+      ...process.execArgv,
+      script,
+      ...process.argv.slice(2),
+    ]);
+  } catch {
+    // The flags only save memory: a process that cannot replace itself serves without them.
+  }
+}
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command()
+    .name('pullsafe')
+    .description('Registries, mirrors and diagnosis for images that must always pull.')
+    .version(version)
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('run an OCI registry on local storage')
+    .option('-c, --config <file>', 'YAML or JSON config file (env PULLSAFE_CONFIG)')
+    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
+    .option('--storage <dir>', 'storage folder (default ./data)')
+    .option('--htpasswd <file>', 'users, bcrypt htpasswd file; enables authentication')
+    .option('--allow-anonymous-push', 'allow pushes without credentials on a non-loopback address')
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices([
+        'trace',
+        'debug',
+        'info',
+        'warn',
+        'error',
+        'silent',
+      ]),
+    )
+    .action(async (flags) => {
+      restartWithServeFlags();
+      setExit(await (await commands.serve()).runServe(flags, process.env));
+    });
+
+  program
+    .command('gc')
+    .description('remove blobs no manifest references (mark and sweep)')
+    .requiredOption('--storage <dir>', 'storage folder')
+    .option('--dry-run', 'report what would be removed, remove nothing')
+    .option(
+      '--delete-untagged',
+      'also remove manifests no tag reaches (children of tagged indexes and referrers of kept manifests stay)',
+    )
+    .option(
+      '--min-age <duration>',
+      'keep unreferenced blobs and untagged manifests younger than this (pushes in progress)',
+      '1h',
+    )
+    .option('--json', 'print the report as JSON')
+    .action(async (flags) => setExit(await (await commands.maintenance()).runGc(flags)));
+
+  program
+    .command('fsck')
+    .description('re-hash every stored blob and check every link; exit 1 on problems')
+    .requiredOption('--storage <dir>', 'storage folder')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags) => setExit(await (await commands.maintenance()).runFsck(flags)));
+
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  // HOST or HOST:PORT ([v6]:PORT too); a scheme or a path would match no host and do nothing.
+  const collectHost = (value: string, previous: string[] = []) => {
+    if (!/^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(value)) {
+      throw new InvalidArgumentError(
+        'give HOST or HOST:PORT (e.g. registry.internal:5000), no scheme or path.',
+      );
+    }
+    return [...previous, value];
+  };
+  // skopeo's booleans, as Go's strconv.ParseBool reads them.
+  const parseBoolean = (value: string): boolean => {
+    if (/^(?:1|t|true)$/i.test(value)) return true;
+    if (/^(?:0|f|false)$/i.test(value)) return false;
+    throw new InvalidArgumentError('give true or false.');
+  };
+  const tlsVerify = (flag: string, whose: string) =>
+    new Option(
+      `${flag} <bool>`,
+      `false: HTTPS to ${whose} without certificate checks, plain HTTP if it answers so (as skopeo)`,
+    ).argParser(parseBoolean);
+  const clientOptions = (command: Command): Command =>
+    command
+      .option(
+        '--plain-http <host>',
+        'speak plain HTTP to this registry host (repeatable; loopback is automatic)',
+        collectHost,
+      )
+      .option('--region <region>', 'AWS region for Secrets Manager secrets named without an ARN');
+
+  clientOptions(
+    program
+      .command('copy')
+      .description('copy an image between registries and OCI layouts (all platforms by default)')
+      .argument('<source>', 'image reference (nginx:1.25, ghcr.io/org/app@sha256:…) or oci:DIR[:TAG]')
+      .argument('<destination>', 'image reference or oci:DIR[:TAG]; without a tag, the source tag is kept')
+      .option(
+        '--platform <os/arch[/variant]>',
+        'copy only these platforms (repeatable; changes the index digest)',
+        collect,
+      )
+      .option('--referrers', 'also copy signatures, SBOMs and attestations attached to the image')
+      .option('--src-creds <user:password>', 'credentials for the source registry')
+      .option('--dest-creds <user:password>', 'credentials for the destination registry')
+      .addOption(tlsVerify('--src-tls-verify', 'the source registry'))
+      .addOption(tlsVerify('--dest-tls-verify', 'the destination registry'))
+      .option(
+        '--src-secret <secret>',
+        'AWS Secrets Manager secret with {"username","password"} for the source',
+      )
+      .option(
+        '--dest-secret <secret>',
+        'AWS Secrets Manager secret with {"username","password"} for the destination',
+      )
+      .option('--concurrency <n>', 'blobs transferred at once (default 4)')
+      .option('--json', 'one JSON event per line, then a summary'),
+  ).action(async (source: string, destination: string, flags) =>
+    setExit(await (await commands.copy()).runCopy(source, destination, flags, process.env)),
+  );
+
+  clientOptions(
+    program
+      .command('sync')
+      .description('copy many images from a mirror file (pullsafe format or skopeo sync YAML)')
+      .requiredOption('-f, --file <file>', 'mirror file (YAML or JSON)')
+      .option('--dest <prefix>', 'target prefix (required for skopeo sync files)')
+      .option('--scoped', 'keep the whole source name under --dest (skopeo --scoped)')
+      .option('--dry-run', 'show what would be copied (HEAD requests only)')
+      .option('--creds <user:password>', 'credentials for every registry without others')
+      .addOption(tlsVerify('--dest-tls-verify', 'the target registry'))
+      .option('--json', 'one JSON event per line, then a summary'),
+  ).action(async (flags) => setExit(await (await commands.sync()).runSyncCommand(flags, process.env)));
+
+  clientOptions(
+    program
+      .command('inspect')
+      .description('show an image: digest, media type, platforms, sizes, config')
+      .argument('<image>', 'image reference or oci:DIR[:TAG]')
+      .option('--raw', 'print the manifest exactly as stored')
+      .option('--creds <user:password>', 'registry credentials')
+      .addOption(tlsVerify('--tls-verify', 'the registry'))
+      .option('--json', 'print JSON'),
+  ).action(async (image: string, flags) =>
+    setExit(await (await commands.copy()).runInspect(image, flags, process.env)),
+  );
+
+  clientOptions(
+    program
+      .command('ratelimit')
+      .description(
+        'what Docker Hub will still allow this IP or account (HEAD requests only: checking costs nothing)',
+      )
+      .argument(
+        '[image]',
+        "an image to check with, on Docker Hub or any registry that announces a quota (default: Docker Hub's ratelimitpreview/test)",
+      )
+      .option('--creds <user:password>', 'registry credentials (else env, Docker config)')
+      .addOption(tlsVerify('--tls-verify', 'the registry'))
+      .option('--json', 'print JSON'),
+  ).action(async (image: string | undefined, flags) =>
+    setExit(await (await commands.copy()).runRateLimit(image, flags, process.env)),
+  );
+
+  program
+    .command('scan')
+    .description(
+      'find image references that depend on Docker Hub (Dockerfiles, compose, Kubernetes, ECS, CI files, …)',
+    )
+    .argument('[paths...]', 'files or folders (default: .)')
+    .option('--json', 'print one JSON object with a references array')
+    .option('--sarif', 'print SARIF 2.1.0 for code-scanning tools')
+    .option(
+      '--fail-on <class>',
+      'exit 1 when a reference is of this class: docker-hub, floating, unpinned, unresolved, any (repeatable)',
+      collect,
+    )
+    .action(async (paths: string[], flags) => {
+      // Workers start first, so their start-up overlaps this thread's loading of the scan modules.
+      (await import('../scan/worker-warmup.ts')).prewarmScanWorkers();
+      setExit(await (await commands.scan()).runScan(paths, flags));
+    });
+
+  program
+    .command('rewrite')
+    .description(
+      'point Docker Hub references at ECR Public, an ECR pull-through cache or a mirror, editing only the reference text',
+    )
+    .argument('[paths...]', 'files or folders (default: .)')
+    .option('--to-ecr-public', 'official images to public.ecr.aws/docker/library/<name>')
+    .option('--to-pull-through <host>', 'an ECR pull-through cache: <acct>.dkr.ecr.<region>.amazonaws.com')
+    .option('--prefix <prefix>', 'the pull-through rule prefix (default docker-hub)')
+    .option('--to-mirror <host[/prefix]>', 'a mirror such as pullsafe serve')
+    .option('--rules <file>', 'a YAML or JSON rules file: repository globs to targets, first match wins')
+    .option('--dry-run', 'print a unified diff, change nothing')
+    .action(async (paths: string[], flags) =>
+      setExit(await (await commands.scan()).runRewrite(paths, flags)),
+    );
+
+  program
+    .command('doctor')
+    .description(
+      'why pulls fail for an ECS task, service or task definition, or a CodeBuild project: read-only AWS checks',
+    )
+    .option('--cluster <cluster>', 'ECS cluster name or ARN')
+    .option('--task <task>', 'task id or ARN (stopped tasks stay visible for about an hour)')
+    .option('--service <service>', 'ECS service: its recent failed tasks and its task definition')
+    .option('--task-definition <family:revision>', 'check a task definition before deploying it')
+    .option('--codebuild-project <name>', 'check a CodeBuild project')
+    .option('--subnets <ids>', 'with --task-definition: comma-separated subnets it will run in')
+    .option('--security-groups <ids>', 'with --task-definition: comma-separated security groups')
+    .option('--assign-public-ip', 'with --task-definition: the task gets a public IP')
+    .option('--region <region>', 'AWS region (else AWS_REGION, or the region of an ARN)')
+    .option('--profile <profile>', 'AWS shared config profile (else AWS_PROFILE, then the default chain)')
+    .option('--json', 'print the report as JSON')
+    .option('--markdown', 'print the report as Markdown')
+    .option('--save-snapshot <file>', 'write every AWS answer used (secret values never) to replay later')
+    .option('--snapshot <file>', 'replay a saved snapshot: no AWS calls')
+    .action(async (flags) => setExit(await (await commands.doctor()).runDoctorCommand(flags, process.env)));
+
+  program
+    .command('explain')
+    .description('say why an image pull failed, from the error text alone (no AWS calls)')
+    .argument('[message...]', 'the error text (quote it); read from stdin when absent')
+    .option('--json', 'print one JSON object with a causes array, most specific first')
+    .option('--ip-ranges <file>', "AWS's ip-ranges.json, to tell Amazon S3 addresses with the current list")
+    .action(async (message: string[], flags) =>
+      setExit(await (await commands.explain()).runExplain(message, flags)),
+    );
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let exitCode: number = exitCodes.ok;
+  const program = buildProgram((code) => (exitCode = code));
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+    }
+    return reportError(error);
+  }
+  return exitCode;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = reportError(error);
+  },
+);
