@@ -97,7 +97,7 @@ async function probeWhile<T>(base: string, during: Promise<T>): Promise<{ result
     while (!finished) {
       const started = Date.now();
       try {
-        const answer = await httpRequest(`${base}/v2/`, { timeoutMs: 10_000 });
+        const answer = await httpRequest(`${base}/v2/`, { method: 'GET', timeoutMs: 10_000 });
         maxMs = Math.max(maxMs, answer.status === 200 ? Date.now() - started : Infinity);
       } catch {
         maxMs = Infinity;
@@ -114,7 +114,7 @@ async function probeWhile<T>(base: string, during: Promise<T>): Promise<{ result
 async function alive(target: RunningTarget): Promise<boolean> {
   if (target.service.hasExited()) return false;
   try {
-    return (await httpRequest(`${target.base}/v2/`, { timeoutMs: 10_000 })).status === 200;
+    return (await httpRequest(`${target.base}/v2/`, { method: 'GET', timeoutMs: 10_000 })).status === 200;
   } catch {
     return false;
   }
@@ -281,14 +281,14 @@ async function main(): Promise<number> {
     rows.push(
       [
         name,
-        `${units[name]}`,
+        units[name],
         fixed(ours.figure, 1),
-        fixed(theirs.figure, 1),
-        ratio(ours.figure, theirs.figure),
+        fixed(theirs?.figure, 1),
+        ratio(ours.figure, theirs?.figure),
       ],
-      ['', 'slowest /v2/ probe (ms)', fixed(ours.probeMaxMs), fixed(theirs.probeMaxMs), ''],
-      ['', 'peak RSS (MiB)', fixed(ours.peakRssMiB), fixed(theirs.peakRssMiB), ''],
-      ['', 'alive after', String(ours.alive), String(theirs.alive), ''],
+      ['', 'slowest /v2/ probe (ms)', fixed(ours.probeMaxMs), fixed(theirs?.probeMaxMs), ''],
+      ['', 'peak RSS (MiB)', fixed(ours.peakRssMiB), fixed(theirs?.peakRssMiB), ''],
+      ['', 'alive after', String(ours.alive), theirs ? String(theirs.alive) : '—', ''],
     );
   }
   process.stdout.write(
