@@ -54,8 +54,13 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('serve')
-    .description('run an OCI registry on local storage')
+    .description('run an OCI registry on local storage, and a pull-through cache of upstream registries')
     .option('-c, --config <file>', 'YAML or JSON config file (env PULLSAFE_CONFIG)')
+    .option(
+      '--proxy <name[=url]>',
+      'serve this upstream registry as a pull-through cache (repeatable): docker.io, ghcr.io=https://ghcr.io',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
     .option('--storage <dir>', 'storage folder (default ./data)')
     .option('--htpasswd <file>', 'users, bcrypt htpasswd file; enables authentication')

@@ -15,6 +15,7 @@ import { openFsStorage } from '../store/index.ts';
 
 export interface ServeFlags {
   config?: string;
+  proxy?: string[];
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -29,6 +30,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   if (flags.htpasswd !== undefined) overrides.htpasswd = flags.htpasswd;
   if (flags.allowAnonymousPush) overrides.allowAnonymousPush = true;
   if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel;
+  if (flags.proxy?.length) overrides.proxies = flags.proxy;
   const config = await loadServeConfig({
     ...(flags.config ? { file: flags.config } : {}),
     env,

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { PullsafeError } from '../errors/index.ts';
 import { parseDuration } from './duration.ts';
 import { describeIssue } from './issues.ts';
+import { globProblem, repositoryGlobProblem } from '../shared/glob.ts';
 
 const duration = z
   .union([z.string(), z.number()])
@@ -26,6 +27,119 @@ const ruleSchema = z.strictObject({
   users: z.array(z.string().min(1)).min(1).describe('User names; "*" = any authenticated user; "anonymous"'),
   actions: z.array(z.enum(['pull', 'push', 'delete'])).describe('Allowed actions'),
 });
+
+const byteSize = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .refine((value) => parseByteSize(value) !== undefined, 'must be bytes or a size like 500MiB, 50GiB, 1TB');
+
+const upstreamNamePattern =
+  /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
+
+const tagRuleSchema = z.strictObject({
+  tags: z.string().min(1).describe('Glob over tag names (see Patterns), e.g. "v*" or "*.*.*"'),
+  ttl: duration.optional().describe('How long a cached tag is served before one HEAD revalidates it'),
+  immutable: z
+    .boolean()
+    .optional()
+    .describe('Tags that never move (version tags): served from the cache without revalidation'),
+});
+
+export const upstreamSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(upstreamNamePattern, 'must be a registry host as in image references, e.g. docker.io or ghcr.io')
+    .describe('The registry as image references name it: docker.io, ghcr.io, quay.io, public.ecr.aws'),
+  url: z
+    .string()
+    .optional()
+    .describe(
+      'Where its API answers; default https://registry-1.docker.io for docker.io, https://NAME otherwise; http:// only for loopback',
+    ),
+  prefixes: z
+    .array(z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'must be one lowercase path component'))
+    .default([])
+    .describe('Short path prefixes routed to this upstream: /v2/PREFIX/library/nginx/...'),
+  default: z
+    .boolean()
+    .optional()
+    .describe('Bare names (/v2/library/nginx/...) go here; docker.io is the default when configured'),
+  credentials: z
+    .union([
+      z.strictObject({
+        username: z.string().min(1),
+        password: z.string().min(1).optional().describe('Prefer passwordEnv: a file holding secrets leaks'),
+        passwordEnv: z.string().min(1).optional().describe('Environment variable holding the password'),
+      }),
+      z.strictObject({
+        secret: z.string().min(1).describe('Secrets Manager secret: {"username","password"}'),
+      }),
+      z.literal('docker-config').describe('Docker config and credential helpers of the user running serve'),
+      z.literal('ecr').describe('ECR tokens from the AWS SDK credential chain'),
+    ])
+    .optional()
+    .describe('How the cache authenticates to this upstream; anonymous when absent'),
+  anonymousPull: z
+    .boolean()
+    .optional()
+    .describe(
+      'Whether anonymous clients may pull what this upstream serves (default: true without credentials, false with)',
+    ),
+  concurrency: z.number().int().positive().default(16).describe('Upstream requests in flight at most'),
+  requestsPerSecond: z
+    .number()
+    .nonnegative()
+    .default(0)
+    .describe('Upstream requests started per second (0 = no cap)'),
+  connectTimeout: duration.default('5s').describe('Connecting to the upstream'),
+  responseTimeout: duration.default('30s').describe('Waiting for an upstream answer'),
+  revalidateWait: duration
+    .default('2s')
+    .describe(
+      'Longest a client waits on a revalidation of a tag the cache holds before it gets the cached one',
+    ),
+  tagTtl: duration.default('5m').describe('How long a cached tag is served before one HEAD revalidates it'),
+  tags: z
+    .array(tagRuleSchema)
+    .default([])
+    .describe('Per tag pattern TTLs and immutable tags; first match wins'),
+  notFoundTtl: duration.default('30s').describe('How long an upstream 404 is remembered'),
+  quotaReserve: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(10)
+    .describe(
+      'Below this many pulls left (RateLimit-Remaining), tags are served from the cache unrevalidated',
+    ),
+});
+
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+
+const proxySchema = z
+  .strictObject({
+    upstreams: z.array(upstreamSchema).default([]).describe('Registries served as a pull-through cache'),
+    hosted: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'Repository globs that are hosted (push allowed, never proxied) even where bare names go upstream',
+      ),
+    maxSize: byteSize
+      .optional()
+      .describe('Cached content past this size is evicted, least recently used first (default: no limit)'),
+    highWatermark: z
+      .number()
+      .gt(0)
+      .lte(1)
+      .default(0.9)
+      .describe('Eviction starts above this share of maxSize'),
+    lowWatermark: z.number().gt(0).lte(1).default(0.8).describe('Eviction stops below this share of maxSize'),
+    pin: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Globs over cached repository names (docker.io/library/*) never evicted'),
+  })
+  .default({ upstreams: [], hosted: [], highWatermark: 0.9, lowWatermark: 0.8, pin: [] });
 
 export const serveConfigSchema = z.strictObject({
   listen: z.string().default('127.0.0.1:5000').describe('host:port to listen on; [::1]:5000 for IPv6'),
@@ -75,6 +189,7 @@ export const serveConfigSchema = z.strictObject({
   uploads: z
     .strictObject({ maxAge: duration.default('1h').describe('Uploads idle longer than this are removed') })
     .default({ maxAge: '1h' }),
+  proxy: proxySchema.describe('Pull-through cache: upstream registries served from this registry'),
   shutdownTimeout: duration.default('30s').describe('How long shutdown waits for in-flight transfers'),
   shutdownDelay: duration
     .optional()
@@ -94,6 +209,8 @@ type ServeConfigInput = z.input<typeof serveConfigSchema>;
 
 /** Flags and environment, already parsed by the CLI; undefined means "not given". */
 export interface ServeOverrides {
+  /** `--proxy NAME[=URL]`, repeatable: upstreams added to those of the file. */
+  proxies?: string[];
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -145,7 +262,79 @@ export function validateServeConfig(input: unknown, source: string): ServeConfig
     });
   }
   parseListen(result.data.listen);
+  checkProxy(result.data.proxy, source);
   return result.data;
+}
+
+/** The local namespace an upstream's repositories are cached under: its name, `:` as `-` (names hold no `:`). */
+export function upstreamNamespace(name: string): string {
+  return name.replace(':', '-');
+}
+
+/** What the schema cannot say about the proxy section: names, prefixes and defaults that clash, bad URLs and globs. */
+function checkProxy(proxy: ServeConfig['proxy'], source: string): void {
+  const problems: string[] = [];
+  const routes = new Map<string, string>();
+  const claim = (route: string, owner: string): void => {
+    const previous = routes.get(route);
+    if (previous !== undefined) problems.push(`${owner}: "${route}" is already routed to ${previous}`);
+    else routes.set(route, owner);
+  };
+  let defaults = 0;
+  proxy.upstreams.forEach((upstream, index) => {
+    const where = `proxy.upstreams[${index}] (${upstream.name})`;
+    claim(upstreamNamespace(upstream.name), where);
+    for (const prefix of upstream.prefixes) claim(prefix, where);
+    if (upstream.default) defaults++;
+    let url: URL | undefined;
+    try {
+      url = upstreamUrl(upstream);
+    } catch {
+      problems.push(`${where}.url: "${upstream.url}" is not a URL`);
+    }
+    if (
+      url &&
+      url.protocol !== 'https:' &&
+      !(url.protocol === 'http:' && isLoopback(url.hostname.replace(/^\[|\]$/g, '')))
+    ) {
+      problems.push(`${where}.url: only https:// (http:// for a loopback address), not ${url.protocol}`);
+    }
+    if (url && (url.pathname !== '/' || url.search !== '' || url.username !== '' || url.password !== '')) {
+      problems.push(`${where}.url: scheme, host and port only (no path, query or credentials)`);
+    }
+    upstream.tags.forEach((rule, ruleIndex) => {
+      const problem = globProblem(rule.tags);
+      if (problem) problems.push(`${where}.tags[${ruleIndex}].tags: ${problem}`);
+    });
+    if (typeof upstream.credentials === 'object' && 'username' in upstream.credentials) {
+      const { password, passwordEnv } = upstream.credentials;
+      if ((password === undefined) === (passwordEnv === undefined)) {
+        problems.push(`${where}.credentials: give exactly one of password and passwordEnv`);
+      }
+    }
+  });
+  if (defaults > 1) problems.push('proxy.upstreams: at most one upstream may be the default');
+  for (const [key, globs] of [
+    ['proxy.hosted', proxy.hosted],
+    ['proxy.pin', proxy.pin],
+  ] as const) {
+    globs.forEach((glob, index) => {
+      const problem = repositoryGlobProblem(glob);
+      if (problem) problems.push(`${key}[${index}]: ${problem}`);
+    });
+  }
+  if (proxy.lowWatermark > proxy.highWatermark) {
+    problems.push('proxy.lowWatermark must not be above proxy.highWatermark');
+  }
+  if (problems.length > 0) {
+    throw new PullsafeError(
+      'CONFIG_INVALID',
+      `${source}: invalid configuration\n  ${problems.join('\n  ')}`,
+      {
+        hint: 'see docs/cache.md for the proxy section',
+      },
+    );
+  }
 }
 
 function applyOverrides(raw: Record<string, unknown>, overrides: ServeOverrides): Record<string, unknown> {
@@ -157,7 +346,45 @@ function applyOverrides(raw: Record<string, unknown>, overrides: ServeOverrides)
     result.auth = { ...asObject(result.auth), htpasswd: overrides.htpasswd };
   }
   if (overrides.logLevel !== undefined) result.log = { ...asObject(result.log), level: overrides.logLevel };
+  if (overrides.proxies?.length) {
+    const proxy = asObject(result.proxy);
+    const upstreams = Array.isArray(proxy.upstreams) ? [...(proxy.upstreams as unknown[])] : [];
+    for (const flag of overrides.proxies) upstreams.push(parseProxyFlag(flag));
+    result.proxy = { ...proxy, upstreams };
+  }
   return result;
+}
+
+/** `--proxy docker.io` or `--proxy ghcr.io=https://ghcr.io`. */
+export function parseProxyFlag(value: string): { name: string; url?: string } {
+  const equals = value.indexOf('=');
+  const name = (equals === -1 ? value : value.slice(0, equals)).trim();
+  const url = equals === -1 ? undefined : value.slice(equals + 1).trim();
+  if (!upstreamNamePattern.test(name) || url === '') {
+    throw new PullsafeError('USAGE', `--proxy ${value}: expected NAME or NAME=URL`, {
+      hint: 'for example --proxy docker.io or --proxy ghcr.io=https://ghcr.io',
+    });
+  }
+  return url === undefined ? { name } : { name, url };
+}
+
+/** The API base URL of an upstream: its `url`, else the registry's well-known endpoint. */
+export function upstreamUrl(upstream: Pick<UpstreamConfig, 'name' | 'url'>): URL {
+  if (upstream.url !== undefined) return new URL(upstream.url);
+  return new URL(upstream.name === 'docker.io' ? 'https://registry-1.docker.io' : `https://${upstream.name}`);
+}
+
+/** `500MiB`, `50GiB`, `1TB`, `1048576`: bytes, or undefined when not a size. */
+export function parseByteSize(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$/i.exec(value);
+  if (!match) return undefined;
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const powers: Record<string, number> = { b: 0, k: 1, m: 2, g: 3, t: 4 };
+  const power = powers[unit[0]!] ?? 0;
+  const base = unit.includes('i') || unit.length === 1 ? 1024 : 1000;
+  const bytes = Math.round(Number(match[1]) * base ** power);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
 function asObject(value: unknown): Record<string, unknown> {
