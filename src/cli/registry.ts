@@ -178,10 +178,10 @@ function lazyClient<Client extends { send(command: never): Promise<unknown> }>(
   return { send } as Pick<Client, 'send'>;
 }
 
-const lazyEcr = (region: string): Pick<ECRClient, 'send'> =>
+export const lazyEcr = (region: string): Pick<ECRClient, 'send'> =>
   lazyClient(async () => new (await import('@aws-sdk/client-ecr')).ECRClient({ region }));
 
-const lazySecretsManager = (region: string): Pick<SecretsManagerClient, 'send'> =>
+export const lazySecretsManager = (region: string): Pick<SecretsManagerClient, 'send'> =>
   lazyClient(
     async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({ region }),
   );

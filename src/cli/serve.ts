@@ -1,17 +1,34 @@
 /** `pullsafe serve`: the hosted registry on filesystem storage. */
-import { resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import {
   anonymousPushAllowed,
   durationMs,
   loadServeConfig,
   parseListen,
+  upstreamNamespace,
+  upstreamUrl,
+  type ServeConfig,
   type ServeOverrides,
+  type UpstreamConfig,
 } from '../config/serve.ts';
 import { PullsafeError } from '../errors/index.ts';
 import { AccessControl, AuthConfigError } from '../server/auth.ts';
 import { startServer } from '../server/app.ts';
-import { openFsStorage } from '../store/index.ts';
+import { openFsStorage, type Storage } from '../store/index.ts';
+import {
+  dockerConfigCredentials,
+  dockerConfigPath,
+  ecrCredentials,
+  explicitCredentials,
+  secretsManagerCredentials,
+  type CredentialSource,
+} from '../client/index.ts';
+import { PullThroughCache, type UpstreamOptions } from '../proxy/index.ts';
+import { compileGlob } from '../shared/glob.ts';
+import { lazyEcr, lazySecretsManager } from './registry.ts';
 
 export interface ServeFlags {
   config?: string;
@@ -95,9 +112,12 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
     );
   }
 
+  const cache = config.proxy.upstreams.length > 0 ? await openCache(config, storage, env, logger) : undefined;
+
   let running;
   try {
     running = await startServer({
+      ...(cache ? { cache } : {}),
       storage,
       access,
       logger,
@@ -145,6 +165,92 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  logger.info({ url: running.url, storage: storage.location, users: access.usersConfigured }, 'listening');
+  logger.info(
+    {
+      url: running.url,
+      storage: storage.location,
+      users: access.usersConfigured,
+      ...(cache ? { upstreams: cache.upstreams.map((upstream) => upstream.name) } : {}),
+    },
+    'listening',
+  );
   return exited;
+}
+
+/**
+ * The pull-through cache of the `proxy` section: one client per upstream with its own credentials (never
+ * another upstream's), fills spooled under the storage folder (what a killed process left there is removed).
+ */
+async function openCache(
+  config: ServeConfig,
+  storage: Storage,
+  env: Record<string, string | undefined>,
+  logger: { warn(fields: object, message?: string): void },
+): Promise<PullThroughCache> {
+  const upstreams: UpstreamOptions[] = config.proxy.upstreams.map((upstream) => {
+    const credentials = upstreamCredentials(upstream, env);
+    const anonymousPull = upstream.anonymousPull ?? credentials === undefined;
+    if (!anonymousPull && !config.auth.htpasswd) {
+      logger.warn(
+        { upstream: upstream.name },
+        'this upstream is fetched with credentials, so only authenticated clients may pull from it, and no users are configured: set --htpasswd, or anonymousPull: true if its content may be public',
+      );
+    }
+    return {
+      name: upstream.name,
+      url: upstreamUrl(upstream),
+      namespace: upstreamNamespace(upstream.name),
+      prefixes: upstream.prefixes,
+      ...(upstream.default !== undefined ? { default: upstream.default } : {}),
+      ...(credentials ? { credentials } : {}),
+      anonymousPull,
+      concurrency: upstream.concurrency,
+      requestsPerSecond: upstream.requestsPerSecond,
+      connectTimeoutMs: durationMs(upstream.connectTimeout),
+      responseTimeoutMs: durationMs(upstream.responseTimeout),
+      revalidateWaitMs: durationMs(upstream.revalidateWait),
+      tagTtlMs: durationMs(upstream.tagTtl),
+      tagRules: upstream.tags.map((rule) => ({
+        pattern: compileGlob(rule.tags),
+        ...(rule.ttl !== undefined ? { ttlMs: durationMs(rule.ttl) } : {}),
+        ...(rule.immutable !== undefined ? { immutable: rule.immutable } : {}),
+      })),
+      notFoundTtlMs: durationMs(upstream.notFoundTtl),
+      quotaReserve: upstream.quotaReserve,
+    };
+  });
+  const spoolDir = join(resolve(config.storage), 'fills');
+  await rm(spoolDir, { recursive: true, force: true });
+  return new PullThroughCache(storage, { upstreams, hosted: config.proxy.hosted, spoolDir });
+}
+
+function upstreamCredentials(
+  upstream: UpstreamConfig,
+  env: Record<string, string | undefined>,
+): CredentialSource | undefined {
+  const credentials = upstream.credentials;
+  if (credentials === undefined) return undefined;
+  const description = `proxy.upstreams ${upstream.name} credentials`;
+  if (credentials === 'docker-config') {
+    return dockerConfigCredentials({ path: dockerConfigPath(env, homedir()), env });
+  }
+  if (credentials === 'ecr') return ecrCredentials({ clientFactory: lazyEcr });
+  if ('secret' in credentials) {
+    const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+    return secretsManagerCredentials({
+      secretId: credentials.secret,
+      registry: upstream.name,
+      ...(region ? { region } : {}),
+      clientFactory: lazySecretsManager,
+    });
+  }
+  const password = credentials.password ?? env[credentials.passwordEnv ?? ''];
+  if (password === undefined || password === '') {
+    throw new PullsafeError(
+      'CONFIG_INVALID',
+      `${description}: the environment variable ${credentials.passwordEnv} is not set`,
+      { hint: 'export it before starting pullsafe serve' },
+    );
+  }
+  return explicitCredentials(`${credentials.username}:${password}`, { registry: upstream.name, description });
 }

@@ -13,6 +13,8 @@ import { checkRepositoryName } from '../oci/names.ts';
 import { StoreError, type Storage } from '../store/index.ts';
 import type { AccessControl, Action, Principal } from './auth.ts';
 import { Metrics } from './metrics.ts';
+import { ProxiedRegistry } from './proxied.ts';
+import type { CacheRoute, PullThroughCache } from '../proxy/index.ts';
 import { Registry, type RegistryOptions } from './registry.ts';
 import { allowedMethods, matchRoute, type RouteName } from './routes.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
@@ -26,6 +28,8 @@ export interface Logger {
 
 export interface ServerOptions {
   storage: Storage;
+  /** The pull-through cache: repositories it routes are served from its upstreams. */
+  cache?: PullThroughCache;
   access: AccessControl;
   logger: Logger;
   registry?: Partial<RegistryOptions>;
@@ -60,6 +64,8 @@ const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 export class RegistryApp {
   readonly registry: Registry;
   readonly metrics = new Metrics();
+  readonly cache: PullThroughCache | undefined;
+  private readonly proxied: ProxiedRegistry | undefined;
   private readonly options: ServerOptions;
   private draining = false;
   private storageMeasuredAt = 0;
@@ -73,6 +79,8 @@ export class RegistryApp {
       uploadCompleted: () => this.metrics.uploadsCompleted++,
       uploadFailed: () => this.metrics.uploadsFailed++,
     });
+    this.cache = options.cache;
+    this.proxied = options.cache ? new ProxiedRegistry(options.cache, this.registry) : undefined;
   }
 
   get isDraining(): boolean {
@@ -99,7 +107,7 @@ export class RegistryApp {
 
   /** The route name used in metrics and logs. */
   routeName(path: string): string {
-    if (path === '/healthz' || path === '/readyz' || path === '/metrics') return path.slice(1);
+    if (['/healthz', '/readyz', '/metrics', '/status'].includes(path)) return path.slice(1);
     return matchRoute(path)?.route ?? 'unknown';
   }
 
@@ -108,12 +116,14 @@ export class RegistryApp {
     if (path === '/healthz') return text(200, 'ok\n');
     if (path === '/readyz') return this.readiness();
     const access = this.options.access;
-    if (path === '/metrics') {
+    if (path === '/metrics' || path === '/status') {
       // Metrics name repositories' traffic and the storage's size: whoever may not pull may not read them.
       this.require(await access.authenticate(headerValue(request, 'authorization')), undefined, 'pull');
       this.refreshStorageMetrics();
       this.metrics.storageFull = this.storageFullSince !== undefined;
-      return text(200, this.metrics.render(), 'text/plain; version=0.0.4');
+      if (path === '/status') return this.status();
+      const cacheLines = this.cache ? `${this.cache.metrics.render().join('\n')}\n` : '';
+      return text(200, this.metrics.render() + cacheLines, 'text/plain; version=0.0.4');
     }
 
     const match = matchRoute(path);
@@ -137,6 +147,16 @@ export class RegistryApp {
 
     const name = checkRepositoryName(match.name!);
     const reference = match.reference ?? '';
+    const proxied = this.cache?.route(name, request.query.get('ns'));
+    if (proxied && this.proxied) {
+      // Access rules and logs name the cached repository (docker.io/library/nginx) whatever form the
+      // client used; an upstream fetched with credentials is for authenticated clients unless configured.
+      this.require(principal, proxied.local, actionFor(method));
+      if (!proxied.upstream.options.anonymousPull && !principal.user) {
+        throw this.unauthorized(proxied.local, 'pull');
+      }
+      return this.serveProxied(request, match.route, proxied, name, reference);
+    }
     this.require(principal, name, actionFor(method));
 
     switch (match.route as Exclude<RouteName, 'base' | 'catalog'>) {
@@ -165,6 +185,29 @@ export class RegistryApp {
     }
   }
 
+  private serveProxied(
+    request: RegistryRequest,
+    route: RouteName,
+    proxied: CacheRoute,
+    name: string,
+    reference: string,
+  ): Promise<RegistryResponse> {
+    const handlers = this.proxied!;
+    const reading = request.method === 'GET' || request.method === 'HEAD';
+    switch (route) {
+      case 'manifest':
+        return reading ? handlers.manifest(request, proxied, reference) : handlers.refuse(proxied, name);
+      case 'blob':
+        return reading ? handlers.blob(request, proxied, reference) : handlers.refuse(proxied, name);
+      case 'tags':
+        return handlers.tags(proxied, name);
+      case 'referrers':
+        return this.registry.referrers(request, proxied.local, reference);
+      default:
+        return handlers.refuse(proxied, name);
+    }
+  }
+
   private require(principal: Principal, repository: string | undefined, action: Action): void {
     const decision = this.options.access.authorize(principal, repository, action);
     if (decision === 'allow') return;
@@ -187,6 +230,40 @@ export class RegistryApp {
    * 503 while shutting down or when storage cannot be read. A full storage keeps the answer 200 (pulls
    * still work, and taking the registry out of a load balancer would stop them too) and says so in the body.
    */
+  /** `/status`: the cache's upstreams and figures, and the storage's state, as JSON. */
+  private status(): RegistryResponse {
+    const figures = this.cache?.metrics.snapshot() ?? {};
+    const upstreams = (this.cache?.upstreams ?? []).map((upstream) => ({
+      name: upstream.name,
+      url: upstream.options.url.origin,
+      namespace: upstream.options.namespace,
+      prefixes: upstream.options.prefixes,
+      default: this.cache?.defaultUpstreamName === upstream.name,
+      credentials: upstream.options.credentials !== undefined,
+      anonymousPull: upstream.options.anonymousPull,
+      quota: upstream.quota ?? null,
+      quotaLow: upstream.quotaLow(),
+      ...figures[upstream.name],
+    }));
+    const body = Buffer.from(
+      JSON.stringify({
+        draining: this.draining,
+        storage: {
+          location: this.options.storage.location,
+          full: this.storageFullSince !== undefined,
+          blobBytes: this.metrics.storageBytes ?? null,
+          blobs: this.metrics.storageBlobs ?? null,
+        },
+        upstreams,
+      }),
+    );
+    return {
+      status: 200,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+      body,
+    };
+  }
+
   private async readiness(): Promise<RegistryResponse> {
     if (this.draining) return text(503, 'shutting down\n');
     try {
@@ -244,6 +321,8 @@ export class RegistryApp {
       'Docker-Distribution-API-Version': 'registry/2.0',
     };
     if (ociError.code === 'UNAUTHORIZED') headers['WWW-Authenticate'] = this.options.access.challenge();
+    const retryAfter = (ociError as { retryAfterSeconds?: number }).retryAfterSeconds;
+    if (ociError.status === 429 && retryAfter !== undefined) headers['Retry-After'] = retryAfter;
     return { status: ociError.status, headers, body };
   }
 
@@ -307,9 +386,13 @@ export class RegistryApp {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = this.routeName(request.path);
       this.metrics.observeRequest(route, request.method, response.status, seconds);
+      const upstream = response.log?.upstream;
+      if (upstream !== undefined && sent > 0 && res.writableFinished)
+        this.cache?.metrics.bytesServed(upstream, sent);
       if (this.options.logRequests) {
         this.options.logger.info(
           {
+            ...response.log,
             requestId,
             method: request.method,
             path: request.path,
@@ -384,6 +467,7 @@ export async function startServer(
       }
       server.closeAllConnections();
       await closed;
+      await options.cache?.close();
     })();
     return closing;
   };

@@ -17,6 +17,8 @@ export interface RegistryResponse {
   headers: Record<string, string | number>;
   /** A Buffer, a stream or a sender (Content-Length set by the handler), or nothing. */
   body?: Buffer | Readable | BodySender;
+  /** Extra fields for this request's log line (the cache's result and upstream). */
+  log?: Record<string, string>;
 }
 
 /** A body that writes itself into the response (blobs: buffers recycled, no per-chunk allocation). */

@@ -1,0 +1,503 @@
+/**
+ * The pull-through cache: which requests go to which upstream, and what the local storage must hold before
+ * a request is answered from it. Promises:
+ * - anything named by digest is immutable: once held, it is served without asking the upstream;
+ * - a tag is served from the storage within its TTL (or always, when its pattern marks it immutable, or the
+ *   upstream's quota is at its reserve); after that one HEAD revalidates it, and a client waits for that at
+ *   most `revalidateWait` before it gets the tag the cache holds;
+ * - when the upstream fails in any way (429, 5xx, timeout, reset, token endpoint) a held tag is served,
+ *   marked stale; an uncached one fails with the upstream's status (429 with Retry-After, 404, 503), never
+ *   500; a 404 is remembered for `notFoundTtl`;
+ * - one upstream fetch per manifest and per blob however many clients ask at once (see `BlobFill`);
+ * - manifests are stored byte-exact, so digests through the cache are the upstream's.
+ * The server answers from the storage once these have run; this module never speaks HTTP to clients.
+ */
+import { join } from 'node:path';
+import { OciError } from '../oci/errors.ts';
+import { digestOf, isDigest, type Digest } from '../oci/digest.ts';
+import { defaultPlatformManifest, parseManifest } from '../oci/manifest.ts';
+import { manifestKinds } from '../oci/mediatypes.ts';
+import type { ManifestLink, Storage } from '../store/index.ts';
+import { compileRepositoryGlob } from '../shared/glob.ts';
+import { BlobFill, type FillReader } from './fill.ts';
+import { CacheMetrics, type CacheResult } from './metrics.ts';
+import { Upstream, UpstreamFailure, type UpstreamOptions } from './upstream.ts';
+
+export interface CacheOptions {
+  upstreams: UpstreamOptions[];
+  /** Repository globs served as hosted repositories even where bare names would go upstream. */
+  hosted: string[];
+  /** Where in-progress fills are spooled (same filesystem as nothing in particular; local disk). */
+  spoolDir: string;
+}
+
+/** A request's repository as the cache sees it. */
+export interface CacheRoute {
+  upstream: Upstream;
+  /** The repository at the upstream (`library/nginx`). */
+  remote: string;
+  /** The repository in local storage (`docker.io/library/nginx`). */
+  local: string;
+}
+
+export interface ManifestOutcome {
+  result: CacheResult;
+  /** Set when the answer is what the cache held because the upstream could not be asked. */
+  staleReason?: string;
+}
+
+export type BlobSource =
+  | { kind: 'local' }
+  | {
+      kind: 'fill';
+      size: number | undefined;
+      result: CacheResult;
+      reader: FillReader;
+    };
+
+const maxRemembered = 100_000;
+
+export class PullThroughCache {
+  readonly metrics = new CacheMetrics();
+  readonly upstreams: Upstream[];
+  private readonly storage: Storage;
+  private readonly spoolDir: string;
+  private readonly hosted: RegExp[];
+  private readonly byRoute = new Map<string, Upstream>();
+  private readonly defaultUpstream: Upstream | undefined;
+  /** Whether some upstream's content is fetched with credentials (then blobs are shared only when confirmed). */
+  private readonly anyCredentialed: boolean;
+  /** `local:tag` → when the tag was last confirmed by the upstream (or fetched). */
+  private readonly checkedAt = new Map<string, number>();
+  /** `local@reference` → until when the upstream's 404 for it stands. */
+  private readonly notFound = new Map<string, number>();
+  private readonly manifestFlights = new Map<string, Promise<unknown>>();
+  private readonly fills = new Map<string, BlobFill>();
+
+  constructor(storage: Storage, options: CacheOptions) {
+    this.storage = storage;
+    this.spoolDir = options.spoolDir;
+    this.hosted = options.hosted.map((glob) => compileRepositoryGlob(glob));
+    this.upstreams = options.upstreams.map(
+      (upstream) =>
+        new Upstream(upstream, {
+          request: (name, method, status, seconds) =>
+            this.metrics.upstreamRequest(name, method, status, seconds),
+        }),
+    );
+    for (const upstream of this.upstreams) {
+      this.byRoute.set(upstream.options.namespace, upstream);
+      for (const prefix of upstream.options.prefixes) this.byRoute.set(prefix, upstream);
+    }
+    this.defaultUpstream =
+      this.upstreams.find((upstream) => upstream.options.default === true) ??
+      this.upstreams.find((upstream) => upstream.name === 'docker.io');
+    this.anyCredentialed = this.upstreams.some((upstream) => upstream.options.credentials !== undefined);
+    for (const upstream of this.upstreams) this.metrics.quota(upstream.name, () => upstream.quota?.remaining);
+  }
+
+  /**
+   * The upstream a repository name belongs to, or undefined for a hosted repository. `ns` is containerd's
+   * `?ns=` parameter; an upstream not configured is no route (the client moves on to its next host).
+   */
+  get defaultUpstreamName(): string | undefined {
+    return this.defaultUpstream?.name;
+  }
+
+  route(name: string, ns: string | null): CacheRoute | undefined {
+    if (ns !== null && ns !== '') {
+      const upstream = this.upstreams.find((candidate) => candidate.name === ns);
+      return upstream ? this.routeTo(upstream, name) : undefined;
+    }
+    const slash = name.indexOf('/');
+    if (slash > 0) {
+      const upstream = this.byRoute.get(name.slice(0, slash));
+      if (upstream) return this.routeTo(upstream, name.slice(slash + 1));
+    }
+    if (this.hosted.some((pattern) => pattern.test(name))) return undefined;
+    return this.defaultUpstream ? this.routeTo(this.defaultUpstream, name) : undefined;
+  }
+
+  /** Whether a hosted repository name would be taken for a proxied one (then pushes to it are refused). */
+  private routeTo(upstream: Upstream, remote: string): CacheRoute {
+    const repository = upstream.name === 'docker.io' && !remote.includes('/') ? `library/${remote}` : remote;
+    return { upstream, remote: repository, local: `${upstream.options.namespace}/${repository}` };
+  }
+
+  /**
+   * Makes sure the storage holds `reference` (a tag or digest) in the route's local repository, fetching it
+   * when needed; throws an OciError a client can act on when it cannot. `accepts` are the client's
+   * Accept media types: a client that cannot read an index gets the linux/amd64 manifest of a tagged one,
+   * which is then fetched too.
+   */
+  async ensureManifest(route: CacheRoute, reference: string, accepts: string[]): Promise<ManifestOutcome> {
+    const outcome = isDigest(reference)
+      ? await this.ensureManifestByDigest(route, reference as Digest)
+      : await this.ensureTag(route, reference);
+    if (
+      !isDigest(reference) &&
+      accepts.length > 0 &&
+      !accepts.some((type) => manifestKinds.get(type) === 'index')
+    ) {
+      await this.ensureDefaultPlatform(route, reference).catch(() => undefined);
+    }
+    this.metrics.request(route.upstream.name, outcome.result);
+    return outcome;
+  }
+
+  private async ensureManifestByDigest(route: CacheRoute, digest: Digest): Promise<ManifestOutcome> {
+    if (await this.storage.repositories.getManifest(route.local, digest)) return { result: 'hit' };
+    this.checkNotFound(route, 'manifest', digest);
+    const { coalesced } = await this.flight(`${route.local}@${digest}`, async () => {
+      try {
+        const fetched = await route.upstream.getManifest(route.remote, digest);
+        await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
+      } catch (error) {
+        throw this.asClientError(route, 'manifest', digest, error);
+      }
+    });
+    return { result: coalesced ? 'coalesced' : 'miss' };
+  }
+
+  private async ensureTag(route: CacheRoute, tag: string): Promise<ManifestOutcome> {
+    const key = `${route.local}:${tag}`;
+    const held = await this.storage.repositories.getTag(route.local, tag);
+    if (held !== undefined) {
+      const rule = route.upstream.options.tagRules.find((candidate) => candidate.pattern.test(tag));
+      if (rule?.immutable) return { result: 'hit' };
+      const ttl = rule?.ttlMs ?? route.upstream.options.tagTtlMs;
+      const checked = this.checkedAt.get(key);
+      if (checked !== undefined && Date.now() - checked < ttl) return { result: 'hit' };
+      if (route.upstream.quotaLow()) {
+        return { result: 'stale', staleReason: `${route.upstream.name}'s quota is at its reserve` };
+      }
+      const revalidation = this.flight(`${key}#revalidate`, () => this.revalidate(route, tag, held));
+      const waited = await Promise.race([
+        revalidation.then(
+          () => 'done' as const,
+          (error: unknown) => error,
+        ),
+        sleep(route.upstream.options.revalidateWaitMs).then(() => 'late' as const),
+      ]);
+      if (waited === 'done') return { result: 'revalidated' };
+      if (waited === 'late') {
+        return {
+          result: 'stale',
+          staleReason: `${route.upstream.name} did not answer within the revalidation wait`,
+        };
+      }
+      if (waited instanceof OciError && waited.code === 'MANIFEST_UNKNOWN') throw waited;
+      return { result: 'stale', staleReason: describeFailure(waited) };
+    }
+    this.checkNotFound(route, 'manifest', tag);
+    const { coalesced } = await this.flight(`${key}#fetch`, async () => {
+      try {
+        const fetched = await route.upstream.getManifest(route.remote, tag);
+        await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
+        await this.storage.repositories.setTag(route.local, tag, fetched.digest);
+        this.remember(this.checkedAt, key, Date.now());
+      } catch (error) {
+        throw this.asClientError(route, 'manifest', tag, error);
+      }
+    });
+    return { result: coalesced ? 'coalesced' : 'miss' };
+  }
+
+  /** One HEAD: the same digest renews the tag; another is fetched and stored; a 404 removes the tag. */
+  private async revalidate(route: CacheRoute, tag: string, held: Digest): Promise<void> {
+    const key = `${route.local}:${tag}`;
+    let head;
+    try {
+      head = await route.upstream.headManifest(route.remote, tag);
+    } catch (error) {
+      if (error instanceof UpstreamFailure && error.kind === 'not-found') head = undefined;
+      else throw error;
+    }
+    if (head === undefined) {
+      await this.storage.repositories.deleteTag(route.local, tag);
+      this.checkedAt.delete(key);
+      this.rememberNotFound(route, 'manifest', tag);
+      throw new OciError('MANIFEST_UNKNOWN', `${route.upstream.name} no longer has ${route.remote}:${tag}`, {
+        name: route.local,
+        tag,
+      });
+    }
+    if (head.digest !== held) {
+      if (!(await this.storage.repositories.getManifest(route.local, head.digest))) {
+        const fetched = await route.upstream.getManifest(route.remote, head.digest);
+        await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
+      }
+      await this.storage.repositories.setTag(route.local, tag, head.digest);
+    }
+    this.remember(this.checkedAt, key, Date.now());
+  }
+
+  private async ensureDefaultPlatform(route: CacheRoute, tag: string): Promise<void> {
+    const digest = await this.storage.repositories.getTag(route.local, tag);
+    const link = digest ? await this.storage.repositories.getManifest(route.local, digest) : undefined;
+    if (!link || manifestKinds.get(link.mediaType) !== 'index') return;
+    const child = defaultPlatformManifest(await this.storage.blobs.read(link.digest, 64 * 1024 * 1024));
+    if (child) await this.ensureManifestByDigest(route, child.digest);
+  }
+
+  private async storeManifest(
+    route: CacheRoute,
+    bytes: Buffer,
+    digest: Digest,
+    mediaType: string,
+  ): Promise<void> {
+    if (digestOf(bytes, 'sha256') !== digest && !digest.startsWith('sha512:')) {
+      throw new UpstreamFailure(
+        'unavailable',
+        route.upstream.name,
+        `the manifest does not hash to ${digest}`,
+      );
+    }
+    await this.storage.blobs.put(bytes, digest);
+    const link: ManifestLink = { digest, mediaType, size: bytes.length };
+    try {
+      const parsed = parseManifest(bytes, mediaType);
+      if (parsed.subject) link.subject = parsed.subject.digest;
+      if (parsed.artifactType) link.artifactType = parsed.artifactType;
+      if (parsed.annotations) link.annotations = parsed.annotations;
+    } catch {
+      // Stored byte-exact as the upstream serves it, even where pullsafe would refuse it as a push.
+    }
+    await this.storage.repositories.linkManifest(route.local, link);
+  }
+
+  /**
+   * Where a blob GET is answered from: the storage (linking a blob the storage already holds for another
+   * repository, once the upstream confirmed this repository has it when credentials are involved), or a
+   * fill from the upstream, joined when one is under way.
+   */
+  async openBlob(route: CacheRoute, digest: Digest): Promise<BlobSource> {
+    const repositories = this.storage.repositories;
+    if (await this.holdsBlob(route, digest)) {
+      this.metrics.request(route.upstream.name, 'hit');
+      return { kind: 'local' };
+    }
+    this.checkNotFound(route, 'blob', digest);
+    const key = `${route.upstream.name}@${digest}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const running = this.fills.get(key);
+      const reader = running?.join();
+      if (running && reader) {
+        this.metrics.request(route.upstream.name, 'coalesced');
+        return { kind: 'fill', size: running.size, result: 'coalesced', reader };
+      }
+      if (running) {
+        // The fill just ended: the blob is in the storage, or it failed and a new fill starts.
+        await running.finished;
+        if (await repositories.hasBlob(route.local, digest)) return { kind: 'local' };
+        continue;
+      }
+      const fill = await this.startFill(route, digest, key);
+      const own = fill.join();
+      if (own) {
+        this.metrics.request(route.upstream.name, 'miss');
+        return { kind: 'fill', size: fill.size, result: 'miss', reader: own };
+      }
+      await fill.finished;
+      if (await repositories.hasBlob(route.local, digest)) return { kind: 'local' };
+      throw this.asClientError(
+        route,
+        'blob',
+        digest,
+        fill.failed ?? new Error('the fill ended without the blob'),
+      );
+    }
+    throw new OciError('UNAVAILABLE', `blob ${digest} could not be fetched`, { digest }, 503);
+  }
+
+  /**
+   * Whether the storage holds the blob for this repository, linking one it holds for another repository
+   * (after the upstream confirmed this repository has it, when some upstream's content is private).
+   */
+  async holdsBlob(route: CacheRoute, digest: Digest): Promise<boolean> {
+    const repositories = this.storage.repositories;
+    if (!(await this.storage.blobs.stat(digest))) return false;
+    if (await repositories.hasBlob(route.local, digest)) return true;
+    if (this.anyCredentialed && !(await this.confirmBlob(route, digest))) return false;
+    await repositories.linkBlob(route.local, digest);
+    return true;
+  }
+
+  private async startFill(route: CacheRoute, digest: Digest, key: string): Promise<BlobFill> {
+    let download;
+    try {
+      download = await route.upstream.getBlob(route.remote, digest);
+    } catch (error) {
+      throw this.asClientError(route, 'blob', digest, error);
+    }
+    const fill = await BlobFill.start(digest, download, {
+      spoolDir: join(this.spoolDir, route.upstream.options.namespace),
+      storage: this.storage,
+      repository: route.local,
+      onBytes: (count) => this.metrics.fetched(route.upstream.name, count),
+    });
+    this.fills.set(key, fill);
+    void fill.finished.then(() => {
+      if (this.fills.get(key) === fill) this.fills.delete(key);
+    });
+    return fill;
+  }
+
+  /** A blob HEAD for a blob the storage does not hold: the upstream's size, or an OciError. */
+  async headBlob(route: CacheRoute, digest: Digest): Promise<number> {
+    this.checkNotFound(route, 'blob', digest);
+    let size: number | undefined;
+    try {
+      size = await route.upstream.headBlob(route.remote, digest);
+    } catch (error) {
+      throw this.asClientError(route, 'blob', digest, error);
+    }
+    if (size === undefined) {
+      this.rememberNotFound(route, 'blob', digest);
+      throw notFoundError(route, 'blob', digest);
+    }
+    return size;
+  }
+
+  /** The upstream's tags for a proxied repository; the locally held ones when it cannot be asked. */
+  async tags(route: CacheRoute): Promise<string[]> {
+    try {
+      return await route.upstream.client.listTags(route.upstream.repository(route.remote), { maxPages: 100 });
+    } catch {
+      return this.storage.repositories.listTags(route.local);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.fills.values()].map((fill) => fill.finished));
+    await Promise.allSettled(this.upstreams.map((upstream) => upstream.close()));
+  }
+
+  private async confirmBlob(route: CacheRoute, digest: Digest): Promise<boolean> {
+    try {
+      return (await route.upstream.headBlob(route.remote, digest)) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  private checkNotFound(route: CacheRoute, wanted: Wanted, reference: string): void {
+    const key = `${route.local}@${wanted}:${reference}`;
+    const until = this.notFound.get(key);
+    if (until === undefined) return;
+    if (Date.now() < until) {
+      this.metrics.request(route.upstream.name, 'negative');
+      throw notFoundError(route, wanted, reference);
+    }
+    this.notFound.delete(key);
+  }
+
+  private rememberNotFound(route: CacheRoute, wanted: Wanted, reference: string): void {
+    const key = `${route.local}@${wanted}:${reference}`;
+    this.remember(this.notFound, key, Date.now() + route.upstream.options.notFoundTtlMs);
+  }
+
+  /**
+   * Runs `work` once per key at a time: callers that arrive while it runs share its outcome
+   * (`coalesced`). A failure is shared too, and the next caller starts afresh.
+   */
+  private async flight(key: string, work: () => Promise<void>): Promise<{ coalesced: boolean }> {
+    const running = this.manifestFlights.get(key);
+    if (running) {
+      await running;
+      return { coalesced: true };
+    }
+    const started = work().finally(() => this.manifestFlights.delete(key));
+    this.manifestFlights.set(key, started);
+    await started;
+    return { coalesced: false };
+  }
+
+  private asClientError(route: CacheRoute, wanted: Wanted, reference: string, error: unknown): OciError {
+    if (error instanceof OciError) return error;
+    if (!(error instanceof UpstreamFailure)) {
+      return new OciError(
+        'UNAVAILABLE',
+        `${route.upstream.name}: ${(error as Error).message}`,
+        undefined,
+        503,
+      );
+    }
+    switch (error.kind) {
+      case 'not-found':
+        this.rememberNotFound(route, wanted, reference);
+        return notFoundError(route, wanted, reference);
+      case 'rate-limited': {
+        const retryAfter = error.retryAfterSeconds ?? 60;
+        return Object.assign(
+          new OciError(
+            'TOOMANYREQUESTS',
+            `${route.upstream.name} is rate limiting the cache and ${route.remote}:${reference} is not cached yet`,
+            { upstream: route.upstream.name, retryAfterSeconds: retryAfter },
+            429,
+          ),
+          { retryAfterSeconds: retryAfter },
+        );
+      }
+      case 'refused':
+        return new OciError(
+          'UNAVAILABLE',
+          `${route.upstream.name} refused the cache's credentials (HTTP ${error.status}) for ${route.remote}`,
+          { upstream: route.upstream.name },
+          502,
+        );
+      case 'unavailable':
+        return new OciError(
+          'UNAVAILABLE',
+          `${route.upstream.name} is unavailable and ${route.remote}:${reference} is not cached`,
+          { upstream: route.upstream.name },
+          503,
+        );
+    }
+  }
+
+  private remember(map: Map<string, number>, key: string, value: number): void {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > maxRemembered) {
+      const oldest = map.keys().next();
+      if (!oldest.done) map.delete(oldest.value);
+    }
+  }
+}
+
+type Wanted = 'manifest' | 'blob';
+
+function notFoundError(route: CacheRoute, wanted: Wanted, reference: string): OciError {
+  if (wanted === 'blob') {
+    return new OciError(
+      'BLOB_UNKNOWN',
+      `${route.upstream.name} has no blob ${reference} in ${route.remote}`,
+      {
+        digest: reference,
+      },
+    );
+  }
+  return isDigest(reference)
+    ? new OciError('MANIFEST_UNKNOWN', `${route.upstream.name} has no ${route.remote}@${reference}`, {
+        name: route.local,
+        reference,
+      })
+    : new OciError('MANIFEST_UNKNOWN', `${route.upstream.name} has no ${route.remote}:${reference}`, {
+        name: route.local,
+        tag: reference,
+      });
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof UpstreamFailure) {
+    return error.status !== undefined
+      ? `${error.upstream} answered HTTP ${error.status}`
+      : `${error.upstream}: ${error.message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

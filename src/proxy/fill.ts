@@ -1,0 +1,238 @@
+/**
+ * A blob being fetched from an upstream once, however many clients want it. The download is written to a
+ * spool file as it arrives; every client reads the spool from its own position as it grows (a client that
+ * joins late starts from the beginning, at disk speed), and so does the store, which commits the blob under
+ * its digest only after the bytes were verified. The fill goes on when every client has hung up; when the
+ * bytes do not match the digest, or the upstream breaks off, nothing is committed and every reader fails.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import type { Digest } from '../oci/digest.ts';
+import type { ByteRange, Storage } from '../store/index.ts';
+
+/** What one read of the spool takes: large enough for few syscalls, small enough for many readers. */
+const readChunk = 256 * 1024;
+
+/** A place among a fill's readers: send once, or leave without sending. */
+export interface FillReader {
+  sendTo(sink: Writable, range: ByteRange | undefined): Promise<void>;
+  leave(): void;
+}
+
+export interface FillSource {
+  size: number | undefined;
+  stream: AsyncIterable<Buffer | Uint8Array>;
+  /** Called once the download is over, however it ended. */
+  done(): void;
+}
+
+export class BlobFill {
+  readonly digest: Digest;
+  /** From the upstream's Content-Length; undefined when it sent none. */
+  readonly size: number | undefined;
+  /** Settles once the blob is committed to the store (or the fill failed); never rejects. */
+  readonly finished: Promise<void>;
+  private written = 0;
+  private complete = false;
+  private failure: Error | undefined;
+  private readonly waiters = new Set<() => void>();
+  private readonly spoolPath: string;
+  private spool: FileHandle | undefined;
+  private readers = 0;
+  private closed = false;
+
+  private constructor(digest: Digest, size: number | undefined, spoolPath: string) {
+    this.digest = digest;
+    this.size = size;
+    this.spoolPath = spoolPath;
+    this.finished = Promise.resolve();
+  }
+
+  /**
+   * Starts writing `source` to a spool under `spoolDir`, and then into `storage` under `digest`, linked in
+   * `repository`. `onCommitted` runs once the blob is visible in the store; `onFailed` once it cannot be.
+   */
+  static async start(
+    digest: Digest,
+    source: FillSource,
+    options: {
+      spoolDir: string;
+      storage: Storage;
+      repository: string;
+      onBytes: (count: number) => void;
+    },
+  ): Promise<BlobFill> {
+    await mkdir(options.spoolDir, { recursive: true });
+    const spoolPath = join(options.spoolDir, `${randomUUID()}.part`);
+    const fill = new BlobFill(digest, source.size, spoolPath);
+    let writer: FileHandle;
+    try {
+      writer = await open(spoolPath, 'w+');
+    } catch (error) {
+      source.done();
+      throw error;
+    }
+    fill.spool = writer;
+    (fill as { finished: Promise<void> }).finished = fill.run(writer, source, options);
+    return fill;
+  }
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  private async run(
+    writer: FileHandle,
+    source: FillSource,
+    options: { storage: Storage; repository: string; onBytes: (count: number) => void },
+  ): Promise<void> {
+    try {
+      for await (const chunk of source.stream) {
+        const bytes = chunk as Buffer;
+        let offset = 0;
+        while (offset < bytes.length) {
+          const { bytesWritten } = await writer.write(bytes, offset, bytes.length - offset, this.written);
+          offset += bytesWritten;
+          this.written += bytesWritten;
+        }
+        options.onBytes(bytes.length);
+        this.wake();
+      }
+      // The stream is verified as it flows: reaching its end means the bytes match the digest.
+      this.complete = true;
+      this.wake();
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      source.done();
+    }
+    if (this.failure) {
+      await this.release();
+      return;
+    }
+    try {
+      const upload = await options.storage.blobs.startUpload(options.repository);
+      try {
+        await upload.append(createReadStream(this.spoolPath));
+        await upload.commit({ digest: this.digest, size: this.written });
+      } catch (error) {
+        await upload.abort().catch(() => undefined);
+        throw error;
+      }
+      await options.storage.repositories.linkBlob(options.repository, this.digest);
+    } catch {
+      // Readers had every byte, verified; only the store missed it: the next request fetches it again.
+    }
+    await this.release();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const waiter of waiters) waiter();
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.add(resolve));
+  }
+
+  /** The spool goes once the fill is over and no reader holds it. */
+  private async release(): Promise<void> {
+    this.closed = true;
+    if (this.readers > 0) return;
+    await this.dispose();
+  }
+
+  private async dispose(): Promise<void> {
+    const spool = this.spool;
+    this.spool = undefined;
+    await spool?.close().catch(() => undefined);
+    await rm(this.spoolPath, { force: true }).catch(() => undefined);
+  }
+
+  /**
+   * A place among the fill's readers, or undefined once the spool is gone (the blob is then in the store,
+   * or the fill failed). Taking it keeps the spool until the reader has sent (see `sendTo`).
+   */
+  join(): FillReader | undefined {
+    const spool = this.spool;
+    if (!spool || this.failure) return undefined;
+    this.readers++;
+    let left = false;
+    const leave = (): void => {
+      if (left) return;
+      left = true;
+      this.readers--;
+      if (this.closed && this.readers === 0) void this.dispose();
+    };
+    return {
+      sendTo: (sink, range) => this.send(spool, sink, range).finally(leave),
+      leave,
+    };
+  }
+
+  /**
+   * Writes the blob (or a range of it) into `sink` as the fill makes it available, honouring the sink's
+   * backpressure. Rejects when the fill fails (the client must not take a partial blob for a whole one) or
+   * the sink goes away.
+   */
+  private async send(spool: FileHandle, sink: Writable, range: ByteRange | undefined): Promise<void> {
+    let gone = false;
+    const onClose = (): void => {
+      gone = true;
+      this.wake();
+    };
+    sink.once('close', onClose);
+    try {
+      let position = range?.start ?? 0;
+      const end = range ? range.end + 1 : undefined;
+      const buffer = Buffer.allocUnsafe(readChunk);
+      for (;;) {
+        if (gone || sink.destroyed) throw receiverGone();
+        if (this.failure) throw this.failure;
+        const limit = end ?? (this.complete ? this.written : Infinity);
+        if (position >= limit) break;
+        if (position >= this.written) {
+          await this.changed();
+          continue;
+        }
+        const length = Math.min(readChunk, this.written - position, limit - position);
+        const { bytesRead } = await spool.read(buffer, 0, length, position);
+        if (bytesRead === 0) throw new Error(`spool of ${this.digest} ended early`);
+        position += bytesRead;
+        const copy = Buffer.from(buffer.subarray(0, bytesRead));
+        if (!sink.write(copy)) await drained(sink);
+      }
+    } finally {
+      sink.off('close', onClose);
+    }
+  }
+}
+
+function drained(sink: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      sink.off('drain', done);
+      sink.off('close', done);
+      resolve();
+    };
+    sink.on('drain', done);
+    sink.on('close', done);
+  });
+}
+
+function receiverGone(): Error {
+  return Object.assign(new Error('the receiver went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}

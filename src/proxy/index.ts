@@ -1,0 +1,9 @@
+export {
+  PullThroughCache,
+  type BlobSource,
+  type CacheOptions,
+  type CacheRoute,
+  type ManifestOutcome,
+} from './cache.ts';
+export { CacheMetrics, type CacheResult } from './metrics.ts';
+export { Upstream, UpstreamFailure, type UpstreamOptions } from './upstream.ts';

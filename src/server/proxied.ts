@@ -1,0 +1,125 @@
+/**
+ * The Distribution API for repositories the pull-through cache serves: the cache makes sure the storage
+ * holds what was asked (or explains why it cannot), then `Registry` answers from the storage as for any
+ * repository, so negotiation, ranges and errors are the same. Blobs still being fetched are streamed from
+ * the fill. Writes are refused: a proxied repository mirrors its upstream.
+ */
+import { OciError } from '../oci/errors.ts';
+import { isDigest, parseDigest } from '../oci/digest.ts';
+import { isTag } from '../oci/names.ts';
+import type { CacheRoute, ManifestOutcome, PullThroughCache } from '../proxy/index.ts';
+import { acceptList, parseRange, type Registry } from './registry.ts';
+import { header, type RegistryRequest, type RegistryResponse } from './types.ts';
+
+export class ProxiedRegistry {
+  private readonly cache: PullThroughCache;
+  private readonly registry: Registry;
+
+  constructor(cache: PullThroughCache, registry: Registry) {
+    this.cache = cache;
+    this.registry = registry;
+  }
+
+  async manifest(request: RegistryRequest, route: CacheRoute, reference: string): Promise<RegistryResponse> {
+    // A reference that can be neither a tag nor a digest names nothing: answered locally, never asked upstream.
+    if (!isTag(reference) && !isDigest(reference))
+      return this.registry.getManifest(request, route.local, reference);
+    let outcome: ManifestOutcome;
+    try {
+      outcome = await this.cache.ensureManifest(route, reference, acceptList(header(request, 'accept')));
+    } catch (error) {
+      this.cache.metrics.request(route.upstream.name, 'error');
+      throw error;
+    }
+    const response = await this.registry.getManifest(request, route.local, reference);
+    if (outcome.staleReason) response.headers.Warning = `110 - "Response is Stale" (${outcome.staleReason})`;
+    const quota = route.upstream.quota;
+    if (quota?.remaining !== undefined) {
+      const window = quota.windowSeconds !== undefined ? `;w=${quota.windowSeconds}` : '';
+      if (quota.limit !== undefined) response.headers['RateLimit-Limit'] = `${quota.limit}${window}`;
+      response.headers['RateLimit-Remaining'] = `${quota.remaining}${window}`;
+    }
+    return this.logged(response, route, outcome.result);
+  }
+
+  async blob(request: RegistryRequest, route: CacheRoute, reference: string): Promise<RegistryResponse> {
+    const digest = parseDigest(reference);
+    if (request.method === 'HEAD') {
+      if (await this.cache.holdsBlob(route, digest))
+        return this.logged(await this.registry.getBlob(request, route.local, digest), route, 'hit');
+      const size = await this.cache.headBlob(route, digest);
+      return this.logged(
+        { status: 200, headers: { ...blobHeaders(digest), 'Content-Length': size } },
+        route,
+        'miss',
+      );
+    }
+    const source = await this.cache.openBlob(route, digest);
+    if (source.kind === 'local') {
+      return this.logged(await this.registry.getBlob(request, route.local, digest), route, 'hit');
+    }
+    const headers = blobHeaders(digest);
+    const rangeHeader = header(request, 'range');
+    const range =
+      rangeHeader !== undefined && source.size !== undefined
+        ? parseRange(rangeHeader, source.size)
+        : undefined;
+    if (range === 'unsatisfiable') {
+      source.reader.leave();
+      throw new OciError('RANGE_INVALID', 'requested range not satisfiable', {
+        range: rangeHeader,
+        size: source.size,
+      });
+    }
+    if (range) {
+      headers['Content-Range'] = `bytes ${range.start}-${range.end}/${source.size}`;
+      headers['Content-Length'] = range.end - range.start + 1;
+      return this.logged(
+        { status: 206, headers, body: { send: (sink) => source.reader.sendTo(sink, range) } },
+        route,
+        source.result,
+      );
+    }
+    if (source.size !== undefined) headers['Content-Length'] = source.size;
+    return this.logged(
+      { status: 200, headers, body: { send: (sink) => source.reader.sendTo(sink, undefined) } },
+      route,
+      source.result,
+    );
+  }
+
+  async tags(route: CacheRoute, name: string): Promise<RegistryResponse> {
+    const tags = await this.cache.tags(route);
+    const body = Buffer.from(JSON.stringify({ name, tags }));
+    return this.logged(
+      { status: 200, headers: { 'Content-Type': 'application/json', 'Content-Length': body.length }, body },
+      route,
+      'hit',
+    );
+  }
+
+  /** Pushes and deletes: a proxied repository mirrors its upstream and takes no writes. */
+  refuse(route: CacheRoute, name: string): never {
+    throw new OciError(
+      'UNSUPPORTED',
+      `${name} is served from ${route.upstream.name} by the pull-through cache and takes no pushes or deletes; push to a hosted repository (proxy.hosted in the configuration)`,
+      { name, upstream: route.upstream.name },
+      405,
+    );
+  }
+
+  private logged(response: RegistryResponse, route: CacheRoute, result: string): RegistryResponse {
+    response.log = { cache: result, upstream: route.upstream.name };
+    return response;
+  }
+}
+
+function blobHeaders(digest: string): Record<string, string | number> {
+  return {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest,
+    'Accept-Ranges': 'bytes',
+    ETag: `"${digest}"`,
+    'Cache-Control': 'max-age=31536000',
+  };
+}
