@@ -72,7 +72,8 @@ export class PullThroughCache {
   /** `local@reference` → until when the upstream's 404 for it stands. */
   private readonly notFound = new Map<string, number>();
   private readonly manifestFlights = new Map<string, Promise<unknown>>();
-  private readonly fills = new Map<string, BlobFill>();
+  /** Fills by `upstream@digest`, from the moment one is asked for: concurrent requests share its start. */
+  private readonly fills = new Map<string, Promise<BlobFill>>();
 
   constructor(storage: Storage, options: CacheOptions) {
     this.storage = storage;
@@ -96,14 +97,14 @@ export class PullThroughCache {
     for (const upstream of this.upstreams) this.metrics.quota(upstream.name, () => upstream.quota?.remaining);
   }
 
-  /**
-   * The upstream a repository name belongs to, or undefined for a hosted repository. `ns` is containerd's
-   * `?ns=` parameter; an upstream not configured is no route (the client moves on to its next host).
-   */
   get defaultUpstreamName(): string | undefined {
     return this.defaultUpstream?.name;
   }
 
+  /**
+   * The upstream a repository name belongs to, or undefined for a hosted repository. `ns` is containerd's
+   * `?ns=` parameter; an upstream not configured is no route (the client moves on to its next host).
+   */
   route(name: string, ns: string | null): CacheRoute | undefined {
     if (ns !== null && ns !== '') {
       const upstream = this.upstreams.find((candidate) => candidate.name === ns);
@@ -272,7 +273,6 @@ export class PullThroughCache {
    * fill from the upstream, joined when one is under way.
    */
   async openBlob(route: CacheRoute, digest: Digest): Promise<BlobSource> {
-    const repositories = this.storage.repositories;
     if (await this.holdsBlob(route, digest)) {
       this.metrics.request(route.upstream.name, 'hit');
       return { kind: 'local' };
@@ -280,32 +280,35 @@ export class PullThroughCache {
     this.checkNotFound(route, 'blob', digest);
     const key = `${route.upstream.name}@${digest}`;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const running = this.fills.get(key);
-      const reader = running?.join();
-      if (running && reader) {
-        this.metrics.request(route.upstream.name, 'coalesced');
-        return { kind: 'fill', size: running.size, result: 'coalesced', reader };
+      let starting = this.fills.get(key);
+      const own = starting === undefined;
+      if (starting === undefined) {
+        starting = this.startFill(route, digest);
+        this.fills.set(key, starting);
+        const started = starting;
+        const forget = (): void => {
+          if (this.fills.get(key) === started) this.fills.delete(key);
+        };
+        started.then((fill) => fill.finished.then(forget), forget);
       }
-      if (running) {
-        // The fill just ended: the blob is in the storage, or it failed and a new fill starts.
-        await running.finished;
-        if (await repositories.hasBlob(route.local, digest)) return { kind: 'local' };
-        continue;
+      const fill = await starting;
+      const reader = fill.join();
+      if (reader) {
+        const result = own ? 'miss' : 'coalesced';
+        this.metrics.request(route.upstream.name, result);
+        return { kind: 'fill', size: fill.size, result, reader };
       }
-      const fill = await this.startFill(route, digest, key);
-      const own = fill.join();
-      if (own) {
-        this.metrics.request(route.upstream.name, 'miss');
-        return { kind: 'fill', size: fill.size, result: 'miss', reader: own };
-      }
+      // The fill is over: the blob is in the storage, or the fill failed and the next attempt starts anew.
       await fill.finished;
-      if (await repositories.hasBlob(route.local, digest)) return { kind: 'local' };
-      throw this.asClientError(
-        route,
-        'blob',
-        digest,
-        fill.failed ?? new Error('the fill ended without the blob'),
-      );
+      if (await this.holdsBlob(route, digest)) return { kind: 'local' };
+      if (own || attempt === 1) {
+        throw this.asClientError(
+          route,
+          'blob',
+          digest,
+          fill.failed ?? new Error('the fill ended without the blob'),
+        );
+      }
     }
     throw new OciError('UNAVAILABLE', `blob ${digest} could not be fetched`, { digest }, 503);
   }
@@ -323,24 +326,19 @@ export class PullThroughCache {
     return true;
   }
 
-  private async startFill(route: CacheRoute, digest: Digest, key: string): Promise<BlobFill> {
+  private async startFill(route: CacheRoute, digest: Digest): Promise<BlobFill> {
     let download;
     try {
       download = await route.upstream.getBlob(route.remote, digest);
     } catch (error) {
       throw this.asClientError(route, 'blob', digest, error);
     }
-    const fill = await BlobFill.start(digest, download, {
+    return BlobFill.start(digest, download, {
       spoolDir: join(this.spoolDir, route.upstream.options.namespace),
       storage: this.storage,
       repository: route.local,
       onBytes: (count) => this.metrics.fetched(route.upstream.name, count),
     });
-    this.fills.set(key, fill);
-    void fill.finished.then(() => {
-      if (this.fills.get(key) === fill) this.fills.delete(key);
-    });
-    return fill;
   }
 
   /** A blob HEAD for a blob the storage does not hold: the upstream's size, or an OciError. */
@@ -369,7 +367,7 @@ export class PullThroughCache {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.fills.values()].map((fill) => fill.finished));
+    await Promise.allSettled([...this.fills.values()].map(async (fill) => (await fill).finished));
     await Promise.allSettled(this.upstreams.map((upstream) => upstream.close()));
   }
 

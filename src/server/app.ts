@@ -387,8 +387,9 @@ export class RegistryApp {
       const route = this.routeName(request.path);
       this.metrics.observeRequest(route, request.method, response.status, seconds);
       const upstream = response.log?.upstream;
-      if (upstream !== undefined && sent > 0 && res.writableFinished)
+      if (upstream !== undefined && sent > 0 && res.writableEnded) {
         this.cache?.metrics.bytesServed(upstream, sent);
+      }
       if (this.options.logRequests) {
         this.options.logger.info(
           {
