@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { explicitCredentials } from '../src/client/index.ts';
+import type { Digest } from '../src/oci/digest.ts';
 import { PullThroughCache, type UpstreamOptions } from '../src/proxy/index.ts';
 import { AccessControl } from '../src/server/auth.ts';
 import { startServer, type RunningServer } from '../src/server/app.ts';
@@ -580,6 +581,73 @@ describe('pull-through cache: private upstreams', () => {
   });
 });
 
+describe('pull-through cache: eviction', () => {
+  it('keeps cached blobs under the size by evicting the least recently used, never pinned, hosted or in-use ones', async () => {
+    const upstream = await startFakeUpstream({ auth: 'none' });
+    const MiB = 1024 * 1024;
+    const blobs = new Map<string, string>();
+    for (const name of ['a', 'b', 'c', 'd'])
+      blobs.set(name, upstream.addBlob(`library/${name}`, Buffer.alloc(MiB, name)));
+    const pinnedDigest = upstream.addBlob('library/pinned', Buffer.alloc(MiB, 'p'));
+    const storageDir = await mkdtemp(join(tmpdir(), 'pullsafe-cache-evict-'));
+    const storage = await openFsStorage(storageDir);
+    const cache = new PullThroughCache(storage, {
+      upstreams: [upstreamOptions(upstream)],
+      hosted: ['own/**'],
+      spoolDir: join(storageDir, 'fills'),
+      eviction: {
+        maxBytes: 4 * MiB,
+        highWatermark: 0.9,
+        lowWatermark: 0.5,
+        pinned: ['docker.io/library/pinned'],
+      },
+    });
+    const access = await AccessControl.load({ realm: 'pullsafe', anonymousPull: true, anonymousPush: true });
+    const logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const server = await startServer({ storage, access, logger, cache, host: '127.0.0.1', port: 0 });
+    try {
+      const get = async (repository: string, digest: string) => {
+        const answer = await request(`${server.url}/v2/${repository}/blobs/${digest}`);
+        assert.equal(sha256(answer.body), digest);
+      };
+      const hosted = Buffer.alloc(MiB, 'h');
+      assert.equal(
+        (
+          await request(`${server.url}/v2/own/app/blobs/uploads/?digest=${sha256(hosted)}`, {
+            method: 'POST',
+            body: hosted,
+          })
+        ).status,
+        201,
+      );
+      await get('library/pinned', pinnedDigest);
+      for (const name of ['a', 'b', 'c']) await get(`library/${name}`, blobs.get(name)!);
+      await get('library/a', blobs.get('a')!); // a is now more recent than b and c
+      const release = cache.holdBlob(blobs.get('b')! as Digest);
+      await get('library/d', blobs.get('d')!);
+      const report = await cache.evictor!.run();
+      release();
+      const evicted = report.evicted.map((entry) => entry.digest);
+      assert.ok(report.cachedBytes <= 5 * MiB);
+      assert.ok(!evicted.includes(pinnedDigest as never), 'pinned blobs stay');
+      assert.ok(!evicted.includes(blobs.get('b') as never), 'a blob being read stays');
+      assert.ok(evicted.includes(blobs.get('c') as never), 'the least recently used goes first');
+      assert.ok(await storage.blobs.stat(sha256(hosted) as never), 'hosted blobs are not cache content');
+      const fetched = upstreamGets(upstream, 'blob').length;
+      await get('library/c', blobs.get('c')!);
+      assert.equal(
+        upstreamGets(upstream, 'blob').length,
+        fetched + 1,
+        'an evicted blob is fetched again on its next pull',
+      );
+    } finally {
+      await server.close({ immediate: true });
+      await upstream.close();
+      await rm(storageDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('pull-through cache from the command line', () => {
   it('pullsafe serve --proxy docker.io=URL serves a pull, and a bad --proxy is a usage error', async () => {
     const upstream = await startFakeUpstream({ auth: 'token' });
@@ -599,6 +667,24 @@ describe('pull-through cache from the command line', () => {
     try {
       await pull(server.url, 'library/cli', '1', image);
       await pull(server.url, 'docker.io/library/cli', '1', image);
+      // Only the amd64 half of a two-platform image was pulled: fsck knows the rest is fetched on demand.
+      const twoPlatforms = await makeImage({
+        format: 'oci',
+        platforms: [
+          { os: 'linux', architecture: 'amd64' },
+          { os: 'linux', architecture: 'arm64' },
+        ],
+        seed: 'cli-fsck',
+      });
+      addImage(upstream, 'library/half', '1', twoPlatforms);
+      await pull(server.url, 'library/half', '1', {
+        ...twoPlatforms,
+        manifests: [twoPlatforms.manifests[0]!],
+      });
+      const fsck = await runCli(['fsck', '--storage', join(folder, 'data')]);
+      assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+      assert.match(fsck.stdout, /not cached \(fetched on demand\)/);
+      assert.match(fsck.stdout, /storage is consistent/);
       const bad = await runCli(['serve', '--proxy', 'docker.io=ftp://x', '--storage', join(folder, 'x')]);
       assert.equal(bad.code, 2, bad.stderr);
       assert.match(bad.stderr, /only https:\/\//);

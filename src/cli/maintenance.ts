@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { parseDuration } from '../config/duration.ts';
 import { PullsafeError } from '../errors/index.ts';
-import { checkStorage, collectGarbage, openFsStorage } from '../store/index.ts';
+import { checkStorage, collectGarbage, openFsStorage, readCacheNamespaces } from '../store/index.ts';
 import { exitCodes, formatBytes, printJson, printLines } from './output.ts';
 
 async function openExisting(folder: string) {
@@ -81,7 +81,10 @@ export async function runGc(flags: {
 
 export async function runFsck(flags: { storage: string; json?: boolean }): Promise<number> {
   const storage = await openExisting(flags.storage);
-  const report = await checkStorage(storage);
+  const namespaces = await readCacheNamespaces(resolve(flags.storage));
+  const report = await checkStorage(storage, {
+    onDemand: (repository) => namespaces.some((namespace) => repository.startsWith(`${namespace}/`)),
+  });
   if (flags.json) {
     printJson(report);
   } else {
@@ -97,6 +100,11 @@ export async function runFsck(flags: { storage: string; json?: boolean }): Promi
         .filter(Boolean)
         .join(' ');
       lines.push(`${problem.kind}: ${where}: ${problem.message}`);
+    }
+    if (report.notCached > 0) {
+      lines.push(
+        `${count(report.notCached, 'blob or manifest', 'blobs or manifests')} of the pull-through cache not cached (fetched on demand)`,
+      );
     }
     lines.push(
       report.problems.length === 0

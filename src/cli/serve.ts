@@ -1,5 +1,5 @@
 /** `pullsafe serve`: the hosted registry on filesystem storage. */
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -7,6 +7,7 @@ import {
   anonymousPushAllowed,
   durationMs,
   loadServeConfig,
+  parseByteSize,
   parseListen,
   upstreamNamespace,
   upstreamUrl,
@@ -17,7 +18,7 @@ import {
 import { PullsafeError } from '../errors/index.ts';
 import { AccessControl, AuthConfigError } from '../server/auth.ts';
 import { startServer } from '../server/app.ts';
-import { openFsStorage, type Storage } from '../store/index.ts';
+import { cacheMarkerFile, openFsStorage, type Storage } from '../store/index.ts';
 import {
   dockerConfigCredentials,
   dockerConfigPath,
@@ -219,9 +220,30 @@ async function openCache(
       quotaReserve: upstream.quotaReserve,
     };
   });
-  const spoolDir = join(resolve(config.storage), 'fills');
+  const root = resolve(config.storage);
+  const spoolDir = join(root, 'fills');
   await rm(spoolDir, { recursive: true, force: true });
-  return new PullThroughCache(storage, { upstreams, hosted: config.proxy.hosted, spoolDir });
+  // Tells `fsck` which repositories are cache content, whose blobs are fetched on demand.
+  await writeFile(
+    join(root, cacheMarkerFile),
+    `${JSON.stringify({ namespaces: upstreams.map((u) => u.namespace) })}\n`,
+  );
+  const maxBytes = config.proxy.maxSize === undefined ? undefined : parseByteSize(config.proxy.maxSize);
+  return new PullThroughCache(storage, {
+    upstreams,
+    hosted: config.proxy.hosted,
+    spoolDir,
+    ...(maxBytes !== undefined
+      ? {
+          eviction: {
+            maxBytes,
+            highWatermark: config.proxy.highWatermark,
+            lowWatermark: config.proxy.lowWatermark,
+            pinned: config.proxy.pin,
+          },
+        }
+      : {}),
+  });
 }
 
 function upstreamCredentials(

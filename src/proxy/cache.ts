@@ -19,6 +19,7 @@ import { defaultPlatformManifest, parseManifest } from '../oci/manifest.ts';
 import { manifestKinds } from '../oci/mediatypes.ts';
 import type { ManifestLink, Storage } from '../store/index.ts';
 import { compileRepositoryGlob } from '../shared/glob.ts';
+import { Evictor } from './eviction.ts';
 import { BlobFill, type FillReader } from './fill.ts';
 import { CacheMetrics, type CacheResult } from './metrics.ts';
 import { Upstream, UpstreamFailure, type UpstreamOptions } from './upstream.ts';
@@ -27,8 +28,10 @@ export interface CacheOptions {
   upstreams: UpstreamOptions[];
   /** Repository globs served as hosted repositories even where bare names would go upstream. */
   hosted: string[];
-  /** Where in-progress fills are spooled (same filesystem as nothing in particular; local disk). */
+  /** Where in-progress fills are spooled (a local folder; the storage folder's `fills/` for filesystem storage). */
   spoolDir: string;
+  /** A size limit for cached blobs; no limit when absent. */
+  eviction?: { maxBytes: number; highWatermark: number; lowWatermark: number; pinned: string[] };
 }
 
 /** A request's repository as the cache sees it. */
@@ -74,6 +77,8 @@ export class PullThroughCache {
   private readonly manifestFlights = new Map<string, Promise<unknown>>();
   /** Fills by `upstream@digest`, from the moment one is asked for: concurrent requests share its start. */
   private readonly fills = new Map<string, Promise<BlobFill>>();
+  readonly evictor: Evictor | undefined;
+  private readonly evictionTimer: NodeJS.Timeout | undefined;
 
   constructor(storage: Storage, options: CacheOptions) {
     this.storage = storage;
@@ -95,6 +100,19 @@ export class PullThroughCache {
       this.upstreams.find((upstream) => upstream.name === 'docker.io');
     this.anyCredentialed = this.upstreams.some((upstream) => upstream.options.credentials !== undefined);
     for (const upstream of this.upstreams) this.metrics.quota(upstream.name, () => upstream.quota?.remaining);
+    if (options.eviction) {
+      this.evictor = new Evictor(storage, {
+        ...options.eviction,
+        namespaces: this.upstreams.map((upstream) => upstream.options.namespace),
+        pinned: options.eviction.pinned.map((glob) => compileRepositoryGlob(glob)),
+      });
+      const evictor = this.evictor;
+      this.metrics.size(() => ({ cached: evictor.cachedBytes, evicted: evictor.evictedTotal }));
+      // Measured at start and every minute: what other processes or a restart changed is caught up.
+      void evictor.run().catch(() => undefined);
+      this.evictionTimer = setInterval(() => void evictor.run().catch(() => undefined), 60_000);
+      this.evictionTimer.unref();
+    }
   }
 
   get defaultUpstreamName(): string | undefined {
@@ -275,6 +293,7 @@ export class PullThroughCache {
   async openBlob(route: CacheRoute, digest: Digest): Promise<BlobSource> {
     if (await this.holdsBlob(route, digest)) {
       this.metrics.request(route.upstream.name, 'hit');
+      this.evictor?.touch(digest);
       return { kind: 'local' };
     }
     this.checkNotFound(route, 'blob', digest);
@@ -319,6 +338,7 @@ export class PullThroughCache {
    */
   async holdsBlob(route: CacheRoute, digest: Digest): Promise<boolean> {
     const repositories = this.storage.repositories;
+    if (this.evictor?.isEvicting(digest)) return false;
     if (!(await this.storage.blobs.stat(digest))) return false;
     if (await repositories.hasBlob(route.local, digest)) return true;
     if (this.anyCredentialed && !(await this.confirmBlob(route, digest))) return false;
@@ -338,6 +358,10 @@ export class PullThroughCache {
       storage: this.storage,
       repository: route.local,
       onBytes: (count) => this.metrics.fetched(route.upstream.name, count),
+      onCommitted: (size) => {
+        this.evictor?.touch(digest);
+        this.evictor?.added(size);
+      },
     });
   }
 
@@ -366,7 +390,13 @@ export class PullThroughCache {
     }
   }
 
+  /** Keeps a blob from eviction while it is read; call the result when done. */
+  holdBlob(digest: Digest): () => void {
+    return this.evictor?.hold(digest) ?? (() => undefined);
+  }
+
   async close(): Promise<void> {
+    if (this.evictionTimer) clearInterval(this.evictionTimer);
     await Promise.allSettled([...this.fills.values()].map(async (fill) => (await fill).finished));
     await Promise.allSettled(this.upstreams.map((upstream) => upstream.close()));
   }

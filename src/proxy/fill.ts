@@ -63,6 +63,8 @@ export class BlobFill {
       storage: Storage;
       repository: string;
       onBytes: (count: number) => void;
+      /** Runs once the blob is visible in the store, with its size. */
+      onCommitted?: (size: number) => void;
     },
   ): Promise<BlobFill> {
     await mkdir(options.spoolDir, { recursive: true });
@@ -91,7 +93,12 @@ export class BlobFill {
   private async run(
     writer: FileHandle,
     source: FillSource,
-    options: { storage: Storage; repository: string; onBytes: (count: number) => void },
+    options: {
+      storage: Storage;
+      repository: string;
+      onBytes: (count: number) => void;
+      onCommitted?: (size: number) => void;
+    },
   ): Promise<void> {
     try {
       for await (const chunk of source.stream) {
@@ -127,6 +134,7 @@ export class BlobFill {
         throw error;
       }
       await options.storage.repositories.linkBlob(options.repository, this.digest);
+      options.onCommitted?.(this.written);
     } catch {
       // Readers had every byte, verified; only the store missed it: the next request fetches it again.
     }

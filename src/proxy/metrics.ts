@@ -19,6 +19,11 @@ export class CacheMetrics {
   private readonly upstreamStatus = new Map<string, number>();
   private readonly latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
   private readonly quotas = new Map<string, () => number | undefined>();
+  private sizes: (() => { cached: number; evicted: number }) | undefined;
+
+  size(read: () => { cached: number; evicted: number }): void {
+    this.sizes = read;
+  }
 
   request(upstream: string, result: CacheResult): void {
     increment(this.results, `upstream="${upstream}",result="${result}"`, 1);
@@ -103,6 +108,17 @@ export class CacheMetrics {
       const value = remaining();
       if (value !== undefined)
         lines.push(`pullsafe_upstream_quota_remaining{upstream="${upstream}"} ${value}`);
+    }
+    if (this.sizes) {
+      const { cached, evicted } = this.sizes();
+      lines.push(
+        '# HELP pullsafe_cache_size_bytes Bytes of cached blobs, as of the last measure plus fills since.',
+        '# TYPE pullsafe_cache_size_bytes gauge',
+        `pullsafe_cache_size_bytes ${cached}`,
+        '# HELP pullsafe_cache_evicted_bytes_total Bytes of cached blobs evicted to stay under the size limit.',
+        '# TYPE pullsafe_cache_evicted_bytes_total counter',
+        `pullsafe_cache_evicted_bytes_total ${evicted}`,
+      );
     }
     return lines;
   }

@@ -54,9 +54,23 @@ export class ProxiedRegistry {
         'miss',
       );
     }
-    const source = await this.cache.openBlob(route, digest);
-    if (source.kind === 'local') {
-      return this.logged(await this.registry.getBlob(request, route.local, digest), route, 'hit');
+    // Eviction leaves a blob alone from the moment it is found in the storage until it has been sent.
+    const release = this.cache.holdBlob(digest);
+    let sending = false;
+    let source;
+    try {
+      source = await this.cache.openBlob(route, digest);
+      if (source.kind === 'local') {
+        const response = await this.registry.getBlob(request, route.local, digest);
+        const body = response.body;
+        if (body && 'send' in body) {
+          sending = true;
+          response.body = { send: (sink) => body.send(sink).finally(release) };
+        }
+        return this.logged(response, route, 'hit');
+      }
+    } finally {
+      if (!sending) release();
     }
     const headers = blobHeaders(digest);
     const rangeHeader = header(request, 'range');

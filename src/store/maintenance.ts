@@ -252,6 +252,8 @@ export interface FsckProblem {
 }
 
 export interface FsckReport {
+  /** Blobs and child manifests that cached repositories reference but were never fetched (or were evicted). */
+  notCached: number;
   blobsChecked: number;
   bytesChecked: number;
   repositories: number;
@@ -260,8 +262,17 @@ export interface FsckReport {
   problems: FsckProblem[];
 }
 
-export async function checkStorage(storage: Storage): Promise<FsckReport> {
+export interface FsckOptions {
+  /**
+   * Repositories of a pull-through cache: their blobs and child manifests are fetched on demand, so one that
+   * is not stored is not a problem (a stored one that is corrupt still is).
+   */
+  onDemand?: (repository: string) => boolean;
+}
+
+export async function checkStorage(storage: Storage, options: FsckOptions = {}): Promise<FsckReport> {
   const report: FsckReport = {
+    notCached: 0,
     blobsChecked: 0,
     bytesChecked: 0,
     repositories: 0,
@@ -296,6 +307,7 @@ export async function checkStorage(storage: Storage): Promise<FsckReport> {
   const repositories = await storage.repositories.listRepositories();
   report.repositories = repositories.length;
   for (const repository of repositories) {
+    const onDemand = options.onDemand?.(repository) === true;
     const links = await storage.repositories.listManifests(repository);
     const linked = new Set<string>(links.map((link) => link.digest));
     for (const link of links) {
@@ -323,6 +335,10 @@ export async function checkStorage(storage: Storage): Promise<FsckReport> {
       }
       for (const blob of parsed.blobs) {
         if (isNonDistributable(blob.mediaType) && blob.urls?.length) continue;
+        if (onDemand && !stored.has(blob.digest)) {
+          report.notCached++;
+          continue;
+        }
         if (!present.has(blob.digest)) {
           report.problems.push({
             kind: 'missing-blob',
@@ -333,6 +349,10 @@ export async function checkStorage(storage: Storage): Promise<FsckReport> {
         }
       }
       for (const child of parsed.manifests) {
+        if (onDemand && !linked.has(child.digest)) {
+          report.notCached++;
+          continue;
+        }
         if (!linked.has(child.digest)) {
           report.problems.push({
             kind: 'missing-manifest',

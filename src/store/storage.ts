@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FsBlobStore } from './fs-blobs.ts';
 import { FsRepositoryStore } from './fs-repositories.ts';
 import { FsTemporaryFiles, staleTemporaryMs } from './fsutil.ts';
@@ -46,4 +48,22 @@ async function removeStaleTemporaries(temporaries: FsTemporaryFiles): Promise<vo
     // Best effort: what stays is invisible to readers, and fsck reports it and gc removes it.
     temporaries.remove(staleTemporaryMs).catch(() => undefined);
   }, wait).unref();
+}
+
+/**
+ * The file `pullsafe serve` writes at the storage's root when it runs a pull-through cache: the local
+ * namespaces (`docker.io`, …) whose repositories are cache content, for maintenance run without the config.
+ */
+export const cacheMarkerFile = 'cache.json';
+
+/** The cache namespaces recorded in a filesystem storage (none when it never ran as a cache). */
+export async function readCacheNamespaces(root: string): Promise<string[]> {
+  try {
+    const value = JSON.parse(await readFile(join(root, cacheMarkerFile), 'utf8')) as { namespaces?: unknown };
+    return Array.isArray(value.namespaces)
+      ? value.namespaces.filter((name): name is string => typeof name === 'string')
+      : [];
+  } catch {
+    return [];
+  }
 }
