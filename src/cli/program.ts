@@ -61,6 +61,11 @@ function buildProgram(setExit: (code: number) => void): Command {
       'serve this upstream registry as a pull-through cache (repeatable): docker.io, ghcr.io=https://ghcr.io',
       (value: string, previous: string[] = []) => [...previous, value],
     )
+    .option(
+      '--hosted <glob>',
+      'repositories hosted here (push allowed) where bare names would go to the default upstream (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
     .option('--storage <dir>', 'storage folder (default ./data)')
     .option('--htpasswd <file>', 'users, bcrypt htpasswd file; enables authentication')

@@ -34,6 +34,7 @@ import { lazyEcr, lazySecretsManager } from './registry.ts';
 export interface ServeFlags {
   config?: string;
   proxy?: string[];
+  hosted?: string[];
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -49,6 +50,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   if (flags.allowAnonymousPush) overrides.allowAnonymousPush = true;
   if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel;
   if (flags.proxy?.length) overrides.proxies = flags.proxy;
+  if (flags.hosted?.length) overrides.hosted = flags.hosted;
   const config = await loadServeConfig({
     ...(flags.config ? { file: flags.config } : {}),
     env,

@@ -211,6 +211,8 @@ type ServeConfigInput = z.input<typeof serveConfigSchema>;
 export interface ServeOverrides {
   /** `--proxy NAME[=URL]`, repeatable: upstreams added to those of the file. */
   proxies?: string[];
+  /** `--hosted GLOB`, repeatable: added to `proxy.hosted`. */
+  hosted?: string[];
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -351,6 +353,11 @@ function applyOverrides(raw: Record<string, unknown>, overrides: ServeOverrides)
     const upstreams = Array.isArray(proxy.upstreams) ? [...(proxy.upstreams as unknown[])] : [];
     for (const flag of overrides.proxies) upstreams.push(parseProxyFlag(flag));
     result.proxy = { ...proxy, upstreams };
+  }
+  if (overrides.hosted?.length) {
+    const proxy = asObject(result.proxy);
+    const hosted = Array.isArray(proxy.hosted) ? [...(proxy.hosted as unknown[])] : [];
+    result.proxy = { ...proxy, hosted: [...hosted, ...overrides.hosted] };
   }
   return result;
 }
