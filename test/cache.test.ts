@@ -663,10 +663,23 @@ describe('pull-through cache from the command line', () => {
       join(folder, 'data'),
       '--proxy',
       `docker.io=${upstream.url}`,
+      '--hosted',
+      'own/**',
     ]);
     try {
       await pull(server.url, 'library/cli', '1', image);
       await pull(server.url, 'docker.io/library/cli', '1', image);
+      const data = Buffer.from('mine');
+      const hosted = await request(`${server.url}/v2/own/app/blobs/uploads/?digest=${sha256(data)}`, {
+        method: 'POST',
+        body: data,
+      });
+      assert.equal(hosted.status, 201, 'a --hosted repository takes pushes beside the cache');
+      const proxied = await request(`${server.url}/v2/team/app/blobs/uploads/?digest=${sha256(data)}`, {
+        method: 'POST',
+        body: data,
+      });
+      assert.equal(proxied.status, 405, 'a bare name goes to docker.io, which takes no pushes');
       // Only the amd64 half of a two-platform image was pulled: fsck knows the rest is fetched on demand.
       const twoPlatforms = await makeImage({
         format: 'oci',
