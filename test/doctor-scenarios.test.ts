@@ -699,7 +699,7 @@ describe('doctor scenarios: CodeBuild', () => {
       },
     });
     const report = await diagnoseWithReplay(account, { codebuildProject: 'app' });
-    assert.deepEqual(problems(report), ['codebuild-anonymous-docker-hub']);
+    assert.deepEqual(problems(report), ['codebuild-anonymous-docker-hub', 'docker-hub-rate-limit']);
     const fixes = finding(report, 'codebuild-anonymous-docker-hub').fixes;
     assert.match(
       fixes[0]?.content ?? '',
@@ -709,6 +709,12 @@ describe('doctor scenarios: CodeBuild', () => {
 
   test('the same buildspec with a docker login first passes', async () => {
     const account = healthyAccount();
+    account.secrets.push({
+      arn: REGISTRY_SECRET_ARN,
+      name: 'dockerhub/pull',
+      region: REGION,
+      value: '{"username":"acme","password":"dckr_pat_x"}',
+    });
     project(account, {
       source: {
         type: 'CODEPIPELINE',
@@ -716,6 +722,12 @@ describe('doctor scenarios: CodeBuild', () => {
           'version: 0.2\nenv:\n  secrets-manager:\n    DH_USER: dockerhub/pull:username\n    DH_TOKEN: dockerhub/pull:password\nphases:\n  pre_build:\n    commands:\n      - echo "$DH_TOKEN" | docker login --username "$DH_USER" --password-stdin\n      - docker pull node:20\n',
       },
     });
+    account.roles['codebuild-app']!.inline['dockerhub'] = {
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: REGISTRY_SECRET_ARN },
+      ],
+    };
     const report = await diagnoseWithReplay(account, { codebuildProject: 'app' });
     assert.deepEqual(problems(report), []);
   });

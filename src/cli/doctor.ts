@@ -20,6 +20,9 @@ export interface DoctorFlags {
   service?: string;
   taskDefinition?: string;
   codebuildProject?: string;
+  buildId?: string;
+  buildspec?: string;
+  source?: string;
   subnets?: string;
   securityGroups?: string;
   assignPublicIp?: boolean;
@@ -66,6 +69,11 @@ export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEn
   if (flags.snapshot && flags.saveSnapshot) {
     throw new PullsafeError('USAGE', '--snapshot replays a snapshot; it cannot also --save-snapshot');
   }
+  if ((flags.buildId || flags.buildspec || flags.source) && !flags.codebuildProject) {
+    throw new PullsafeError('USAGE', '--build-id, --buildspec and --source go with --codebuild-project', {
+      hint: 'pullsafe doctor --codebuild-project app --source .',
+    });
+  }
   if ((flags.subnets || flags.securityGroups) && !flags.taskDefinition) {
     throw new PullsafeError('USAGE', '--subnets and --security-groups go with --task-definition', {
       hint: 'for a task or service, doctor reads them from ECS',
@@ -82,7 +90,7 @@ export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEn
   } else {
     region =
       flags.region ??
-      regionOfArn(flags.task ?? flags.service ?? flags.taskDefinition ?? flags.cluster) ??
+      regionOfArn(flags.task ?? flags.service ?? flags.taskDefinition ?? flags.buildId ?? flags.cluster) ??
       env.AWS_REGION ??
       env.AWS_DEFAULT_REGION;
     if (!region) {
@@ -104,6 +112,9 @@ export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEn
     ...(flags.service ? { service: flags.service } : {}),
     ...(flags.taskDefinition ? { taskDefinition: flags.taskDefinition } : {}),
     ...(flags.codebuildProject ? { codebuildProject: flags.codebuildProject } : {}),
+    ...(flags.buildId ? { buildId: flags.buildId } : {}),
+    ...(flags.buildspec ? { buildspecFile: flags.buildspec } : {}),
+    ...(flags.source ? { sourceDir: flags.source } : {}),
     ...(subnets ? { subnets } : {}),
     ...(securityGroups ? { securityGroups } : {}),
     ...(flags.assignPublicIp !== undefined ? { assignPublicIp: flags.assignPublicIp } : {}),

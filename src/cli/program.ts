@@ -256,7 +256,16 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--task <task>', 'task id or ARN (stopped tasks stay visible for about an hour)')
     .option('--service <service>', 'ECS service: its recent failed tasks and its task definition')
     .option('--task-definition <family:revision>', 'check a task definition before deploying it')
-    .option('--codebuild-project <name>', 'check a CodeBuild project')
+    .option('--codebuild-project <name>', 'check a CodeBuild project and its last failed build')
+    .option('--build-id <id>', 'with --codebuild-project: read this build instead of the last failed one')
+    .option(
+      '--buildspec <file>',
+      'with --codebuild-project: the buildspec, when the project keeps it in its source',
+    )
+    .option(
+      '--source <dir>',
+      'with --codebuild-project: a checkout of its source (buildspec, Dockerfiles, compose)',
+    )
     .option('--subnets <ids>', 'with --task-definition: comma-separated subnets it will run in')
     .option('--security-groups <ids>', 'with --task-definition: comma-separated security groups')
     .option('--assign-public-ip', 'with --task-definition: the task gets a public IP')

@@ -63,10 +63,10 @@ export const allowedOperations: Readonly<Record<AwsService, readonly string[]>> 
     // Composite: GetDownloadUrlForLayer for the config blob, then a GET of that URL; answers only the platform.
     'GetImageConfigPlatform',
   ],
-  secretsmanager: ['DescribeSecret', 'GetSecretValue'],
+  secretsmanager: ['DescribeSecret', 'GetSecretValue', 'GetResourcePolicy'],
   ssm: ['DescribeParameters'],
-  logs: ['DescribeLogGroups'],
-  codebuild: ['BatchGetProjects'],
+  logs: ['DescribeLogGroups', 'GetLogEvents'],
+  codebuild: ['BatchGetProjects', 'ListBuildsForProject', 'BatchGetBuilds'],
   sts: ['GetCallerIdentity'],
 };
 
@@ -418,6 +418,30 @@ export function maskSecretValue(output: Record<string, unknown>): Record<string,
   return { ...rest, SecretString: masked };
 }
 
+const arnPattern = /arn:aws[\w-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|\*)?:[^\s"',;]+/g;
+
+/**
+ * A build log line with credentials removed (URL userinfo, Authorization values, password and token
+ * fields, access key ids), ARNs kept whole: they name resources, and `…:secret:name` is not a secret.
+ */
+export function redactLogLine(line: string): string {
+  const arns: string[] = [];
+  const shielded = line.replace(arnPattern, (arn) => `\uE000${arns.push(arn) - 1}\uE000`);
+  return redact(shielded).replace(/\uE000(\d+)\uE000/g, (_, index: string) => arns[Number(index)] ?? '');
+}
+
+/** A GetLogEvents answer with every message passed through `redactLogLine`. */
+export function maskLogEvents(output: Record<string, unknown>): Record<string, unknown> {
+  const events = output.events;
+  if (!Array.isArray(events)) return output;
+  return {
+    ...output,
+    events: events.map((event: Record<string, unknown>) =>
+      typeof event?.message === 'string' ? { ...event, message: redactLogLine(event.message) } : event,
+    ),
+  };
+}
+
 /** Wraps a caller and keeps every call and answer (errors too) for `--save-snapshot`. */
 export function recordingCaller(inner: AwsCaller, region: string): AwsCaller & { snapshot(): Snapshot } {
   const calls: SnapshotEntry[] = [];
@@ -427,6 +451,7 @@ export function recordingCaller(inner: AwsCaller, region: string): AwsCaller & {
       try {
         let output = (await inner.call(service, operation, input, callRegion)) as Record<string, unknown>;
         if (service === 'secretsmanager' && operation === 'GetSecretValue') output = maskSecretValue(output);
+        if (service === 'logs' && operation === 'GetLogEvents') output = maskLogEvents(output);
         calls.push({
           service,
           operation,

@@ -16,6 +16,6 @@ export { credentialShape, parseSecretReference, secretUses } from './collect/sec
 
 export async function collect(caller: AwsCaller, target: DoctorTarget, region: string): Promise<Facts> {
   const collector = new Collector(caller, region);
-  if (target.codebuildProject) return collectCodeBuild(collector, target.codebuildProject);
+  if (target.codebuildProject) return collectCodeBuild(collector, target);
   return collectEcs(collector, target);
 }

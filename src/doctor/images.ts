@@ -291,6 +291,9 @@ export function pullRequirements(image: PullTarget): PullRequirement[] {
   return requirements;
 }
 
+/** The Secrets Manager secret the fixes create for Docker Hub credentials (not a pull-through rule's). */
+export const DOCKER_HUB_SECRET_NAME = 'dockerhub/pull';
+
 /** The Secrets Manager secret name ECR requires for a Docker Hub pull-through cache rule's credentials. */
 export const DOCKER_HUB_PULL_THROUGH_SECRET = 'ecr-pullthroughcache/docker-hub';
 

@@ -21,7 +21,8 @@ function subjectLine(report: DoctorReport): string {
   const s = report.subject;
   const where = `${report.region}${report.accountId ? `, account ${report.accountId}` : ''}`;
   const kind = s.kind === 'codebuild-project' ? 'CodeBuild project' : s.kind.replace('-', ' ');
-  return `${kind} ${s.name}${s.cluster ? ` in cluster ${s.cluster}` : ''} (${where}, ${report.launchType})`;
+  const build = s.build ? `, build ${s.build}` : '';
+  return `${kind} ${s.name}${s.cluster ? ` in cluster ${s.cluster}` : ''}${build} (${where}, ${report.launchType})`;
 }
 
 function summaryLine(report: DoctorReport): string {
@@ -42,15 +43,27 @@ interface Group {
   namesHop: boolean;
 }
 
+/** A build fails where a task stops: the same report, in the build's words. */
+function isBuild(report: DoctorReport): boolean {
+  return report.subject.kind === 'codebuild-project';
+}
+
+function hopTitle(report: DoctorReport, hop: Hop): string {
+  return hop === 'stop-reason' && isBuild(report) ? 'What the build said' : hopTitles[hop];
+}
+
 /** Groups in the report's own order: what the task said, what explains it, then one group per hop. */
-function grouped(findings: Finding[]): Group[] {
+function grouped(report: DoctorReport): Group[] {
   const groups = new Map<string, Group>();
-  for (const f of findings) {
+  for (const f of report.findings) {
     const explains = f.matchesStopReason === true;
     const key = explains ? 'explains' : f.hop;
     let group = groups.get(key);
     if (group === undefined) {
-      group = { title: explains ? explainsTitle : hopTitles[f.hop], findings: [], namesHop: explains };
+      const title = explains
+        ? `What explains the ${isBuild(report) ? "build's failure" : 'stop reason'}`
+        : hopTitle(report, f.hop);
+      group = { title, findings: [], namesHop: explains };
       groups.set(key, group);
     }
     group.findings.push(f);
@@ -58,24 +71,21 @@ function grouped(findings: Finding[]): Group[] {
   return [...groups.values()];
 }
 
-const explainsTitle = 'What explains the stop reason';
-
-function stopReasonMark(f: Finding): string {
+function stopReasonMark(report: DoctorReport, f: Finding): string {
   if (f.matchesStopReason !== true) return '';
-  return f.severity === 'unchecked'
-    ? 'would confirm the stop reason (not checked)'
-    : 'explains the stop reason';
+  const what = isBuild(report) ? "the build's failure" : 'the stop reason';
+  return f.severity === 'unchecked' ? `would confirm ${what} (not checked)` : `explains ${what}`;
 }
 
 export function renderText(report: DoctorReport): string {
   const lines = [`pullsafe doctor: ${subjectLine(report)}`, summaryLine(report)];
-  for (const group of grouped(report.findings)) {
+  for (const group of grouped(report)) {
     lines.push('', `== ${group.title}`);
     for (const f of group.findings) {
-      const mark = stopReasonMark(f);
+      const mark = stopReasonMark(report, f);
       lines.push('', `${marks[f.severity]} [${f.id}] ${f.title}${mark ? `   <- ${mark}` : ''}`);
       lines.push(
-        `  cause: ${f.cause} · ${group.namesHop ? `${hopTitles[f.hop]} · ` : ''}${f.severity} · ${f.certainty}`,
+        `  cause: ${f.cause} · ${group.namesHop ? `${hopTitle(report, f.hop)} · ` : ''}${f.severity} · ${f.certainty}`,
       );
       lines.push(`  ${f.detail}`);
       for (const e of f.evidence) lines.push(`  - ${e.label}: ${e.value}`);
@@ -101,6 +111,7 @@ const fence: Record<string, string> = {
   'aws-cli': 'sh',
   shell: 'sh',
   buildspec: 'yaml',
+  dockerfile: 'dockerfile',
   reference: 'text',
 };
 
@@ -110,15 +121,15 @@ function escapeCell(text: string): string {
 
 export function renderMarkdown(report: DoctorReport): string {
   const lines = [`# pullsafe doctor: ${subjectLine(report)}`, '', summaryLine(report)];
-  for (const group of grouped(report.findings)) {
+  for (const group of grouped(report)) {
     lines.push('', `## ${group.title}`);
     for (const f of group.findings) {
-      const mark = stopReasonMark(f);
+      const mark = stopReasonMark(report, f);
       lines.push(
         '',
         `### ${marks[f.severity]} \`${f.id}\`: ${f.title}`,
         '',
-        `Cause \`${f.cause}\`, ${group.namesHop ? `${hopTitles[f.hop]}, ` : ''}${f.severity}, ${f.certainty}${mark ? `, ${mark}` : ''}.`,
+        `Cause \`${f.cause}\`, ${group.namesHop ? `${hopTitle(report, f.hop)}, ` : ''}${f.severity}, ${f.certainty}${mark ? `, ${mark}` : ''}.`,
         '',
         f.detail,
       );

@@ -18,7 +18,8 @@ import type {
   PrefixList,
 } from '@aws-sdk/client-ec2';
 import type { ImageDetail, Repository, PullThroughCacheRule } from '@aws-sdk/client-ecr';
-import type { Project } from '@aws-sdk/client-codebuild';
+import type { Build, Project } from '@aws-sdk/client-codebuild';
+import type { BuildPlan, BuildPull } from './build-plan.ts';
 
 /** A call that could not be made or answered: reported as "could not check", never as a pass. */
 export interface CallFailure {
@@ -76,6 +77,7 @@ export type FixKind =
   | 'shell' // other shell commands: `pullsafe`, `docker`
   | 'task-definition-patch' // a JSON fragment to merge into the task definition
   | 'buildspec' // a buildspec YAML fragment
+  | 'dockerfile' // a Dockerfile line (FROM, COPY --from) to put in place of the one named
   | 'reference' // a replacement image reference
   | 'text'; // an instruction in words
 
@@ -197,12 +199,17 @@ export interface ImageFacts {
   pinnedDigest?: string;
   /** For Docker Hub images: whether it is an official image (`library/…`). */
   official?: boolean;
+  /**
+   * For images a CodeBuild build pulls itself (its buildspec, Dockerfiles, compose files, log): how, and
+   * whether a Docker Hub login comes before (undefined when that cannot be told).
+   */
+  build?: { pull: BuildPull; dockerHubLogin?: boolean; ecrLogin?: boolean };
 }
 
 export interface SecretFacts {
   /** Container and the environment variable (or `repositoryCredentials`) it feeds. */
   container: string;
-  use: 'secret' | 'repositoryCredentials' | 'log-option';
+  use: 'secret' | 'repositoryCredentials' | 'log-option' | 'build-env';
   /** As written in the task definition: an ARN or a name. */
   reference: string;
   service: 'secretsmanager' | 'ssm';
@@ -218,6 +225,13 @@ export interface SecretFacts {
    * (`username-password` or what is wrong). Absent when the value could not be read.
    */
   shape?: Lookup<'username-password' | 'not-json' | 'missing-username' | 'missing-password'>;
+  /**
+   * For a CodeBuild secret read by JSON key: the keys of the secret's value (`null` when it is not a JSON
+   * object), read without keeping the value.
+   */
+  keys?: Lookup<string[] | null>;
+  /** For a CodeBuild secret: its resource policy (`missing` when it has none). */
+  resourcePolicy?: Lookup<PolicyDocument>;
 }
 
 export interface LogFacts {
@@ -261,6 +275,12 @@ export interface Needs {
   kms: boolean;
   /** Registries other than ECR reached over the internet (Docker Hub, …): need NAT or IGW. */
   internetRegistries: string[];
+  /** CodeBuild: the source comes from S3 (an S3 source or CodePipeline's artifacts). */
+  s3Source?: boolean;
+  /** CodeBuild: the source comes from CodeCommit (an interface endpoint or NAT). */
+  codecommit?: boolean;
+  /** CodeBuild: source providers on the internet (github.com, …): need NAT. */
+  sourceHosts?: string[];
 }
 
 export interface Subject {
@@ -268,18 +288,48 @@ export interface Subject {
   /** The id the user gave (task ARN or id, family:revision, service name, project name). */
   name: string;
   cluster?: string;
+  /** For a CodeBuild project: the build read, the last failed one or the one given. */
+  build?: string;
+}
+
+/** A CodeBuild project's build and buildspec, as doctor read them. */
+export interface BuildFacts {
+  /**
+   * The build read: the one given, or the most recent failed build when none succeeded after it; absent
+   * when there is none, or the builds could not be read.
+   */
+  build?: Build;
+  /** Set when the builds could not be listed or read. */
+  failure?: CallFailure;
+  /** The lines the failed phase wrote to CloudWatch Logs, bounded; absent when the build logged nothing there. */
+  log?: { group: string; stream: string; lines: Lookup<string[]> };
+  /** Where the buildspec came from, and its text when doctor had it. */
+  buildspec: {
+    origin: 'project' | 'file' | 'source' | 'unavailable';
+    /** The file or path named (`--buildspec FILE`, the project's path in its source). */
+    path?: string;
+    text?: string;
+  };
+  /** Source files doctor looked for in `--source` (Dockerfiles, compose files), and whether each was there. */
+  sourceFiles?: Record<string, boolean>;
+  /** What the build pulls, where it logs in and which secrets it reads. */
+  plan: BuildPlan;
 }
 
 export interface Facts {
   region: string;
   accountId?: string;
   subject: Subject;
-  /** Stop reasons and container reasons of the task(s) looked at, fed to explain. */
-  stopReasons: { task: string; text: string }[];
+  /**
+   * Stop reasons and container reasons of the task(s) looked at, fed to explain; for a CodeBuild project,
+   * the failed build's phase messages and log lines (`build` names it).
+   */
+  stopReasons: { task: string; text: string; build?: { phase?: string; statusCode?: string } }[];
   task?: Task;
   service?: Service;
   taskDefinition?: TaskDefinition;
   project?: Project;
+  build?: BuildFacts;
   launchType: 'FARGATE' | 'EC2' | 'EXTERNAL' | 'CODEBUILD' | 'UNKNOWN';
   /** Fargate platform version, when known (`1.4.0`, `LATEST`). */
   platformVersion?: string;

@@ -1,13 +1,20 @@
 /**
- * CodeBuild projects: the environment image must be pullable with the credentials type the project uses,
- * and Docker Hub pulls in the buildspec must be authenticated, because CodeBuild builds share a few egress
- * addresses per region and anonymous pulls meet Docker Hub's limit there first.
+ * CodeBuild projects: the environment image must be pullable with the credentials type the project uses;
+ * the build's own Docker Hub pulls (docker pull, docker run, FROM lines, compose services) must come after a
+ * docker login to Docker Hub, because CodeBuild builds share a few egress addresses per region and anonymous
+ * pulls meet Docker Hub's limit there first; its ECR pulls after a login to that registry.
  */
-import { parse as parseYaml } from 'yaml';
-import { isDockerHub, tryParseReference } from '../../reference/index.ts';
+import type { BuildCommand, BuildPlan } from '../build-plan.ts';
 import { evaluateResource } from '../iam-eval.ts';
-import { ECR_PULL_ACTIONS, ecrRepositoryArn } from '../images.ts';
-import type { Check, Finding } from '../types.ts';
+import {
+  DOCKER_HUB_SECRET_NAME,
+  ECR_PULL_ACTIONS,
+  ecrRepositoryArn,
+  parseEcrHost,
+  partitionOf,
+} from '../images.ts';
+import { sentence } from '../text.ts';
+import type { Check, Evidence, Facts, Finding, Fix, ImageFacts } from '../types.ts';
 
 export const codebuildCheck: Check = (facts) => {
   const project = facts.project;
@@ -122,118 +129,280 @@ export const codebuildCheck: Check = (facts) => {
     }
   }
 
-  findings.push(...buildspecFindings(facts.project?.source?.buildspec, facts.region, projectEvidence));
+  findings.push(...buildFindings(facts));
   return findings;
 };
 
-/** Docker Hub images a buildspec pulls before any `docker login` to Docker Hub (anonymous pulls). */
-export function buildspecDockerPulls(buildspec: string): {
-  images: string[];
-  loggedIn: boolean;
-  builds: boolean;
-} {
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(buildspec);
-  } catch {
-    return { images: [], loggedIn: false, builds: false };
-  }
-  const commands: string[] = [];
-  const phases = (parsed as { phases?: Record<string, { commands?: unknown }> } | null)?.phases ?? {};
-  for (const phase of ['install', 'pre_build', 'build', 'post_build']) {
-    const list = phases[phase]?.commands;
-    if (Array.isArray(list)) for (const entry of list) if (typeof entry === 'string') commands.push(entry);
-  }
-  const images: string[] = [];
-  let loggedIn = false;
-  let builds = false;
-  for (const command of commands) {
-    for (const part of command.split(/&&|;|\|/)) {
-      const words = part.trim().split(/\s+/);
-      if (words[0] !== 'docker') continue;
-      const verb = words[1];
-      if (verb === 'login') {
-        const target = words
-          .slice(2)
-          .find((w) => !w.startsWith('-') && !w.startsWith('$') && w.includes('.'));
-        if (!target || /docker\.io|index\.docker\.io|registry-1\.docker\.io/.test(target)) loggedIn = true;
-      }
-      if (verb === 'build' || verb === 'buildx' || verb === 'compose') builds = true;
-      if (verb === 'pull' || verb === 'run') {
-        const candidate = words
-          .slice(2)
-          .find(
-            (w, i, all) =>
-              !w.startsWith('-') &&
-              !(all[i - 1] ?? '').match(
-                /^-(e|v|p|w|u|-name|-env|-volume|-publish|-workdir|-user|-entrypoint|-network)$/,
-              ),
-          );
-        if (candidate && !candidate.includes('$')) {
-          const ref = tryParseReference(candidate);
-          if (ref && isDockerHub(ref) && !loggedIn) images.push(candidate);
-        }
-      }
-    }
-  }
-  return { images: [...new Set(images)], loggedIn, builds };
+function buildEvidence(facts: Facts): Evidence[] {
+  const build = facts.build;
+  const project = facts.project;
+  const spec = build?.buildspec;
+  return [
+    { label: 'project', value: project?.arn ?? project?.name ?? '' },
+    ...(spec
+      ? [
+          {
+            label: 'buildspec',
+            value:
+              spec.origin === 'project'
+                ? 'inline in the project'
+                : spec.origin === 'file'
+                  ? `${spec.path ?? ''} (--buildspec)`
+                  : spec.origin === 'source'
+                    ? `${spec.path ?? ''} in --source`
+                    : `${spec.path ?? 'buildspec.yml'} in the source (not read)`,
+          },
+        ]
+      : []),
+  ];
 }
 
-function buildspecFindings(
-  buildspec: string | undefined,
-  region: string,
-  evidence: Finding['evidence'],
-): Finding[] {
-  if (!buildspec) return [];
-  if (!buildspec.includes('\n') && /\.ya?ml$/.test(buildspec.trim())) {
-    return [
-      {
-        id: 'codebuild-buildspec-in-source',
-        cause: 'rate-limit',
-        hop: 'build',
-        severity: 'info',
-        certainty: 'possible',
-        title: `the buildspec is a file in the source (${buildspec.trim()}), not checked here`,
-        detail:
-          'Run `pullsafe scan` on the repository to find Docker Hub pulls in the buildspec and Dockerfiles.',
-        evidence,
-        fixes: [{ kind: 'text', summary: 'pullsafe scan . --fail-on docker-hub' }],
-      },
-    ];
-  }
-  const found = buildspecDockerPulls(buildspec);
-  if (found.images.length === 0) return [];
-  const fragment = [
+function commandName(command: BuildCommand): string {
+  return `${command.phase} command ${command.number}`;
+}
+
+function loginEvidence(plan: BuildPlan): Evidence[] {
+  return plan.logins.map((login) => ({
+    label: `docker login (${commandName(login.command)})`,
+    value: `${login.written ?? '(no server)'}: ${login.target === 'docker-hub' ? 'Docker Hub' : `not Docker Hub: ${login.reason}`}`,
+  }));
+}
+
+function pullEvidence(images: ImageFacts[]): Evidence[] {
+  return images.flatMap((image) =>
+    image.build
+      ? [{ label: image.build.pull.how, value: `${image.reference} (${image.build.pull.where})` }]
+      : [],
+  );
+}
+
+/** The AWS-documented way to authenticate a build's Docker Hub pulls, as the fixes to apply. */
+export function dockerHubLoginFixes(facts: Facts, phase: string): Fix[] {
+  const region = facts.region;
+  const account = facts.accountId ?? '<account-id>';
+  const role = facts.project?.serviceRole?.split('/').pop();
+  const buildspec = [
     'env:',
     '  secrets-manager:',
-    '    DOCKERHUB_USER: dockerhub/pull:username',
-    '    DOCKERHUB_TOKEN: dockerhub/pull:password',
+    `    DOCKERHUB_USER: ${DOCKER_HUB_SECRET_NAME}:username`,
+    `    DOCKERHUB_TOKEN: ${DOCKER_HUB_SECRET_NAME}:password`,
     'phases:',
-    '  pre_build:',
+    `  ${phase}:`,
     '    commands:',
     '      - echo "$DOCKERHUB_TOKEN" | docker login --username "$DOCKERHUB_USER" --password-stdin',
   ].join('\n');
   return [
     {
+      kind: 'buildspec',
+      summary: `Log in to Docker Hub before the first pull: merge into the buildspec (the login goes first in ${phase})`,
+      content: buildspec,
+    },
+    {
+      kind: 'aws-cli',
+      summary: 'Store a Docker Hub access token in Secrets Manager (the secret the buildspec reads)',
+      content:
+        `aws secretsmanager create-secret --name ${DOCKER_HUB_SECRET_NAME} ` +
+        `--secret-string '{"username":"<docker-hub-user>","password":"<access-token>"}' --region ${region}`,
+    },
+    {
+      kind: 'iam-policy',
+      summary: `Allow the CodeBuild service role${role ? ` ${role}` : ''} to read it (the ARN ends in a random suffix, hence the -*)`,
+      content: JSON.stringify(
+        {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'ReadDockerHubCredentials',
+              Effect: 'Allow',
+              Action: 'secretsmanager:GetSecretValue',
+              Resource: `arn:${partitionOf(region)}:secretsmanager:${region}:${account}:secret:${DOCKER_HUB_SECRET_NAME}-*`,
+            },
+          ],
+        },
+        null,
+        2,
+      ),
+    },
+  ];
+}
+
+/** The phase a login fragment goes in: before the first pull it must cover. */
+function loginPhase(commands: (BuildCommand | undefined)[]): string {
+  return commands.some((command) => command?.phase === 'install') ? 'install' : 'pre_build';
+}
+
+function buildFindings(facts: Facts): Finding[] {
+  const build = facts.build;
+  if (!build) return [];
+  const findings: Finding[] = [];
+  const evidence = buildEvidence(facts);
+  if (build.failure) {
+    const call = `${build.failure.service}:${build.failure.operation}`;
+    findings.push({
+      id: 'codebuild-builds-unchecked',
+      cause: 'unknown',
+      hop: 'stop-reason',
+      severity: 'unchecked',
+      certainty: 'certain',
+      title: `could not read the builds of project ${facts.project?.name ?? ''}`,
+      detail: `${call} failed (${build.failure.code}), so the last failed build was not read; the checks below ran on the project's configuration alone.`,
+      evidence: [{ label: call, value: `${build.failure.code}: ${build.failure.message}` }],
+      fixes: [
+        {
+          kind: 'text',
+          summary: `allow the identity running doctor ${call} (docs/doctor.md lists the read-only policy), or give the build with --build-id`,
+        },
+      ],
+    });
+  }
+  const log = build.log;
+  if (log?.lines.state === 'failed') {
+    const failure = log.lines.failure;
+    findings.push({
+      id: 'codebuild-log-unchecked',
+      cause: 'unknown',
+      hop: 'stop-reason',
+      severity: 'unchecked',
+      certainty: 'certain',
+      title: `could not read the log of build ${build.build?.id ?? ''}`,
+      detail: `logs:GetLogEvents failed (${failure.code}), so only the build's phase messages were read; the log names the image and the registry's answer.`,
+      evidence: [
+        { label: 'log group', value: log.group },
+        { label: 'log stream', value: log.stream },
+        { label: 'error', value: failure.message },
+      ],
+      fixes: [
+        { kind: 'text', summary: 'allow the identity running doctor logs:GetLogEvents on the log group' },
+      ],
+    });
+  }
+  const spec = build.buildspec;
+  if (spec.origin === 'unavailable' && build.build) {
+    findings.push({
+      id: 'codebuild-buildspec-in-source',
+      cause: 'rate-limit',
+      hop: 'build',
+      severity: 'info',
+      certainty: 'possible',
+      title: `the buildspec is a file in the source (${spec.path ?? 'buildspec.yml'}), not read`,
+      detail:
+        'Which images the build pulls and where it logs in come from the buildspec; without it only the log was read. Give it with --buildspec FILE, or the whole checkout with --source DIR (Dockerfiles and compose files too).',
+      evidence,
+      fixes: [
+        {
+          kind: 'text',
+          summary: `pullsafe doctor --codebuild-project ${facts.project?.name ?? ''} --source .`,
+        },
+        {
+          kind: 'text',
+          summary: 'or find every Docker Hub pull in the repository: pullsafe scan . --fail-on docker-hub',
+        },
+      ],
+    });
+  }
+  const plan = build.plan;
+  if (plan.buildspecError) {
+    findings.push({
+      id: 'codebuild-buildspec-invalid',
+      cause: 'unknown',
+      hop: 'build',
+      severity: 'warning',
+      certainty: 'likely',
+      title: 'the buildspec does not parse',
+      detail: `${sentence(plan.buildspecError)} CodeBuild fails such a build with YAML_FILE_ERROR before running any command.`,
+      evidence,
+      fixes: [{ kind: 'text', summary: 'fix the YAML (version: 0.2, then phases with lists of commands)' }],
+    });
+  }
+
+  const buildImages = facts.images.filter((image) => image.build !== undefined);
+  const anonymous = buildImages.filter(
+    (image) => image.kind === 'docker-hub' && image.build?.dockerHubLogin === false,
+  );
+  if (anonymous.length > 0) {
+    const hubLogins = plan.logins.filter((login) => login.target === 'docker-hub');
+    const others = plan.logins.filter((login) => login.target !== 'docker-hub');
+    const names = anonymous.map((image) => image.reference);
+    const firstPull = anonymous[0]?.build?.pull.command;
+    const late = hubLogins[0];
+    const elsewhere =
+      others.length > 0
+        ? ` Its docker login${others.length === 1 ? ' goes' : 's go'} elsewhere: ${others
+            .map(
+              (login) =>
+                `${login.written ?? '(no server)'} in ${commandName(login.command)} (${login.target === 'unresolved' ? 'a registry doctor could not resolve' : login.target === 'ecr' ? 'ECR' : login.target === 'ecr-public' ? 'ECR Public' : (login.registry ?? 'another registry')})`,
+            )
+            .join(', ')}.`
+        : '';
+    const fixes: Fix[] = [];
+    if (late && firstPull) {
+      fixes.push({
+        kind: 'text',
+        summary: `move the Docker Hub login of ${commandName(late.command)} before ${commandName(firstPull)}, the first Docker Hub pull`,
+      });
+    }
+    fixes.push(
+      ...dockerHubLoginFixes(facts, loginPhase(anonymous.map((image) => image.build?.pull.command))),
+    );
+    findings.push({
       id: 'codebuild-anonymous-docker-hub',
       cause: 'rate-limit',
       hop: 'build',
       severity: 'warning',
       certainty: 'likely',
-      title: 'the buildspec pulls from Docker Hub without logging in',
-      detail: `CodeBuild builds in ${region} share a few egress addresses, so anonymous Docker Hub pulls meet the rate limit (toomanyrequests) first.`,
-      evidence: [...evidence, ...found.images.map((image) => ({ label: 'docker pull', value: image }))],
+      title: late
+        ? `the build's Docker Hub login comes after it pulls ${list(names)}`
+        : `the build pulls ${list(names)} from Docker Hub without logging in to Docker Hub`,
+      detail:
+        `CodeBuild builds in ${facts.region} share a few egress addresses, so anonymous Docker Hub pulls meet the rate limit (toomanyrequests) first.` +
+        (late
+          ? ` The login to Docker Hub is in ${commandName(late.command)}, after the first pull.`
+          : ' No docker login in the buildspec targets Docker Hub.') +
+        elsewhere,
+      evidence: [...evidence, ...pullEvidence(anonymous), ...loginEvidence(plan)],
+      fixes,
+    });
+  }
+
+  const unauthenticatedEcr = buildImages.filter(
+    (image) => image.kind === 'ecr' && image.build?.ecrLogin === false,
+  );
+  if (unauthenticatedEcr.length > 0) {
+    const registries = [...new Set(unauthenticatedEcr.map((image) => image.registry ?? ''))];
+    const first = unauthenticatedEcr[0]?.build?.pull.command;
+    findings.push({
+      id: 'codebuild-ecr-login-missing',
+      cause: 'auth-registry-credentials',
+      hop: 'registry-auth',
+      severity: 'error',
+      certainty: 'likely',
+      title: `the build pulls ${list(unauthenticatedEcr.map((image) => image.reference))} from ECR without logging in to ${list(registries)}`,
+      detail:
+        'Docker does not log in to ECR by itself: without `aws ecr get-login-password | docker login` before it, the pull fails with "no basic auth credentials".' +
+        (first ? ` The first pull is in ${commandName(first)}.` : ''),
+      evidence: [...evidence, ...pullEvidence(unauthenticatedEcr), ...loginEvidence(plan)],
       fixes: [
         {
           kind: 'buildspec',
-          summary: 'log in to Docker Hub with a secret read through env.secrets-manager before pulling',
-          content: fragment,
-        },
-        {
-          kind: 'text',
-          summary: 'the service role then needs secretsmanager:GetSecretValue on the dockerhub/pull secret',
+          summary:
+            'Log in to ECR before the pull: merge into the buildspec (the service role needs ecr:GetAuthorizationToken)',
+          content: [
+            'phases:',
+            `  ${loginPhase([first])}:`,
+            '    commands:',
+            ...registries.map(
+              (registry) =>
+                `      - aws ecr get-login-password --region ${parseEcrHost(registry)?.region ?? facts.region} | docker login --username AWS --password-stdin ${registry}`,
+            ),
+          ].join('\n'),
         },
       ],
-    },
-  ];
+    });
+  }
+  return findings;
+}
+
+function list(items: readonly string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }

@@ -11,6 +11,7 @@ import {
   formatStatementRef,
   type AccessDecision,
 } from '../iam-eval.ts';
+import { compileGlob } from '../../shared/glob.ts';
 import { ECR_PULL_ACTIONS, ecrRepositoryArn } from '../images.ts';
 import { executionRequirements, pullRoleRequirements, type Requirement } from '../requirements.ts';
 import type { Check, Evidence, Finding, Fix, Hop, ImageFacts, Lookup, RoleFacts } from '../types.ts';
@@ -30,7 +31,7 @@ interface Group {
   title: (role: string) => string;
 }
 
-function groupOf(action: string): Group {
+function groupOf(action: string, workload: 'task' | 'build'): Group {
   if (action === 'ecr:GetAuthorizationToken') {
     return {
       id: 'role-no-ecr-auth-token',
@@ -76,7 +77,7 @@ function groupOf(action: string): Group {
       id: 'role-no-secret-access',
       cause: 'secrets-access',
       hop: 'secrets',
-      title: (r) => `${r} may not read the task's secrets`,
+      title: (r) => `${r} may not read the ${workload}'s secrets`,
     };
   }
   if (action === 'logs:CreateLogGroup') {
@@ -190,10 +191,35 @@ export function grantPolicy(sid: string, requirements: Requirement[]): string {
   return JSON.stringify({ Version: '2012-10-17', Statement: statements }, null, 2);
 }
 
+/**
+ * Resources the role's own Allow statements grant `action` on: when the needed one is not among them, they
+ * show where a statement meant for it points instead (another secret, a name without its random suffix).
+ */
+function allowedElsewhere(role: RoleFacts, action: string): string[] {
+  if (role.policies.state !== 'found') return [];
+  const resources = new Set<string>();
+  for (const policy of role.policies.value) {
+    const statement = policy.document.Statement;
+    for (const entry of Array.isArray(statement) ? statement : [statement]) {
+      if (entry.Effect !== 'Allow' || entry.Action === undefined) continue;
+      const actions = Array.isArray(entry.Action) ? entry.Action : [entry.Action];
+      if (!actions.some((pattern) => compileGlob(pattern, { kind: 'flat', ignoreCase: true }).test(action))) {
+        continue;
+      }
+      const listed = entry.Resource === undefined ? [] : [entry.Resource].flat();
+      for (const resource of listed) if (resource !== '*') resources.add(resource);
+    }
+  }
+  return [...resources];
+}
+
+const secretActions = new Set(['secretsmanager:GetSecretValue', 'ssm:GetParameters', 'kms:Decrypt']);
+
 function roleFindings(
   lookup: Lookup<RoleFacts> | undefined,
   label: string,
   requirements: Requirement[],
+  workload: 'task' | 'build' = 'task',
 ): Finding[] {
   if (requirements.length === 0 || !lookup) return [];
   if (lookup.state === 'failed') {
@@ -231,7 +257,9 @@ function roleFindings(
           {
             kind: 'text',
             summary:
-              'create the role with the AmazonECSTaskExecutionRolePolicy managed policy, or point the task definition at an existing one',
+              workload === 'build'
+                ? 'point the project at an existing service role (one codebuild.amazonaws.com may assume), or create it'
+                : 'create the role with the AmazonECSTaskExecutionRolePolicy managed policy, or point the task definition at an existing one',
           },
         ],
       },
@@ -265,7 +293,7 @@ function roleFindings(
   const groups = new Map<string, { group: Group; verdicts: Verdict[] }>();
   for (const verdict of verdicts) {
     if (verdict.decision === 'allowed') continue;
-    const group = groupOf(verdict.requirement.action);
+    const group = groupOf(verdict.requirement.action, workload);
     const entry = groups.get(group.id) ?? { group, verdicts: [] };
     entry.verdicts.push(verdict);
     groups.set(group.id, entry);
@@ -284,6 +312,14 @@ function roleFindings(
       ...denied
         .filter((v) => v.decision === 'implicit-deny' && v.statements.length > 0)
         .flatMap((v) => v.statements.map((s) => ({ label: 'why', value: `${v.requirement.action}: ${s}` }))),
+      ...actions
+        .filter((action) => secretActions.has(action))
+        .flatMap((action) => {
+          const elsewhere = allowedElsewhere(role, action);
+          return elsewhere.length > 0
+            ? [{ label: `${action} is allowed only on`, value: elsewhere.slice(0, 5).join(', ') }]
+            : [];
+        }),
       {
         label: 'judged from',
         value:
@@ -489,10 +525,18 @@ export const iamCheck: Check = (facts) => {
   }
 
   if (facts.launchType === 'CODEBUILD') {
-    // With CODEBUILD pull credentials, CodeBuild's own principal pulls (see the codebuild check).
+    // With CODEBUILD pull credentials, CodeBuild's own principal pulls the environment image (see the
+    // codebuild check); what the build pulls itself, it pulls with the service role's ECR token.
     const rolePulls = facts.project?.environment?.imagePullCredentialsType === 'SERVICE_ROLE';
+    const environmentNeeds = pullRoleRequirements(facts.images.filter((image) => !image.build));
+    const buildNeeds = pullRoleRequirements(facts.images.filter((image) => image.build));
     findings.push(
-      ...roleFindings(facts.pullRole, pullLabel, [...(rolePulls ? pullNeeds : []), ...executionNeeds]),
+      ...roleFindings(
+        facts.pullRole,
+        pullLabel,
+        [...(rolePulls ? environmentNeeds : []), ...buildNeeds, ...executionNeeds],
+        'build',
+      ),
     );
   } else if (pullIsExecution) {
     findings.push(...roleFindings(facts.executionRole, executionLabel, [...pullNeeds, ...executionNeeds]));
@@ -501,7 +545,12 @@ export const iamCheck: Check = (facts) => {
     findings.push(...roleFindings(facts.executionRole, executionLabel, executionNeeds));
   }
   const pullRole = facts.pullRole?.state === 'found' ? facts.pullRole.value : undefined;
-  if (facts.launchType !== 'CODEBUILD') findings.push(...repositoryPolicyFindings(ecrImages, pullRole));
+  findings.push(
+    ...repositoryPolicyFindings(
+      facts.launchType === 'CODEBUILD' ? ecrImages.filter((image) => image.build) : ecrImages,
+      pullRole,
+    ),
+  );
   return dedupeFindings(findings);
 };
 

@@ -360,7 +360,7 @@ export function naclForSubnet(subnetId: string, acls: readonly NetworkAcl[]): Ne
 // ---------------------------------------------------------------------------------------------------------
 // What is needed
 
-type AwsService = 'ecr.api' | 'ecr.dkr' | 's3' | 'logs' | 'secretsmanager' | 'ssm' | 'kms';
+type AwsService = 'ecr.api' | 'ecr.dkr' | 's3' | 'logs' | 'secretsmanager' | 'ssm' | 'kms' | 'git-codecommit';
 const interfaceServices: readonly AwsService[] = [
   'ecr.api',
   'ecr.dkr',
@@ -368,6 +368,7 @@ const interfaceServices: readonly AwsService[] = [
   'secretsmanager',
   'ssm',
   'kms',
+  'git-codecommit',
 ];
 
 type Target =
@@ -382,6 +383,7 @@ const serviceHop: Record<AwsService, Hop> = {
   secretsmanager: 'secrets',
   ssm: 'secrets',
   kms: 'secrets',
+  'git-codecommit': 'build',
 };
 
 /** Fargate platform versions before 1.4.0 fetch the ECR token outside the task's network interface. */
@@ -399,20 +401,32 @@ function targetsOf(facts: Facts): Target[] {
   const wanted: [boolean, AwsService][] = [
     [needs.ecrApi && fargateNeedsEcrApi(facts), 'ecr.api'],
     [needs.ecrDkr, 'ecr.dkr'],
-    [needs.s3Layers, 's3'],
+    [needs.s3Layers || needs.s3Source === true, 's3'],
     [needs.logs, 'logs'],
     [needs.secretsmanager, 'secretsmanager'],
     [needs.ssm, 'ssm'],
     [needs.kms, 'kms'],
+    [needs.codecommit === true, 'git-codecommit'],
   ];
   const targets: Target[] = wanted
     .filter(([needed]) => needed)
-    .map(([, service]) => ({ kind: 'aws', service, hop: serviceHop[service], name: service }));
+    .map(([, service]) => ({
+      kind: 'aws',
+      service,
+      // S3 for a build's source alone is part of the build, not of a pull's layers.
+      hop: service === 's3' && !needs.s3Layers ? 'build' : serviceHop[service],
+      name: service,
+    }));
   for (const registry of new Set(needs.internetRegistries)) {
     const match = /^(.*):(\d+)$/.exec(registry);
     const host = match?.[1] ?? registry;
     const port = match?.[2] === undefined ? 443 : Number(match[2]);
     targets.push({ kind: 'internet', host, port, hop: 'manifest', name: registry });
+  }
+  for (const host of new Set(needs.sourceHosts ?? [])) {
+    if (!targets.some((target) => target.kind === 'internet' && target.host === host)) {
+      targets.push({ kind: 'internet', host, port: 443, hop: 'build', name: host });
+    }
   }
   return targets;
 }
@@ -509,6 +523,13 @@ type PublicIp = 'yes' | 'no' | 'possible';
 
 interface Context {
   facts: Facts;
+  /** What runs in the subnets, for the findings' words. */
+  who: 'task' | 'build';
+  /**
+   * A build that must reach the internet (Docker Hub, a source provider) needs a NAT gateway whatever
+   * endpoints there are: then a missing route, not a missing endpoint, is the hop at fault.
+   */
+  internetFirst: boolean;
   net: NetworkFacts;
   region: string;
   vpcId: string;
@@ -533,6 +554,11 @@ interface Context {
   findings: Findings;
   /** NACL rule numbers proposed so far, per `acl|direction`, so that two fixes never take the same number. */
   proposedRules: Map<string, Map<string, number>>;
+}
+
+/** The security groups of what runs in the subnets, as a title starts with them. */
+function groupsOf(ctx: Context): string {
+  return ctx.who === 'build' ? "The build's security groups" : 'Task security groups';
 }
 
 function known<T>(lookup: Lookup<T[]>): T[] | undefined {
@@ -669,6 +695,8 @@ export const networkCheck: Check = (facts) => {
 
   const ctx: Context = {
     facts,
+    who: facts.launchType === 'CODEBUILD' ? 'build' : 'task',
+    internetFirst: facts.launchType === 'CODEBUILD' && targets.some((target) => target.kind === 'internet'),
     net,
     region,
     vpcId: net.vpcId,
@@ -857,11 +885,11 @@ function checkInternetPath(ctx: Context, target: Target, subnet: Subnet, route: 
           cause: 'network-no-route',
           severity: 'error',
           certainty: anyRuleForPort(egress, port) ? 'likely' : 'certain',
-          title: (names) => `Task security groups do not allow TCP ${port} out to the internet (${names})`,
+          title: (names) => `${groupsOf(ctx)} do not allow TCP ${port} out to the internet (${names})`,
           detail: (names, subnets) =>
             `From ${subnets} the default route (${describeRoute(route.out.route ?? {})}) leads out, but no ` +
             `egress rule of ${list(ids)} allows TCP ${port} to ${anywhere}, so connections to ${names} are ` +
-            'dropped before they leave the task. Security groups are stateful: egress is all they need here.',
+            `dropped before they leave the ${ctx.who}. Security groups are stateful: egress is all they need here.`,
           evidence: groupRulesEvidence(ctx.taskGroups, 'egress'),
           fixes: [
             {
@@ -954,16 +982,16 @@ function checkEndpointPath(ctx: Context, target: Target, subnet: Subnet, endpoin
           severity: 'error',
           certainty: 'certain',
           title: () =>
-            `Endpoint ${endpointId} (${endpointServiceLabel(endpoint)}) does not admit HTTPS from the task`,
+            `Endpoint ${endpointId} (${endpointServiceLabel(endpoint)}) does not admit HTTPS from the ${ctx.who}`,
           detail: (names, subnets) =>
             `The name of ${names} resolves to ${endpointId}, but no inbound rule of its security groups ` +
-            `${list(endpointGroupIds)} allows TCP 443 from the task (subnet ${subnets}, security groups ` +
+            `${list(endpointGroupIds)} allows TCP 443 from the ${ctx.who} (subnet ${subnets}, security groups ` +
             `${list(taskGroupIds)}), so connections time out (dial tcp <private ip>:443: i/o timeout).`,
           evidence: [...endpointEvidence(endpoint), ...groupRulesEvidence(endpointGroups, 'ingress')],
           fixes: [
             {
               kind: 'aws-cli',
-              summary: `Allow TCP 443 into ${group} from the task`,
+              summary: `Allow TCP 443 into ${group} from the ${ctx.who}`,
               content:
                 `aws ec2 authorize-security-group-ingress --region ${ctx.region} --group-id ${group} ` +
                 `--ip-permissions 'IpProtocol=tcp,FromPort=443,ToPort=443,${source}'`,
@@ -1000,7 +1028,7 @@ function checkEndpointPath(ctx: Context, target: Target, subnet: Subnet, endpoin
           severity: 'error',
           certainty: cidrs.length > 0 && endpointPeers.length > 0 ? 'certain' : 'likely',
           title: () =>
-            `Task security groups do not allow HTTPS out to endpoint ${endpointId} (${endpointServiceLabel(endpoint)})`,
+            `${groupsOf(ctx)} do not allow HTTPS out to endpoint ${endpointId} (${endpointServiceLabel(endpoint)})`,
           detail: (names) =>
             `${names} is reached through ${endpointId}, whose addresses are in ${list(cidrs)}; no egress rule ` +
             `of ${list(taskGroupIds)} allows TCP 443 there (by range, or by the endpoint's security groups ` +
@@ -1228,13 +1256,18 @@ function checkS3GatewayPath(
           severity: 'error',
           certainty: ctx.s3Cidrs !== undefined || !anyRuleForPort(egress, 443) ? 'certain' : 'likely',
           title: () =>
-            `Task security groups do not allow HTTPS out to the S3 prefix list ${prefixListId ?? listName}`,
+            `${groupsOf(ctx)} do not allow HTTPS out to the S3 prefix list ${prefixListId ?? listName}`,
           detail: (_names, subnets) =>
-            `Layers are downloaded from S3 (prod-${ctx.region}-starport-layer-bucket), which ${subnets} reaches ` +
+            (ctx.facts.needs.s3Layers
+              ? `Layers are downloaded from S3 (prod-${ctx.region}-starport-layer-bucket)`
+              : "The build's source is downloaded from S3") +
+            `, which ${subnets} reaches ` +
             `through the S3 gateway endpoint ${gateway?.VpcEndpointId ?? ''} on ${route.table.RouteTableId ?? '?'}. ` +
             `S3's addresses are public ranges outside the VPC, and no egress rule of ${list(ids)} allows TCP 443 ` +
-            `to the prefix list ${prefixListId ?? listName} or to 0.0.0.0/0, so the manifest is fetched and the ` +
-            "layers time out. AWS's troubleshooting runbook does not check this.",
+            `to the prefix list ${prefixListId ?? listName} or to 0.0.0.0/0, so ` +
+            (ctx.facts.needs.s3Layers
+              ? "the manifest is fetched and the layers time out. AWS's troubleshooting runbook does not check this."
+              : 'the download times out.'),
           evidence: [
             ...groupRulesEvidence(ctx.taskGroups, 'egress'),
             ...(prefixListId === undefined
@@ -1270,7 +1303,7 @@ function s3GatewayNotOnTable(
       cause: 'network-s3-layers',
       severity: 'error',
       certainty: 'certain',
-      title: () => `S3 gateway endpoint ${gatewayId} is not on the task's route table`,
+      title: () => `S3 gateway endpoint ${gatewayId} is not on the ${ctx.who}'s route table`,
       detail: (_names, subnets) =>
         `${gatewayId} is associated with ${list(gateway.RouteTableIds ?? []) || 'no route table'}, not with the ` +
         `route table of ${subnets}, which has no working default route either: the manifest comes from the ` +
@@ -1322,7 +1355,7 @@ function noPath(ctx: Context, target: Target, subnet: Subnet, route: SubnetRoute
         cause: 'network-no-route',
         severity: 'error',
         certainty: 'certain',
-        title: () => `${target.name} is on the internet, and the task has no route there`,
+        title: () => `${target.name} is on the internet, and the ${ctx.who} has no route there`,
         detail: (_names, subnets) =>
           `${subnets} has no NAT gateway, internet gateway or transit route (route table ${tableId}); VPC ` +
           `endpoints only reach AWS services, so pulls from ${target.host} time out.`,
@@ -1344,7 +1377,7 @@ function noPath(ctx: Context, target: Target, subnet: Subnet, route: SubnetRoute
   }
   const service = target.kind === 'aws' ? target.service : 'ecr.dkr';
   const endpointFix = createEndpointFix(ctx, service);
-  if (ctx.endpointMode) {
+  if (ctx.endpointMode && !ctx.internetFirst) {
     const id = service === 's3' ? 's3-gateway-missing' : 'endpoint-missing';
     const name = serviceName(ctx.region, service);
     const elsewhere = ctx.foreignEndpoints.filter(
@@ -1392,7 +1425,7 @@ function noPath(ctx: Context, target: Target, subnet: Subnet, route: SubnetRoute
       cause: 'network-no-route',
       severity: 'error',
       certainty: 'certain',
-      title: (names) => `No route from the task to ${names}`,
+      title: (names) => `No route from the ${ctx.who} to ${names}`,
       detail: (names, subnets) =>
         `${subnets} has no NAT gateway, internet gateway or transit route (route table ${tableId}) and ` +
         `${ctx.vpcId} has no VPC endpoint for ${names}, so the connection times out.`,
@@ -1520,7 +1553,7 @@ function checkTaskSubnetAcl(
   if (acl === undefined) return;
   const ephemeral = ephemeralRange(ctx.facts);
   for (const peer of peers) {
-    const options = { peer, path, partialIsPossible, whose: `the task subnet ${subnet.SubnetId}` };
+    const options = { peer, path, partialIsPossible, whose: `the ${ctx.who} subnet ${subnet.SubnetId}` };
     aclFinding(ctx, target, subnet, acl, 'egress', naclDenials(acl, 'egress', peer, port, port), {
       ...options,
       ports: [port, port],
@@ -1687,7 +1720,7 @@ function createEndpointFix(ctx: Context, service: AwsService): Fix {
     ];
     return {
       kind: 'aws-cli',
-      summary: `Create an S3 gateway endpoint on the task's route tables`,
+      summary: `Create an S3 gateway endpoint on the ${ctx.who}'s route tables`,
       content:
         `aws ec2 create-vpc-endpoint --region ${ctx.region} --vpc-id ${ctx.vpcId} --vpc-endpoint-type Gateway ` +
         `--service-name ${name} --route-table-ids ${tables.join(' ')}`,
@@ -1719,7 +1752,7 @@ function createEndpointFix(ctx: Context, service: AwsService): Fix {
       : `IpRanges=[${ctx.vpcCidrs.map((cidr) => `{CidrIp=${cidr}}`).join(',')}]`;
   return {
     kind: 'aws-cli',
-    summary: `Create the ${name} interface endpoint, with a security group admitting HTTPS from the task`,
+    summary: `Create the ${name} interface endpoint, with a security group admitting HTTPS from the ${ctx.who}`,
     // Idempotent, so that the fixes for several missing endpoints can be run one after another.
     content: [
       `SG=$(aws ec2 describe-security-groups --region ${ctx.region} --filters Name=vpc-id,Values=${ctx.vpcId} ` +

@@ -10,7 +10,9 @@
  * `RateLimit-Limit` header of a manifest response.
  */
 import { DEFAULT_TAG } from '../../reference/index.ts';
+import { ecrLoginBefore, type BuildPull } from '../build-plan.ts';
 import {
+  DOCKER_HUB_SECRET_NAME,
   ECR_PULL_ACTIONS,
   ECR_PULL_THROUGH_ACTIONS,
   dockerHubPullThroughCommands,
@@ -18,13 +20,17 @@ import {
   officialName,
   partitionOf,
 } from '../images.ts';
+import { dockerHubLoginFixes } from './codebuild.ts';
 import type { Check, Evidence, Facts, Finding, Fix, ImageFacts, RoleFacts } from '../types.ts';
 
-/** The Secrets Manager secret the fixes create for Docker Hub credentials. */
-export const DOCKER_HUB_SECRET_NAME = 'dockerhub/pull';
-
+/**
+ * Every Docker Hub image, except those a CodeBuild build pulls after logging in to Docker Hub: that login
+ * is the remedy AWS documents for builds.
+ */
 export const rateLimitCheck: Check = (facts) =>
-  facts.images.filter((image) => image.kind === 'docker-hub').map((image) => rateLimitFinding(image, facts));
+  facts.images
+    .filter((image) => image.kind === 'docker-hub' && image.build?.dockerHubLogin !== true)
+    .map((image) => rateLimitFinding(image, facts));
 
 /** How the workload reaches the internet, as far as the facts tell; `shared` means many pullers per IP. */
 export function egressOf(facts: Facts): { shared: boolean; description: string } {
@@ -71,15 +77,20 @@ function rateLimitFinding(image: ImageFacts, facts: Facts): Finding {
   const egress = egressOf(facts);
   const repository = image.repository ?? '';
   const name = officialName(repository);
+  const pull = image.build?.pull;
   const evidence: Evidence[] = [
-    { label: 'container', value: image.container },
+    pull
+      ? { label: 'pulled by', value: `${pull.how} (${pull.where})` }
+      : { label: 'container', value: image.container },
     { label: 'image', value: image.reference },
     { label: 'registry', value: 'docker.io (Docker Hub)' },
     {
       label: 'credentials',
       value: authenticated
         ? `repositoryCredentials ${image.credentialsParameter ?? ''}`
-        : 'none: anonymous pulls',
+        : pull && image.build?.dockerHubLogin === undefined
+          ? 'unknown: the buildspec was not read'
+          : 'none: anonymous pulls',
     },
     { label: 'egress', value: egress.description },
     { label: 'launch type', value: facts.launchType },
@@ -112,6 +123,29 @@ function rateLimitFinding(image: ImageFacts, facts: Facts): Finding {
   };
 }
 
+/** The pull's line (FROM, COPY --from) with another image in it, for a pull from a Dockerfile or the log. */
+function rewrittenLine(pull: BuildPull | undefined, reference: string): string | undefined {
+  if (pull?.line === undefined) return undefined;
+  if (pull.how === 'COPY --from') return pull.line.replace(/--from=\S+/, `--from=${reference}`);
+  return pull.line.replace(/^(\s*FROM\s+(?:--\S+\s+)*)\S+/i, `$1${reference}`);
+}
+
+/**
+ * A replacement reference, put where the image is named: the Dockerfile line of a build's FROM, the
+ * buildspec command of a `docker pull`, the task definition otherwise.
+ */
+function replacement(image: ImageFacts, summary: string, reference: string): Fix {
+  const pull = image.build?.pull;
+  const line = rewrittenLine(pull, reference);
+  if (pull && line !== undefined) {
+    const where = pull.file ? `${pull.file} line ${pull.lineNumber ?? '?'}` : 'the Dockerfile the build uses';
+    return { kind: 'dockerfile', summary: `${summary}: in ${where}`, content: line };
+  }
+  if (pull)
+    return { kind: 'reference', summary: `${summary}: in ${pull.where} (${pull.how})`, content: reference };
+  return { kind: 'reference', summary, content: reference };
+}
+
 function tagSuffix(image: ImageFacts): string {
   const tag = image.tag ?? (image.digest === undefined ? DEFAULT_TAG : undefined);
   return `${tag !== undefined ? `:${tag}` : ''}${image.digest !== undefined ? `@${image.digest}` : ''}`;
@@ -131,11 +165,11 @@ function ecrPublicFixes(image: ImageFacts, name: string | undefined): Fix[] {
   const digestNote =
     image.digest !== undefined ? ' (check the digest exists there: copies may be re-pushed)' : '';
   return [
-    {
-      kind: 'reference',
-      summary: `Pull the official image from ECR Public instead (no Docker Hub quota)${digestNote}`,
-      content: `public.ecr.aws/docker/library/${name}${tagSuffix(image)}`,
-    },
+    replacement(
+      image,
+      `Pull the official image from ECR Public instead (no Docker Hub quota)${digestNote}`,
+      `public.ecr.aws/docker/library/${name}${tagSuffix(image)}`,
+    ),
   ];
 }
 
@@ -161,6 +195,25 @@ function pullThroughFixes(image: ImageFacts, facts: Facts): Fix[] {
     image.official === true
       ? ' (keep "library/": without it the cache asks Docker Hub for a repository that does not exist)'
       : '';
+  const registry = ecrRegistryHost(account, region);
+  // A build's docker client pulls from the cache, so it must log in to the registry first.
+  const plan = facts.build?.plan;
+  const pull = image.build?.pull;
+  const buildLogin: Fix[] =
+    plan !== undefined && pull !== undefined && ecrLoginBefore(plan, pull, registry) !== true
+      ? [
+          {
+            kind: 'buildspec',
+            summary: 'Log in to ECR before the build pulls from the cache (merge into the buildspec)',
+            content: [
+              'phases:',
+              '  pre_build:',
+              '    commands:',
+              `      - aws ecr get-login-password --region ${region} | docker login --username AWS --password-stdin ${registry}`,
+            ].join('\n'),
+          },
+        ]
+      : [];
   return [
     {
       kind: 'aws-cli',
@@ -168,11 +221,8 @@ function pullThroughFixes(image: ImageFacts, facts: Facts): Fix[] {
         'Cache Docker Hub in ECR: store Docker Hub credentials (required for Docker Hub rules) and create a pull-through cache rule',
       content: dockerHubPullThroughCommands(region),
     },
-    {
-      kind: 'reference',
-      summary: `Then pull through the cache${libraryNote}`,
-      content: cached,
-    },
+    replacement(image, `Then pull through the cache${libraryNote}`, cached),
+    ...buildLogin,
     {
       kind: 'iam-policy',
       summary: `Allow ${role ?? 'the pulling role'} to pull through the cache (the first pull of an image imports it and creates its repository)`,
@@ -243,56 +293,19 @@ function repositoryCredentialsFixes(image: ImageFacts, facts: Facts): Fix[] {
 
 function codeBuildFixes(image: ImageFacts, facts: Facts): Fix[] {
   const region = facts.region;
-  const account = facts.accountId ?? '<account-id>';
-  const buildspec = [
-    'version: 0.2',
-    'env:',
-    '  secrets-manager:',
-    `    DOCKERHUB_USER: ${DOCKER_HUB_SECRET_NAME}:username`,
-    `    DOCKERHUB_TOKEN: ${DOCKER_HUB_SECRET_NAME}:password`,
-    'phases:',
-    '  pre_build:',
-    '    commands:',
-    '      - echo "$DOCKERHUB_TOKEN" | docker login --username "$DOCKERHUB_USER" --password-stdin',
-    '',
-  ].join('\n');
-  const role = facts.project?.serviceRole;
-  const fixes: Fix[] = [
-    {
-      kind: 'aws-cli',
-      summary: 'Or authenticate the pulls: store a Docker Hub access token in Secrets Manager',
-      content:
-        `aws secretsmanager create-secret --name ${DOCKER_HUB_SECRET_NAME} ` +
-        `--secret-string '{"username":"<docker-hub-user>","password":"<access-token>"}' --region ${region}`,
-    },
-    {
-      kind: 'buildspec',
-      summary: 'Log in to Docker Hub before the build pulls from it (merge into the buildspec)',
-      content: buildspec,
-    },
-    {
-      kind: 'iam-policy',
-      summary: `Allow the CodeBuild service role${role !== undefined ? ` ${role}` : ''} to read the secret`,
-      content: JSON.stringify(
-        {
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Sid: 'ReadDockerHubCredentials',
-              Effect: 'Allow',
-              Action: 'secretsmanager:GetSecretValue',
-              Resource: `arn:${partitionOf(region)}:secretsmanager:${region}:${account}:secret:${DOCKER_HUB_SECRET_NAME}-*`,
-            },
-          ],
-        },
-        null,
-        2,
-      ),
-    },
-  ];
+  if (image.build?.dockerHubLogin === false) {
+    // codebuild-anonymous-docker-hub carries the login, with the buildspec it goes in.
+    return [
+      {
+        kind: 'text',
+        summary: 'Or log in to Docker Hub before the first pull (see codebuild-anonymous-docker-hub)',
+      },
+    ];
+  }
+  const fixes: Fix[] = dockerHubLoginFixes(facts, 'pre_build');
   const environment = facts.project?.environment;
   const projectName = facts.project?.name;
-  if (environment?.image === image.reference && projectName !== undefined) {
+  if (image.build === undefined && environment?.image === image.reference && projectName !== undefined) {
     // The build environment image is pulled before the buildspec runs, so only the project's registry
     // credential authenticates that pull.
     // Environment variables stay out of the output (plaintext ones may hold secrets).
@@ -338,11 +351,11 @@ function copyFixes(image: ImageFacts, facts: Facts): Fix[] {
         `pullsafe copy${credentials}${credentials ? ` --region ${region}` : ''} ${source} ${target}${targetTag !== undefined ? `:${targetTag}` : `@${image.digest ?? ''}`}`,
       ].join('\n'),
     },
-    {
-      kind: 'reference',
-      summary: `Then pull the copy in container "${image.container}"`,
-      content: `${target}${tagSuffix(image)}`,
-    },
+    replacement(
+      image,
+      image.build ? 'Then pull the copy' : `Then pull the copy in container "${image.container}"`,
+      `${target}${tagSuffix(image)}`,
+    ),
   ];
 }
 

@@ -1,4 +1,7 @@
-/** The task's own error text, read by `explain`: what ECS said, before doctor says why. */
+/**
+ * The workload's own error text, read by `explain`: what ECS said, or what a failed CodeBuild build's phase
+ * messages and log said, before doctor says why.
+ */
 import { explain } from '../../explain/index.ts';
 import type { Check, Facts, Finding } from '../types.ts';
 
@@ -13,6 +16,10 @@ export const stopReasonCheck: Check = (facts) => {
     if (!first) continue;
     const pullRelated = first.id !== 'unknown';
     if (!pullRelated && !/pull|image|secret|log|registry/i.test(reason.text)) continue;
+    const build = reason.build;
+    const said = build
+      ? `Build ${reason.task} failed${build.phase ? ` in phase ${build.phase}` : ''}${build.statusCode ? ` (${build.statusCode})` : ''}: ${result.message}`
+      : `${reason.task} stopped with: ${result.message}`;
     findings.push({
       id: 'stop-reason',
       cause: first.id,
@@ -21,19 +28,26 @@ export const stopReasonCheck: Check = (facts) => {
       certainty:
         first.confidence === 'high' ? 'certain' : first.confidence === 'medium' ? 'likely' : 'possible',
       title: withImage(
-        first.summary,
+        build ? inBuildTerms(first.summary) : first.summary,
         facts.images.map((image) => image.reference),
       ),
-      detail: `${reason.task} stopped with: ${result.message}`,
+      detail: said,
       evidence: [
-        { label: 'task', value: reason.task },
+        { label: build ? 'build' : 'task', value: reason.task },
+        ...(build?.phase ? [{ label: 'failed phase', value: build.phase }] : []),
+        ...(build?.statusCode ? [{ label: 'status code', value: build.statusCode }] : []),
         ...Object.entries(first.evidence).map(([label, value]) => ({
           label,
           value: Array.isArray(value) ? value.join(', ') : String(value),
         })),
         ...others.map((cause) => ({ label: 'also possible', value: `${cause.id}: ${cause.summary}` })),
+        // A build's log is long: the lines explain read its causes from.
+        ...(build ? result.lines.map((line) => ({ label: 'log', value: line })) : []),
       ],
-      fixes: first.fixes.map((summary) => ({ kind: 'text' as const, summary })),
+      fixes: first.fixes
+        // explain's "run pullsafe doctor on the task" is this very report for a build.
+        .filter((summary) => !(build && summary.includes('pullsafe doctor')))
+        .map((summary) => ({ kind: 'text' as const, summary: build ? inBuildTerms(summary) : summary })),
     });
   }
   return findings;
@@ -85,6 +99,14 @@ function stoppedTasksUnchecked(facts: Facts): Finding[] {
       ],
     },
   ];
+}
+
+/**
+ * explain speaks of a task and its execution role; in CodeBuild the build runs and its service role reads
+ * the secrets.
+ */
+function inBuildTerms(summary: string): string {
+  return summary.replace(/^Execution role /, 'CodeBuild service role ').replace(/\bthe task\b/g, 'the build');
 }
 
 /** explain writes `<image>` when the message names none; doctor knows the task's image when it has one. */

@@ -1,19 +1,46 @@
-/** CodeBuild: a project's environment image, credentials, service role, VPC and logs, into facts. */
+/**
+ * CodeBuild: a project's environment image and credentials, its last failed build (phases, log), what its
+ * buildspec pulls, logs in to and reads, its service role, VPC and logs, into facts.
+ */
 import type { ContainerDefinition } from '@aws-sdk/client-ecs';
 import type { Project } from '@aws-sdk/client-codebuild';
-import { PullsafeError } from '../../errors/index.ts';
-import { executionRequirements, pullRoleRequirements } from '../requirements.ts';
 import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
-import type { Facts, ImageFacts, LogFacts, Lookup } from '../types.ts';
-
-import type { Collector } from './collector.ts';
+import { PullsafeError } from '../../errors/index.ts';
+import {
+  canonicalReference,
+  dockerHubLoginBefore,
+  ecrLoginBefore,
+  planBuild,
+  type BuildPlan,
+  type PlanInput,
+} from '../build-plan.ts';
+import { classifyImage, parseEcrHost } from '../images.ts';
+import { executionRequirements, pullRoleRequirements } from '../requirements.ts';
+import type { BuildFacts, Facts, ImageFacts, LogFacts, Lookup, Needs } from '../types.ts';
+import {
+  buildFailureText,
+  checkSourceDir,
+  collectBuildSecrets,
+  failedPhase,
+  readBuild,
+  readBuildLog,
+  readBuildspecFile,
+  readSourceFiles,
+} from './build.ts';
+import type { Collector, DoctorTarget } from './collector.ts';
 import { arnAccount, arnRegion, call } from './collector.ts';
 import { collectImage, pullThroughRulesFor } from './images.ts';
 import { collectLogs, collectSecrets } from './secrets.ts';
 import { collectRole } from './roles.ts';
 import { collectNetwork, computeNeeds } from './network.ts';
 
-export async function collectCodeBuild(c: Collector, projectName: string): Promise<Facts> {
+export async function collectCodeBuild(c: Collector, target: DoctorTarget): Promise<Facts> {
+  const projectName = target.codebuildProject ?? '';
+  // Local files first: a wrong path is a usage error, found before any AWS call.
+  const buildspecFile =
+    target.buildspecFile === undefined ? undefined : await readBuildspecFile(target.buildspecFile);
+  if (target.sourceDir !== undefined) await checkSourceDir(target.sourceDir);
+
   const answer = await call<{ projects?: Project[]; projectsNotFound?: string[] }>(
     c,
     'codebuild',
@@ -34,9 +61,24 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
   const reference = environment?.image ?? '';
   const architecture = environment?.type?.startsWith('ARM') ? 'ARM64' : 'X86_64';
   const curated = reference.startsWith('aws/codebuild/');
-  const pullThroughRules: Lookup<PullThroughCacheRule[]> = curated
-    ? { state: 'found', value: [] }
-    : await pullThroughRulesFor(c, region, accountId);
+
+  const read = await readBuild(c, project, region, target.buildId);
+  const log = read.build ? await readBuildLog(c, read.build, region) : undefined;
+  const buildspec = await buildspecOf(project, target, buildspecFile);
+  const planInput: PlanInput = {
+    ...(buildspec.text !== undefined ? { buildspec: buildspec.text } : {}),
+    projectVariables: environment?.environmentVariables ?? [],
+    region,
+    ...(accountId ? { accountId } : {}),
+    ...(log?.lines.state === 'found' ? { logLines: log.lines.value } : {}),
+  };
+  const { plan, sourceFiles } = await planWithSource(planInput, target.sourceDir);
+
+  const buildPullsEcr = plan.pulls.some((pull) => classifyImage(pull.reference, { region }).kind === 'ecr');
+  const pullThroughRules: Lookup<PullThroughCacheRule[]> =
+    curated && !buildPullsEcr
+      ? { state: 'found', value: [] }
+      : await pullThroughRulesFor(c, region, accountId);
   const image = curated
     ? ({ container: 'build environment', reference, kind: 'other' } satisfies ImageFacts)
     : await collectImage(
@@ -53,6 +95,8 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
         accountId,
         pullThroughRules,
       );
+  const buildImages = await collectBuildImages(c, plan, region, accountId, pullThroughRules);
+
   const containers: ContainerDefinition[] = environment?.registryCredential?.credential
     ? [
         {
@@ -61,7 +105,10 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
         },
       ]
     : [];
-  const secrets = await collectSecrets(c, containers, region, accountId);
+  const secrets = [
+    ...(await collectSecrets(c, containers, region, accountId)),
+    ...(await collectBuildSecrets(c, plan.secrets, region, accountId)),
+  ];
   const logs: LogFacts[] = [];
   // CloudWatch Logs are on unless disabled; CodeBuild creates its group (`/aws/codebuild/<project>` by default).
   const cloudWatch = project.logsConfig?.cloudWatchLogs;
@@ -80,6 +127,7 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
   }
   const requests = [
     ...(curated ? [] : pullRoleRequirements([image])),
+    ...pullRoleRequirements(buildImages),
     ...executionRequirements(secrets, logs, accountId),
   ];
   const pullRole = project.serviceRole
@@ -94,17 +142,50 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
           assignPublicIp: false,
         })
       : undefined;
-  const needs = computeNeeds(curated ? [] : [image], secrets, logs, region);
+  const needs: Needs = {
+    ...computeNeeds([...(curated ? [] : [image]), ...buildImages], secrets, logs, region),
+    ...sourceNeeds(project),
+  };
+  // `aws ecr get-login-password` asks the regional ECR API, whatever the build then does with the token.
+  if (plan.logins.some((login) => login.target === 'ecr' && ecrInRegion(login.registry, region))) {
+    needs.ecrApi = true;
+  }
+
+  const build = read.build;
+  const phase = build ? failedPhase(build) : undefined;
+  const failureText = build ? buildFailureText(build, log) : '';
+  const statusCode = phase?.contexts?.find((context) => context.statusCode)?.statusCode;
+  const buildFacts: BuildFacts = {
+    ...(build ? { build } : {}),
+    ...(read.failure ? { failure: read.failure } : {}),
+    ...(log ? { log } : {}),
+    buildspec,
+    ...(sourceFiles ? { sourceFiles } : {}),
+    plan,
+  };
   return {
     region,
     ...(accountId ? { accountId } : {}),
-    subject: { kind: 'codebuild-project', name: projectName },
-    stopReasons: [],
+    subject: { kind: 'codebuild-project', name: projectName, ...(build?.id ? { build: build.id } : {}) },
+    stopReasons:
+      build && failureText !== ''
+        ? [
+            {
+              task: build.id ?? build.arn ?? 'build',
+              text: failureText,
+              build: {
+                ...(phase?.phaseType ? { phase: phase.phaseType } : {}),
+                ...(statusCode ? { statusCode } : {}),
+              },
+            },
+          ]
+        : [],
     project,
+    build: buildFacts,
     launchType: 'CODEBUILD',
     architecture,
     os: environment?.type?.startsWith('WINDOWS') ? 'windows' : 'linux',
-    images: [image],
+    images: [image, ...buildImages],
     ...(pullRole ? { pullRole } : {}),
     secrets,
     logs,
@@ -112,4 +193,120 @@ export async function collectCodeBuild(c: Collector, projectName: string): Promi
     needs,
     failures: c.failures,
   };
+}
+
+function ecrInRegion(registry: string | undefined, region: string): boolean {
+  if (registry === undefined) return true;
+  return parseEcrHost(registry)?.region === region;
+}
+
+/**
+ * Where the buildspec is: `--buildspec FILE`, inline in the project, or a path in the source (read from
+ * `--source DIR` when given; `buildspec.yml` when the project names none).
+ */
+async function buildspecOf(
+  project: Project,
+  target: DoctorTarget,
+  file: string | undefined,
+): Promise<BuildFacts['buildspec']> {
+  if (target.buildspecFile !== undefined && file !== undefined) {
+    return { origin: 'file', path: target.buildspecFile, text: file };
+  }
+  const written = project.source?.buildspec ?? '';
+  if (written.includes('\n') || /^\s*version\s*:/.test(written)) return { origin: 'project', text: written };
+  const path = written.trim() === '' ? 'buildspec.yml' : written.trim();
+  if (target.sourceDir === undefined || path.startsWith('arn:')) return { origin: 'unavailable', path };
+  const text = (await readSourceFiles(target.sourceDir, [path])).get(path);
+  return text === undefined ? { origin: 'unavailable', path } : { origin: 'source', path, text };
+}
+
+/**
+ * The plan, with the Dockerfiles and compose files it names read from the source when there is one. A
+ * compose file names Dockerfiles in turn, so reading goes on while new files are wanted (bounded).
+ */
+async function planWithSource(
+  input: PlanInput,
+  sourceDir: string | undefined,
+): Promise<{ plan: BuildPlan; sourceFiles?: Record<string, boolean> }> {
+  let plan = planBuild(input);
+  if (sourceDir === undefined) return { plan };
+  const files = new Map<string, string | undefined>();
+  for (let round = 0; round < 3; round++) {
+    const wanted = plan.wantedFiles.filter((path) => !files.has(path));
+    if (wanted.length === 0) break;
+    for (const [path, text] of await readSourceFiles(sourceDir, wanted)) files.set(path, text);
+    plan = planBuild({ ...input, files });
+  }
+  return {
+    plan,
+    sourceFiles: Object.fromEntries([...files].map(([path, text]) => [path, text !== undefined])),
+  };
+}
+
+/**
+ * The images the build pulls itself, one entry per image (its first pull), each looked up like a task's
+ * image, with whether a Docker Hub (or ECR) login comes before that pull.
+ */
+async function collectBuildImages(
+  c: Collector,
+  plan: BuildPlan,
+  region: string,
+  accountId: string | undefined,
+  pullThroughRules: Lookup<PullThroughCacheRule[]>,
+): Promise<ImageFacts[]> {
+  const position = (order: number | undefined) => order ?? Number.MAX_SAFE_INTEGER;
+  const ordered = plan.pulls
+    .map((pull, index) => ({ pull, index }))
+    .sort((a, b) => position(a.pull.command?.order) - position(b.pull.command?.order) || a.index - b.index);
+  const seen = new Set<string>();
+  const first = ordered.filter(({ pull }) => {
+    const key = canonicalReference(pull.reference);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return Promise.all(
+    first.map(async ({ pull }) => {
+      const image = await collectImage(
+        c,
+        { name: `build: ${pull.how} (${pull.where})`, image: pull.reference },
+        undefined,
+        region,
+        accountId,
+        pullThroughRules,
+      );
+      const dockerHubLogin = dockerHubLoginBefore(plan, pull);
+      const ecrLogin =
+        image.kind === 'ecr' && image.registry ? ecrLoginBefore(plan, pull, image.registry) : undefined;
+      image.build = {
+        pull,
+        ...(dockerHubLogin !== undefined ? { dockerHubLogin } : {}),
+        ...(ecrLogin !== undefined ? { ecrLogin } : {}),
+      };
+      return image;
+    }),
+  );
+}
+
+const sourceProviderHosts: Record<string, string> = {
+  GITHUB: 'github.com',
+  BITBUCKET: 'bitbucket.org',
+  GITLAB: 'gitlab.com',
+};
+
+/** What fetching the source needs from inside the VPC. */
+function sourceNeeds(project: Project): Pick<Needs, 's3Source' | 'codecommit' | 'sourceHosts'> {
+  const type = project.source?.type ?? '';
+  if (type === 'S3' || type === 'CODEPIPELINE') return { s3Source: true };
+  if (type === 'CODECOMMIT') return { codecommit: true };
+  const fixed = sourceProviderHosts[type];
+  if (fixed !== undefined) return { sourceHosts: [fixed] };
+  if (type === 'GITHUB_ENTERPRISE' || type === 'GITLAB_SELF_MANAGED') {
+    try {
+      return { sourceHosts: [new URL(project.source?.location ?? '').host] };
+    } catch {
+      return {};
+    }
+  }
+  return {};
 }

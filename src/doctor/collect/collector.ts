@@ -9,6 +9,12 @@ export interface DoctorTarget {
   service?: string;
   taskDefinition?: string;
   codebuildProject?: string;
+  /** For a CodeBuild project: the build to read (`project:uuid`) instead of the last failed one. */
+  buildId?: string;
+  /** For a CodeBuild project: a local buildspec file, for a buildspec kept in the source repository. */
+  buildspecFile?: string;
+  /** For a CodeBuild project: a local checkout of its source (buildspec path, Dockerfiles, compose files). */
+  sourceDir?: string;
   /** For a task definition checked before deploying: where it would run. */
   subnets?: string[];
   securityGroups?: string[];

@@ -88,70 +88,93 @@ export async function collectSecrets(
         ...(where.jsonKey ? { jsonKey: where.jsonKey } : {}),
       };
       if (where.service === 'secretsmanager') {
-        const metadata = await c.lookup(
-          'secretsmanager',
-          'DescribeSecret',
-          async () => {
-            const answer = await c.caller.call<{ ARN?: string; Name?: string; KmsKeyId?: string }>(
-              'secretsmanager',
-              'DescribeSecret',
-              { SecretId: where.id },
-              where.region,
-            );
-            return {
-              arn: answer.ARN ?? where.id,
-              name: answer.Name ?? where.id,
-              ...(answer.KmsKeyId ? { kmsKeyId: answer.KmsKeyId } : {}),
-            };
-          },
-          ['ResourceNotFoundException'],
-        );
+        const metadata = await describeSecret(c, where.id, where.region);
         const facts: SecretFacts = { ...base, metadata };
         if (use.use === 'repositoryCredentials' && metadata.state === 'found') {
           facts.shape = await c.lookup(
             'secretsmanager',
             'GetSecretValue',
-            async () => {
-              const answer = await c.caller.call<{ SecretString?: string }>(
-                'secretsmanager',
-                'GetSecretValue',
-                { SecretId: where.id },
-                where.region,
-              );
-              return credentialShape(answer.SecretString);
-            },
+            async () => credentialShape(await secretString(c, { SecretId: where.id }, where.region)),
             ['ResourceNotFoundException'],
           );
         }
         return facts;
       }
-      const metadata = await c.lookup(
+      return { ...base, metadata: await describeParameter(c, where.id, where.region, where.arn) };
+    }),
+  );
+}
+
+export type SecretMetadata = SecretFacts['metadata'];
+
+/** DescribeSecret: the secret's full ARN (with its random suffix), name and KMS key; never its value. */
+export function describeSecret(c: Collector, id: string, region: string): Promise<SecretMetadata> {
+  return c.lookup(
+    'secretsmanager',
+    'DescribeSecret',
+    async () => {
+      const answer = await c.caller.call<{ ARN?: string; Name?: string; KmsKeyId?: string }>(
+        'secretsmanager',
+        'DescribeSecret',
+        { SecretId: id },
+        region,
+      );
+      return {
+        arn: answer.ARN ?? id,
+        name: answer.Name ?? id,
+        ...(answer.KmsKeyId ? { kmsKeyId: answer.KmsKeyId } : {}),
+      };
+    },
+    ['ResourceNotFoundException'],
+  );
+}
+
+/** A secret's value, to be judged and dropped by the caller: never stored in facts. */
+export async function secretString(
+  c: Collector,
+  input: Record<string, unknown>,
+  region: string,
+): Promise<string | undefined> {
+  const answer = await c.caller.call<{ SecretString?: string }>(
+    'secretsmanager',
+    'GetSecretValue',
+    input,
+    region,
+  );
+  return answer.SecretString;
+}
+
+/** DescribeParameters by exact name: the parameter's ARN and KMS key; never its value. */
+export function describeParameter(
+  c: Collector,
+  id: string,
+  region: string,
+  arn: string | undefined,
+): Promise<SecretMetadata> {
+  return c.lookup(
+    'ssm',
+    'DescribeParameters',
+    async () => {
+      // With a filter, a page may come back empty with a NextToken: only the last page says "none".
+      const parameters = await paginate<{ ARN?: string; Name?: string; KeyId?: string }>(
+        c.caller,
         'ssm',
         'DescribeParameters',
-        async () => {
-          // With a filter, a page may come back empty with a NextToken: only the last page says "none".
-          const parameters = await paginate<{ ARN?: string; Name?: string; KeyId?: string }>(
-            c.caller,
-            'ssm',
-            'DescribeParameters',
-            { ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [where.id] }], MaxResults: 50 },
-            'Parameters',
-            { input: 'NextToken', output: 'NextToken' },
-            where.region,
-          );
-          const parameter = parameters[0];
-          if (!parameter) return undefined;
-          return {
-            arn: parameter.ARN ?? where.arn ?? where.id,
-            name: parameter.Name ?? where.id,
-            ...(parameter.KeyId ? { kmsKeyId: parameter.KeyId } : {}),
-          };
-        },
-        ['ParameterNotFound'],
-        `no SSM parameter named ${where.id} in ${where.region}`,
+        { ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: [id] }], MaxResults: 50 },
+        'Parameters',
+        { input: 'NextToken', output: 'NextToken' },
+        region,
       );
-      return { ...base, metadata };
-    }),
+      const parameter = parameters[0];
+      if (!parameter) return undefined;
+      return {
+        arn: parameter.ARN ?? arn ?? id,
+        name: parameter.Name ?? id,
+        ...(parameter.KeyId ? { kmsKeyId: parameter.KeyId } : {}),
+      };
+    },
+    ['ParameterNotFound'],
+    `no SSM parameter named ${id} in ${region}`,
   );
 }
 
