@@ -5,9 +5,11 @@ import { exitCodes, reportError } from './output.ts';
 // Each command loads its own modules when it runs: `serve` never pays for the AWS SDK or the client.
 const commands = {
   serve: () => import('./serve.ts'),
+  clientConfig: () => import('./client-config.ts'),
   maintenance: () => import('./maintenance.ts'),
   copy: () => import('./copy.ts'),
   sync: () => import('./sync.ts'),
+  warm: () => import('./warm.ts'),
   scan: () => import('./scan.ts'),
   explain: () => import('./explain.ts'),
   doctor: () => import('./doctor.ts'),
@@ -181,6 +183,30 @@ function buildProgram(setExit: (code: number) => void): Command {
       .addOption(tlsVerify('--dest-tls-verify', 'the target registry'))
       .option('--json', 'one JSON event per line, then a summary'),
   ).action(async (flags) => setExit(await (await commands.sync()).runSyncCommand(flags, process.env)));
+
+  program
+    .command('warm')
+    .description('fill a pullsafe pull-through cache with the images of a mirror file, ahead of a deploy')
+    .requiredOption(
+      '-f, --file <file>',
+      'mirror file (pullsafe format or skopeo sync YAML); targets are ignored',
+    )
+    .requiredOption('--endpoint <url>', 'the cache: http://cache:5000 or https://cache.example.com')
+    .option(
+      '--platform <os/arch[/variant]>',
+      "pull only these platforms of an index (repeatable; replaces the file's)",
+      collect,
+    )
+    .option(
+      '--reserve <n>',
+      "stop before an upstream's pull quota falls below this (default: the file's, else 10)",
+    )
+    .option('--image-concurrency <n>', "images pulled at once (default: the file's, else 2)")
+    .option('--blob-concurrency <n>', "blobs read at once (default: the file's, else 4)")
+    .option('--creds <user:password>', 'credentials for the cache (else env, Docker config)')
+    .addOption(tlsVerify('--tls-verify', 'the cache'))
+    .option('--json', 'one JSON event per line, then a summary')
+    .action(async (flags) => setExit(await (await commands.warm()).runWarmCommand(flags, process.env)));
 
   clientOptions(
     program

@@ -72,11 +72,15 @@ export interface FetchedManifest {
   mediaType: string;
   size: number;
   rateLimit: RateLimit | undefined;
+  /** The `Cache-Status` header (RFC 9211) of a cache in between, such as pullsafe's, when it sent one. */
+  cacheStatus?: string;
 }
 
 export interface BlobDownload {
   /** From Content-Length (or the expected size given), when known. */
   size: number | undefined;
+  /** The `Cache-Status` header (RFC 9211) of a cache in between, when it sent one. */
+  cacheStatus?: string;
   /** Fails with DIGEST_MISMATCH (wrong or short content) or REGISTRY_UNAVAILABLE (connection lost). */
   stream: Readable;
 }
@@ -219,12 +223,14 @@ export class RegistryClient {
       }
       if (!isDigest(reference)) digest = announced as Digest;
     }
+    const cacheStatus = response.header('cache-status');
     return {
       bytes,
       digest,
       mediaType: manifestMediaType(response.header('content-type'), bytes),
       size: bytes.length,
       rateLimit: parseRateLimit(response.headers),
+      ...(cacheStatus !== undefined ? { cacheStatus } : {}),
     };
   }
 
@@ -438,7 +444,8 @@ export class RegistryClient {
           { hint: 'the download was cut off; nothing was kept. Retry', cause: error },
         ),
     });
-    return { size, stream };
+    const cacheStatus = response.header('cache-status');
+    return { size, stream, ...(cacheStatus !== undefined ? { cacheStatus } : {}) };
   }
 
   /**

@@ -82,7 +82,7 @@ export interface SyncPlanEntry {
   /** The source repository; it carries the tag or digest of a `tag`/`digest` selection, none for `filters`. */
   source: ImageReference;
   selection: SyncSelection;
-  /** See the placeholders above; `targetFor` fills it. */
+  /** See the placeholders above; `targetFor` fills it. Empty when loaded with `sourcesOnly`. */
   targetTemplate: string;
   /** `os/arch[/variant]` as written, to parse with src/copy/filters.ts `parsePlatform`; absent = all. */
   platforms?: string[];
@@ -105,6 +105,11 @@ export interface SyncLoadOptions {
   dest?: string;
   /** skopeo's `--scoped`: keep the whole source name under `dest`. */
   scoped?: boolean;
+  /**
+   * For `warm`, which pulls the sources and copies nowhere: targets (`target`, `dest`, `scoped`) are
+   * neither needed nor read, and entries' `targetTemplate` is empty.
+   */
+  sourcesOnly?: boolean;
 }
 
 export const DEFAULT_QUOTA_RESERVE = 10;
@@ -606,14 +611,15 @@ function pullsafeEntries(
   problems: string[],
   warnings: string[],
 ): SyncPlanEntry[] {
-  let defaultTarget = file.target;
+  const sourcesOnly = options.sourcesOnly === true;
+  let defaultTarget = sourcesOnly ? undefined : file.target;
   let defaultTargetValid = true;
-  if (options.scoped) {
+  if (options.scoped && !sourcesOnly) {
     warnings.push(
       "--scoped: applies to skopeo sync files only; in pullsafe's format, name targets with {registry} and {repository}",
     );
   }
-  if (options.dest !== undefined) {
+  if (options.dest !== undefined && !sourcesOnly) {
     const dest = options.dest.trim().replace(/\/+$/, '');
     defaultTarget = dest.includes('{') ? dest : `${dest}/{repository}`;
     const problem = dest.includes('{') ? templateProblem(dest) : prefixProblem(dest);
@@ -696,12 +702,12 @@ function pullsafeEntries(
       selection = { kind: 'tag', tag };
     }
 
-    const targetTemplate = image.target ?? defaultTarget;
+    const targetTemplate = sourcesOnly ? '' : (image.target ?? defaultTarget);
     if (targetTemplate === undefined) {
       missingTarget = true;
       return;
     }
-    if (image.target === undefined && !defaultTargetValid) return;
+    if (!sourcesOnly && image.target === undefined && !defaultTargetValid) return;
     const platforms =
       image.platforms === undefined
         ? defaultPlatforms
@@ -717,8 +723,10 @@ function pullsafeEntries(
     };
     if (platforms !== undefined) entry.platforms = platforms;
     if (registry?.credentials) entry.credentials = { ...registry.credentials };
-    const target = checkTarget(entry, image.target !== undefined ? `${where}.target` : where, problems);
-    if (target) targets.push({ target, source, where });
+    if (!sourcesOnly) {
+      const target = checkTarget(entry, image.target !== undefined ? `${where}.target` : where, problems);
+      if (target) targets.push({ target, source, where });
+    }
     entries.push(entry);
   });
 
@@ -750,7 +758,9 @@ function skopeoEntries(
   warnings: string[],
 ): SyncPlanEntry[] {
   let targetTemplate: string | undefined;
-  if (options.dest === undefined || options.dest.trim() === '') {
+  if (options.sourcesOnly) {
+    targetTemplate = '';
+  } else if (options.dest === undefined || options.dest.trim() === '') {
     problems.push(
       "--dest: skopeo's format names no target; pass --dest PREFIX (skopeo sync's DESTINATION), " +
         'e.g. --dest registry.example.com/mirror',
@@ -795,8 +805,10 @@ function skopeoEntries(
     const add = (where: string, source: ImageReference, selection: SyncSelection): void => {
       if (targetTemplate === undefined) return;
       const entry: SyncPlanEntry = { source, selection, targetTemplate, ...common };
-      const target = checkTarget(entry, where, problems);
-      if (target) targets.push({ target, source, where });
+      if (!options.sourcesOnly) {
+        const target = checkTarget(entry, where, problems);
+        if (target) targets.push({ target, source, where });
+      }
       entries.push(entry);
     };
     const repository = (repo: string, where: string): ImageReference | undefined => {

@@ -5,13 +5,14 @@
  * (`RateLimit-Remaining`, as Docker Hub sends) below the reserve, and says so; one failing image never
  * stops the others.
  */
-import { RegistryError, type RateLimit, type RegistryClient } from '../client/index.ts';
-import { errorFields, PullsafeError } from '../errors/index.ts';
+import type { RateLimit, RegistryClient } from '../client/index.ts';
+import { errorFields } from '../errors/index.ts';
 import type { ImageReference } from '../reference/index.ts';
 import type { BlobLocations } from './blob-locations.ts';
 import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
 import { parsePlatform, selectTags, missingExactTags, type TagFilter } from './filters.ts';
 import { Limiter } from './limit.ts';
+import { QuotaGuards } from './quota.ts';
 import { RegistryEndpoint } from './registry-endpoint.ts';
 
 export interface SyncEntry {
@@ -71,138 +72,6 @@ interface Job {
   target: ImageReference;
 }
 
-/**
- * One registry's quota, shared by every source on it: counted down locally, corrected by headers.
- * Images spend it through an `ImageBudget`: an image starts only when its top manifest GET fits above the
- * reserve, and once that manifest says how many child manifests it has, they are reserved in one go or the
- * image is deferred before fetching any of them. While the budget is known, images take their first GET one
- * at a time, so each one's reservation is made knowing what the images before it need.
- */
-class QuotaGuard {
-  private readonly reserve: number;
-  remaining: number | undefined;
-  /** GETs promised to images in flight and not yet spent. */
-  private reserved = 0;
-  /** The quota header with the fewest pulls left. */
-  last: RateLimit | undefined;
-  stopped = false;
-  /** Resolves when the image now between its first GET and its reservation has made it (or ended). */
-  private admitting: Promise<void> = Promise.resolve();
-
-  constructor(reserve: number) {
-    this.reserve = reserve;
-  }
-
-  /** Every quota header seen, HEADs included, as it arrives: the lowest figure is the one that counts. */
-  observe(rate: RateLimit): void {
-    if (rate.remaining === undefined) return;
-    if (this.last?.remaining === undefined || rate.remaining <= this.last.remaining) this.last = rate;
-    this.remaining = this.remaining === undefined ? rate.remaining : Math.min(this.remaining, rate.remaining);
-  }
-
-  budget(): ImageBudget {
-    return new ImageBudget(this);
-  }
-
-  /** Waits until no other image is between its first GET and its reservation; returns the release. */
-  async admit(): Promise<() => void> {
-    const before = this.admitting;
-    let release!: () => void;
-    this.admitting = new Promise<void>((resolve) => (release = resolve));
-    await before;
-    return release;
-  }
-
-  /** Spends one GET: `held` when the image reserved it, else it must fit beside every reservation. */
-  spend(held: boolean): void {
-    if (this.remaining !== undefined) {
-      const room = this.remaining - (held ? 0 : this.reserved) - 1;
-      if ((!held && this.stopped) || room < this.reserve) throw this.refuse();
-      this.remaining--;
-    } else if (!held && this.stopped) {
-      throw this.refuse();
-    }
-    if (held) this.reserved--;
-  }
-
-  /** Reserves `count` more GETs for one image, or stops the registry's images (nothing spent). */
-  hold(count: number): void {
-    if (this.remaining !== undefined && this.remaining - this.reserved - count < this.reserve) {
-      throw this.refuse();
-    }
-    this.reserved += count;
-  }
-
-  /** Gives back GETs an image reserved and did not spend (children the target already had). */
-  unhold(count: number): void {
-    this.reserved -= count;
-  }
-
-  private refuse(): PullsafeError {
-    this.stopped = true;
-    return new PullsafeError(
-      'QUOTA_RESERVE_REACHED',
-      `stopped before the pull quota falls below the reserve of ${this.reserve} (${this.remaining} left)`,
-      {
-        hint: 'run the same command again after the quota window; images already copied are not fetched again',
-      },
-    );
-  }
-}
-
-/**
- * One image's manifest GETs against its registry's quota: the top manifest (admitted alone while the budget
- * is known), then the children it announces, reserved together before the first of them.
- */
-class ImageBudget {
-  private readonly guard: QuotaGuard;
-  private held = 0;
-  private started = false;
-  private release: (() => void) | undefined;
-
-  constructor(guard: QuotaGuard) {
-    this.guard = guard;
-  }
-
-  async beforeGet(): Promise<void> {
-    if (!this.started) {
-      this.started = true;
-      if (this.guard.remaining !== undefined) this.release = await this.guard.admit();
-      try {
-        this.guard.spend(false);
-      } catch (error) {
-        this.end();
-        throw error;
-      }
-      return;
-    }
-    const held = this.held > 0;
-    this.guard.spend(held);
-    if (held) this.held--;
-  }
-
-  /** The copy will make up to `count` more manifest GETs (an index's children): all fit, or none is made. */
-  expect(count: number): void {
-    try {
-      this.guard.hold(count);
-      this.held += count;
-    } finally {
-      this.admitted();
-    }
-  }
-
-  end(): void {
-    this.guard.unhold(this.held);
-    this.held = 0;
-    this.admitted();
-  }
-
-  private admitted(): void {
-    this.release?.();
-    this.release = undefined;
-  }
-}
-
 export async function runSync(client: RegistryClient, options: SyncOptions): Promise<SyncSummary> {
   const summary: SyncSummary = {
     images: 0,
@@ -217,20 +86,19 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
     quotas: {},
     warnings: [],
   };
-  const guards = new Map<string, QuotaGuard>();
-  const guardFor = (registry: string): QuotaGuard => {
-    let guard = guards.get(registry);
-    if (!guard) {
-      guard = new QuotaGuard(options.quotaReserve);
-      guards.set(registry, guard);
-    }
-    return guard;
-  };
-  const stopped = () => [...guards.values()].some((guard) => guard.stopped);
+  const guards = new QuotaGuards(options.quotaReserve);
   const jobs: Job[] = [];
   for (const entry of options.entries) {
     try {
-      jobs.push(...(await expand(client, entry, options, summary)));
+      const images = await expandEntry(entry, (repo) => client.listTags(repo), summary.warnings);
+      jobs.push(
+        ...images.map(({ reference, selected }) => ({
+          entry,
+          sourceReference: reference,
+          source: repositoryOf(entry.source),
+          target: options.targetFor(entry, selected),
+        })),
+      );
     } catch (error) {
       summary.failed++;
       options.onImage?.({
@@ -248,9 +116,9 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
   await Promise.all(
     jobs.map((job) =>
       images.run(async () => {
-        const sourceLabel = `${describe(job.source)}${referenceSuffix(job.sourceReference)}`;
+        const sourceLabel = imageLabel(job.source, job.sourceReference);
         const targetLabel = describe(job.target);
-        const quota = guardFor(job.source.registry);
+        const quota = guards.for(job.source.registry);
         if (quota.stopped) {
           summary.deferred++;
           options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'deferred' });
@@ -320,15 +188,7 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
           });
         } catch (error) {
           // The source refusing for its quota (429) ends its budget just as the guard would have.
-          const exhausted =
-            error instanceof RegistryError &&
-            error.code === 'RATE_LIMITED' &&
-            error.registry === job.source.registry;
-          if (exhausted) {
-            if (error.rateLimit) quota.observe(error.rateLimit);
-            quota.stopped = true;
-          }
-          if (exhausted || (error instanceof PullsafeError && error.code === 'QUOTA_RESERVE_REACHED')) {
+          if (quota.defers(error, job.source.registry)) {
             summary.deferred++;
             options.onImage?.({
               source: sourceLabel,
@@ -351,46 +211,58 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
       }),
     ),
   );
-  summary.stoppedForQuota = stopped();
-  for (const [registry, guard] of guards) if (guard.last) summary.quotas[registry] = guard.last;
+  summary.stoppedForQuota = guards.stopped;
+  summary.quotas = guards.lastSeen();
   return summary;
 }
 
-async function expand(
-  client: RegistryClient,
+/** One image an entry names: the tag or digest to fetch, and what its target is named after. */
+export interface ExpandedImage {
+  reference: string;
+  selected: { tag?: string; digest?: string };
+}
+
+/**
+ * The images of one entry: its tag or digest, or the tags its filters select among `listTags`. A filter
+ * that selects nothing and a named tag that does not exist are added to `warnings`.
+ */
+export async function expandEntry(
   entry: SyncEntry,
-  options: SyncOptions,
-  summary: SyncSummary,
-): Promise<Job[]> {
-  const base: ImageReference = {
-    registry: entry.source.registry,
-    repository: entry.source.repository,
-    original: entry.source.original,
-  };
-  const job = (reference: string, selected: { tag?: string; digest?: string }): Job => ({
-    entry,
-    sourceReference: reference,
-    source: base,
-    target: options.targetFor(entry, selected),
-  });
+  listTags: (repository: ImageReference) => Promise<string[]>,
+  warnings: string[],
+): Promise<ExpandedImage[]> {
   switch (entry.selection.kind) {
     case 'tag':
-      return [job(entry.selection.tag, { tag: entry.selection.tag })];
+      return [{ reference: entry.selection.tag, selected: { tag: entry.selection.tag } }];
     case 'digest':
-      return [job(entry.selection.digest, { digest: entry.selection.digest })];
+      return [{ reference: entry.selection.digest, selected: { digest: entry.selection.digest } }];
     case 'filters': {
-      const tags = await client.listTags(base);
+      const base = repositoryOf(entry.source);
+      const tags = await listTags(base);
       const missing = missingExactTags(tags, entry.selection.filters);
-      for (const tag of missing) summary.warnings.push(`${describe(base)}: tag ${tag} does not exist`);
+      for (const tag of missing) warnings.push(`${describe(base)}: tag ${tag} does not exist`);
       const selected = selectTags(tags, entry.selection.filters);
       if (selected.length === 0 && missing.length === 0) {
-        summary.warnings.push(
+        warnings.push(
           `${describe(base)}: no tag matches the filters (${tags.length} ${tags.length === 1 ? 'tag' : 'tags'} looked at)`,
         );
       }
-      return selected.map((tag) => job(tag, { tag }));
+      return selected.map((tag) => ({ reference: tag, selected: { tag } }));
     }
   }
+}
+
+/** The source's repository, without its tag or digest. */
+function repositoryOf(source: ImageReference): ImageReference {
+  return { registry: source.registry, repository: source.repository, original: source.original };
+}
+
+/** `docker.io/library/nginx:1.25`, `…@sha256:…`: a repository and the tag or digest fetched from it. */
+export function imageLabel(
+  repository: Pick<ImageReference, 'registry' | 'repository'>,
+  reference: string,
+): string {
+  return `${repository.registry}/${repository.repository}${referenceSuffix(reference)}`;
 }
 
 function describe(reference: ImageReference): string {

@@ -7,7 +7,7 @@
 import { OciError } from '../oci/errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { isTag } from '../oci/names.ts';
-import type { CacheRoute, ManifestOutcome, PullThroughCache } from '../proxy/index.ts';
+import type { CacheResult, CacheRoute, ManifestOutcome, PullThroughCache } from '../proxy/index.ts';
 import { acceptList, parseRange, type Registry } from './registry.ts';
 import { header, type RegistryRequest, type RegistryResponse } from './types.ts';
 
@@ -122,9 +122,29 @@ export class ProxiedRegistry {
     );
   }
 
-  private logged(response: RegistryResponse, route: CacheRoute, result: string): RegistryResponse {
+  private logged(response: RegistryResponse, route: CacheRoute, result: CacheResult): RegistryResponse {
     response.log = { cache: result, upstream: route.upstream.name };
+    response.headers['Cache-Status'] = cacheStatus(result);
     return response;
+  }
+}
+
+/**
+ * RFC 9211's `Cache-Status`: whether the answer came from the storage (`hit`) or the upstream was asked for
+ * it (`fwd`), so that a client can tell what its pull cost (`pullsafe warm` counts on it).
+ */
+function cacheStatus(result: CacheResult): string {
+  switch (result) {
+    case 'hit':
+      return 'pullsafe; hit';
+    case 'stale':
+      return 'pullsafe; hit; detail=stale';
+    case 'revalidated':
+      return 'pullsafe; fwd=stale';
+    case 'coalesced':
+      return 'pullsafe; fwd=miss; collapsed';
+    default:
+      return 'pullsafe; fwd=miss';
   }
 }
 
