@@ -15,6 +15,15 @@ import type { ByteRange, Storage } from '../store/index.ts';
 
 /** What one read of the spool takes: large enough for few syscalls, small enough for many readers. */
 const readChunk = 256 * 1024;
+/**
+ * Reads of one reader that may wait for its socket at once: four while few read (throughput), one when
+ * many do (memory: each waiting read holds `readChunk` bytes).
+ */
+const sendDepth = (readers: number): number => (readers <= 16 ? 4 : 1);
+let activeReaders = 0;
+/** Read buffers kept for reuse across readers. */
+const spoolPoolSize = 64;
+const spoolPool: Buffer[] = [];
 
 /** A place among a fill's readers: send once, or leave without sending. */
 export interface FillReader {
@@ -125,13 +134,20 @@ export class BlobFill {
       return;
     }
     try {
-      const upload = await options.storage.blobs.startUpload(options.repository);
-      try {
-        await upload.append(createReadStream(this.spoolPath));
-        await upload.commit({ digest: this.digest, size: this.written });
-      } catch (error) {
-        await upload.abort().catch(() => undefined);
-        throw error;
+      const blobs = options.storage.blobs;
+      if (blobs.commitFile) {
+        // The spool is on the storage's filesystem and its bytes were verified as they arrived: it becomes
+        // the blob by a rename. Readers that hold it open go on reading the same file.
+        await blobs.commitFile(this.spoolPath, { digest: this.digest, size: this.written });
+      } else {
+        const upload = await blobs.startUpload(options.repository);
+        try {
+          await upload.append(createReadStream(this.spoolPath));
+          await upload.commit({ digest: this.digest, size: this.written });
+        } catch (error) {
+          await upload.abort().catch(() => undefined);
+          throw error;
+        }
       }
       await options.storage.repositories.linkBlob(options.repository, this.digest);
       options.onCommitted?.(this.written);
@@ -203,11 +219,16 @@ export class BlobFill {
       this.wake();
     };
     sink.once('close', onClose);
+    // Up to `sendDepth` reads wait for the socket at once, each in a buffer of its own that returns to the
+    // pool when the socket has taken it; a write that failed keeps its buffer (the socket may still hold it).
+    const pending = new Set<Promise<void>>();
+    let failure: Error | undefined;
+    activeReaders++;
     try {
       let position = range?.start ?? 0;
       const end = range ? range.end + 1 : undefined;
-      const buffer = Buffer.allocUnsafe(readChunk);
       for (;;) {
+        if (failure) throw failure;
         if (gone || sink.destroyed) throw receiverGone();
         if (this.failure) throw this.failure;
         const limit = end ?? (this.complete ? this.written : Infinity);
@@ -216,28 +237,38 @@ export class BlobFill {
           await this.changed();
           continue;
         }
+        if (pending.size >= sendDepth(activeReaders)) {
+          await Promise.race(pending);
+          continue;
+        }
+        const buffer = spoolPool.pop() ?? Buffer.allocUnsafeSlow(readChunk);
         const length = Math.min(readChunk, this.written - position, limit - position);
         const { bytesRead } = await spool.read(buffer, 0, length, position);
         if (bytesRead === 0) throw new Error(`spool of ${this.digest} ended early`);
         position += bytesRead;
-        const copy = Buffer.from(buffer.subarray(0, bytesRead));
-        if (!sink.write(copy)) await drained(sink);
+        const written: Promise<void> = new Promise<void>((resolve) => {
+          sink.write(buffer.subarray(0, bytesRead), (error) => {
+            if (error) failure ??= error;
+            else if (spoolPool.length < spoolPoolSize) spoolPool.push(buffer);
+            resolve();
+          });
+        }).then(() => void pending.delete(written));
+        pending.add(written);
       }
+      await Promise.race([Promise.all(pending), closed(sink)]);
+      if (failure) throw failure;
     } finally {
+      activeReaders--;
       sink.off('close', onClose);
     }
   }
 }
 
-function drained(sink: Writable): Promise<void> {
+/** Resolves when the sink closes (a write callback may then never come). */
+function closed(sink: Writable): Promise<void> {
   return new Promise((resolve) => {
-    const done = (): void => {
-      sink.off('drain', done);
-      sink.off('close', done);
-      resolve();
-    };
-    sink.on('drain', done);
-    sink.on('close', done);
+    if (sink.destroyed) resolve();
+    else sink.once('close', () => resolve());
   });
 }
 

@@ -177,6 +177,29 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  async commitFile(path: string, expected: { digest: Digest; size: number }): Promise<BlobInfo> {
+    const target = this.blobPath(expected.digest);
+    try {
+      const handle = await open(path, 'r+');
+      try {
+        const { size } = await handle.stat();
+        if (size !== expected.size) {
+          throw new StoreError('SIZE_MISMATCH', `file holds ${size} bytes, expected ${expected.size}`);
+        }
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      const targetDir = join(target, '..');
+      await mkdir(targetDir, { recursive: true });
+      await rename(path, target);
+      await syncDirectory(targetDir);
+      return { digest: expected.digest, size: expected.size };
+    } catch (error) {
+      throw asStoreError(error);
+    }
+  }
+
   async read(digest: Digest, maxBytes: number): Promise<Buffer> {
     const path = this.blobPath(digest);
     let handle;

@@ -26,6 +26,12 @@ export interface BlobStore {
    * serving. Rejects when the sink fails (a client that went away). Throws NOT_FOUND before writing anything.
    */
   sendTo(digest: Digest, range: ByteRange | undefined, sink: Writable): Promise<void>;
+  /**
+   * Optional fast path: makes a finished local file (on the storage's own filesystem, already verified by
+   * the caller as it was written) the blob `digest`, by moving it rather than copying. Checks the size.
+   * Drivers without it are given the bytes through an upload instead.
+   */
+  commitFile?(path: string, expected: { digest: Digest; size: number }): Promise<BlobInfo>;
   /** Small blobs (manifests) read whole; refuses anything over `maxBytes`. */
   read(digest: Digest, maxBytes: number): Promise<Buffer>;
   /** Writes small bytes in one step (manifests); verified, durable and visible when the promise resolves. */
