@@ -306,7 +306,29 @@ describe('pullsafe doctor --save-snapshot through the SDK', () => {
 });
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const example = 'examples/doctor-service-web.json';
+
+/**
+ * The snapshots shipped in examples/ and replayed in docs/doctor.md: each recorded from an example account
+ * of the tests, each with the command the docs show (under `heading`) and the findings it gives.
+ */
+const examples = [
+  {
+    file: 'examples/doctor-service-web.json',
+    heading: '## Try it without AWS',
+    account: 'exampleServiceAccount',
+    args: ['--cluster', CLUSTER, '--service', 'web'],
+    findings: ['✗ stop-reason', '✗ stop-reason', '✗ role-no-secret-access', '! docker-hub-rate-limit'],
+    inReadme: true,
+  },
+  {
+    file: 'examples/doctor-codebuild-app.json',
+    heading: '### A CodeBuild build',
+    account: 'exampleCodeBuildAccount',
+    args: ['--codebuild-project', 'app'],
+    findings: ['✗ stop-reason', '! codebuild-anonymous-docker-hub', '! docker-hub-rate-limit'],
+    inReadme: false,
+  },
+] as const;
 
 /** Runs the CLI from the repository root, as the docs' commands are written. */
 function runFromRoot(args: string[], env: Record<string, string>, preload?: string): Promise<CliResult> {
@@ -346,57 +368,59 @@ function reportShape(text: string): { summary: string | undefined; findings: str
   };
 }
 
-describe('the example snapshot shipped in examples/ (docs/doctor.md, "Try it without AWS")', () => {
-  test('is what `doctor --save-snapshot` records from the example account of the tests', async () => {
-    // The real CLI, its real recorder and the real SDK clients; only the clients' answers come from the
-    // fake account (installed before the CLI starts). PULLSAFE_WRITE_EXAMPLES=1 rewrites the shipped file.
-    const fakeAws = pathToFileURL(join(root, 'test/helpers/fake-aws.ts')).href;
-    const preload = `data:text/javascript,import { installSdkMocks, exampleServiceAccount } from '${fakeAws}'; await installSdkMocks(() => exampleServiceAccount());`;
-    const recorded = join(dir, 'example.json');
-    const result = await runFromRoot(
-      ['doctor', '--cluster', CLUSTER, '--service', 'web', '--region', REGION, '--save-snapshot', recorded],
-      offlineEnv,
-      preload,
-    );
-    assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /snapshot written to/);
-    if (process.env.PULLSAFE_WRITE_EXAMPLES === '1') {
-      // Written as the repository formats JSON, so that `npm run lint` stays clean after a regeneration.
-      const prettier = await import('prettier');
-      const target = join(root, example);
-      const options = (await prettier.resolveConfig(target)) ?? {};
-      const text = await readFile(recorded, 'utf8');
-      await writeFile(target, await prettier.format(text, { ...options, filepath: target }));
-    }
-    const fresh = JSON.parse(await readFile(recorded, 'utf8')) as Snapshot;
-    const shipped = JSON.parse(await readFile(join(root, example), 'utf8')) as Snapshot;
-    assert.equal(shipped.format, 'pullsafe-doctor-snapshot');
-    assert.equal(shipped.region, fresh.region);
-    assert.deepEqual(
-      callsOf(shipped),
-      callsOf(fresh),
-      `${example} is out of date: regenerate it with PULLSAFE_WRITE_EXAMPLES=1 node --test test/doctor-cli.test.ts`,
-    );
-  });
+for (const example of examples) {
+  describe(`the example snapshot ${example.file} (docs/doctor.md, "${example.heading.replace(/^#+ /, '')}")`, () => {
+    test('is what `doctor --save-snapshot` records from the example account of the tests', async () => {
+      // The real CLI, its real recorder and the real SDK clients; only the clients' answers come from the
+      // fake account (installed before the CLI starts). PULLSAFE_WRITE_EXAMPLES=1 rewrites the shipped file.
+      const fakeAws = pathToFileURL(join(root, 'test/helpers/fake-aws.ts')).href;
+      const preload = `data:text/javascript,import { installSdkMocks, ${example.account} } from '${fakeAws}'; await installSdkMocks(() => ${example.account}());`;
+      const recorded = join(dir, 'example.json');
+      const result = await runFromRoot(
+        ['doctor', ...example.args, '--region', REGION, '--save-snapshot', recorded],
+        offlineEnv,
+        preload,
+      );
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /snapshot written to/);
+      if (process.env.PULLSAFE_WRITE_EXAMPLES === '1') {
+        // Written as the repository formats JSON, so that `npm run lint` stays clean after a regeneration.
+        const prettier = await import('prettier');
+        const target = join(root, example.file);
+        const options = (await prettier.resolveConfig(target)) ?? {};
+        const text = await readFile(recorded, 'utf8');
+        await writeFile(target, await prettier.format(text, { ...options, filepath: target }));
+      }
+      const fresh = JSON.parse(await readFile(recorded, 'utf8')) as Snapshot;
+      const shipped = JSON.parse(await readFile(join(root, example.file), 'utf8')) as Snapshot;
+      assert.equal(shipped.format, 'pullsafe-doctor-snapshot');
+      assert.equal(shipped.region, fresh.region);
+      assert.deepEqual(
+        callsOf(shipped),
+        callsOf(fresh),
+        `${example.file} is out of date: regenerate it with PULLSAFE_WRITE_EXAMPLES=1 node --test test/doctor-cli.test.ts`,
+      );
+    });
 
-  test('the documented command gives the documented findings', async () => {
-    const docs = await readFile(join(root, 'docs/doctor.md'), 'utf8');
-    const section = docs.slice(docs.indexOf('## Try it without AWS'));
-    const command = /^pullsafe (doctor --snapshot examples\/\S+.*)$/m.exec(section)?.[1];
-    assert.ok(command, 'docs/doctor.md shows a `pullsafe doctor --snapshot examples/…` command');
-    const output = /```text\n([\s\S]*?)```/.exec(section.slice(section.indexOf(command)))?.[1];
-    assert.ok(output, 'and its output in a text block after it');
-    const result = await runFromRoot(command.split(/\s+/), { ...offlineEnv, AWS_REGION: '' });
-    assert.equal(result.code, 1, result.stderr);
-    const documented = reportShape(output);
-    assert.deepEqual(reportShape(result.stdout), documented);
-    assert.deepEqual(documented.findings, [
-      '✗ stop-reason',
-      '✗ stop-reason',
-      '✗ role-no-secret-access',
-      '! docker-hub-rate-limit',
-    ]);
-    const readme = await readFile(join(root, 'README.md'), 'utf8');
-    assert.ok(readme.includes(`pullsafe ${command}`), 'README.md shows the same command');
+    test('the documented command gives the documented findings', async () => {
+      const docs = await readFile(join(root, 'docs/doctor.md'), 'utf8');
+      const at = docs.indexOf(example.heading);
+      assert.ok(at >= 0, `docs/doctor.md has a section "${example.heading}"`);
+      const section = docs.slice(at);
+      const command = /^pullsafe (doctor --snapshot examples\/\S+.*)$/m.exec(section)?.[1];
+      assert.ok(command, 'it shows a `pullsafe doctor --snapshot examples/…` command');
+      assert.ok(command.includes(example.file), `the command replays ${example.file}`);
+      const output = /```text\n([\s\S]*?)```/.exec(section.slice(section.indexOf(command)))?.[1];
+      assert.ok(output, 'and its output in a text block after it');
+      const result = await runFromRoot(command.split(/\s+/), { ...offlineEnv, AWS_REGION: '' });
+      assert.equal(result.code, 1, result.stderr);
+      const documented = reportShape(output);
+      assert.deepEqual(reportShape(result.stdout), documented);
+      assert.deepEqual(documented.findings, example.findings);
+      if (example.inReadme) {
+        const readme = await readFile(join(root, 'README.md'), 'utf8');
+        assert.ok(readme.includes(`pullsafe ${command}`), 'README.md shows the same command');
+      }
+    });
   });
-});
+}

@@ -507,6 +507,24 @@ describe('doctor --codebuild-project: recorded accounts', () => {
     assert.match(textOf(report, 'codebuild-anonymous-docker-hub'), /buildspec: buildspec\.yml in --source/);
   });
 
+  test('a buildspec kept in the source and not given: the log alone, and a note saying what to give', async () => {
+    const fake = exampleCodeBuildAccount();
+    fake.projects[0]!.source = { type: 'CODEPIPELINE', buildspec: 'ci/buildspec.yml' };
+    const report = await diagnose(fake);
+    assert.deepEqual(problems(report), ['docker-hub-rate-limit', 'stop-reason']);
+    const note = finding(report, 'codebuild-buildspec-in-source');
+    assert.equal(note.severity, 'info');
+    assert.match(note.title, /ci\/buildspec\.yml/);
+    assert.match(note.fixes[0]?.summary ?? '', /pullsafe doctor --codebuild-project app --source \./);
+    const rateLimit = textOf(report, 'docker-hub-rate-limit');
+    assert.match(rateLimit, /credentials: unknown: the buildspec was not read/);
+    assert.match(
+      rateLimit,
+      /Log in to Docker Hub before the first pull/,
+      'the login fixes stay with the image',
+    );
+  });
+
   test('a secret without the key the buildspec reads, and a resource policy that denies the role', async () => {
     const fake = healthyProject();
     fake.projects[0]!.source!.buildspec = documentedBuildspec.replace(
@@ -638,6 +656,25 @@ describe('pullsafe doctor --codebuild-project (CLI)', () => {
 });
 
 describe('doctor texts for CodeBuild hold for every scenario above', () => {
+  test('every `pullsafe <command> --flag` a finding names exists in the CLI', async () => {
+    const named = new Map<string, Set<string>>();
+    for (const report of reports) {
+      for (const match of renderText(report).matchAll(
+        /(?:^|[\s`'"(])pullsafe\s+([a-z][a-z-]*)([^`'"()\n]*)/g,
+      )) {
+        const flags = named.get(match[1] ?? '') ?? new Set<string>();
+        for (const flag of (match[2] ?? '').matchAll(/(?:^|\s)(--[a-z][a-z-]*)/g)) flags.add(flag[1] ?? '');
+        named.set(match[1] ?? '', flags);
+      }
+    }
+    assert.ok(named.has('copy') && named.has('doctor'), [...named.keys()].join(', '));
+    for (const [command, flags] of named) {
+      const help = await runCli([command, '--help']);
+      assert.equal(help.code, 0, `pullsafe ${command} is a command: ${help.stderr}`);
+      for (const flag of flags) assert.ok(help.stdout.includes(flag), `pullsafe ${command} has ${flag}`);
+    }
+  });
+
   test('no sentence ends twice, and the words are the build’s', () => {
     assert.ok(reports.length >= 10, `scenarios ran first (${reports.length} reports)`);
     for (const report of reports) {

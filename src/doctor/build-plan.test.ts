@@ -264,6 +264,22 @@ describe('the build log', () => {
     );
   });
 
+  test('the Dockerfile line BuildKit quotes names the file and line of a failed FROM', () => {
+    const logLines = [
+      '#2 [internal] load metadata for docker.io/library/node:20',
+      '#2 ERROR: toomanyrequests: You have reached your unauthenticated pull rate limit.',
+      'Dockerfile:3',
+      '--------------------',
+      '   3 | >>> FROM --platform=linux/amd64 node:20 AS base',
+      '--------------------',
+    ];
+    const [pull] = plan(spec(['docker build .']), { logLines }).pulls;
+    assert.deepEqual(
+      [pull?.reference, pull?.file, pull?.lineNumber, pull?.line],
+      ['node:20', 'Dockerfile', 3, 'FROM --platform=linux/amd64 node:20 AS base'],
+    );
+  });
+
   test('without the buildspec, whether a login came first is unknown, never "no"', () => {
     const result = plan(undefined, { logLines: ['Step 1/2 : FROM node:20'] });
     const pull = result.pulls[0];

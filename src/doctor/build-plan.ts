@@ -881,13 +881,41 @@ function composeContents(
 const runningCommand = /Running command (.+)$/;
 const classicFrom = /Step \d+\/\d+ : FROM\s+(.+?)\s*$/i;
 const buildkitFrom = /\[internal\] load metadata for (\S+)/;
+/** BuildKit quotes the failing Dockerfile line: `Dockerfile:3`, then `   3 | >>> FROM node:20`. */
+const buildkitFile = /^([^\s:]*Dockerfile[^\s:]*):\d+$/;
+const buildkitQuote = /^\s*(\d+) \|\s*>>> (FROM\s+.+?)\s*$/i;
 
-/** FROM lines `docker build` printed, each tied to the buildspec command the log says was running. */
+/**
+ * FROM lines `docker build` printed, each tied to the buildspec command the log says was running; the
+ * line BuildKit quotes from the Dockerfile when a FROM fails names the file and line number too.
+ */
 function logPulls(lines: readonly string[], walk: Walk): BuildPull[] {
   const pulls: BuildPull[] = [];
   const stages = new Set<string>();
   let running: BuildCommand | undefined;
+  let quotedFile: string | undefined;
   for (const line of lines) {
+    const file = buildkitFile.exec(line.trim())?.[1];
+    if (file !== undefined) {
+      quotedFile = file;
+      continue;
+    }
+    const quote = buildkitQuote.exec(line);
+    if (quote && quotedFile !== undefined) {
+      const written = quote[2]!;
+      const image = written.split(/\s+/).filter((word) => !word.startsWith('--'))[1];
+      const seen = pulls.find(
+        (pull) => image !== undefined && canonicalReference(pull.reference) === canonicalReference(image),
+      );
+      if (seen && image !== undefined) {
+        seen.reference = image;
+        seen.file = quotedFile;
+        seen.lineNumber = Number(quote[1]);
+        seen.line = written;
+        seen.where = `${quotedFile} line ${quote[1]}, as the build log quotes it`;
+      }
+      continue;
+    }
     const started = runningCommand.exec(line)?.[1]?.trim();
     if (started !== undefined) {
       running = walk.commands.find((command) => {

@@ -310,8 +310,6 @@ export interface BuildFacts {
     path?: string;
     text?: string;
   };
-  /** Source files doctor looked for in `--source` (Dockerfiles, compose files), and whether each was there. */
-  sourceFiles?: Record<string, boolean>;
   /** What the build pulls, where it logs in and which secrets it reads. */
   plan: BuildPlan;
 }

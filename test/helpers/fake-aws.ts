@@ -839,6 +839,7 @@ export function exampleCodeBuildAccount(): FakeAccount {
   });
   project.environment!.environmentVariables = [{ name: 'AWS_ACCOUNT_ID', value: ACCOUNT, type: 'PLAINTEXT' }];
   const build = 'docker build -t $ECR_REGISTRY/$IMAGE_REPO_NAME:$CODEBUILD_RESOLVED_SOURCE_VERSION .';
+  const tooMany = `failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/node/manifests/sha256:${'c3'.repeat(32)}: 429 Too Many Requests - Server message: toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit`;
   addBuild(account, project, {
     number: 41,
     uuid: '0b9e4c1d-7a52-4f0e-9c3b-5d8e2f1a6b70',
@@ -867,8 +868,17 @@ export function exampleCodeBuildAccount(): FakeAccount {
         '#1 [internal] load build definition from Dockerfile',
         '#1 transferring dockerfile: 212B done',
         '#2 [internal] load metadata for docker.io/library/node:20',
-        '#2 ERROR: failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://auth.docker.io/token?scope=repository%3Alibrary%2Fnode%3Apull&service=registry.docker.io: 429 Too Many Requests',
-        'ERROR: failed to solve: node:20: failed to resolve source metadata for docker.io/library/node:20: failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://auth.docker.io/token?scope=repository%3Alibrary%2Fnode%3Apull&service=registry.docker.io: 429 Too Many Requests',
+        `#2 ERROR: ${tooMany}`,
+        '------',
+        ' > [internal] load metadata for docker.io/library/node:20:',
+        '------',
+        'Dockerfile:1',
+        '--------------------',
+        '   1 | >>> FROM node:20',
+        '   2 |     WORKDIR /app',
+        '   3 |     COPY package*.json ./',
+        '--------------------',
+        `ERROR: failed to solve: node:20: failed to resolve source metadata for docker.io/library/node:20: ${tooMany}`,
         `[Container] 2026/11/28 10:01:04.512873 Command did not exit successfully ${build} exit status 1`,
       ],
     },

@@ -17,8 +17,9 @@ export const stopReasonCheck: Check = (facts) => {
     const pullRelated = first.id !== 'unknown';
     if (!pullRelated && !/pull|image|secret|log|registry/i.test(reason.text)) continue;
     const build = reason.build;
+    // A build's words are log lines: they are listed as evidence rather than run together here.
     const said = build
-      ? `Build ${reason.task} failed${build.phase ? ` in phase ${build.phase}` : ''}${build.statusCode ? ` (${build.statusCode})` : ''}: ${result.message}`
+      ? `Build ${reason.task} failed${build.phase ? ` in phase ${build.phase}` : ''}${build.statusCode ? ` (${build.statusCode})` : ''}; ${result.lines.length === 1 ? 'this line of its phase messages and log says' : `these ${result.lines.length} lines of its phase messages and log say`} why.`
       : `${reason.task} stopped with: ${result.message}`;
     findings.push({
       id: 'stop-reason',

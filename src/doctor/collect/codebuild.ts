@@ -72,7 +72,7 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
     ...(accountId ? { accountId } : {}),
     ...(log?.lines.state === 'found' ? { logLines: log.lines.value } : {}),
   };
-  const { plan, sourceFiles } = await planWithSource(planInput, target.sourceDir);
+  const plan = await planWithSource(planInput, target.sourceDir);
 
   const buildPullsEcr = plan.pulls.some((pull) => classifyImage(pull.reference, { region }).kind === 'ecr');
   const pullThroughRules: Lookup<PullThroughCacheRule[]> =
@@ -160,7 +160,6 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
     ...(read.failure ? { failure: read.failure } : {}),
     ...(log ? { log } : {}),
     buildspec,
-    ...(sourceFiles ? { sourceFiles } : {}),
     plan,
   };
   return {
@@ -224,12 +223,9 @@ async function buildspecOf(
  * The plan, with the Dockerfiles and compose files it names read from the source when there is one. A
  * compose file names Dockerfiles in turn, so reading goes on while new files are wanted (bounded).
  */
-async function planWithSource(
-  input: PlanInput,
-  sourceDir: string | undefined,
-): Promise<{ plan: BuildPlan; sourceFiles?: Record<string, boolean> }> {
+async function planWithSource(input: PlanInput, sourceDir: string | undefined): Promise<BuildPlan> {
   let plan = planBuild(input);
-  if (sourceDir === undefined) return { plan };
+  if (sourceDir === undefined) return plan;
   const files = new Map<string, string | undefined>();
   for (let round = 0; round < 3; round++) {
     const wanted = plan.wantedFiles.filter((path) => !files.has(path));
@@ -237,10 +233,7 @@ async function planWithSource(
     for (const [path, text] of await readSourceFiles(sourceDir, wanted)) files.set(path, text);
     plan = planBuild({ ...input, files });
   }
-  return {
-    plan,
-    sourceFiles: Object.fromEntries([...files].map(([path, text]) => [path, text !== undefined])),
-  };
+  return plan;
 }
 
 /**
