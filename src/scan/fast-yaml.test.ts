@@ -167,6 +167,57 @@ const edgeCases = [
   '{"a": 1e400, "b": -0, "c": 1E+2}',
   '  \n  {"indented": true}\n',
   '{"a": 1}\n# trailing comment\n',
+  // Empty values, one-line flow collections and block scalars, as Helm values files write them.
+  'a:\nb: 1\n',
+  'a: # c\nb: 1',
+  'a:   \nb: 1',
+  'a:\n  - x\n  -\n  - y\n',
+  '- \n- x',
+  '-   # c\n- x',
+  'a:',
+  'a:\n---\nb:\n',
+  'a: []\nb: {}\nc: [ ]\nd: { }\n',
+  'a: [x, "y", 1, \'z\']\nb: {c: d, "e": 1}\n',
+  'a: [x,y] # c\nb: [[1], {c: [d]}]\n',
+  'drop: ["ALL"]\nk: [a b, -1]\n',
+  'a: [x,]\n',
+  'a: [x: y]\n',
+  'a: {x}\n',
+  'a: {x:y}\n',
+  'a: [#]\n',
+  'a: [x] y\n',
+  'a: [-]\n',
+  'a: [x\n  , y]\n',
+  'a: [nginx:1.25]\n',
+  'a: {"x" : y}\n',
+  '- [a]\n- {b: c}\n',
+  'a: |\n  l1\n  l2\nb: 1',
+  'a: |-\n  l1\n\n  l2\n\nb: 1',
+  'a: >\n  f1\n  f2\n\n  f3\n  f4\nb: 1',
+  'a: >\n  f1\n  f2\n\n  f3\n   more\n  f4\nb: 1',
+  'a: |+\n  x\n\n\nb: 1',
+  'k:\n  a: |\n    x\n  b: >-\n    y # not comment\n    z\n',
+  'a: | # c\n  x\n',
+  'a: |\n\n  x\n',
+  'a: >\n\n  x\n',
+  'a: |\nb: 1',
+  'a: |',
+  'a: |2\n   x\n',
+  'a: |\n  x\n  \n',
+  'a: |\n  x\n    \nb: 1\n',
+  'a: |\n    \n  x\n',
+  'a: |\n\nb: 1\n',
+  '- |\n  x\n- y',
+  '- a: |\n    x\n  b: 1\n',
+  'a: >\n  x\n\n\n  y\n',
+  'a: |\n  x',
+  'a: |\n  x\n # c\n',
+  'a: |\n  # not a comment\n  x: y\nb: 2\n',
+  'a: |\n    x\n  b: 1\n',
+  'a: |x\n',
+  'a: >-\n  one\n  two\n',
+  '|\n  root\n',
+  '---\na: |\n  x\n---\nb: 1\n',
 ];
 
 /** Block YAML assembled from random pieces, reproducibly. */
@@ -201,6 +252,12 @@ function generated(count: number): string[] {
     '',
     '&a x',
     '[x]',
+    '[]',
+    '{}',
+    '[a, "b"]',
+    '{k: v, "q": 1}',
+    '|',
+    '>-',
   ];
   const keys = ['image', 'name', 'tag', '"quoted"', "'single'", 'services', 'a b', '1', 'true', 'x-y'];
   const out: string[] = [];
@@ -224,6 +281,14 @@ function generated(count: number): string[] {
         } else if (asSeq)
           lines.push(`${prefix}${random(2) ? pick(scalars) : `${pick(keys)}: ${pick(scalars)}`}`);
         else lines.push(`${prefix}${pick(keys)}: ${pick(scalars)}`);
+        const last = lines[lines.length - 1]!;
+        if (/[|>]-?$/.test(last)) {
+          // A block scalar's body: lines at one indentation, blank lines, now and then a deeper one.
+          const body = indent + 2 + pick([0, 2]);
+          for (let count = random(4); count > 0; count--) {
+            lines.push(pick(['', `${' '.repeat(body)}text ${random(9)}`, `${' '.repeat(body + 1)}deeper`]));
+          }
+        }
       }
     };
     emit(0, 0);
@@ -260,7 +325,7 @@ describe('fast YAML/JSON reader', () => {
     ];
     assert.deepEqual(
       ordinary.map((content) => parseSimpleYaml(content) !== undefined),
-      [true, true, true, false],
+      [true, true, true, true],
     );
     for (const content of ordinary) compare(content);
   });
@@ -283,7 +348,15 @@ describe('fast YAML/JSON reader', () => {
   });
 
   it('declines what it does not support instead of guessing', () => {
-    for (const content of ['a: &x 1\nb: *x\n', 'a: |\n  x\n', 'a: !Sub x\n', 'a:\n', '{"a": 1,}', 'a: [1]']) {
+    for (const content of [
+      'a: &x 1\nb: *x\n',
+      'a: |+\n  x\n',
+      'a: |2\n   x\n',
+      'a: !Sub x\n',
+      '{"a": 1,}',
+      'a: [1,]',
+      'a: [x\n  , y]\n',
+    ]) {
       assert.equal(parseSimpleYaml(content), undefined, content);
     }
   });

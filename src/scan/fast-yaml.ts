@@ -136,6 +136,14 @@ function plainNode(source: string, start: number, end: number): Scalar<unknown> 
   return scalarNode(resolvePlain(source), source, 'PLAIN', start, end);
 }
 
+/** An empty value (`key:` with nothing after it, `- ` alone): a null plain scalar where the value would start. */
+function nullNode(at: number): Scalar<unknown> {
+  return scalarNode(null, '', 'PLAIN', at, at);
+}
+
+/** Characters that end a plain scalar inside a flow collection. */
+const flowIndicators = ',[]{}';
+
 // ---------------------------------------------------------------------------------------------------------
 // JSON
 
@@ -355,6 +363,8 @@ class BlockReader {
     const content = this.content;
     const char = content[start];
     if (char === '-' && this.isBlank(start + 1)) return this.sequence(line, column);
+    if (char === '|' || char === '>') return this.blockScalar(line, start, parentIndent);
+    if (char === '[' || char === '{') return this.flowOnLine(line, start, parentIndent);
     if (this.keyColon(start, this.ends[line]!) !== -1) return this.mapping(line, column);
     const scalar = this.inlineScalar(start, this.ends[line]!);
     this.line = line + 1;
@@ -387,8 +397,9 @@ class BlockReader {
       if (after === end || (this.content[after] === '#' && after > dash + 1)) {
         this.line = line + 1;
         const next = this.nextContent();
-        if (next === -1 || this.indents[next]! <= column) throw notSimple; // an empty item
-        seq.items.push(this.node(next, this.indents[next]!, column));
+        if (next !== -1 && this.indents[next]! > column) {
+          seq.items.push(this.node(next, this.indents[next]!, column));
+        } else seq.items.push(nullNode(after)); // an empty item
       } else {
         seq.items.push(this.node(line, after - this.starts[line]!, column));
       }
@@ -426,20 +437,23 @@ class BlockReader {
       if (valueStart === lineEnd || content[valueStart] === '#') {
         this.line = line + 1;
         const next = this.nextContent();
-        if (next === -1) throw notSimple; // an empty value
-        const indent = this.indents[next]!;
-        const first = this.starts[next]! + indent;
-        if (indent > column) value = this.node(next, indent, column);
+        const indent = next === -1 ? -1 : this.indents[next]!;
+        const first = next === -1 ? -1 : this.starts[next]! + indent;
+        if (next !== -1 && indent > column) value = this.node(next, indent, column);
         else if (indent === column && content[first] === '-' && this.isBlank(first + 1)) {
           value = this.sequence(next, indent);
-        } else throw notSimple; // an empty value
+        } else value = nullNode(valueStart); // an empty value
       } else {
         const char = content[valueStart];
         if ((char === '-' || char === '?' || char === ':') && this.isBlank(valueStart + 1)) throw notSimple;
-        if (this.keyColon(valueStart, lineEnd) !== -1) throw notSimple; // `a: b: c`
-        value = this.inlineScalar(valueStart, lineEnd);
-        this.line = line + 1;
-        this.endOfNode(column);
+        if (char === '|' || char === '>') value = this.blockScalar(line, valueStart, column);
+        else if (char === '[' || char === '{') value = this.flowOnLine(line, valueStart, column);
+        else {
+          if (this.keyColon(valueStart, lineEnd) !== -1) throw notSimple; // `a: b: c`
+          value = this.inlineScalar(valueStart, lineEnd);
+          this.line = line + 1;
+          this.endOfNode(column);
+        }
       }
       map.items.push(newPair(key, value));
       const next = this.nextContent();
@@ -536,6 +550,156 @@ class BlockReader {
     }
     while (stop > start && content[stop - 1] === ' ') stop--;
     return plainNode(content.slice(start, stop), start, stop);
+  }
+
+  /**
+   * A literal (`|`) or folded (`>`) block scalar whose header is at `start`, inside a node indented
+   * `parentIndent`. Taken: clip and strip chomping, the indentation found from the first line, and for folded
+   * scalars only lines at that indentation. Keep chomping (`+`), indentation indicators, lines with more
+   * spaces than the indentation where it matters, and a block scalar as a document's root take the full parser.
+   */
+  blockScalar(line: number, start: number, parentIndent: number): Scalar<unknown> {
+    if (parentIndent < 0) throw notSimple;
+    const content = this.content;
+    const headerEnd = this.ends[line]!;
+    const folded = content[start] === '>';
+    let index = start + 1;
+    let strip = false;
+    if (content[index] === '-') {
+      strip = true;
+      index++;
+    }
+    let after = index;
+    while (after < headerEnd && content[after] === ' ') after++;
+    if (after < headerEnd && !(content[after] === '#' && after > index)) throw notSimple;
+    const count = this.starts.length;
+    let indent = -1;
+    /** The value's lines (blank ones included) up to its last non-blank line. */
+    const body: number[] = [];
+    let pendingBlank = 0;
+    let next = line + 1;
+    for (; next < count; next++) {
+      const lead = this.indents[next]!;
+      if (lead === this.ends[next]! - this.starts[next]!) {
+        // Whitespace beyond the indentation would be content: rare, and left to the full parser.
+        if (lead > 0 && (indent === -1 || lead > indent)) throw notSimple;
+        pendingBlank++;
+        continue;
+      }
+      if (indent === -1) {
+        if (lead <= parentIndent) break;
+        indent = lead;
+      } else if (lead < indent) break;
+      if (folded && (lead > indent || (body.length === 0 && pendingBlank > 0))) throw notSimple;
+      for (; pendingBlank > 0; pendingBlank--) body.push(-1);
+      body.push(next);
+    }
+    this.line = next;
+    if (indent === -1 && pendingBlank > 0) throw notSimple;
+    let value = '';
+    let blanks = 0;
+    let first = true;
+    for (const bodyLine of body) {
+      if (bodyLine === -1) {
+        if (!folded) value += '\n';
+        blanks++;
+        continue;
+      }
+      const text = content.slice(this.starts[bodyLine]! + indent, this.ends[bodyLine]!);
+      if (first) value += text;
+      else if (!folded) value += `\n${text}`;
+      else value += (blanks === 0 ? ' ' : '\n'.repeat(blanks)) + text;
+      first = false;
+      blanks = 0;
+    }
+    if (body.length > 0 && !strip) value += '\n';
+    const lastLine = body.length > 0 ? body[body.length - 1]! : line;
+    const end = Math.min(this.ends[lastLine]! + 1, content.length);
+    return scalarNode(value, value, folded ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL', start, end);
+  }
+
+  /** A flow collection that opens at `start` and closes on the same line, where a comment may follow it. */
+  flowOnLine(line: number, start: number, parentIndent: number): Node {
+    const content = this.content;
+    const end = this.ends[line]!;
+    const { node, next } = this.flowCollection(start, end);
+    let after = next;
+    while (after < end && content[after] === ' ') after++;
+    if (after < end && !(content[after] === '#' && after > next)) throw notSimple;
+    this.line = line + 1;
+    this.endOfNode(parentIndent);
+    return node;
+  }
+
+  /** `[a, "b", {c: d}]` or `{a: b}` on one line: plain scalars without `:` or `#`, quoted ones without escapes. */
+  flowCollection(start: number, end: number): { node: Node; next: number } {
+    const content = this.content;
+    const isSeq = content[start] === '[';
+    const close = isSeq ? ']' : '}';
+    const collection = isSeq ? newSeq() : newMap();
+    collection.flow = true;
+    let index = this.skipSpaces(start + 1, end);
+    if (content[index] === close) index++;
+    else {
+      for (;;) {
+        if (isSeq) {
+          const item = this.flowItem(index, end, false);
+          (collection as YAMLSeq<unknown>).items.push(item.node);
+          index = item.next;
+        } else {
+          const key = this.flowItem(index, end, true);
+          if (content[key.next] !== ':' || content[key.next + 1] !== ' ') throw notSimple;
+          const value = this.flowItem(this.skipSpaces(key.next + 1, end), end, false);
+          (collection as YAMLMap<unknown, unknown>).items.push(newPair(key.node, value.node));
+          index = value.next;
+        }
+        index = this.skipSpaces(index, end);
+        const char = content[index];
+        index++;
+        if (char === close) break;
+        if (char !== ',') throw notSimple;
+        index = this.skipSpaces(index, end);
+        if (content[index] === close) throw notSimple; // a trailing comma
+      }
+    }
+    collection.range = [start, index, index];
+    return { node: collection, next: index };
+  }
+
+  /** One entry of a flow collection: a nested collection (not as a key), a quoted or a plain scalar. */
+  flowItem(start: number, end: number, isKey: boolean): { node: Node; next: number } {
+    const content = this.content;
+    const char = content[start];
+    if (start >= end) throw notSimple;
+    if (char === '[' || char === '{') {
+      if (isKey) throw notSimple;
+      return this.flowCollection(start, end);
+    }
+    if (char === '"' || char === "'") {
+      const close = this.closingQuote(start, end);
+      if (close === -1) throw notSimple;
+      return { node: this.quoted(start, close), next: close + 1 };
+    }
+    this.checkPlainStart(start);
+    if ((char === '-' || char === '?' || char === ':') && flowIndicators.includes(content[start + 1] ?? '')) {
+      throw notSimple;
+    }
+    let index = start;
+    for (; index < end; index++) {
+      const at = content[index]!;
+      if (flowIndicators.includes(at)) break;
+      if (at === ':' && isKey) break;
+      if (at === ':' || at === '#') throw notSimple;
+    }
+    let stop = index;
+    while (stop > start && content[stop - 1] === ' ') stop--;
+    if (stop === start) throw notSimple;
+    return { node: plainNode(content.slice(start, stop), start, stop), next: index };
+  }
+
+  skipSpaces(index: number, end: number): number {
+    while (index < end && this.content[index] === ' ') index++;
+    return index;
   }
 
   checkPlainStart(start: number): void {
