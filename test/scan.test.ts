@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { runCli } from './helpers/cli.ts';
 import { requirePeer } from './helpers/peers.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
@@ -252,6 +253,300 @@ describe('pullsafe rewrite', () => {
   it('needs exactly one target', async () => {
     assert.equal((await runCli(['rewrite', root])).code, 2);
     assert.equal((await runCli(['rewrite', '--to-ecr-public', '--to-mirror', 'x:5000', root])).code, 2);
+  });
+});
+
+/** A platform repository as teams keep them: charts, an environment's values, compose, Terraform, CDK, raw manifests. */
+const platform: Record<string, string> = {
+  'charts/cache/Chart.yaml': [
+    'apiVersion: v2',
+    'name: cache',
+    'version: 19.6.4',
+    'dependencies:',
+    '  - name: common',
+    '    repository: oci://registry-1.docker.io/examplecharts',
+    '    version: 2.x.x',
+    '',
+  ].join('\n'),
+  'charts/cache/values.yaml': [
+    '## @param global.imageRegistry Global Docker image registry',
+    'global:',
+    '  imageRegistry: ""',
+    '  imagePullSecrets: []',
+    '## Cache image',
+    '## ref: https://hub.docker.com/r/acme/cache/tags/',
+    'image:',
+    '  registry: docker.io',
+    '  repository: acme/cache',
+    '  tag: 7.4.1-debian-12-r3 # immutable tags are recommended',
+    '  digest: ""',
+    '  pullPolicy: IfNotPresent',
+    'metrics:',
+    '  enabled: false',
+    '  image:',
+    '    registry: docker.io',
+    '    repository: acme/cache-exporter',
+    '    tag: 1.66.0',
+    'gitImage:',
+    '  repository: alpine/git',
+    '  tag: 2.45.2',
+    'configuration: |-',
+    '  image: text-not-an-image',
+    '',
+  ].join('\n'),
+  'charts/cache/templates/_helpers.tpl': [
+    '{{- define "cache.image" -}}',
+    '{{ include "common.images.image" (dict "imageRoot" .Values.image "global" .Values.global) }}',
+    '{{- end -}}',
+    '{{- define "cache.git.image" -}}',
+    '{{ include "common.images.image" (dict "imageRoot" .Values.gitImage "global" .Values.global) }}',
+    '{{- end -}}',
+    '',
+  ].join('\n'),
+  'charts/cache/templates/statefulset.yaml': [
+    '{{- if not .Values.standalone }}',
+    'apiVersion: {{ include "common.capabilities.statefulset.apiVersion" . }}',
+    'kind: StatefulSet',
+    'metadata:',
+    '  name: {{ include "common.names.fullname" . }}',
+    'spec:',
+    '  template:',
+    '    spec:',
+    '      containers:',
+    '        - name: cache',
+    '          image: {{ template "cache.image" . }}',
+    '{{- end }}',
+    '',
+  ].join('\n'),
+  'charts/cache/crds/widgets.yaml': [
+    'apiVersion: apiextensions.k8s.io/v1',
+    'kind: CustomResourceDefinition',
+    'metadata: {name: widgets.example.com}',
+    'spec:',
+    '  versions:',
+    '    - name: v1',
+    '      schema:',
+    '        openAPIV3Schema:',
+    '          properties:',
+    '            containers: {type: array, default: [{name: x, image: example/default:1}]}',
+    '',
+  ].join('\n'),
+  'charts/web/Chart.yaml': 'apiVersion: v2\nname: web\nversion: 0.1.0\nappVersion: "1.27.0"\n',
+  'charts/web/values.yaml': [
+    'replicaCount: 1',
+    'image:',
+    '  repository: nginx',
+    '  pullPolicy: IfNotPresent',
+    '  # Overrides the image tag whose default is the chart appVersion.',
+    '  tag: "1.27.0"',
+    '',
+  ].join('\n'),
+  'charts/web/templates/deployment.yaml': [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata:',
+    '  name: {{ include "web.fullname" . }}',
+    'spec:',
+    '  template:',
+    '    spec:',
+    '      containers:',
+    '        - name: {{ .Chart.Name }}',
+    '          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"',
+    '',
+  ].join('\n'),
+  'charts/web/templates/tests/test-connection.yaml': [
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata:',
+    '  name: "{{ include "web.fullname" . }}-test-connection"',
+    'spec:',
+    '  containers:',
+    '    - name: wget',
+    '      image: busybox:1.36',
+    "      command: ['wget']",
+    '',
+  ].join('\n'),
+  'environments/prod/values.yaml': 'image:\n  repository: acme/app\n  tag: "3.1.0"\n',
+  'compose.yaml': [
+    'services:',
+    '  etl:',
+    '    build: ./etl',
+    '    image: etl-kafka',
+    '  kafka:',
+    '    image: apache/kafka:3.8.0',
+    '',
+  ].join('\n'),
+  'infra/build.tf': [
+    'resource "aws_codebuild_project" "build" {',
+    '  environment {',
+    '    compute_type = "BUILD_GENERAL1_SMALL"',
+    '    image        = "aws/codebuild/amazonlinux2-x86_64-standard:5.0"',
+    '    type         = "LINUX_CONTAINER"',
+    '  }',
+    '}',
+    '',
+  ].join('\n'),
+  'cdk/lib/service-stack.ts': [
+    "import * as ecs from 'aws-cdk-lib/aws-ecs';",
+    'export class ServiceStack extends Stack {',
+    "  readonly image = ecs.ContainerImage.fromRegistry('amazon/amazon-ecs-sample');",
+    '}',
+    '',
+  ].join('\n'),
+  'deploy/debug-pod':
+    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: debug\nspec:\n  containers:\n    - name: shell\n      image: alpine:3.20\n',
+  'deploy/api.json':
+    '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api"}, "spec": {"containers": [{"name": "api", "image": "python:3.12-slim"}]}}\n',
+};
+
+describe('a platform repository: every form, one scan, one rewrite', () => {
+  let tree: string;
+  before(async () => {
+    tree = await makeTempDir('pullsafe-platform-');
+    for (const [name, content] of Object.entries(platform)) {
+      await mkdir(dirname(join(tree, name)), { recursive: true });
+      await writeFile(join(tree, name), content);
+    }
+  });
+  after(async () => {
+    if (tree) await removeTempDir(tree);
+  });
+
+  async function scanTree(): Promise<{
+    references: (JsonReference & { resolved?: string })[];
+    summary: Record<string, number>;
+  }> {
+    const result = await runCli(['scan', '--json', tree]);
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout) as {
+      references: (JsonReference & { resolved?: string })[];
+      summary: Record<string, number>;
+    };
+  }
+
+  it('reports each image once, where it is written, with what pulls it', async () => {
+    const { references, summary } = await scanTree();
+    assert.deepEqual(
+      references.map((reference) => [
+        reference.file,
+        reference.line,
+        reference.text,
+        reference.kind,
+        reference.registryKind,
+      ]),
+      [
+        ['compose.yaml', 4, 'etl-kafka', 'built', 'docker-hub'],
+        ['compose.yaml', 6, 'apache/kafka:3.8.0', 'compose', 'docker-hub'],
+        ['cdk/lib/service-stack.ts', 3, 'amazon/amazon-ecs-sample', 'cdk', 'docker-hub'],
+        ['charts/cache/values.yaml', 9, 'acme/cache', 'helm-values', 'docker-hub'],
+        ['charts/cache/values.yaml', 17, 'acme/cache-exporter', 'helm-values', 'docker-hub'],
+        ['charts/cache/values.yaml', 20, 'alpine/git', 'helm-values', 'docker-hub'],
+        ['charts/web/values.yaml', 3, 'nginx', 'helm-values', 'docker-hub'],
+        ['charts/web/templates/tests/test-connection.yaml', 8, 'busybox:1.36', 'kubernetes', 'docker-hub'],
+        ['deploy/debug-pod', 8, 'alpine:3.20', 'kubernetes', 'docker-hub'],
+        ['deploy/api.json', 1, 'python:3.12-slim', 'kubernetes', 'docker-hub'],
+        ['environments/prod/values.yaml', 2, 'acme/app', 'helm-values', 'docker-hub'],
+        ['infra/build.tf', 4, 'aws/codebuild/amazonlinux2-x86_64-standard:5.0', 'terraform', 'codebuild'],
+      ],
+    );
+    const byText = new Map(references.map((reference) => [reference.text, reference]));
+    assert.equal(byText.get('acme/cache')?.resolved, 'docker.io/acme/cache:7.4.1-debian-12-r3');
+    assert.equal(byText.get('acme/cache')?.tag, '7.4.1-debian-12-r3');
+    assert.equal(byText.get('aws/codebuild/amazonlinux2-x86_64-standard:5.0')?.registry, 'codebuild');
+    assert.equal(summary.references, 12);
+    assert.equal(summary.dockerHub, 10, 'the build target and the CodeBuild image are not Docker Hub pulls');
+    assert.equal(summary.built, 1);
+    const text = await runCli(['scan', tree]);
+    assert.match(
+      text.stdout,
+      /^Built here: names that compose builds \(not pulled, never rewritten\) \(1\)\n {2}compose\.yaml:4:12 {2}etl-kafka {2}\[built\]\n/m,
+    );
+    assert.match(
+      text.stdout,
+      /infra\/build\.tf:4:21 {2}aws\/codebuild\/amazonlinux2-x86_64-standard:5\.0 {2}\[terraform\] {2}\(provided by CodeBuild\)/,
+    );
+  });
+
+  it('rewrites image maps in place, adds registry: where the chart reads one, and says what to set where it cannot', async () => {
+    const mirror = 'mirror.example.com:5000/hub';
+    const dry = await runCli(['rewrite', '--to-mirror', mirror, '--dry-run', tree]);
+    assert.equal(dry.code, 1, 'the environment values are left');
+    assert.match(
+      dry.stdout,
+      /^- {2}repository: alpine\/git\n\+ {2}repository: hub\/alpine\/git\n\+ {2}registry: mirror\.example\.com:5000$/m,
+    );
+    assert.match(dry.stdout, /^@@ -5,19 \+5,20 @@$/m, 'the added line counts');
+    assert.match(
+      dry.stdout,
+      /^- {2}registry: docker\.io\n- {2}repository: acme\/cache\n\+ {2}registry: mirror\.example\.com:5000\n\+ {2}repository: hub\/acme\/cache$/m,
+    );
+    assert.equal(
+      await readFile(join(tree, 'charts/cache/values.yaml'), 'utf8'),
+      platform['charts/cache/values.yaml'],
+    );
+
+    const result = await runCli(['rewrite', '--to-mirror', mirror, tree]);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /^rewrote 9 references in 7 files$/m);
+    assert.match(
+      result.stdout,
+      /^left environments\/prod\/values\.yaml:2:15 {2}acme\/app: no chart next to this file says whether it reads image\.registry: set image\.registry to mirror\.example\.com:5000 and image\.repository to hub\/acme\/app if it does, else image\.repository to mirror\.example\.com:5000\/hub\/acme\/app$/m,
+    );
+    assert.equal(
+      await readFile(join(tree, 'charts/cache/values.yaml'), 'utf8'),
+      platform['charts/cache/values.yaml']!.replace(
+        '  registry: docker.io\n  repository: acme/cache\n',
+        '  registry: mirror.example.com:5000\n  repository: hub/acme/cache\n',
+      )
+        .replace(
+          '    registry: docker.io\n    repository: acme/cache-exporter',
+          '    registry: mirror.example.com:5000\n    repository: hub/acme/cache-exporter',
+        )
+        .replace(
+          '  repository: alpine/git\n',
+          '  repository: hub/alpine/git\n  registry: mirror.example.com:5000\n',
+        ),
+    );
+    assert.equal(
+      await readFile(join(tree, 'charts/web/values.yaml'), 'utf8'),
+      platform['charts/web/values.yaml']!.replace(
+        'repository: nginx',
+        'repository: mirror.example.com:5000/hub/library/nginx',
+      ),
+      'the helm create layout reads no registry: the repository takes the whole name',
+    );
+    for (const unchanged of [
+      'compose.yaml',
+      'infra/build.tf',
+      'environments/prod/values.yaml',
+      'charts/cache/crds/widgets.yaml',
+    ]) {
+      const expected =
+        unchanged === 'compose.yaml'
+          ? platform[unchanged]!.replace(
+              'apache/kafka:3.8.0',
+              'mirror.example.com:5000/hub/apache/kafka:3.8.0',
+            )
+          : platform[unchanged];
+      assert.equal(await readFile(join(tree, unchanged), 'utf8'), expected, unchanged);
+    }
+    for (const name of Object.keys(platform).filter(
+      (name) => /\.ya?ml$/.test(name) && !name.includes('/templates/'),
+    )) {
+      const documents = parseAllDocuments(await readFile(join(tree, name), 'utf8'));
+      assert.ok(
+        documents.every((document) => document.errors.length === 0),
+        `${name} still parses`,
+      );
+    }
+    const after = await scanTree();
+    assert.equal(after.summary.dockerHub, 1, 'only the environment values are left on Docker Hub');
+    assert.equal(
+      after.references.find((reference) => reference.text === 'hub/alpine/git')?.resolved,
+      'mirror.example.com:5000/hub/alpine/git:2.45.2',
+    );
+    const again = await runCli(['rewrite', '--to-mirror', mirror, tree]);
+    assert.match(again.stdout, /^rewrote 0 references in 0 files$/m);
   });
 });
 

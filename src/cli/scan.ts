@@ -70,6 +70,7 @@ export async function runScan(paths: string[], flags: ScanFlags): Promise<number
         references: references.length,
         dockerHub: references.filter((reference) => hasRisk(reference, 'docker-hub')).length,
         unresolved: references.filter((reference) => hasRisk(reference, 'unresolved')).length,
+        built: references.filter((reference) => reference.kind === 'built').length,
         filesScanned: result.filesScanned,
         filesRead: result.filesRead,
       },
@@ -96,8 +97,15 @@ function renderScan(references: ScannedReference[], filesScanned: number): strin
     [
       'Other registries',
       references.filter(
-        (reference) => reference.classification && reference.classification.registryKind !== 'docker-hub',
+        (reference) =>
+          reference.kind !== 'built' &&
+          reference.classification &&
+          reference.classification.registryKind !== 'docker-hub',
       ),
+    ],
+    [
+      'Built here: names that compose builds (not pulled, never rewritten)',
+      references.filter((reference) => reference.kind === 'built'),
     ],
   ];
   const lines: string[] = [];
@@ -105,8 +113,11 @@ function renderScan(references: ScannedReference[], filesScanned: number): strin
     if (members.length === 0) continue;
     lines.push(`${title} (${members.length})`);
     for (const reference of members) {
-      const c = reference.classification;
+      // What a build produces is not pulled: pull notes (floating tags, ECR Public copies) say nothing of it.
+      const c = reference.kind === 'built' ? undefined : reference.classification;
       const notes: string[] = [];
+      if (reference.parts && reference.resolved) notes.push(`composed: ${reference.resolved}`);
+      if (c?.registryKind === 'codebuild') notes.push('provided by CodeBuild');
       if (c?.official) notes.push('official image');
       if (c?.floating) notes.push('floating tag');
       if (c?.pinned) notes.push('pinned');
@@ -149,6 +160,8 @@ function toSarif(references: ScannedReference[]): unknown {
         },
       },
     };
+    // A name a build produces is not pulled: nothing to say about it.
+    if (reference.kind === 'built') continue;
     const c = reference.classification;
     if (c?.registryKind === 'docker-hub') {
       const fix = c.ecrPublicEquivalent
@@ -259,7 +272,7 @@ export async function runRewrite(paths: string[], flags: RewriteFlags): Promise<
     const before = await readFile(path, 'utf8');
     const after = applyEdits(before, fileEdits);
     if (flags.dryRun) {
-      process.stdout.write(unifiedDiff(fileEdits[0]!.reference.file, before, after));
+      process.stdout.write(unifiedDiff(fileEdits[0]!.reference.file, before, fileEdits));
       continue;
     }
     const temp = `${path}.pullsafe-${randomBytes(4).toString('hex')}`;

@@ -28,13 +28,18 @@ describe('CI extractors: matches', () => {
   const cases: [Extractor, string[], string[]][] = [
     [
       githubActionsExtractor,
-      ['.github/workflows/ci.yml', 'svc/.github/workflows/release.yaml'],
+      [
+        '.github/workflows/ci.yml',
+        'svc/.github/workflows/release.yaml',
+        'action.yml',
+        'actions/lint/action.yaml',
+      ],
       ['.github/dependabot.yml', 'workflows/ci.yml', '.github/workflows/README.md'],
     ],
     [
       gitlabCiExtractor,
-      ['.gitlab-ci.yml', 'ci/build.gitlab-ci.yml', 'sub/.gitlab-ci.yaml'],
-      ['gitlab-ci.md', '.gitlab/issue_templates/x.md'],
+      ['.gitlab-ci.yml', 'ci/build.gitlab-ci.yml', 'sub/.gitlab-ci.yaml', '.gitlab/ci/test.yml'],
+      ['gitlab-ci.md', '.gitlab/issue_templates/x.md', '.gitlab/agents/prod/config.yaml'],
     ],
     [
       buildspecExtractor,
@@ -233,6 +238,56 @@ describe('buildspecExtractor', () => {
         context: 'phases.build.commands[0]: docker command',
       },
     ]);
+  });
+});
+
+describe('buildspecExtractor: FROM written by commands', () => {
+  it('reads the image of a FROM line a command writes, literal or from a variable', () => {
+    const content = [
+      'version: 0.2', // 1
+      'phases:', // 2
+      '  build:', // 3
+      '    commands:', // 4
+      '      - echo "FROM public.ecr.aws/docker/library/python:3.12-slim" > Dockerfile', // 5
+      "      - printf 'FROM node:20-alpine\\nRUN npm ci\\n' > Dockerfile.ci", // 6
+      '      - |', // 7
+      '        cat > Dockerfile.test <<EOF', // 8
+      '        FROM --platform=linux/amd64 golang:1.23 AS build', // 9
+      '        FROM scratch', // 10
+      '        EOF', // 11
+      '      - echo "FROM $BASE_IMAGE" >> Dockerfile', // 12
+      '      - echo "from the docs" > notes.txt', // 13
+      '',
+    ].join('\n');
+    const found = buildspecExtractor.extract('buildspec.yml', content);
+    assert.deepEqual(
+      found.map((reference) => [reference.line, reference.text, reference.unresolved]),
+      [
+        [5, 'public.ecr.aws/docker/library/python:3.12-slim', undefined],
+        [6, 'node:20-alpine', undefined],
+        [9, 'golang:1.23', undefined],
+        [12, '$BASE_IMAGE', 'uses a shell variable'],
+      ],
+    );
+    for (const reference of found) {
+      assert.equal(content.slice(reference.offset, reference.offset + reference.text.length), reference.text);
+      assert.match(reference.context ?? '', /FROM written by a command$/);
+    }
+  });
+});
+
+describe('githubActionsExtractor: action metadata', () => {
+  it('reads runs.image of a Docker container action, not a Dockerfile it builds', () => {
+    const action = 'name: lint\nruns:\n  using: docker\n  image: docker://ghcr.io/acme/linter:2.1\n';
+    const found = githubActionsExtractor.extract('action.yml', action);
+    assert.deepEqual(
+      found.map((reference) => [reference.line, reference.column, reference.text]),
+      [[4, 19, 'ghcr.io/acme/linter:2.1']],
+    );
+    assert.deepEqual(
+      githubActionsExtractor.extract('action.yml', 'runs:\n  using: docker\n  image: Dockerfile\n'),
+      [],
+    );
   });
 });
 

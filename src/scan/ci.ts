@@ -3,10 +3,11 @@
  *
  * - GitHub Actions (`.github/workflows/*.yml`): `jobs.<id>.container` (string or `{image}`),
  *   `jobs.<id>.services.<name>` (string or `{image}`), `steps[].uses: docker://image` (the text after
- *   `docker://`).
- * - GitLab CI (`.gitlab-ci.yml`, `*.gitlab-ci.yml`): `image` and `services` (strings or `{name}`), at the top
- *   level, under `default:` and in jobs (hidden `.template` jobs included).
- * - CodeBuild (`buildspec*.yml`): `docker pull <ref>` and `docker run [flags] <ref>` in `phases.*.commands`.
+ *   `docker://`); action metadata (`action.yml`): `runs.image: docker://image`.
+ * - GitLab CI (`.gitlab-ci.yml`, `*.gitlab-ci.yml`, YAML under `.gitlab/`): `image` and `services` (strings
+ *   or `{name}`), at the top level, under `default:` and in jobs (hidden `.template` jobs included).
+ * - CodeBuild (`buildspec*.yml`): `docker pull <ref>` and `docker run [flags] <ref>` in `phases.*.commands`,
+ *   and `FROM <ref>` that a command writes into a Dockerfile.
  * - Bitbucket Pipelines (`bitbucket-pipelines.yml`): `image` (string or `{name}`) at the top level and in
  *   steps, `definitions.services.<name>.image`.
  * - CircleCI (`.circleci/config.yml`): `jobs.<id>.docker[].image`, `executors.<id>.docker[].image`.
@@ -41,14 +42,25 @@ function githubDecision(text: string): ScalarDecision {
   return {};
 }
 
+const ACTION_METADATA = /(?:^|\/)action\.ya?ml$/i;
+
 export const githubActionsExtractor: Extractor = {
   kind: 'github-actions',
   matches(path: string): boolean {
-    return /(?:^|\/)\.github\/workflows\/[^/]+\.ya?ml$/i.test(path);
+    return /(?:^|\/)\.github\/workflows\/[^/]+\.ya?ml$/i.test(path) || ACTION_METADATA.test(path);
   },
   extract(path: string, content: string): FoundReference[] {
+    const action = ACTION_METADATA.test(path);
     return collectReferences(path, content, 'github-actions', (scalar) => {
       if (!isImageScalar(scalar)) return undefined;
+      if (action) {
+        // A Docker container action runs `runs.image`: a `docker://` image, or a Dockerfile it builds.
+        if (!pathMatches(scalar.path, ['runs', 'image'])) return undefined;
+        const match = /^docker:\/\//i.exec(scalar.text);
+        if (!match) return undefined;
+        const text = scalar.text.slice(match[0].length);
+        return { ...githubDecision(text), offset: scalar.offset + match[0].length, text };
+      }
       if (
         anyPattern(scalar.path, [
           ['jobs', '*', 'container'],
@@ -116,7 +128,11 @@ function gitlabVariables(content: string): Map<string, Map<string, string>> {
 export const gitlabCiExtractor: Extractor = {
   kind: 'gitlab-ci',
   matches(path: string): boolean {
-    return /\.gitlab-ci\.ya?ml$/i.test(baseName(path));
+    // Pipelines split into files that `.gitlab-ci.yml` includes live under `.gitlab/` (agents' settings do not).
+    return (
+      /\.gitlab-ci\.ya?ml$/i.test(baseName(path)) ||
+      /(?:^|\/)\.gitlab\/(?!agents\/)(?:[^/]+\/)*[^/]+\.ya?ml$/i.test(path)
+    );
   },
   extract(path: string, content: string): FoundReference[] {
     let variables: Map<string, Map<string, string>>;
@@ -221,6 +237,21 @@ function dockerCommandImages(raw: string, base: number): { offset: number; text:
   return out;
 }
 
+/**
+ * `FROM <image>` written into a Dockerfile by a command (`echo "FROM node:20" > Dockerfile`, `printf 'FROM
+ * %s\n'`, a heredoc): the image after `FROM` (and `--platform=...`), uppercase as Dockerfiles write it.
+ */
+function writtenFromImages(raw: string, base: number): { offset: number; text: string }[] {
+  const out: { offset: number; text: string }[] = [];
+  const from = /(?:^|[\s"'`;(]|\\n)FROM[ \t]+(?:--platform=\S+[ \t]+)?([^\s"'`;\\]+)/g;
+  for (let match = from.exec(raw); match; match = from.exec(raw)) {
+    const text = match[1] ?? '';
+    if (text.toLowerCase() === 'scratch' || !/^[A-Za-z0-9$][\w.\-/:@${}]*$/.test(text)) continue;
+    out.push({ offset: base + match.index + match[0].length - text.length, text });
+  }
+  return out;
+}
+
 export const buildspecExtractor: Extractor = {
   kind: 'buildspec',
   matches(path: string): boolean {
@@ -238,11 +269,18 @@ export const buildspecExtractor: Extractor = {
       }
       const raw = content.slice(scalar.sourceStart, scalar.sourceEnd);
       const decisions: ScalarDecision[] = [];
-      for (const image of dockerCommandImages(raw, scalar.sourceStart)) {
+      const found = [
+        ...dockerCommandImages(raw, scalar.sourceStart).map((image) => ({ ...image, how: 'docker command' })),
+        ...writtenFromImages(raw, scalar.sourceStart).map((image) => ({
+          ...image,
+          how: 'FROM written by a command',
+        })),
+      ];
+      for (const image of found) {
         const decision: ScalarDecision = {
           offset: image.offset,
           text: image.text,
-          context: `${formatYamlPath(scalar.path)}: docker command`,
+          context: `${formatYamlPath(scalar.path)}: ${image.how}`,
         };
         if (image.text.includes('$')) decision.unresolved = 'uses a shell variable';
         decisions.push(decision);

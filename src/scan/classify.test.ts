@@ -36,6 +36,35 @@ describe('classification', () => {
     assert.equal(classify('Not A Reference'), undefined);
   });
 
+  it("gives CodeBuild's curated images their own registry when CodeBuild runs them, never Docker Hub", () => {
+    assert.deepEqual(classify('aws/codebuild/amazonlinux2-x86_64-standard:5.0', { codebuild: true }), {
+      registry: 'codebuild',
+      repository: 'aws/codebuild/amazonlinux2-x86_64-standard',
+      tag: '5.0',
+      registryKind: 'codebuild',
+      implicitRegistry: false,
+      official: false,
+      pinned: false,
+      floating: false,
+    });
+    assert.equal(classify('aws/codebuild/standard:7.0', { codebuild: true })?.registryKind, 'codebuild');
+    assert.equal(
+      classify('node:20', { codebuild: true })?.registryKind,
+      'docker-hub',
+      'CodeBuild pulls other images',
+    );
+    assert.equal(
+      classify('public.ecr.aws/codebuild/amazonlinux2-x86_64-standard:5.0', { codebuild: true })
+        ?.registryKind,
+      'ecr-public',
+    );
+    assert.equal(
+      classify('aws/codebuild/standard:7.0')?.registryKind,
+      'docker-hub',
+      'outside CodeBuild, a name is a name',
+    );
+  });
+
   it('knows the registries that matter on AWS', () => {
     assert.equal(registryKind('123456789012.dkr.ecr.us-east-1.amazonaws.com'), 'ecr-private');
     assert.equal(registryKind('123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn'), 'ecr-private');
@@ -105,12 +134,13 @@ describe('rewriting', () => {
   });
 
   it('prints a unified diff of the changed lines', () => {
-    const diff = unifiedDiff('Dockerfile', 'a\nFROM nginx\nb\n', 'a\nFROM mirror/nginx\nb\n');
+    const { edits } = planRewrites([found('nginx', 7)], { kind: 'mirror', host: 'mirror' });
+    const diff = unifiedDiff('Dockerfile', 'a\nFROM nginx\nb\n', edits);
     assert.equal(
       diff,
-      '--- a/Dockerfile\n+++ b/Dockerfile\n@@ -1,4 +1,4 @@\n a\n-FROM nginx\n+FROM mirror/nginx\n b\n \n',
+      '--- a/Dockerfile\n+++ b/Dockerfile\n@@ -1,3 +1,3 @@\n a\n-FROM nginx\n+FROM mirror/library/nginx\n b\n',
     );
-    assert.equal(unifiedDiff('x', 'same', 'same'), '');
+    assert.equal(unifiedDiff('x', 'same', []), '');
   });
 });
 

@@ -3,7 +3,19 @@ import { parseReference, type ImageReference } from '../reference/index.ts';
 import { officialImages } from './official-images.ts';
 
 export type RegistryKind =
-  'docker-hub' | 'ecr-private' | 'ecr-public' | 'ghcr' | 'quay' | 'gcr' | 'mcr' | 'other';
+  | 'docker-hub'
+  | 'ecr-private'
+  | 'ecr-public'
+  | 'ghcr'
+  | 'quay'
+  | 'gcr'
+  | 'mcr'
+  /** A CodeBuild curated image (`aws/codebuild/standard:7.0`): CodeBuild provides it, nothing pulls it from a registry. */
+  | 'codebuild'
+  | 'other';
+
+/** The registry value of CodeBuild's curated images, which have no registry host. */
+export const codebuildRegistry = 'codebuild';
 
 export interface Classification {
   /** Normalised: `docker.io` for Docker Hub, explicit or implied. */
@@ -38,13 +50,30 @@ export function registryKind(registry: string): RegistryKind {
   return 'other';
 }
 
-/** Undefined when `text` is not a valid image reference. */
-export function classify(text: string): Classification | undefined {
+/**
+ * Undefined when `text` is not a valid image reference. `codebuild`: the image is run by CodeBuild, whose
+ * curated images (`aws/codebuild/...` with no registry written) are its own, not Docker Hub's.
+ */
+export function classify(text: string, options: { codebuild?: boolean } = {}): Classification | undefined {
   let reference: ImageReference;
   try {
     reference = parseReference(text);
   } catch {
     return undefined;
+  }
+  if (options.codebuild && /^aws\/codebuild\/[^/]/.test(text)) {
+    const curated: Classification = {
+      registry: codebuildRegistry,
+      repository: reference.repository,
+      registryKind: 'codebuild',
+      implicitRegistry: false,
+      official: false,
+      pinned: reference.digest !== undefined,
+      floating: reference.digest === undefined && (reference.tag === undefined || reference.tag === 'latest'),
+    };
+    if (reference.tag !== undefined) curated.tag = reference.tag;
+    if (reference.digest !== undefined) curated.digest = reference.digest;
+    return curated;
   }
   const kind = registryKind(reference.registry);
   const name = reference.repository.startsWith('library/')

@@ -73,7 +73,8 @@ describe('composeExtractor.extract', () => {
         offset: 292,
         text: '${REGISTRY:-ghcr.io}/acme/app:${TAG:-latest}',
         resolved: 'ghcr.io/acme/app:latest',
-        context: 'services.app.image',
+        kind: 'built',
+        context: 'services.app.image (the image services.app.build produces)',
       },
       {
         line: 16,
@@ -121,6 +122,47 @@ describe('composeExtractor.extract', () => {
         context: 'services.d.image',
       },
     ]);
+  });
+
+  it('reports the image a service builds as kind built, unless pull_policy pulls it', () => {
+    const content = [
+      'services:', // 1
+      '  etl:', // 2
+      '    build: ./etl', // 3
+      '    image: etl-kafka', // 4
+      '  api:', // 5
+      '    build:', // 6
+      '      context: .', // 7
+      '      dockerfile: api.Dockerfile', // 8
+      '    image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:${TAG:-dev}', // 9
+      '    pull_policy: build', // 10
+      '  worker:', // 11
+      '    build: .', // 12
+      '    image: acme/worker:1.4', // 13
+      '    pull_policy: always', // 14
+      '  cache:', // 15
+      '    image: redis:7.4', // 16
+      '  nightly:', // 17
+      '    build: .', // 18
+      '    image: acme/nightly', // 19
+      '    pull_policy: daily', // 20
+      '  odd:', // 21
+      '    image: 42', // 22
+      '',
+    ].join('\n');
+    const found = composeExtractor.extract('compose.yaml', content);
+    assert.deepEqual(
+      found.map((reference) => [reference.line, reference.text, reference.kind]),
+      [
+        [4, 'etl-kafka', 'built'],
+        [9, '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:${TAG:-dev}', 'built'],
+        [13, 'acme/worker:1.4', 'compose'],
+        [16, 'redis:7.4', 'compose'],
+        [19, 'acme/nightly', 'compose'],
+      ],
+    );
+    assert.equal(found[0]!.context, 'services.etl.image (the image services.etl.build produces)');
+    assert.equal(found[1]!.resolved, '123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:dev');
   });
 
   it('yields nothing (and does not throw) for malformed or unrelated YAML', () => {

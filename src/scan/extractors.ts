@@ -1,9 +1,11 @@
 /** Every extractor, in the order files are offered to them. */
+import { cdkExtractor } from './cdk.ts';
 import { ciExtractors } from './ci.ts';
 import { composeExtractor } from './compose.ts';
 import { dockerfileExtractor } from './dockerfile.ts';
 import { cloudFormationExtractor, ecsTaskDefinitionExtractor, terraformExtractor } from './ecs.ts';
-import { helmValuesExtractor, kubernetesExtractor } from './kubernetes.ts';
+import { helmValuesExtractor } from './helm.ts';
+import { kubernetesExtractor } from './kubernetes.ts';
 import type { Extractor } from './types.ts';
 
 export const allExtractors: Extractor[] = [
@@ -14,5 +16,6 @@ export const allExtractors: Extractor[] = [
   helmValuesExtractor,
   ecsTaskDefinitionExtractor,
   terraformExtractor,
+  cdkExtractor,
   ...ciExtractors,
 ];

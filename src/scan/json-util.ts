@@ -89,7 +89,11 @@ export function mapPairs(map: YAMLMap, doc: Document.Parsed, depth = 0): Pair[] 
   for (const item of map.items) {
     if (!isPair(item)) continue;
     const key = item.key;
-    const isMerge = isScalar(key) && key.value === '<<' && (key.source === '<<' || key.type === 'PLAIN');
+    // With `merge: true` the yaml package gives merge keys a symbol value; the fast path never makes one.
+    const isMerge =
+      isScalar(key) &&
+      (key.value === '<<' || typeof key.value === 'symbol') &&
+      (key.source === '<<' || key.type === 'PLAIN');
     if (isMerge && depth < 8) {
       const sources = isSeq(item.value) ? item.value.items : [item.value];
       for (const source of sources) {

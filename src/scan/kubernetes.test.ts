@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { helmValuesExtractor, kubernetesExtractor } from './kubernetes.ts';
+import { helmValuesExtractor } from './helm.ts';
+import { kubernetesExtractor } from './kubernetes.ts';
 import type { FoundReference } from './types.ts';
 
 const digest = `sha256:${'a'.repeat(64)}`;
@@ -275,7 +276,7 @@ apiVersion: v1
 kind: Pod
 metadata: [unclosed
 `;
-    const found = kubernetesExtractor.extract('templates/ds.yaml', template);
+    const found = kubernetesExtractor.extract('deploy/ds.yaml', template);
     check(template, found, [
       {
         line: 10,
@@ -286,6 +287,208 @@ metadata: [unclosed
           'uses a Helm/Go template expression ({{ .Values.image.repository }}:{{ .Values.image.tag }})',
       },
     ]);
+  });
+
+  it('reads JSON manifests and files without an extension, recognised by content', () => {
+    const json = JSON.stringify(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'api' },
+        spec: {
+          template: {
+            spec: {
+              initContainers: [{ name: 'wait', image: 'busybox:1.36' }],
+              containers: [{ name: 'api', image: 'ghcr.io/acme/api:2.3.1' }],
+            },
+          },
+        },
+      },
+      null,
+      2,
+    );
+    assert.equal(kubernetesExtractor.matches('deploy/api.json', json.slice(0, 4096)), true);
+    assert.equal(kubernetesExtractor.matches('deploy/api', json.slice(0, 4096)), true);
+    assert.equal(kubernetesExtractor.matches('deploy/web', 'apiVersion: v1\nkind: Pod\n'), true);
+    assert.equal(kubernetesExtractor.matches('deploy/README', '# notes\nkind words\n'), false);
+    assert.equal(kubernetesExtractor.matches('deploy/run.sh', 'apiVersion: v1\nkind: Pod\n'), false);
+    assert.equal(kubernetesExtractor.matches('package.json', '{"name": "x", "kind": "y"}'), false);
+    const found = kubernetesExtractor.extract('deploy/api.json', json);
+    check(json, found, [
+      {
+        line: 13,
+        column: 23,
+        offset: json.indexOf('busybox'),
+        text: 'busybox:1.36',
+        context: 'Deployment/api spec.template.spec.initContainers[0].image',
+      },
+      {
+        line: 19,
+        column: 23,
+        offset: json.indexOf('ghcr.io'),
+        text: 'ghcr.io/acme/api:2.3.1',
+        context: 'Deployment/api spec.template.spec.containers[0].image',
+      },
+    ]);
+    const list =
+      '{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "redis:7"}]}}]}';
+    assert.deepEqual(
+      kubernetesExtractor.extract('pods', list).map((reference) => [reference.text, reference.context]),
+      [['redis:7', 'List.items[0] Pod/p spec.containers[0].image']],
+    );
+  });
+
+  it('skips CustomResourceDefinitions and documents with nothing to pull, without parsing them', () => {
+    const stream = [
+      '---',
+      'apiVersion: apiextensions.k8s.io/v1',
+      'kind: CustomResourceDefinition',
+      'metadata:',
+      '  name: widgets.example.com',
+      'spec:',
+      '  versions:',
+      '    - name: v1',
+      '      schema:',
+      '        openAPIV3Schema:',
+      '          properties:',
+      '            template:',
+      '              description: The pod template; its default is an example.',
+      '              type: object',
+      '              default:',
+      '                containers:',
+      '                  - name: not-pulled',
+      '                    image: example/schema-default:1',
+      '            image:',
+      '              description: Image to run.',
+      '              type: string',
+      '---',
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata: {name: settings}',
+      'data:',
+      '  containers: "image: example/not-an-image"',
+      '  broken: [unclosed',
+      '---',
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: {name: operator}',
+      'spec:',
+      '  template:',
+      '    spec:',
+      '      containers:',
+      '        - name: operator',
+      '          image: quay.io/example/widget-operator:v0.9.0',
+      '',
+    ].join('\n');
+    assert.deepEqual(
+      kubernetesExtractor
+        .extract('deploy/bundle.yaml', stream)
+        .map((reference) => [reference.line, reference.text]),
+      [[38, 'quay.io/example/widget-operator:v0.9.0']],
+    );
+  });
+
+  it("reads a chart's Go templates line by line: literal images, not values expressions", () => {
+    const template = [
+      '{{- if .Values.tests.enabled }}',
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata:',
+      '  name: "{{ include "web.fullname" . }}-test-connection"',
+      '  labels: {{- include "web.labels" . | nindent 4 }}',
+      'spec:',
+      '  initContainers:',
+      '    - name: wait',
+      '      image: {{ .Values.wait.image | quote }}',
+      '  containers:',
+      '    - name: wget',
+      '      image: busybox:1.36 # pinned for the test',
+      "      command: ['wget']",
+      '      args:',
+      '        - |',
+      '          image: not-an-image-this-is-an-argument',
+      '{{ include "web.extraArgs" . | indent 10 }}',
+      '          image: still-text',
+      '    - name: curl',
+      '      image: "curlimages/curl:8.10.1"',
+      '    - name: app',
+      '      image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"',
+      '{{- end }}',
+      '',
+    ].join('\n');
+    const found = kubernetesExtractor.extract('charts/web/templates/tests/test-connection.yaml', template);
+    check(template, found, [
+      { line: 13, column: 14, offset: template.indexOf('busybox'), text: 'busybox:1.36', kind: 'kubernetes' },
+      { line: 21, column: 15, offset: template.indexOf('curlimages'), text: 'curlimages/curl:8.10.1' },
+    ]);
+    const outside = kubernetesExtractor.extract('deploy/test-connection.yaml', template);
+    assert.deepEqual(
+      outside.map((reference) => [reference.line, reference.unresolved !== undefined]),
+      [
+        [10, true],
+        [13, false],
+        [21, false],
+        [23, true],
+      ],
+      'outside a chart, template expressions are reported, unresolved',
+    );
+  });
+
+  it('reads image maps in Flux HelmRelease values and Argo CD valuesObject', () => {
+    const manifests = [
+      'apiVersion: helm.toolkit.fluxcd.io/v2',
+      'kind: HelmRelease',
+      'metadata:',
+      '  name: cache',
+      'spec:',
+      '  chart:',
+      '    spec:',
+      '      chart: cache',
+      '      sourceRef: {kind: HelmRepository, name: examples}',
+      '  values:',
+      '    image:',
+      '      registry: docker.io',
+      '      repository: acme/cache',
+      '      tag: "7.4"',
+      '---',
+      'apiVersion: argoproj.io/v1alpha1',
+      'kind: Application',
+      'metadata:',
+      '  name: web',
+      'spec:',
+      '  source:',
+      '    repoURL: https://charts.example.com',
+      '    chart: web',
+      '    helm:',
+      '      valuesObject:',
+      '        image:',
+      '          repository: nginx',
+      '          tag: "1.27"',
+      '',
+    ].join('\n');
+    const found = kubernetesExtractor.extract('clusters/prod/apps.yaml', manifests);
+    check(manifests, found, [
+      {
+        line: 13,
+        column: 19,
+        offset: manifests.indexOf('acme/cache'),
+        text: 'acme/cache',
+        kind: 'helm-values',
+        resolved: 'docker.io/acme/cache:7.4',
+        context:
+          'HelmRelease/cache spec.values.image.repository: composed reference (spec.values.image.registry + spec.values.image.repository + spec.values.image.tag)',
+      },
+      {
+        line: 27,
+        column: 23,
+        offset: manifests.indexOf('nginx'),
+        text: 'nginx',
+        kind: 'helm-values',
+        resolved: 'nginx:1.27',
+      },
+    ]);
+    assert.equal(found[0]!.parts?.chart, 'remote');
+    assert.equal(found[0]!.parts?.registry?.text, 'docker.io');
   });
 
   it('never throws on malformed input', () => {
@@ -340,7 +543,7 @@ sidecars:
         text: 'bitnami/redis',
         kind: 'helm-values',
         resolved: 'registry.example.com:5000/bitnami/redis:7.2.4',
-        context: 'image.repository: composed reference (image.repository + image.registry + image.tag)',
+        context: 'image.repository: composed reference (image.registry + image.repository + image.tag)',
       },
       {
         line: 11,
@@ -382,7 +585,7 @@ sidecars:
         offset: 25,
         text: 'nginx',
         resolved: 'nginx:1.25',
-        context: 'web.image.repository: composed reference (web.image.repository + web.image.tag)',
+        context: 'base.repository: composed reference (base.repository + base.tag)',
       },
     ]);
     assert.deepEqual(helmValuesExtractor.extract('values.yaml', 'image: [\n'), []);

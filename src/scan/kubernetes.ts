@@ -1,18 +1,23 @@
 /**
- * Kubernetes manifests and Helm values files.
+ * Kubernetes manifests, in YAML, in JSON and in files without an extension (recognised by `apiVersion` and
+ * `kind` in their first 4 KiB).
  *
- * Manifests: every object with containers (`containers`, `initContainers`, `ephemeralContainers` at any depth,
- * which covers Pods, every workload kind's pod template, CronJob job templates and custom resources that
- * embed a pod spec), across multi-document streams and `kind: List` items.
+ * Every object with containers (`containers`, `initContainers`, `ephemeralContainers` at any depth, which
+ * covers Pods, every workload kind's pod template, CronJob job templates and custom resources that embed a
+ * pod spec), across multi-document streams and `kind: List` items; the image maps of Flux HelmRelease
+ * `spec.values` and Argo CD Application `helm.valuesObject` (see `helm.ts`).
  *
- * Helm values: `image: {registry?, repository, tag?, digest?}` at any depth (reported at the repository
- * scalar, with the composed reference as `resolved`) and plain `image: "nginx:1.25"` strings.
+ * A stream is cut into its documents before anything is parsed, and a document is parsed only when it can
+ * hold an image: CustomResourceDefinitions (schemas, often megabytes, that pull nothing) and documents
+ * without a container list or values are skipped unread. Go-templated documents (Helm chart templates) are
+ * not YAML: their lines are read instead. In a chart's `templates/` folder, images that come from values
+ * (`{{ ... }}`) are reported where the values file defines them, not here; literal images are reported.
  */
 import type { Document } from 'yaml';
+import { helmImageReferences, templateReason } from './helm.ts';
 import {
   deref,
   isMap,
-  isScalar,
   isSeq,
   joinPath,
   keyString,
@@ -23,50 +28,14 @@ import {
   seqItems,
   stringValue,
 } from './json-util.ts';
-import type { Extractor, FoundReference, ReferenceKind } from './types.ts';
+import type { Extractor, FoundReference } from './types.ts';
 import { positionOf } from './types.ts';
 
 const CONTAINER_KEYS = new Set(['containers', 'initContainers', 'ephemeralContainers']);
 const MAX_DEPTH = 64;
 
-function isYamlPath(path: string): boolean {
-  return /\.ya?ml$/i.test(path);
-}
-
 function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
-}
-
-/** Why a reference cannot be resolved, when it is a template or variable rather than an image name. */
-export function templateReason(text: string): string | undefined {
-  if (text.includes('{{')) return `uses a Helm/Go template expression (${text})`;
-  const variable = /\$\{?([A-Za-z_][A-Za-z0-9_]*)/.exec(text);
-  if (variable) return `uses $${variable[1] ?? ''}, substituted when the manifest is rendered`;
-  return undefined;
-}
-
-function reference(
-  path: string,
-  content: string,
-  kind: ReferenceKind,
-  span: { offset: number; text: string; value?: string },
-  context: string,
-  resolved: string | undefined = span.value,
-): FoundReference {
-  const { line, column } = positionOf(content, span.offset);
-  const found: FoundReference = {
-    file: path,
-    line,
-    column,
-    offset: span.offset,
-    text: span.text,
-    kind,
-    context,
-  };
-  if (resolved !== undefined && resolved !== span.text) found.resolved = resolved;
-  const reason = templateReason(span.text);
-  if (reason) found.unresolved = reason;
-  return found;
 }
 
 /** Walks one Kubernetes object (or any node under it) for container lists. */
@@ -108,116 +77,231 @@ function objectLabel(object: unknown, doc: Document.Parsed): string {
   return name === undefined ? kind : `${kind}/${name}`;
 }
 
+/** The Helm values an object carries for a chart kept elsewhere, and their key path. */
+function chartValues(object: unknown, doc: Document.Parsed): { node: unknown; path: string }[] {
+  const kind = stringValue(mapGet(object, 'kind', doc), doc);
+  const spec = mapGet(object, 'spec', doc);
+  if (kind === 'HelmRelease') return [{ node: mapGet(spec, 'values', doc), path: 'spec.values' }];
+  if (kind !== 'Application' && kind !== 'ApplicationSet') return [];
+  const sources: { node: unknown; path: string }[] = [];
+  const source = mapGet(spec, 'source', doc);
+  if (source) sources.push({ node: source, path: 'spec.source' });
+  seqItems(mapGet(spec, 'sources', doc), doc).forEach((item, index) =>
+    sources.push({ node: item, path: `spec.sources[${index}]` }),
+  );
+  return sources.map(({ node, path }) => ({
+    node: mapGet(mapGet(node, 'helm', doc), 'valuesObject', doc),
+    path: `${path}.helm.valuesObject`,
+  }));
+}
+
+/** One document of a stream: where it starts in the file and its text. */
+interface DocumentText {
+  start: number;
+  text: string;
+}
+
+/**
+ * The documents of a YAML stream, cut where a line starts with `---`. A marker at the start of a line always
+ * ends the document before it, inside block scalars too, so cutting there never splits a value.
+ */
+export function splitDocuments(content: string): DocumentText[] {
+  const documents: DocumentText[] = [];
+  const marker = /^---(?=[ \t\r\n]|$)/gm;
+  let start = 0;
+  for (let match = marker.exec(content); match; match = marker.exec(content)) {
+    if (match.index > start) documents.push({ start, text: content.slice(start, match.index) });
+    start = match.index;
+    marker.lastIndex = match.index + 3;
+  }
+  documents.push({ start, text: content.slice(start) });
+  return documents;
+}
+
+/** A line that only a Go template has: a value or a line that starts with `{{` (YAML would read a flow map). */
+const TEMPLATE_LINE = /^[ \t]*(?:- +)?\{\{|:[ \t]+\{\{/m;
+
+/** The top-level kind of a YAML document, read without parsing it. */
+function documentKind(text: string): string | undefined {
+  return /^kind:[ \t]*["']?([A-Za-z0-9]+)/m.exec(text)?.[1];
+}
+
 function extractManifest(path: string, content: string): FoundReference[] {
   const found: FoundReference[] = [];
   const seen = new Set<number>();
-  const visit =
-    (doc: Document.Parsed) =>
-    (image: unknown, context: string): void => {
-      const span = scalarSpan(image, content, doc);
-      if (!span || seen.has(span.offset)) return;
-      seen.add(span.offset);
-      found.push(reference(path, content, 'kubernetes', span, context));
-    };
-  for (const { doc, root } of parseDocuments(content)) {
-    if (!isMap(root)) continue;
-    const kind = stringValue(mapGet(root, 'kind', doc), doc);
-    const items = mapGet(root, 'items', doc);
-    if (kind !== undefined && kind.endsWith('List') && isSeq(items)) {
-      seqItems(items, doc).forEach((item, index) => {
-        const label = `${kind}.items[${index}] ${objectLabel(item, doc)}`;
-        walkObject(item, doc, '', label, visit(doc), 0);
-      });
+  // In a chart's templates an image written as a template expression comes from the values file, where
+  // it is reported; elsewhere it is reported here, unresolved.
+  const chartTemplate = /(?:^|\/)templates\//.test(path);
+  // JSON opens with `{"` (or a list of objects); a Go template opens with `{{`.
+  const json = /^\s*(?:\{\s*["}]|\[\s*[{\]])/.test(content);
+  for (const { start, text } of json ? [{ start: 0, text: content }] : splitDocuments(content)) {
+    let kind: string | undefined;
+    if (!json) {
+      kind = documentKind(text);
+      if (kind === 'CustomResourceDefinition') continue;
+      const carriesValues = kind === 'HelmRelease' || kind === 'Application' || kind === 'ApplicationSet';
+      if (!carriesValues && !text.includes('ontainers')) continue;
+      if (TEMPLATE_LINE.test(text)) {
+        for (const reference of templatedImages(path, content, start, text, chartTemplate)) {
+          if (!seen.has(reference.offset)) found.push(reference);
+          seen.add(reference.offset);
+        }
+        continue;
+      }
+    }
+    const documents = parseDocuments(text);
+    if (documents.length === 0 && !json && text.includes('{{')) {
+      // Go-templated, with its template actions where YAML cannot read them (inside quotes, mid-value).
+      for (const reference of templatedImages(path, content, start, text, chartTemplate)) {
+        if (!seen.has(reference.offset)) found.push(reference);
+        seen.add(reference.offset);
+      }
       continue;
     }
-    walkObject(root, doc, '', objectLabel(root, doc), visit(doc), 0);
+    for (const { doc, root } of documents) {
+      if (!isMap(root)) continue;
+      const visit = (image: unknown, context: string): void => {
+        const span = scalarSpan(image, text, doc);
+        if (!span || seen.has(start + span.offset)) return;
+        if (chartTemplate && span.text.includes('{{')) return;
+        seen.add(start + span.offset);
+        const offset = start + span.offset;
+        const { line, column } = positionOf(content, offset);
+        const reference: FoundReference = {
+          file: path,
+          line,
+          column,
+          offset,
+          text: span.text,
+          kind: 'kubernetes',
+        };
+        if (span.value !== undefined && span.value !== span.text) reference.resolved = span.value;
+        const reason = templateReason(span.text);
+        if (reason) reference.unresolved = reason;
+        reference.context = context;
+        found.push(reference);
+      };
+      const rootKind = stringValue(mapGet(root, 'kind', doc), doc);
+      const items = mapGet(root, 'items', doc);
+      const objects: { object: unknown; label: string }[] =
+        rootKind !== undefined && rootKind.endsWith('List') && isSeq(items)
+          ? seqItems(items, doc).map((item, index) => ({
+              object: item,
+              label: `${rootKind}.items[${index}] ${objectLabel(item, doc)}`,
+            }))
+          : [{ object: root, label: objectLabel(root, doc) }];
+      for (const { object, label } of objects) {
+        walkObject(object, doc, '', label, visit, 0);
+        for (const values of chartValues(object, doc)) {
+          if (values.node === undefined) continue;
+          const references = helmImageReferences(path, text, doc, values.node, {
+            kind: 'helm-values',
+            chart: 'remote',
+            base: start,
+            file: content,
+            path: values.path,
+          });
+          for (const reference of references) {
+            if (seen.has(reference.offset)) continue;
+            seen.add(reference.offset);
+            reference.context = `${label} ${reference.context ?? ''}`.trim();
+            found.push(reference);
+          }
+        }
+      }
+    }
+  }
+  return found.sort((a, b) => a.offset - b.offset);
+}
+
+/** A block scalar's header at the end of a line (`key: |`, `- >-`): its lines are text, not keys. */
+const BLOCK_HEADER = /(?:^|:|-)[ \t]+[|>][-+0-9]*[ \t]*(?:#.*)?$/;
+const IMAGE_LINE = /^([ \t]*)(?:- +)?image:[ \t]*(.*)$/;
+
+/**
+ * The images in a Go-templated document: `image:` lines outside block scalars, those written as template
+ * expressions only outside a chart's templates. Only the text of each line is read; nothing is parsed.
+ */
+function templatedImages(
+  path: string,
+  content: string,
+  start: number,
+  text: string,
+  chartTemplate: boolean,
+): FoundReference[] {
+  const found: FoundReference[] = [];
+  let blockIndent = -1;
+  let lineStart = 0;
+  while (lineStart <= text.length) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd === -1) lineEnd = text.length;
+    const line = text.slice(lineStart, lineEnd).replace(/\r$/, '');
+    const offset = lineStart;
+    lineStart = lineEnd + 1;
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const indent = line.length - line.trimStart().length;
+    if (blockIndent !== -1) {
+      // Lines that are only a template action do not end a block scalar: they are text to YAML as well.
+      if (indent > blockIndent || /^\{\{.*\}\}$/.test(trimmed)) continue;
+      blockIndent = -1;
+    }
+    if (BLOCK_HEADER.test(line)) {
+      blockIndent = indent;
+      continue;
+    }
+    const match = IMAGE_LINE.exec(line);
+    if (!match) continue;
+    let value = match[2] ?? '';
+    const comment = value.search(/(?:^|[ \t])#/);
+    if (comment !== -1) value = value.slice(0, comment);
+    value = value.trimEnd();
+    let valueStart = line.length - (match[2] ?? '').length;
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
+      value = value.slice(1, -1);
+      valueStart++;
+    }
+    if (value === '' || (chartTemplate && value.includes('{{'))) continue;
+    if (!value.includes('{{') && /[\s"']/.test(value)) continue;
+    const absolute = start + offset + valueStart;
+    const { line: lineNumber, column } = positionOf(content, absolute);
+    const reference: FoundReference = {
+      file: path,
+      line: lineNumber,
+      column,
+      offset: absolute,
+      text: value,
+      kind: 'kubernetes',
+      context: 'image (a line of a Go template)',
+    };
+    const reason = templateReason(value);
+    if (reason) reference.unresolved = reason;
+    found.push(reference);
   }
   return found;
 }
 
+const YAML_HEAD = /^apiVersion[ \t]*:/m;
+const YAML_KIND = /^kind[ \t]*:/m;
+const JSON_HEAD = /"apiVersion"\s*:\s*"/;
+const JSON_KIND = /"kind"\s*:\s*"/;
+
 export const kubernetesExtractor: Extractor = {
   kind: 'kubernetes',
   matches(path, head) {
-    return isYamlPath(path) && /^apiVersion\s*:/m.test(head) && /^kind\s*:/m.test(head);
+    const base = basename(path);
+    const extension = /\.(ya?ml|json)$/i.exec(base)?.[1]?.toLowerCase();
+    if (extension === undefined && base.includes('.')) return false;
+    const yaml = YAML_HEAD.test(head) && YAML_KIND.test(head);
+    const json = JSON_HEAD.test(head) && JSON_KIND.test(head);
+    if (extension === 'json') return json;
+    if (extension !== undefined) return yaml;
+    return yaml || json;
   },
   extract(path, content) {
     try {
       return extractManifest(path, content);
-    } catch {
-      return [];
-    }
-  },
-};
-
-function extractHelmValues(path: string, content: string): FoundReference[] {
-  const found: FoundReference[] = [];
-  const seen = new Set<number>();
-  const push = (reference: FoundReference): void => {
-    if (seen.has(reference.offset)) return;
-    seen.add(reference.offset);
-    found.push(reference);
-  };
-
-  const walk = (node: unknown, doc: Document.Parsed, yamlPath: string, depth: number): void => {
-    if (depth > MAX_DEPTH) return;
-    const current = deref(node, doc);
-    if (isSeq(current)) {
-      seqItems(current, doc).forEach((item, index) => walk(item, doc, joinPath(yamlPath, index), depth + 1));
-      return;
-    }
-    if (!isMap(current)) return;
-    for (const pair of mapPairs(current, doc)) {
-      const key = keyString(pair, doc);
-      if (key === undefined) continue;
-      const childPath = joinPath(yamlPath, key);
-      const value = deref(pair.value, doc);
-      if (key === 'image' && isScalar(value)) {
-        const span = scalarSpan(value, content, doc);
-        if (span) push(reference(path, content, 'helm-values', span, childPath));
-        continue;
-      }
-      if (key === 'image' && isMap(value)) {
-        const repositoryNode = mapGet(value, 'repository', doc) ?? mapGet(value, 'name', doc);
-        const repositoryKey = mapGet(value, 'repository', doc) ? 'repository' : 'name';
-        const span = scalarSpan(repositoryNode, content, doc);
-        if (span) {
-          const repository = stringValue(repositoryNode, doc) ?? span.text;
-          const registry = stringValue(mapGet(value, 'registry', doc), doc);
-          const tag = stringValue(mapGet(value, 'tag', doc), doc);
-          const digest = stringValue(mapGet(value, 'digest', doc), doc);
-          const parts = [joinPath(childPath, repositoryKey)];
-          let composed = registry ? `${registry}/${repository}` : repository;
-          if (registry) parts.push(joinPath(childPath, 'registry'));
-          if (tag) {
-            composed += `:${tag}`;
-            parts.push(joinPath(childPath, 'tag'));
-          }
-          if (digest) {
-            composed += `@${digest}`;
-            parts.push(joinPath(childPath, 'digest'));
-          }
-          let context = `${joinPath(childPath, repositoryKey)}: composed reference (${parts.join(' + ')})`;
-          if (!tag && !digest) context += '; no tag set, the chart usually defaults it to its appVersion';
-          push(reference(path, content, 'helm-values', span, context, composed));
-          continue;
-        }
-      }
-      walk(value, doc, childPath, depth + 1);
-    }
-  };
-
-  for (const { doc, root } of parseDocuments(content)) walk(root, doc, '', 0);
-  return found;
-}
-
-export const helmValuesExtractor: Extractor = {
-  kind: 'helm-values',
-  matches(path) {
-    return /^values[\w.-]*\.ya?ml$/i.test(basename(path));
-  },
-  extract(path, content) {
-    try {
-      return extractHelmValues(path, content);
     } catch {
       return [];
     }

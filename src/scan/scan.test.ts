@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { allExtractors } from './extractors.ts';
 import { globRows } from '../shared/glob.test-support.ts';
-import { mayBeRead, scanPaths, type ScannedReference, type ScanResult } from './scan.ts';
+import { mayBeRead, needlesFor, scanPaths, type ScannedReference, type ScanResult } from './scan.ts';
 
 let root: string;
 
@@ -32,6 +32,13 @@ async function writeTree(dir: string): Promise<void> {
       `{\n  "family": "s${i}",\n  "containerDefinitions": [{ "name": "app", "image": "node:${18 + (i % 4)}" }]\n}\n`;
     files[`${service}/src/main.py`] = 'print("FROM nginx")\n';
     files[`${service}/config/settings.yaml`] = `name: s${i}\nimage: not-a-claimed-file\n`;
+    if (i % 3 === 0) {
+      files[`${service}/infra/stack.ts`] =
+        `export class S${i} extends Stack {\n  image = ContainerImage.fromRegistry('acme/s${i}:1');\n}\n`;
+      files[`${service}/infra/pod`] =
+        `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p${i}\nspec:\n  containers:\n    - name: c\n      image: acme/pod:${i}\n`;
+      files[`${service}/LICENSE`] = 'Licensed under the Apache License, Version 2.0\n';
+    }
     if (i % 10 === 0) {
       files[`${service}/.gitignore`] = 'k8s/\n';
       files[`${service}/deep/er/values.yaml`] = `image:\n  repository: bitnami/redis\n  tag: "7.${i}"\n`;
@@ -115,6 +122,55 @@ describe('scanPaths', () => {
   });
 });
 
+it('decodes source files only when they name a CDK image API, files without an extension when they say apiVersion', async () => {
+  const tree = await mkdtemp(join(tmpdir(), 'pullsafe-classify-'));
+  try {
+    const files: Record<string, string> = {
+      'lib/stack.ts': "const image = ecs.ContainerImage.fromRegistry('nginx:1.27');\n",
+      'lib/util.ts': 'export const add = (a: number, b: number) => a + b;\n',
+      'lib/types.d.ts': "declare const x: 'ContainerImage.fromRegistry(\\'no\\')';\n",
+      'deploy/web':
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: redis:7}]\n',
+      'deploy/notes': 'kind words, no manifest here\n',
+      LICENSE: 'MIT\n',
+      Makefile: 'build:\n\tdocker build .\n',
+      Dockerfile: 'FROM alpine:3.20\n',
+    };
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(dirname(join(tree, path)), { recursive: true });
+      await writeFile(join(tree, path), content);
+    }
+    await writeFile(
+      join(tree, 'deploy', 'tool'),
+      Buffer.concat([Buffer.from('apiVersion'), Buffer.from([0, 1, 2])]),
+    );
+    const result = await scanPaths([tree], allExtractors);
+    assert.deepEqual(
+      result.references.map((reference) => [reference.file, reference.text, reference.kind]),
+      [
+        ['Dockerfile', 'alpine:3.20', 'dockerfile'],
+        ['deploy/web', 'redis:7', 'kubernetes'],
+        ['lib/stack.ts', 'nginx:1.27', 'cdk'],
+      ],
+    );
+    assert.equal(result.filesRead, 3, 'the other files were not decoded, or claimed by nobody');
+    for (const [path, needles] of [
+      ['lib/util.ts', ['romRegistry', 'rom_registry', 'BuildImage']],
+      ['deploy/web', ['apiVersion']],
+      ['Dockerfile', undefined],
+      ['k8s/web.yaml', undefined],
+    ] as const) {
+      assert.deepEqual(
+        needlesFor(path)?.map((needle) => needle.toString()),
+        needles,
+        path,
+      );
+    }
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+});
+
 it('package manifests, lock files and tool settings are not opened; other JSON and YAML are', () => {
   for (const skipped of [
     'package.json',
@@ -130,9 +186,13 @@ it('package manifests, lock files and tool settings are not opened; other JSON a
     'my-package.json.template',
     'k8s/deploy.yaml',
     'Dockerfile',
+    'deploy/web',
+    'infra/stack.py',
   ]) {
     assert.equal(mayBeRead(read), true, read);
   }
+  for (const skipped of ['README.md', 'lib/types.d.ts', 'run.sh', 'image.png'])
+    assert.equal(mayBeRead(skipped), false, skipped);
 });
 
 describe('rewrite rules', () => {

@@ -11,6 +11,7 @@ import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { classify, type Classification } from './classify.ts';
 import { parseReference } from '../reference/index.ts';
+import { isSourceFile, sourceNeedles } from './cdk.ts';
 import { allExtractors } from './extractors.ts';
 import { defaultWorkerCount, releaseSpareWorkers, scanWorkerUrl, takeSpareWorker } from './worker-warmup.ts';
 import type { Extractor, FoundReference } from './types.ts';
@@ -89,7 +90,7 @@ async function scanSequentially(
   options: WalkOptions,
   result: ScanResult,
 ): Promise<void> {
-  for await (const file of walkFiles(root, { wanted: mayBeRead, ...options })) {
+  for await (const file of walkFiles(root, { wanted: mayBeRead, needles: needlesFor, ...options })) {
     result.filesScanned++;
     const found = scanFile(root, file.path, file.relative, file.head, file.content, extractors);
     if (!found) continue;
@@ -128,7 +129,7 @@ function scanFile(
       scanned.path = path;
       const classification = reference.unresolved
         ? undefined
-        : classifyOnce(reference.resolved ?? reference.text);
+        : classifyOnce(reference.resolved ?? reference.text, reference.codebuild === true);
       if (classification) scanned.classification = classification;
       // Every reference that is not classified says why: here, the text is not an image reference.
       else if (!reference.unresolved)
@@ -156,11 +157,12 @@ function invalidReason(text: string): string {
 const classified = new Map<string, Classification | undefined>();
 const classifiedLimit = 50_000;
 
-function classifyOnce(text: string): Classification | undefined {
-  if (classified.has(text)) return classified.get(text);
+function classifyOnce(text: string, codebuild: boolean): Classification | undefined {
+  const key = codebuild ? `codebuild:${text}` : text;
+  if (classified.has(key)) return classified.get(key);
   if (classified.size >= classifiedLimit) classified.clear();
-  const classification = classify(text);
-  classified.set(text, classification);
+  const classification = classify(text, { codebuild });
+  classified.set(key, classification);
   return classification;
 }
 
@@ -185,7 +187,7 @@ export function scanUnit(
   const files = 'files' in unit ? unit.files : walkFolder(unit.folder, mayBeRead);
   for (const file of files) {
     const ordinal = result.visited++;
-    const walked = readWalkedFile(file.path, file.relative, maxBytes);
+    const walked = readWalkedFile(file.path, file.relative, maxBytes, needlesFor(file.relative));
     if (!walked) continue;
     const references = scanFile(root, walked.path, walked.relative, walked.head, walked.content, extractors);
     result.files.push({ ordinal, read: references !== undefined, references: references ?? [] });
@@ -357,9 +359,12 @@ class WorkerPool {
   }
 }
 
-/** Every format an extractor reads has one of these names; nothing else is opened. */
+/**
+ * Every format an extractor reads has one of these names, is source code (CDK apps) or has no extension
+ * (Kubernetes manifests are found by content); nothing else is opened.
+ */
 const readableNames =
-  /(?:^|\/)(?:[^/]*dockerfile[^/]*|containerfile[^/]*|[^/]*\.(?:ya?ml|json|tf|template))$/i;
+  /(?:^|\/)(?:[^/]*dockerfile[^/]*|containerfile[^/]*|[^/]*\.(?:ya?ml|json|tf|template)|[^/.]+)$/i;
 
 /**
  * JSON files whose well-known names say what they are (package manifests, lock files, compiler and linter
@@ -369,13 +374,29 @@ const knownOtherJson =
   /(?:^|\/)(?:package(?:-lock)?|composer(?:\.lock)?|tsconfig[^/]*|jsconfig|\.eslintrc|\.babelrc|\.prettierrc|lerna|nx|turbo|tslint|angular)\.json$/i;
 
 export function mayBeRead(relative: string): boolean {
-  return readableNames.test(relative) && !knownOtherJson.test(relative);
+  return (readableNames.test(relative) && !knownOtherJson.test(relative)) || isSourceFile(relative);
+}
+
+const sourceNeedleBytes = sourceNeedles.map((needle) => Buffer.from(needle));
+const manifestNeedleBytes = [Buffer.from('apiVersion')];
+
+/**
+ * The cheap look at a file's bytes before it is decoded: source code must name a CDK image API, and a file
+ * without an extension (other than a Dockerfile) must say `apiVersion`, or it is not read further.
+ */
+export function needlesFor(relative: string): readonly Buffer[] | undefined {
+  if (isSourceFile(relative)) return sourceNeedleBytes;
+  const base = relative.slice(relative.lastIndexOf('/') + 1);
+  if (!base.includes('.') && !/dockerfile|containerfile/i.test(base)) return manifestNeedleBytes;
+  return undefined;
 }
 
 export type RiskClass = 'docker-hub' | 'floating' | 'unpinned' | 'unresolved' | 'any';
 
+/** Risks of pulling: a reference of kind `built` names what a build produces, and carries none but `any`. */
 export function hasRisk(reference: ScannedReference, risk: RiskClass): boolean {
   const classification = reference.classification;
+  if (reference.kind === 'built' && risk !== 'any') return false;
   switch (risk) {
     case 'any':
       return true;

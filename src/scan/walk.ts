@@ -7,7 +7,7 @@
  * The I/O is synchronous on purpose: a scan is a batch job in its own process, and a thread-pool round trip
  * per open, stat, read and close made it ten times slower than grep over a large tree.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 
@@ -17,6 +17,11 @@ export interface WalkOptions {
   maxFiles?: number;
   /** Files whose path (relative, `/`-separated) no reader wants are skipped without being opened. */
   wanted?: (relative: string) => boolean;
+  /**
+   * Strings one of which a file must hold to be worth decoding (undefined: every file is). A file without
+   * any is skipped as a binary file is, after one read of its bytes.
+   */
+  needles?: (relative: string) => readonly Buffer[] | undefined;
 }
 
 export interface WalkedFile {
@@ -67,17 +72,18 @@ export async function* walkFiles(root: string, options: WalkOptions = {}): Async
   const maxBytes = options.maxBytes ?? defaultMaxBytes;
   const maxFiles = options.maxFiles ?? defaultMaxFiles;
   const wanted = options.wanted ?? (() => true);
+  const needles = options.needles ?? (() => undefined);
   let visited = 0;
   const info = statSync(root);
   if (info.isFile()) {
     const name = root.split(sep).pop() ?? root;
-    const file = wanted(name) ? readWalkedFile(root, name, maxBytes) : undefined;
+    const file = wanted(name) ? readWalkedFile(root, name, maxBytes, needles(name)) : undefined;
     if (file) yield file;
     return;
   }
   for (const entry of walkFolder({ dir: root, base: '', groups: [] }, wanted)) {
     if (++visited > maxFiles) return;
-    const file = readWalkedFile(entry.path, entry.relative, maxBytes);
+    const file = readWalkedFile(entry.path, entry.relative, maxBytes, needles(entry.relative));
     if (file) yield file;
   }
 }
@@ -142,10 +148,16 @@ export function listFolder(
 const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
 
 /**
- * One open and reads until the end: binary check, head and content together. Undefined for files that
- * cannot be read, are larger than `maxBytes`, or have a NUL byte in their first 8 KiB.
+ * One open, one size check and reads until the end: binary check, head and content together. Undefined for
+ * files that cannot be read, are larger than `maxBytes` (never read), have a NUL byte in their first 8 KiB,
+ * or hold none of `needles` (when given).
  */
-export function readWalkedFile(path: string, rel: string, maxBytes: number): WalkedFile | undefined {
+export function readWalkedFile(
+  path: string,
+  rel: string,
+  maxBytes: number,
+  needles?: readonly Buffer[],
+): WalkedFile | undefined {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -153,7 +165,10 @@ export function readWalkedFile(path: string, rel: string, maxBytes: number): Wal
     return undefined;
   }
   try {
-    let buffer = sharedBuffer;
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) return undefined;
+    // One byte more than the size, so that the first short read ends the loop.
+    let buffer = size < sharedBuffer.length ? sharedBuffer : Buffer.allocUnsafe(size + 1);
     let filled = 0;
     for (;;) {
       if (filled === buffer.length) {
@@ -169,6 +184,10 @@ export function readWalkedFile(path: string, rel: string, maxBytes: number): Wal
       if (bytesRead < wanted) break;
     }
     if (filled > maxBytes) return undefined;
+    if (needles) {
+      const bytes = buffer.subarray(0, filled);
+      if (!needles.some((needle) => bytes.includes(needle))) return undefined;
+    }
     const content = buffer.toString('utf8', 0, filled);
     // A NUL byte decodes to U+0000 and nothing else does: only then is the byte-exact check needed.
     if (content.includes('\0') && buffer.subarray(0, Math.min(filled, 8192)).includes(0)) return undefined;
