@@ -105,11 +105,12 @@ export class ProxiedRegistry {
   async tags(route: CacheRoute, name: string): Promise<RegistryResponse> {
     const tags = await this.cache.tags(route);
     const body = Buffer.from(JSON.stringify({ name, tags }));
-    return this.logged(
-      { status: 200, headers: { 'Content-Type': 'application/json', 'Content-Length': body.length }, body },
-      route,
-      'hit',
-    );
+    return {
+      status: 200,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+      body,
+      log: { cache: 'hit', upstream: route.upstream.name },
+    };
   }
 
   /** Pushes and deletes: a proxied repository mirrors its upstream and takes no writes. */
