@@ -88,6 +88,32 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('client-config')
+    .description(
+      'print what containerd, Docker, podman/CRI-O and ECS/CodeBuild need to pull through the cache',
+    )
+    .requiredOption('--endpoint <url>', "the cache's URL as clients reach it: https://cache.example.com")
+    .option('-c, --config <file>', "serve's config file, for its upstreams (env PULLSAFE_CONFIG)")
+    .option(
+      '--proxy <name[=url]>',
+      'an upstream, as given to serve (repeatable): docker.io, ghcr.io=https://ghcr.io',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .addOption(
+      new Option('--runtime <runtime>', 'only this runtime (default all)').choices([
+        'containerd',
+        'docker',
+        'podman',
+        'ecs',
+        'all',
+      ]),
+    )
+    .option('--out <dir>', 'write the files under DIR (certs.d/…, daemon.json, registries.conf) instead')
+    .action(async (flags) =>
+      setExit(await (await commands.clientConfig()).runClientConfig(flags, process.env)),
+    );
+
+  program
     .command('gc')
     .description('remove blobs no manifest references (mark and sweep)')
     .requiredOption('--storage <dir>', 'storage folder')
