@@ -35,6 +35,8 @@ if [ "$setup_mode" != "runtime" ]; then
   # wrk and curl: the clients that hang up mid-transfer in the serve fault tests.
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # containerd and ctr: the containerd end-to-end test runs its own on a private socket.
+  { command -v containerd && command -v ctr; } >/dev/null 2>&1 || missing+=(containerd)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}" >&2
     sudo_cmd=()
