@@ -511,6 +511,28 @@ describe('pull-through cache: tags, freshness and upstream failures', () => {
     }
   });
 
+  it('forgets a low quota once its window has passed, and revalidates again', async () => {
+    const own = await startFakeUpstream({ auth: 'token', rateLimit: { limit: 100, windowSeconds: 1 } });
+    addImage(own, 'library/app', 'v1.0', image);
+    const cache = await startCache([upstreamOptions(own, { tagTtlMs: 1, quotaReserve: 50 })]);
+    try {
+      own.setRateLimitRemaining('127.0.0.1', 40);
+      await request(`${cache.url}/v2/library/app/manifests/v1.0`, { headers: { Accept: ALL_TYPES } });
+      await sleep(1_100);
+      const heads = () =>
+        own.requests.filter((entry) => entry.method === 'HEAD' && entry.kind === 'manifest').length;
+      const before = heads();
+      const answer = await request(`${cache.url}/v2/library/app/manifests/v1.0`, {
+        headers: { Accept: ALL_TYPES },
+      });
+      assert.equal(answer.status, 200);
+      assert.equal(heads(), before + 1, 'the tag was revalidated: the old quota no longer counts');
+    } finally {
+      await cache.stop();
+      await own.close();
+    }
+  });
+
   it('serves every previously pulled tag with the upstream stopped', async () => {
     const own = await startFakeUpstream({ auth: 'token' });
     addImage(own, 'library/app', 'latest', image);

@@ -40,6 +40,9 @@ export interface UpstreamOptions {
   quotaReserve: number;
 }
 
+/** The window assumed when the upstream's quota headers name none (Docker Hub's: six hours). */
+const defaultQuotaWindowSeconds = 6 * 60 * 60;
+
 export type FailureKind = 'not-found' | 'rate-limited' | 'refused' | 'unavailable';
 
 /** Why an upstream request did not give what was asked. */
@@ -109,14 +112,22 @@ export class Upstream {
     return this.options.name;
   }
 
+  /**
+   * The quota as the upstream last reported it, less what was spent since; undefined once its window has
+   * passed (the upstream has reset it since) or when the upstream never said.
+   */
   get quota(): QuotaState | undefined {
-    return this.quotaState;
+    const state = this.quotaState;
+    if (state === undefined) return undefined;
+    const windowMs = (state.windowSeconds ?? defaultQuotaWindowSeconds) * 1000;
+    if (Date.now() - state.observedAt >= windowMs) return undefined;
+    return state;
   }
 
-  /** True when the last reported quota, less what was spent since, is at or below the reserve. */
+  /** True when the current quota is at or below the reserve. */
   quotaLow(): boolean {
-    const state = this.quotaState;
-    return state?.remaining !== undefined && state.remaining <= this.options.quotaReserve;
+    const remaining = this.quota?.remaining;
+    return remaining !== undefined && remaining <= this.options.quotaReserve;
   }
 
   /** The repository at the upstream (`library/` for one-component Docker Hub names). */
