@@ -34,10 +34,26 @@ export const rateLimitCheck: Check = (facts) =>
 
 /** How the workload reaches the internet, as far as the facts tell; `shared` means many pullers per IP. */
 export function egressOf(facts: Facts): { shared: boolean; description: string } {
-  if (facts.launchType === 'CODEBUILD') {
-    return { shared: true, description: 'CodeBuild: builds share a few egress addresses per region' };
-  }
   const network = facts.network;
+  if (facts.launchType === 'CODEBUILD') {
+    const nat =
+      network?.routeTables.state === 'found'
+        ? network.routeTables.value
+            .flatMap((table) => table.Routes ?? [])
+            .find(
+              (route) =>
+                route.DestinationCidrBlock === '0.0.0.0/0' &&
+                route.NatGatewayId !== undefined &&
+                route.State !== 'blackhole',
+            )
+        : undefined;
+    return {
+      shared: true,
+      description: nat?.NatGatewayId
+        ? `NAT gateway ${nat.NatGatewayId}: every build behind it shares its address`
+        : 'CodeBuild: builds share a few egress addresses per region',
+    };
+  }
   if (network?.routeTables.state === 'found') {
     const defaults = network.routeTables.value.flatMap((table) =>
       (table.Routes ?? []).filter(

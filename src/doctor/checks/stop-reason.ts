@@ -46,8 +46,9 @@ export const stopReasonCheck: Check = (facts) => {
         ...(build ? result.lines.map((line) => ({ label: 'log', value: line })) : []),
       ],
       fixes: first.fixes
-        // explain's "run pullsafe doctor on the task" is this very report for a build.
-        .filter((summary) => !(build && summary.includes('pullsafe doctor')))
+        // explain's "run pullsafe doctor on the task" is this very report for a build, and CodeBuild never
+        // gives a build a public IP.
+        .filter((summary) => !(build && /pullsafe doctor|assignPublicIp/.test(summary)))
         .map((summary) => ({ kind: 'text' as const, summary: build ? inBuildTerms(summary) : summary })),
     });
   }

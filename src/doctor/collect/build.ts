@@ -149,21 +149,29 @@ export async function readBuildLog(c: Collector, build: Build, region: string): 
   return { group, stream, lines };
 }
 
-/** The phase messages and log lines of a failed build, as one text for explain. */
+/**
+ * The phase messages and log lines of a failed build, as one text for explain. CodeBuild writes each phase
+ * message to the log as well: one seen there is not repeated.
+ */
 export function buildFailureText(build: Build, log: BuildFacts['log']): string {
+  const logLines = log?.lines.state === 'found' ? log.lines.value : [];
   const lines: string[] = [];
   for (const phase of build.phases ?? []) {
     if (!failedPhaseStatuses.has(phase.phaseStatus ?? '')) continue;
     for (const context of phase.contexts ?? []) {
-      if (context.message || context.statusCode) {
+      if (!context.message && !context.statusCode) continue;
+      const first = (context.message ?? '').split('\n')[0] ?? '';
+      const logged = logLines.some(
+        (line) => line.includes('Phase context status code') && line.includes(first),
+      );
+      if (!logged) {
         lines.push(
           `Phase context status code: ${context.statusCode ?? ''} Message: ${context.message ?? ''}`,
         );
       }
     }
   }
-  if (log?.lines.state === 'found') lines.push(...log.lines.value);
-  return lines.join('\n');
+  return [...lines, ...logLines].join('\n');
 }
 
 /** Reads the buildspec named on the command line (`--buildspec FILE`): it must be there. */
