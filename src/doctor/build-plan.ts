@@ -114,7 +114,10 @@ export function dockerHubLoginBefore(plan: BuildPlan, pull: BuildPull): boolean 
   return logins.some((login) => login.command.order < at);
 }
 
-/** The ECR registries a login before this pull covers (ECR pulls need one, Docker's client does not log in). */
+/**
+ * Whether a login to this ECR registry comes before a pull from it (docker does not log in to ECR by
+ * itself). A login to a registry doctor could not resolve counts: it may be this one.
+ */
 export function ecrLoginBefore(plan: BuildPlan, pull: BuildPull, registry: string): boolean | undefined {
   if (plan.commands.length === 0) return undefined;
   const logins = plan.logins.filter(
