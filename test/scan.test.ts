@@ -154,6 +154,49 @@ describe('pullsafe rewrite', () => {
     assert.equal(await readFile(join(root, 'docker-compose.yml'), 'utf8'), before);
   });
 
+  it("--to-cache points Docker Hub and the named registries at pullsafe's cache, by its host-named route", async () => {
+    const folder = await makeTempDir('pullsafe-rewrite-cache-');
+    try {
+      const dockerfile = join(folder, 'Dockerfile');
+      await writeFile(
+        dockerfile,
+        'FROM nginx:1.27\nFROM ghcr.io/acme/tool:2@sha256:' + 'c'.repeat(64) + ' AS t\nFROM quay.io/x/y:1\n',
+      );
+      const result = await runCli([
+        'rewrite',
+        '--to-cache',
+        'http://cache.internal:5000',
+        '--cache-registry',
+        'ghcr.io',
+        folder,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        await readFile(dockerfile, 'utf8'),
+        'FROM cache.internal:5000/docker.io/library/nginx:1.27\n' +
+          `FROM cache.internal:5000/ghcr.io/acme/tool:2@sha256:${'c'.repeat(64)} AS t\n` +
+          'FROM quay.io/x/y:1\n',
+      );
+      const again = await runCli([
+        'rewrite',
+        '--to-cache',
+        'http://cache.internal:5000',
+        '--dry-run',
+        folder,
+      ]);
+      assert.doesNotMatch(again.stdout, /^\+FROM/m, 'a second run changes nothing');
+      for (const bad of [
+        ['--to-cache', 'http://cache.internal:5000/v2'],
+        ['--cache-registry', 'ghcr.io', '--to-mirror', 'x'],
+      ]) {
+        const refused = await runCli(['rewrite', ...bad, folder]);
+        assert.equal(refused.code, 2, `${bad.join(' ')}: ${refused.stderr}`);
+      }
+    } finally {
+      await removeTempDir(folder);
+    }
+  });
+
   it('rewrites to a pull-through cache, touching nothing but the references; a second run changes nothing', async () => {
     const originals = new Map<string, string>();
     for (const name of Object.keys(files)) originals.set(name, await readFile(join(root, name), 'utf8'));

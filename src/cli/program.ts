@@ -267,7 +267,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('scan')
     .description(
-      'find image references that depend on Docker Hub (Dockerfiles, compose, Kubernetes, ECS, CI files, …)',
+      'find image references that depend on Docker Hub (Dockerfiles, compose, Kubernetes, Helm, ECS, Terraform, CDK, CI files, …)',
     )
     .argument('[paths...]', 'files or folders (default: .)')
     .option('--json', 'print one JSON object with a references array')
@@ -286,13 +286,22 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('rewrite')
     .description(
-      'point Docker Hub references at ECR Public, an ECR pull-through cache or a mirror, editing only the reference text',
+      'point Docker Hub references at ECR Public, an ECR pull-through cache or a mirror, editing only image references (Helm image maps in place)',
     )
     .argument('[paths...]', 'files or folders (default: .)')
     .option('--to-ecr-public', 'official images to public.ecr.aws/docker/library/<name>')
     .option('--to-pull-through <host>', 'an ECR pull-through cache: <acct>.dkr.ecr.<region>.amazonaws.com')
     .option('--prefix <prefix>', 'the pull-through rule prefix (default docker-hub)')
-    .option('--to-mirror <host[/prefix]>', 'a mirror such as pullsafe serve')
+    .option('--to-mirror <host[/prefix]>', 'a registry holding copies, such as one filled by pullsafe sync')
+    .option(
+      '--to-cache <url>',
+      "pullsafe's pull-through cache: HOST/docker.io/<repository> (for ECS Fargate and CodeBuild, which have no mirror setting)",
+    )
+    .option(
+      '--cache-registry <name>',
+      'with --to-cache: another registry the cache proxies, rewritten to HOST/<name>/<repository> (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--rules <file>', 'a YAML or JSON rules file: repository globs to targets, first match wins')
     .option('--dry-run', 'print a unified diff, change nothing')
     .action(async (paths: string[], flags) =>

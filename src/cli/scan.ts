@@ -208,6 +208,10 @@ export interface RewriteFlags {
   toPullThrough?: string;
   prefix?: string;
   toMirror?: string;
+  /** pullsafe's pull-through cache at this URL or HOST[:PORT]. */
+  toCache?: string;
+  /** With toCache: registries besides Docker Hub that the cache proxies. */
+  cacheRegistry?: string[];
   /** A rules file: repository globs to targets, first match wins. */
   rules?: string;
   dryRun?: boolean;
@@ -220,6 +224,22 @@ function mirrorTarget(text: string): TargetRule {
     : { kind: 'mirror', host: host! };
 }
 
+/** `http://cache.internal:5000`, `cache.internal:5000` → the host images name (no scheme, no path). */
+function cacheTarget(endpoint: string, registries: string[]): TargetRule {
+  let host: string;
+  try {
+    const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`);
+    if (url.pathname !== '/' || url.search || url.username || url.password)
+      throw new Error('not a bare host');
+    host = url.host;
+  } catch {
+    throw new PullsafeError('USAGE', `--to-cache ${endpoint}: expected the cache's URL or HOST[:PORT]`, {
+      hint: 'for example --to-cache http://cache.internal:5000 (what pullsafe serve --proxy listens on)',
+    });
+  }
+  return { kind: 'cache', host, registries };
+}
+
 function pullThroughTarget(host: string, prefix: string | undefined): TargetRule {
   return {
     kind: 'pull-through',
@@ -229,13 +249,19 @@ function pullThroughTarget(host: string, prefix: string | undefined): TargetRule
 }
 
 async function ruleFrom(flags: RewriteFlags): Promise<RewriteRule> {
-  const chosen = [flags.toEcrPublic, flags.toPullThrough, flags.toMirror, flags.rules].filter(Boolean).length;
+  const chosen = [flags.toEcrPublic, flags.toPullThrough, flags.toMirror, flags.toCache, flags.rules].filter(
+    Boolean,
+  ).length;
   if (chosen !== 1) {
     throw new PullsafeError(
       'USAGE',
-      'choose exactly one of --to-ecr-public, --to-pull-through HOST, --to-mirror HOST[/PREFIX], --rules FILE',
+      'choose exactly one of --to-ecr-public, --to-pull-through HOST, --to-mirror HOST[/PREFIX], --to-cache URL, --rules FILE',
     );
   }
+  if (flags.cacheRegistry?.length && !flags.toCache) {
+    throw new PullsafeError('USAGE', '--cache-registry goes with --to-cache');
+  }
+  if (flags.toCache) return cacheTarget(flags.toCache, flags.cacheRegistry ?? []);
   if (flags.rules) {
     // The rules schema (zod) loads only for --rules: scans never pay for it.
     const { loadRewriteRules } = await import('../config/rewrite-rules.ts');

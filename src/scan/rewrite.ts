@@ -17,7 +17,12 @@ import type { ReferenceParts } from './types.ts';
 export type TargetRule =
   | { kind: 'ecr-public' }
   | { kind: 'pull-through'; host: string; prefix: string }
-  | { kind: 'mirror'; host: string; prefix?: string };
+  | { kind: 'mirror'; host: string; prefix?: string }
+  /**
+   * pullsafe's pull-through cache: `HOST/<registry>/<repository>` (its host-named route), for Docker Hub and
+   * for each other registry in `registries` that the cache proxies.
+   */
+  | { kind: 'cache'; host: string; registries: string[] };
 
 /**
  * One target for every Docker Hub reference, or a list tried in order: the first whose repository glob
@@ -70,7 +75,11 @@ export function planRewrites(
       if (reference.unresolved) skipped.push({ reference, reason: reference.unresolved });
       continue;
     }
-    if (classification.registryKind !== 'docker-hub') continue;
+    const toCache =
+      rule.kind === 'cache' &&
+      classification.registryKind !== 'docker-hub' &&
+      rule.registries.includes(classification.registry);
+    if (classification.registryKind !== 'docker-hub' && !toCache) continue;
     let target: TargetRule;
     if (rule.kind === 'rules') {
       const found = matchers(rule).find((candidate) => candidate.glob.test(classification.repository));
@@ -90,6 +99,12 @@ export function planRewrites(
       case 'pull-through':
         // ECR's pull-through cache for Docker Hub needs `library/` for official images, as kept here.
         destination = { registry: target.host, repository: `${target.prefix}/${classification.repository}` };
+        break;
+      case 'cache':
+        destination = {
+          registry: target.host,
+          repository: `${classification.registry.replace(':', '-')}/${classification.repository}`,
+        };
         break;
       case 'mirror':
         destination = {
