@@ -138,7 +138,7 @@ describe('docker login: the registry it targets', () => {
 });
 
 describe('pulls', () => {
-  test('docker pull, run and create, with their options; sudo; variables resolved', () => {
+  test('docker pull, run and create, with their options; sudo; variables resolved; a pull allowed to fail is none', () => {
     const { pulls } = plan(
       spec(
         [
@@ -146,7 +146,9 @@ describe('pulls', () => {
           'sudo docker run --rm -it -v "$PWD":/src -e A=b --name t -w /src python:3.12 pytest',
           'docker create --network host redis:7',
           'docker pull $BASE',
+          'docker pull ${TAGGED:=alpine:3.21}',
           'docker pull $UNSET',
+          'docker pull app:latest || true',
         ],
         'env:\n  variables:\n    BASE: "public.ecr.aws/docker/library/alpine:3.20"',
       ),
@@ -158,6 +160,7 @@ describe('pulls', () => {
         ['python:3.12', 'docker run', 'pre_build command 2'],
         ['redis:7', 'docker run', 'pre_build command 3'],
         ['public.ecr.aws/docker/library/alpine:3.20', 'docker pull', 'pre_build command 4'],
+        ['alpine:3.21', 'docker pull', 'pre_build command 5'],
       ],
     );
   });

@@ -364,14 +364,14 @@ interface Scope {
 const accountCommand = /^\$\(\s*aws\s+sts\s+get-caller-identity\b[^)]*Account[^)]*\)$/;
 
 /**
- * Resolves `$NAME`, `${NAME}`, `${NAME:-default}` and the account id command substitution; what stays
- * unknown is left as written and named in `unresolved`.
+ * Resolves `$NAME`, `${NAME}`, `${NAME:-default}` (and `:=`) and the account id command substitution;
+ * what stays unknown is left as written and named in `unresolved`.
  */
 function expand(word: string, scope: Scope, depth = 0): { text: string; unresolved: string[] } {
   const unresolved: string[] = [];
   if (accountCommand.test(word.trim()) && scope.accountId) return { text: scope.accountId, unresolved };
   const text = word.replace(
-    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
     (whole, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => {
       const name = braced ?? bare ?? '';
       const value = scope.values.get(name);
@@ -607,7 +607,9 @@ function walkCommands(spec: Buildspec, scope: Scope): Walk {
       const segments = splitCommand(text);
       segments.forEach((segment, position) => {
         const pipedFrom = segment.after === '|' ? segments[position - 1]?.words : undefined;
-        cwd = readSegment(segment.words, pipedFrom, command, scope, walk, cwd);
+        // `docker pull x || true` (a cache warm-up): the build goes on when that pull fails.
+        const tolerated = segments[position + 1]?.after === '||';
+        cwd = readSegment(segment.words, { pipedFrom, tolerated }, command, scope, walk, cwd);
       });
     });
   }
@@ -617,7 +619,7 @@ function walkCommands(spec: Buildspec, scope: Scope): Walk {
 /** Reads one simple command; returns the working directory after it. */
 function readSegment(
   all: string[],
-  pipedFrom: string[] | undefined,
+  { pipedFrom, tolerated }: { pipedFrom: string[] | undefined; tolerated: boolean },
   command: BuildCommand,
   scope: Scope,
   walk: Walk,
@@ -696,7 +698,7 @@ function readSegment(
     case 'create': {
       const { positional } = parseArguments(rest, flagOptions[verb === 'pull' ? 'pull' : 'run']!);
       const image = positional[0];
-      if (image === undefined) break;
+      if (image === undefined || tolerated) break;
       addPull(walk, scope, image, {
         how: verb === 'pull' ? 'docker pull' : 'docker run',
         where: `${command.phase} command ${command.number}`,
