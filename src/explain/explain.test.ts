@@ -1123,10 +1123,28 @@ describe('fixes name only what pullsafe has', () => {
     for (const fix of fixes) assert.doesNotMatch(fix, /(?<!`)\bpullsafe\s+[a-z]/, fix);
   });
 
-  test('no fix offers pullsafe itself as a registry mirror or pull-through cache (it has none yet)', () => {
-    const offer = /pullsafe serve|pullsafe (?:as|like) an? |through pullsafe/i;
-    for (const fix of fixes) assert.doesNotMatch(fix, offer, fix);
-    for (const source of sources) assert.doesNotMatch(source, offer);
+  test("a Docker Hub rate limit is offered pullsafe's pull-through cache, set up the way the puller takes it", () => {
+    const cases = [
+      [
+        'Failed to pull image "nginx:1.27": rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/library/nginx:1.27": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/nginx/manifests/sha256:abc: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.',
+        'pullsafe client-config --endpoint',
+      ],
+      [
+        'CannotPullContainerError: inspect image has been retried 1 time(s): httpReaderSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/redis/manifests/7.2: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.',
+        'pullsafe rewrite --to-cache http://CACHE:5000` turns docker.io/library/redis:7.2',
+      ],
+    ] as const;
+    for (const [message, expected] of cases) {
+      const fixes = explain(message).causes.find((cause) => cause.id === 'rate-limit')?.fixes ?? [];
+      assert.ok(
+        fixes.some((fix) => fix.includes('`pullsafe serve --proxy docker.io')),
+        message,
+      );
+      assert.ok(
+        fixes.some((fix) => fix.includes(expected)),
+        `${message}: ${fixes.join('\n')}`,
+      );
+    }
   });
 
   test('every pullsafe command and flag named in a fix runs: `<command> --help` exits 0 and lists the flag', () => {

@@ -316,6 +316,26 @@ function pullerOf(x: Extracted): Puller {
   return 'ecs';
 }
 
+/**
+ * pullsafe's pull-through cache as a rate-limit fix: each image version is fetched from Docker Hub once for
+ * every machine behind it, and what it holds keeps pulling when the limit is reached. How a puller is
+ * pointed at it depends on whether it has a mirror setting (containerd, Docker) or not (ECS, CodeBuild).
+ */
+function cacheFix(x: Extracted, puller: Puller): string {
+  const start =
+    'or run `pullsafe serve --proxy docker.io --listen 0.0.0.0:5000` on a host the pullers reach: a pull-through cache that fetches each image from Docker Hub once for all of them, and keeps serving cached images under the limit';
+  const image = x.repository
+    ? `docker.io/${x.repository}${referenceSuffix(x)}`
+    : 'docker.io/<repository>:<tag>';
+  switch (puller) {
+    case 'kubernetes':
+    case 'docker':
+      return `${start}; \`pullsafe client-config --endpoint http://CACHE:5000\` prints the containerd hosts.toml (EKS nodes) and Docker's registry-mirrors`;
+    default:
+      return `${start}; ${puller === 'ecs' ? 'ECS' : 'CodeBuild'} has no mirror setting, so point the references at it: \`pullsafe rewrite --to-cache http://CACHE:5000\` turns ${image} into CACHE:5000/${image}`;
+  }
+}
+
 /** `docker login`'s server argument: none for Docker Hub, the host otherwise. */
 function loginServer(x: Extracted): string {
   return !x.registry || isDockerHub({ registry: x.registry }) ? '' : ` ${x.registry}`;
@@ -498,6 +518,7 @@ const detectors: Detector[] = [
         `or copy it once into your own ECR repository and pull it from there (${placed(x, puller, `${ecrHost}/${name}${referenceSuffix(x)}`)}): \`aws ecr create-repository --repository-name ${name}\`, then \`pullsafe copy ${source} ${ecrHost}/${name}\` (the tag and digest are kept; for many images \`pullsafe sync --file mirror.yaml\`)`,
       );
     }
+    if (dockerHub) fixes.push(cacheFix(x, puller));
     if (!ecrPublic) fixes.push(`or authenticate the pulls: ${credentialsFix(x, puller)}`);
     if (puller === 'codebuild-environment' || puller === 'codebuild-buildspec') {
       fixes.push(
