@@ -534,6 +534,20 @@ resource "aws_instance" "vm" {
       found,
       found.map(({ line, column, offset, text }) => ({ line, column, offset, text })),
     );
+    const computed =
+      'module "ecs" {\n  source = "../../"\n  services = { web = { container_definitions = {\n    fluent-bit = {\n      image = nonsensitive(data.aws_ssm_parameter.fluentbit.value)\n    }\n  } } }\n}\n';
+    assert.deepEqual(
+      terraformExtractor
+        .extract('main.tf', computed)
+        .map((reference) => [reference.line, reference.text, reference.unresolved]),
+      [
+        [
+          5,
+          'nonsensitive(data.aws_ssm_parameter.fluentbit.value)',
+          'comes from the Terraform expression nonsensitive(data.aws_ssm_parameter.fluentbit.value)',
+        ],
+      ],
+    );
   });
 
   it('reads helm_release set entries as image maps, and heredoc values as a values file', () => {

@@ -535,9 +535,15 @@ interface Region {
   moduleSource?: string;
 }
 
+/**
+ * `key = "value"` (or `"key": "value"`, escaped inside a JSON string) with the value as written: group 1 an
+ * escaped string, group 2 a string, group 3 an expression (a reference such as `var.image`, or a function
+ * call such as `nonsensitive(data.aws_ssm_parameter.image.value)`, three parentheses deep at most).
+ */
 function attributePattern(key: string): RegExp {
+  const call = '[a-z_][\\w]*\\((?:[^()\\n]|\\((?:[^()\\n]|\\([^()\\n]*\\))*\\))*\\)';
   return new RegExp(
-    `(?:"(?:${key})"|\\\\"(?:${key})\\\\"|\\b(?:${key}))\\s*[:=]\\s*(?:\\\\"((?:[^"\\\\\\n]|\\\\[^"])*)\\\\"|"((?:[^"\\\\\\n]|\\\\.)*)"|((?:var|local|module|data)\\.[\\w.[\\]-]+))`,
+    `(?:"(?:${key})"|\\\\"(?:${key})\\\\"|\\b(?:${key}))\\s*[:=]\\s*(?:\\\\"((?:[^"\\\\\\n]|\\\\[^"])*)\\\\"|"((?:[^"\\\\\\n]|\\\\.)*)"|((?:var|local|module|data)\\.[\\w.[\\]-]+|${call}))`,
     'g',
   );
 }

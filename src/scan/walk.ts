@@ -148,9 +148,9 @@ export function listFolder(
 const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
 
 /**
- * One open, one size check and reads until the end: binary check, head and content together. Undefined for
- * files that cannot be read, are larger than `maxBytes` (never read), have a NUL byte in their first 8 KiB,
- * or hold none of `needles` (when given).
+ * One open and reads until the end: binary check, head and content together. Undefined for files that
+ * cannot be read, are larger than `maxBytes` (read no further than 64 KiB), have a NUL byte in their first
+ * 8 KiB, or hold none of `needles` (when given).
  */
 export function readWalkedFile(
   path: string,
@@ -165,15 +165,15 @@ export function readWalkedFile(
     return undefined;
   }
   try {
-    const size = fstatSync(fd).size;
-    if (size > maxBytes) return undefined;
-    // One byte more than the size, so that the first short read ends the loop.
-    let buffer = size < sharedBuffer.length ? sharedBuffer : Buffer.allocUnsafe(size + 1);
+    let buffer = sharedBuffer;
     let filled = 0;
     for (;;) {
       if (filled === buffer.length) {
-        if (filled > maxBytes) return undefined;
-        const larger = Buffer.allocUnsafe(Math.min(buffer.length * 4, maxBytes + 1));
+        // A large file: its size says whether it is worth reading on (most files never get here, and
+        // are not asked). One byte more than the size, so that the next short read ends the loop.
+        const size = fstatSync(fd).size;
+        if (filled > maxBytes || size > maxBytes) return undefined;
+        const larger = Buffer.allocUnsafe(Math.min(Math.max(size + 1, buffer.length * 2), maxBytes + 1));
         buffer.copy(larger, 0, 0, filled);
         buffer = larger;
       }
