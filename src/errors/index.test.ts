@@ -18,6 +18,31 @@ describe('redact', () => {
     assert.equal(redact('pull https://ghcr.io/org/app@sha256:ab'), 'pull https://ghcr.io/org/app@sha256:ab');
   });
 
+  it('removes secret fields in key positions, and leaves prose that merely names them', () => {
+    for (const [input, expected] of [
+      ['{"token": "abc", "user": "bob"}', '{"token": [redacted], "user": "bob"}'],
+      ['{"token":"a\\"b","n":1}', '{"token":[redacted],"n":1}'],
+      ['password: hunter2\nuser: bob', 'password: [redacted]\nuser: bob'],
+      ['user: bob, password: hunter2', 'user: bob, password: [redacted]'],
+      [
+        'GET /x?X-Amz-Security-Token=AbC%2F9&X-Amz-Date=1',
+        'GET /x?X-Amz-Security-Token=[redacted]&X-Amz-Date=1',
+      ],
+      [
+        '{"url":"https://b/x?X-Amz-Signature=deadbeef","n":1}',
+        '{"url":"https://b/x?X-Amz-Signature=[redacted]","n":1}',
+      ],
+      ['secret=s3cr3t; next', 'secret=[redacted]; next'],
+      [
+        'failed to authorize: failed to fetch anonymous token: unexpected status: 401',
+        'failed to authorize: failed to fetch anonymous token: unexpected status: 401',
+      ],
+      ['the token: expired after 300 s', 'the token: expired after 300 s'],
+    ] as const) {
+      assert.equal(redact(input), expected, input);
+    }
+  });
+
   it('errorFields redacts unexpected messages, not PullsafeErrors', () => {
     assert.deepEqual(errorFields(new Error('https://u:p@ss@h/')), {
       code: 'INTERNAL',

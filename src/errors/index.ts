@@ -36,10 +36,23 @@ export class PullsafeError extends Error {
   }
 }
 
+const secretKey = String.raw`(?:password|passwd|secret|token|access_token|refresh_token|x-amz-security-token|x-amz-signature|signature)`;
+
+/**
+ * A secret field is a key in a key position: `key=value` anywhere (query strings, env lines), a quoted
+ * `"key": value` (JSON), or `key: value` at the start of a line or after `{` / `,` (YAML, logfmt-ish
+ * dumps). Prose that merely holds the word ("fetch anonymous token: unexpected status") is left alone, and
+ * a value ends at the characters that close it, so what follows it (`",` in JSON, `&` in a query) stays.
+ */
 const secretPatterns: [RegExp, string][] = [
   [/(authorization:\s*)(basic|bearer)\s+[^\s"',]+/gi, '$1$2 [redacted]'],
+  [new RegExp(String.raw`(\b${secretKey}=)([^\s&"',;}]+)`, 'gi'), '$1[redacted]'],
+  [new RegExp(String.raw`("${secretKey}"\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s,}\]]+)`, 'gi'), '$1[redacted]'],
   [
-    /("?(?:password|passwd|secret|token|access_token|refresh_token)"?\s*[:=]\s*)("[^"]*"|[^\s,}]+)/gi,
+    new RegExp(
+      String.raw`((?:^|[\n{,])[ \t]*['"]?${secretKey}['"]?[ \t]*:[ \t]*)("[^"]*"|'[^']*'|[^\s,}]+)`,
+      'gi',
+    ),
     '$1[redacted]',
   ],
   [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, '[redacted-aws-key]'],
