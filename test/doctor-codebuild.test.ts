@@ -245,6 +245,7 @@ describe('doctor --codebuild-project: recorded accounts', () => {
         'FROM public.ecr.aws/docker/library/node:20',
         'FROM 111122223333.dkr.ecr.us-east-1.amazonaws.com/docker-hub/library/node:20',
         'FROM 111122223333.dkr.ecr.us-east-1.amazonaws.com/mirror/library/node:20',
+        'FROM CACHE:5000/docker.io/library/node:20',
       ],
     );
     // The log is read from the failed phase only, and both reads are in the snapshot.

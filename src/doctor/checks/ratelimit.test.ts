@@ -161,6 +161,7 @@ describe('rateLimitCheck: remediation artefacts', () => {
       'public.ecr.aws/docker/library/nginx:1.25',
       `${account}.dkr.ecr.${region}.amazonaws.com/docker-hub/library/nginx:1.25`,
       `${account}.dkr.ecr.${region}.amazonaws.com/mirror/library/nginx:1.25`,
+      'CACHE:5000/docker.io/library/nginx:1.25',
     ]);
     const [pullThrough, secret] = fixesOf(finding, 'aws-cli');
     assert.match(
@@ -201,10 +202,10 @@ describe('rateLimitCheck: remediation artefacts', () => {
       `aws ecr create-repository --repository-name mirror/library/nginx --region ${region}`,
       `pullsafe copy docker.io/library/nginx:1.25 ${account}.dkr.ecr.${region}.amazonaws.com/mirror/library/nginx:1.25`,
     ]);
-    assert.ok(
-      finding.fixes.every((fix) => !/pullsafe serve|pull-through mirror/.test(fix.summary)),
-      'pullsafe offers no pull-through mirror yet: no fix may send users to one',
-    );
+    assert.deepEqual(fixesOf(finding, 'shell')[1]?.content?.split('\n'), [
+      'pullsafe serve --proxy docker.io --listen 0.0.0.0:5000 --storage /var/lib/pullsafe',
+      'pullsafe rewrite --to-cache http://CACHE:5000',
+    ]);
     assert.equal(fixesOf(finding, 'buildspec').length, 0);
   });
 

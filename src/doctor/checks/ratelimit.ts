@@ -3,8 +3,8 @@
  * remediation AWS recommends as its own fix, with the artefact to apply it: the ECR Public copy, an ECR
  * pull-through cache rule (and the `library/` form of the new reference), `repositoryCredentials` with a
  * Secrets Manager secret and the execution role's statement, the CodeBuild `docker login` step, and a
- * copy into the account's own ECR with `pullsafe copy` (or `pullsafe sync` for many images). Only what
- * exists today is offered: pullsafe's own pull-through mirror is not one of them until it ships.
+ * copy into the account's own ECR with `pullsafe copy` (or `pullsafe sync` for many images), and pullsafe's
+ * own pull-through cache (`pullsafe serve --proxy docker.io`, references moved with `rewrite --to-cache`).
  *
  * The limit itself is never quoted: Docker has changed it several times; the current one is in the
  * `RateLimit-Limit` header of a manifest response.
@@ -135,8 +135,36 @@ function rateLimitFinding(image: ImageFacts, facts: Facts): Finding {
         ? codeBuildFixes(image, facts)
         : repositoryCredentialsFixes(image, facts)),
       ...copyFixes(image, facts),
+      ...cacheFixes(image),
     ],
   };
+}
+
+/**
+ * pullsafe's pull-through cache: every task and build pulls through one endpoint, which fetches each image
+ * version from Docker Hub once and keeps serving what it holds when the limit is reached. ECS and CodeBuild
+ * have no mirror setting, so their references point at it (`pullsafe rewrite --to-cache`).
+ */
+function cacheFixes(image: ImageFacts): Fix[] {
+  const source = `docker.io/${image.repository ?? ''}${tagSuffix(image)}`;
+  return [
+    {
+      kind: 'shell',
+      summary:
+        'Or run a pull-through cache of Docker Hub with `pullsafe serve --proxy docker.io` where the tasks and builds reach it (several tasks behind a load balancer with a health check on /readyz; see docs/cache.md), and point the references at it',
+      content: [
+        'pullsafe serve --proxy docker.io --listen 0.0.0.0:5000 --storage /var/lib/pullsafe',
+        'pullsafe rewrite --to-cache http://CACHE:5000',
+      ].join('\n'),
+    },
+    replacement(
+      image,
+      image.build
+        ? 'Then pull through the cache'
+        : `Then pull through the cache in container "${image.container}"`,
+      `CACHE:5000/${source}`,
+    ),
+  ];
 }
 
 /** The pull's line (FROM, COPY --from) with another image in it, for a pull from a Dockerfile or the log. */
