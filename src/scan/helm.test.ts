@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { helmValuesExtractor, isValuesFile } from './helm.ts';
+import { helmValuesExtractor, isValuesFile, topLevelBlocks } from './helm.ts';
 import type { FoundReference } from './types.ts';
 
 const digest = `sha256:${'e'.repeat(64)}`;
@@ -261,6 +261,57 @@ describe('Helm values: image maps', () => {
       '',
     ].join('\n');
     assert.deepEqual([...extract(values).keys()], ['acme/cleanup:2.1']);
+  });
+
+  it('reads a values file block by block, as it reads it whole', () => {
+    const blocks = topLevelBlocks(collectionValues)!;
+    assert.deepEqual(
+      blocks.map((block) => block.key),
+      [
+        'global',
+        'image',
+        'primary',
+        'sentinel',
+        'metrics',
+        'defaultInitContainers',
+        'sysctlImage',
+        'gitImage',
+        'kubectl',
+      ],
+    );
+    assert.equal(blocks.map((block) => block.text).join(''), collectionValues);
+    assert.equal(blocks[0]!.start, 0, 'leading comments belong to the first entry');
+    assert.deepEqual(
+      topLevelBlocks('list:\n- a\n-\n- b: c\nnext: 1\n')?.map((block) => block.key),
+      ['list', 'next'],
+      'a sequence at column 0 belongs to the key above it',
+    );
+    for (const whole of [
+      'a: &x 1\nb: *x\n',
+      'a: 1\n---\nb: 2\n',
+      '{"image": "x"}',
+      '? complex\n: key\n',
+      'a: 1\n...\n',
+    ]) {
+      assert.equal(topLevelBlocks(whole), undefined, whole);
+    }
+    // An alias makes the file be read whole: the same references, at the same places.
+    const withAlias = `${collectionValues}anchors:\n  shared: &shared 1\n  again: *shared\n`;
+    assert.deepEqual(
+      helmValuesExtractor.extract('values.yaml', withAlias),
+      helmValuesExtractor.extract('values.yaml', collectionValues),
+    );
+    // A section the fast reader leaves to the full parser, without an image key, is not read at all.
+    const odd = `${collectionValues}notes: "a quoted\n  scalar on two lines"\n`;
+    assert.deepEqual(
+      helmValuesExtractor.extract('values.yaml', odd),
+      helmValuesExtractor.extract('values.yaml', collectionValues),
+    );
+    // A block that cannot be read alone is not YAML read whole either: nothing, as before.
+    assert.deepEqual(
+      helmValuesExtractor.extract('values.yaml', 'image:\n  repository: acme/a\n  tag: "1\nnext: 2"\n'),
+      [],
+    );
   });
 
   it('reads values files by name, and skips files with no image-like key unparsed', () => {

@@ -82,6 +82,16 @@ export interface HelmWalkOptions {
   file?: string;
   /** The key path of the walked node, for contexts. */
   path?: string;
+  /**
+   * The values' non-empty `global.imageRegistry`, when the walked node is not the root that holds it (a
+   * top-level block of a values file); null when there is none. Looked up under the node by default.
+   */
+  globalRegistry?: GlobalRegistry | null;
+}
+
+interface GlobalRegistry {
+  value: string;
+  line: number;
 }
 
 /**
@@ -98,7 +108,10 @@ export function helmImageReferences(
   const file = options.file ?? content;
   const found: FoundReference[] = [];
   const seen = new Set<number>();
-  const globalRegistry = findGlobalRegistry(root, doc, content, file, base);
+  const globalRegistry =
+    options.globalRegistry === undefined
+      ? findGlobalRegistry(root, doc, content, file, base)
+      : (options.globalRegistry ?? undefined);
 
   const report = (span: TextSpan, context: string, resolved: string, parts?: ReferenceParts): void => {
     const offset = base + span.offset;
@@ -234,7 +247,7 @@ function findGlobalRegistry(
   content: string,
   file: string,
   base: number,
-): { value: string; line: number } | undefined {
+): GlobalRegistry | undefined {
   const node = mapGet(mapGet(root, 'global', doc), 'imageRegistry', doc);
   const value = stringValue(node, doc);
   if (!value) return undefined;
@@ -257,14 +270,89 @@ export function isValuesFile(path: string): boolean {
   );
 }
 
-/** Files with no key an image could be under are not parsed. */
+/** Text with no key an image could be under is not parsed. */
 const IMAGE_LIKE_KEY = /(?:repository|image)["']?\s*:/i;
 
+/** An anchor or an alias (`&name`, `*name`): a file that has one is read whole, so that aliases resolve. */
+const ANCHOR_OR_ALIAS = /(?:^|[\s[{,])[&*][\w-]/m;
+
+interface Block {
+  start: number;
+  text: string;
+  key: string;
+}
+
+/**
+ * A values file cut into its top-level entries (`image:`, `primary:`, ...), each with the lines under it: a
+ * block mapping at the root is the union of these, so each can be read alone. Undefined when the file is
+ * something else (one flow collection, several documents, directives, complex keys, anchors or aliases).
+ */
+export function topLevelBlocks(content: string): Block[] | undefined {
+  if (ANCHOR_OR_ALIAS.test(content)) return undefined;
+  const starts: { start: number; key: string }[] = [];
+  let lineStart = 0;
+  while (lineStart < content.length) {
+    let lineEnd = content.indexOf('\n', lineStart);
+    if (lineEnd === -1) lineEnd = content.length;
+    const char = content[lineStart]!;
+    if (char === '-') {
+      if (content.startsWith('---', lineStart)) {
+        if (starts.length > 0) return undefined; // a second document
+      } else if (!/^-(?:[ \t]|\r?$)/.test(content.slice(lineStart, Math.min(lineEnd, lineStart + 2)))) {
+        return undefined;
+      }
+    } else if (char === '.' && content.startsWith('...', lineStart)) return undefined;
+    else if (!' \t\r\n#'.includes(char)) {
+      if ('?:%{[&*!|>@`'.includes(char)) return undefined;
+      const key = /^["']?([^"':]*)/.exec(content.slice(lineStart, lineEnd))?.[1] ?? '';
+      starts.push({ start: starts.length === 0 ? 0 : lineStart, key });
+    }
+    lineStart = lineEnd + 1;
+  }
+  return starts.map((entry, index) => ({
+    start: entry.start,
+    key: entry.key,
+    text: content.slice(entry.start, starts[index + 1]?.start ?? content.length),
+  }));
+}
+
+/**
+ * A values file is read block by block: only the top-level entries that have an image-like key are parsed
+ * (so a large section without one, or one the fast reader leaves to the full parser, costs nothing), with
+ * the `global.imageRegistry` of the `global` entry applied to all. Anything else is parsed whole.
+ */
 function extractHelmValues(path: string, content: string): FoundReference[] {
   if (!IMAGE_LIKE_KEY.test(content)) return [];
+  const options = { kind: 'helm-values', chart: 'local' } as const;
+  const whole = (): FoundReference[] =>
+    parseDocuments(content).flatMap(({ doc, root }) =>
+      helmImageReferences(path, content, doc, root, options),
+    );
+  const blocks = topLevelBlocks(content);
+  if (!blocks) return whole();
+  let globalRegistry: GlobalRegistry | null = null;
+  const global = blocks.find((block) => block.key === 'global');
+  if (global?.text.includes('imageRegistry')) {
+    const [parsed] = parseDocuments(global.text);
+    if (!parsed) return whole();
+    globalRegistry = findGlobalRegistry(parsed.root, parsed.doc, global.text, content, global.start) ?? null;
+  }
   const found: FoundReference[] = [];
-  for (const { doc, root } of parseDocuments(content)) {
-    found.push(...helmImageReferences(path, content, doc, root, { kind: 'helm-values', chart: 'local' }));
+  for (const block of blocks) {
+    if (!IMAGE_LIKE_KEY.test(block.text)) continue;
+    const documents = parseDocuments(block.text);
+    // A block that cannot be read alone (a quoted scalar running on at column 0): read the file whole.
+    if (documents.length === 0) return whole();
+    for (const { doc, root } of documents) {
+      found.push(
+        ...helmImageReferences(path, block.text, doc, root, {
+          ...options,
+          base: block.start,
+          file: content,
+          globalRegistry,
+        }),
+      );
+    }
   }
   return found;
 }
