@@ -1,11 +1,13 @@
 /**
  * The storage contract: every driver of BlobStore and RepositoryStore must pass these. A driver's test
- * file calls `storageContract(name, open)` with a function that opens a fresh, empty storage.
+ * file calls `storageContract(name, open)` with a function that opens a fresh, empty storage, and for a
+ * driver whose storage outlives the process, `reopen`: a second, independent opening of the same storage
+ * (what a restarted process sees).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { digestOf, type Digest } from '../src/oci/digest.ts';
 import { StoreError, type Storage } from '../src/store/index.ts';
 
@@ -19,7 +21,39 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<voi
   await assert.rejects(promise, (error: unknown) => error instanceof StoreError && error.code === code);
 }
 
-export function storageContract(driver: string, open: () => Promise<Storage>): void {
+/** A sink that keeps what it is given; `failAfter` bytes make it fail like a client that hung up. */
+function collector(failAfter = Infinity): Writable & { bytes(): Buffer } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const sink = new Writable({
+    highWaterMark: 16 * 1024,
+    write(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > failAfter) {
+        done(Object.assign(new Error('client went away'), { code: 'ECONNRESET' }));
+        return;
+      }
+      chunks.push(chunk);
+      // Asynchronous, so the sender meets backpressure.
+      setImmediate(done);
+    },
+  });
+  // Its owner listens for errors, as the server does on responses.
+  sink.on('error', () => undefined);
+  return Object.assign(sink, { bytes: () => Buffer.concat(chunks) });
+}
+
+/** Yields `data`, then fails like a request whose client hung up mid-body. */
+async function* cutAfter(data: Buffer): AsyncGenerator<Buffer> {
+  yield data;
+  throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+}
+
+export function storageContract(
+  driver: string,
+  open: () => Promise<Storage>,
+  options: { reopen?: (storage: Storage) => Promise<Storage> } = {},
+): void {
   describe(`${driver}: BlobStore`, () => {
     it('commits an upload only after checking digest and size', async () => {
       const { blobs } = await open();
@@ -147,7 +181,138 @@ export function storageContract(driver: string, open: () => Promise<Storage>): v
       const { blobs } = await open();
       await rejectsWith(blobs.put(Buffer.from('x'), digestOf('y')), 'DIGEST_MISMATCH');
     });
+
+    it('sends a blob or a range into a sink without ending it, and NOT_FOUND before writing anything', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(200_000);
+      const { digest } = await blobs.put(data);
+      const whole = collector();
+      await blobs.sendTo(digest, undefined, whole);
+      assert.equal(whole.writableEnded, false, 'the caller ends the response');
+      assert.deepEqual(whole.bytes(), data);
+      const part = collector();
+      await blobs.sendTo(digest, { start: 1000, end: 150_000 }, part);
+      assert.deepEqual(part.bytes(), data.subarray(1000, 150_001));
+      const untouched = collector();
+      await rejectsWith(blobs.sendTo(digestOf('missing'), undefined, untouched), 'NOT_FOUND');
+      assert.equal(untouched.bytes().length, 0);
+    });
+
+    it('rejects a send whose sink fails, and goes on serving others', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(1024 * 1024);
+      const { digest } = await blobs.put(data);
+      await assert.rejects(blobs.sendTo(digest, undefined, collector(100_000)));
+      const next = collector();
+      await blobs.sendTo(digest, undefined, next);
+      assert.deepEqual(next.bytes(), data);
+    });
+
+    it('stores an empty blob', async () => {
+      const { blobs } = await open();
+      const digest = digestOf('');
+      const upload = await blobs.startUpload();
+      assert.deepEqual(await upload.commit({ digest, size: 0 }), { digest, size: 0 });
+      assert.deepEqual(await blobs.stat(digest), { digest, size: 0 });
+      assert.equal((await blobs.read(digest, 10)).length, 0);
+    });
+
+    it('keeps what arrived before a cut request, to resume from its size', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(250_000);
+      const upload = await blobs.startUpload();
+      await upload.append(Readable.from([data.subarray(0, 50_000)]));
+      await assert.rejects(upload.append(Readable.from(cutAfter(data.subarray(50_000, 120_000)))));
+      const resumed = await blobs.findUpload(upload.id);
+      assert.equal(resumed?.size, 120_000, 'the bytes before the cut are kept');
+      await resumed.append(Readable.from([data.subarray(120_000)]));
+      assert.deepEqual(await resumed.commit({ digest: digestOf(data), size: data.length }), {
+        digest: digestOf(data),
+        size: data.length,
+      });
+      assert.deepEqual(await blobs.read(digestOf(data), data.length), data);
+    });
+
+    it('an upload refused at commit can go on and commit with the right bytes', async () => {
+      const { blobs } = await open();
+      const data = randomBytes(180_000);
+      const upload = await blobs.startUpload();
+      await upload.append(Readable.from([data.subarray(0, 100_000)]));
+      await rejectsWith(upload.commit({ digest: digestOf(data) }), 'DIGEST_MISMATCH');
+      assert.equal(await blobs.stat(digestOf(data)), undefined);
+      await upload.append(Readable.from([data.subarray(100_000)]));
+      assert.equal((await upload.commit({ digest: digestOf(data) })).size, data.length);
+      assert.deepEqual(await blobs.read(digestOf(data), data.length), data);
+    });
+
+    it('lists blobs with the time they were written', async () => {
+      const { blobs } = await open();
+      const before = Date.now();
+      const { digest } = await blobs.put(Buffer.from('dated'));
+      const listed: { digest: string; size: number; modified: Date }[] = [];
+      for await (const blob of blobs.list()) listed.push(blob);
+      assert.equal(listed.length, 1);
+      assert.equal(listed[0]!.digest, digest);
+      assert.equal(listed[0]!.size, 5);
+      assert.ok(Math.abs(listed[0]!.modified.getTime() - before) < 60_000, listed[0]!.modified.toISOString());
+    });
+
+    it('reports upload owners and start times', async () => {
+      const { blobs } = await open();
+      const before = Date.now();
+      const upload = await blobs.startUpload('team/app');
+      const found = await blobs.findUpload(upload.id);
+      assert.ok(found);
+      assert.ok(Math.abs(found.startedAt.getTime() - before) < 60_000, found.startedAt.toISOString());
+      assert.equal(found.size, 0);
+    });
   });
+
+  const reopen = options.reopen;
+  if (reopen) {
+    describe(`${driver}: after a restart`, () => {
+      it('an upload keeps its owner, bytes and size, goes on, and commits verified', async () => {
+        const first = await open();
+        const data = randomBytes(300_000);
+        const upload = await first.blobs.startUpload('team/app');
+        await upload.append(Readable.from([data.subarray(0, 140_000)]));
+        const second = await reopen(first);
+        const found = await second.blobs.findUpload(upload.id);
+        assert.equal(found?.owner, 'team/app');
+        assert.equal(found.size, 140_000);
+        await found.append(Readable.from([data.subarray(140_000)]));
+        await rejectsWith(found.commit({ digest: digestOf('other') }), 'DIGEST_MISMATCH');
+        assert.equal((await found.commit({ digest: digestOf(data), size: data.length })).size, data.length);
+        assert.deepEqual(await first.blobs.read(digestOf(data), data.length), data);
+      });
+
+      it('an upload refused at commit after a restart goes on with more bytes', async () => {
+        const first = await open();
+        const data = randomBytes(260_000);
+        const upload = await first.blobs.startUpload();
+        await upload.append(Readable.from([data.subarray(0, 200_000)]));
+        const second = await reopen(first);
+        const found = (await second.blobs.findUpload(upload.id))!;
+        await rejectsWith(found.commit({ digest: digestOf(data) }), 'DIGEST_MISMATCH');
+        await found.append(Readable.from([data.subarray(200_000)]));
+        assert.equal((await found.commit({ digest: digestOf(data) })).size, data.length);
+        assert.deepEqual(await second.blobs.read(digestOf(data), data.length), data);
+      });
+
+      it('blobs, links, tags and documents are there', async () => {
+        const first = await open();
+        const { digest } = await first.blobs.put(Buffer.from('kept'));
+        await first.repositories.linkManifest('app', { digest, mediaType: 'm', size: 4 });
+        await first.repositories.setTag('app', 'v1', digest);
+        await first.documents.write('cache.json', '{"namespaces":["docker.io"]}');
+        const second = await reopen(first);
+        assert.deepEqual(await second.blobs.stat(digest), { digest, size: 4 });
+        assert.equal(await second.repositories.getTag('app', 'v1'), digest);
+        assert.equal((await second.repositories.getManifest('app', digest))?.size, 4);
+        assert.equal(await second.documents.read('cache.json'), '{"namespaces":["docker.io"]}');
+      });
+    });
+  }
 
   describe(`${driver}: RepositoryStore`, () => {
     const d1 = digestOf('one') as Digest;
@@ -248,6 +413,19 @@ export function storageContract(driver: string, open: () => Promise<Storage>): v
       }
       await rejectsWith(repositories.setTag('ok', '../../tag', d1), 'INVALID_KEY');
       await rejectsWith(repositories.linkBlob('ok', 'sha256:../../x' as Digest), 'INVALID_KEY');
+    });
+  });
+
+  describe(`${driver}: documents`, () => {
+    it('reads back what was written, replaced whole; undefined when absent; no paths', async () => {
+      const { documents } = await open();
+      assert.equal(await documents.read('cache.json'), undefined);
+      await documents.write('cache.json', 'first, and longer');
+      await documents.write('cache.json', 'second');
+      assert.equal(await documents.read('cache.json'), 'second');
+      for (const name of ['../x', 'a/b', '', '.hidden', 'UPPER']) {
+        await rejectsWith(documents.write(name, 'x'), 'INVALID_KEY');
+      }
     });
   });
 }

@@ -3,14 +3,43 @@ import { resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { parseDuration } from '../config/duration.ts';
 import { PullsafeError } from '../errors/index.ts';
-import { checkStorage, collectGarbage, openFsStorage, readCacheNamespaces } from '../store/index.ts';
+import {
+  StoreError,
+  checkStorage,
+  collectGarbage,
+  openFsStorage,
+  openStorage,
+  parseStorageLocation,
+  readCacheNamespaces,
+  s3Connection,
+  type Storage,
+} from '../store/index.ts';
 import { exitCodes, formatBytes, printJson, printLines } from './output.ts';
 
-async function openExisting(folder: string) {
-  const root = resolve(folder);
+/** A folder, or s3://BUCKET/PREFIX reached with the AWS SDK's environment (AWS_ENDPOINT_URL_S3, AWS_REGION). */
+async function openExisting(value: string): Promise<Storage> {
+  let location;
+  try {
+    location = parseStorageLocation(value);
+    if (location.kind === 's3') return await openStorage(value, { s3: s3Connection(undefined, process.env) });
+  } catch (error) {
+    if (error instanceof StoreError) {
+      throw new PullsafeError('USAGE', error.message, {
+        hint: 'pass the folder or s3://BUCKET/PREFIX `pullsafe serve --storage` uses',
+      });
+    }
+    throw new PullsafeError(
+      'STORAGE_UNAVAILABLE',
+      `cannot open storage ${value}: ${(error as Error).message}`,
+      {
+        hint: 'check the bucket, the AWS credentials, AWS_REGION and AWS_ENDPOINT_URL_S3; see docs/storage.md',
+      },
+    );
+  }
+  const root = resolve(location.path);
   const info = await stat(root).catch(() => undefined);
   if (!info?.isDirectory()) {
-    throw new PullsafeError('USAGE', `storage folder not found: ${folder}`, {
+    throw new PullsafeError('USAGE', `storage folder not found: ${value}`, {
       hint: 'pass the folder `pullsafe serve --storage` uses',
     });
   }
@@ -81,7 +110,7 @@ export async function runGc(flags: {
 
 export async function runFsck(flags: { storage: string; json?: boolean }): Promise<number> {
   const storage = await openExisting(flags.storage);
-  const namespaces = await readCacheNamespaces(resolve(flags.storage));
+  const namespaces = await readCacheNamespaces(storage);
   const report = await checkStorage(storage, {
     onDemand: (repository) => namespaces.some((namespace) => repository.startsWith(`${namespace}/`)),
   });

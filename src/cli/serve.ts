@@ -1,6 +1,7 @@
-/** `pullsafe serve`: the hosted registry on filesystem storage. */
-import { rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+/** `pullsafe serve`: the hosted registry on filesystem or S3 storage. */
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import {
@@ -18,7 +19,15 @@ import {
 import { PullsafeError } from '../errors/index.ts';
 import { AccessControl, AuthConfigError } from '../server/auth.ts';
 import { startServer } from '../server/app.ts';
-import { cacheMarkerFile, openFsStorage, type Storage } from '../store/index.ts';
+import {
+  StoreError,
+  openStorage,
+  parseStorageLocation,
+  s3Connection,
+  writeCacheNamespaces,
+  type Storage,
+  type StorageLocation,
+} from '../store/index.ts';
 import {
   dockerConfigCredentials,
   dockerConfigPath,
@@ -102,20 +111,35 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
     throw error;
   }
 
+  let location: StorageLocation;
+  let s3;
+  try {
+    location = parseStorageLocation(config.storage);
+    s3 = s3Connection(config.s3, env);
+  } catch (error) {
+    if (!(error instanceof StoreError)) throw error;
+    throw new PullsafeError('CONFIG_INVALID', error.message, {
+      hint: 'storage is a folder or s3://BUCKET/PREFIX (docs/storage.md)',
+    });
+  }
   let storage;
   try {
-    storage = await openFsStorage(resolve(config.storage));
+    storage = await openStorage(location.kind === 'fs' ? resolve(location.path) : config.storage, { s3 });
   } catch (error) {
     throw new PullsafeError(
       'STORAGE_UNAVAILABLE',
       `cannot open storage ${config.storage}: ${(error as Error).message}`,
       {
-        hint: 'the folder must be writable by this user',
+        hint:
+          location.kind === 'fs'
+            ? 'the folder must be writable by this user'
+            : 'check the bucket, the AWS credentials, s3.region (or AWS_REGION) and s3.endpoint (or AWS_ENDPOINT_URL_S3); see docs/storage.md',
       },
     );
   }
 
-  const cache = config.proxy.upstreams.length > 0 ? await openCache(config, storage, env, logger) : undefined;
+  const cache =
+    config.proxy.upstreams.length > 0 ? await openCache(config, storage, location, env, logger) : undefined;
 
   let running;
   try {
@@ -182,11 +206,13 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
 
 /**
  * The pull-through cache of the `proxy` section: one client per upstream with its own credentials (never
- * another upstream's), fills spooled under the storage folder (what a killed process left there is removed).
+ * another upstream's), fills spooled under the storage folder (what a killed process left there is removed),
+ * or for S3 storage in a temporary folder of this process's, removed when it exits.
  */
 async function openCache(
   config: ServeConfig,
   storage: Storage,
+  location: StorageLocation,
   env: Record<string, string | undefined>,
   logger: { warn(fields: object, message?: string): void },
 ): Promise<PullThroughCache> {
@@ -222,13 +248,19 @@ async function openCache(
       quotaReserve: upstream.quotaReserve,
     };
   });
-  const root = resolve(config.storage);
-  const spoolDir = join(root, 'fills');
-  await rm(spoolDir, { recursive: true, force: true });
+  let spoolDir: string;
+  if (location.kind === 'fs') {
+    spoolDir = join(resolve(location.path), 'fills');
+    await rm(spoolDir, { recursive: true, force: true });
+  } else {
+    const temporary = await mkdtemp(join(tmpdir(), 'pullsafe-fills-'));
+    process.once('exit', () => rmSync(temporary, { recursive: true, force: true }));
+    spoolDir = temporary;
+  }
   // Tells `fsck` which repositories are cache content, whose blobs are fetched on demand.
-  await writeFile(
-    join(root, cacheMarkerFile),
-    `${JSON.stringify({ namespaces: upstreams.map((u) => u.namespace) })}\n`,
+  await writeCacheNamespaces(
+    storage,
+    upstreams.map((u) => u.namespace),
   );
   const maxBytes = config.proxy.maxSize === undefined ? undefined : parseByteSize(config.proxy.maxSize);
   return new PullThroughCache(storage, {

@@ -143,7 +143,36 @@ const proxySchema = z
 
 export const serveConfigSchema = z.strictObject({
   listen: z.string().default('127.0.0.1:5000').describe('host:port to listen on; [::1]:5000 for IPv6'),
-  storage: z.string().min(1).default('./data').describe('Folder of the filesystem storage'),
+  storage: z
+    .string()
+    .min(1)
+    .default('./data')
+    .describe('Folder of the filesystem storage, or s3://BUCKET/PREFIX for S3 (see docs/storage.md)'),
+  s3: z
+    .strictObject({
+      endpoint: z
+        .string()
+        .regex(/^https?:\/\/[^/?#]+\/?$/, 'must be http(s)://HOST[:PORT], no path')
+        .optional()
+        .describe(
+          'Where S3 answers, for S3-compatible services; default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS',
+        ),
+      region: z
+        .string()
+        .regex(/^[a-z0-9-]+$/, 'must be a region name like eu-west-1')
+        .optional()
+        .describe(
+          "The bucket's region; default: the SDK's (AWS_REGION, the profile), us-east-1 with an endpoint",
+        ),
+      forcePathStyle: z
+        .boolean()
+        .optional()
+        .describe(
+          'Bucket in the URL path instead of the host name; default: on for an endpoint on localhost or an IP',
+        ),
+    })
+    .default({})
+    .describe('How to reach the bucket of an s3:// storage; credentials come from the AWS SDK chain'),
   allowAnonymousPush: z
     .boolean()
     .default(false)

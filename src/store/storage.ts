@@ -1,9 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FsBlobStore } from './fs-blobs.ts';
 import { FsRepositoryStore } from './fs-repositories.ts';
-import { FsTemporaryFiles, staleTemporaryMs } from './fsutil.ts';
-import type { BlobStore, RepositoryStore, TemporaryFiles } from './types.ts';
+import {
+  FsTemporaryFiles,
+  readTextIfExists,
+  staleTemporaryMs,
+  temporaryDirectory,
+  writeFileAtomic,
+} from './fsutil.ts';
+import { checkDocumentName } from './objects.ts';
+import { openS3Storage, type S3StorageOptions } from './s3-storage.ts';
+import { StoreError, type BlobStore, type RepositoryStore, type TemporaryFiles } from './types.ts';
 
 /** The two halves of a registry's storage, opened together. */
 export interface Storage {
@@ -11,6 +18,7 @@ export interface Storage {
   repositories: RepositoryStore;
   /** Files between write and rename that interrupted writes left; absent for drivers with atomic writes. */
   temporaries?: TemporaryFiles;
+  documents: StorageDocuments;
   /** Where it lives, for logs (a folder, a bucket URL). */
   location: string;
 }
@@ -30,7 +38,118 @@ export async function openFsStorage(root: string, options: FsStorageOptions = {}
   await blobs.init();
   await repositories.init();
   if (options.removeStaleTemporaries ?? true) await removeStaleTemporaries(temporaries);
-  return { blobs, repositories, temporaries, location: root };
+  return { blobs, repositories, temporaries, documents: new FsDocuments(root), location: root };
+}
+
+/**
+ * Small named documents kept beside the content and read whole (the cache marker): files at the top of a
+ * filesystem storage, objects at the top of a bucket's prefix.
+ */
+export interface StorageDocuments {
+  /** Undefined when there is no such document. */
+  read(name: string): Promise<string | undefined>;
+  /** Replaces the document whole: a reader sees the old text or the new one. */
+  write(name: string, text: string): Promise<void>;
+}
+
+class FsDocuments implements StorageDocuments {
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  async read(name: string): Promise<string | undefined> {
+    return readTextIfExists(join(this.root, checkDocumentName(name)));
+  }
+
+  async write(name: string, text: string): Promise<void> {
+    await writeFileAtomic(join(this.root, checkDocumentName(name)), text, temporaryDirectory(this.root));
+  }
+}
+
+/** Where a storage lives, as `--storage` and the `storage` key give it. */
+export type StorageLocation = { kind: 'fs'; path: string } | { kind: 's3'; bucket: string; prefix: string };
+
+const bucketPattern = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** Characters S3 calls safe in keys, and `/` between folders. */
+const prefixPattern = /^[A-Za-z0-9!_.*'()-]+(?:\/[A-Za-z0-9!_.*'()-]+)*$/;
+
+/**
+ * `s3://BUCKET` or `s3://BUCKET/PREFIX` is a bucket (the prefix is a folder in it); anything without a
+ * scheme is a folder. Throws a StoreError INVALID_KEY that says what is wrong.
+ */
+export function parseStorageLocation(value: string): StorageLocation {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme === undefined) return { kind: 'fs', path: value };
+  if (scheme.toLowerCase() !== 's3') {
+    throw new StoreError(
+      'INVALID_KEY',
+      `storage "${value}": ${scheme}:// is not supported (a folder, or s3://BUCKET/PREFIX)`,
+    );
+  }
+  const rest = value.slice(scheme.length + 3);
+  const slash = rest.indexOf('/');
+  const bucket = slash === -1 ? rest : rest.slice(0, slash);
+  const prefix = (slash === -1 ? '' : rest.slice(slash + 1)).replace(/\/+$/, '');
+  if (!bucketPattern.test(bucket) || bucket.includes('..')) {
+    throw new StoreError(
+      'INVALID_KEY',
+      `storage "${value}": "${bucket}" is not an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)`,
+    );
+  }
+  if (
+    prefix !== '' &&
+    (!prefixPattern.test(prefix) || prefix.split('/').some((part) => /^\.+$/.test(part)))
+  ) {
+    throw new StoreError(
+      'INVALID_KEY',
+      `storage "${value}": the prefix may hold letters, digits and !_.*'()- between single slashes, and no . or .. folder`,
+    );
+  }
+  return { kind: 's3', bucket, prefix: prefix === '' ? '' : `${prefix}/` };
+}
+
+export type S3Connection = Pick<S3StorageOptions, 'endpoint' | 'region' | 'forcePathStyle'>;
+
+/**
+ * How to reach S3: the configured keys, else the AWS SDK's own environment variables for the endpoint
+ * (AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL). Region and credentials not configured are left to the SDK's
+ * chain. Explicit settings win over the SDK's environment, as in the SDK.
+ */
+export function s3Connection(
+  configured: S3Connection | undefined,
+  env: Record<string, string | undefined>,
+): S3Connection {
+  const fromEnvironment = env.AWS_ENDPOINT_URL_S3
+    ? 'AWS_ENDPOINT_URL_S3'
+    : env.AWS_ENDPOINT_URL
+      ? 'AWS_ENDPOINT_URL'
+      : undefined;
+  const endpoint = configured?.endpoint ?? (fromEnvironment ? env[fromEnvironment] : undefined);
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) {
+    throw new StoreError(
+      'INVALID_KEY',
+      `${configured?.endpoint !== undefined ? 's3.endpoint' : fromEnvironment}: "${endpoint}" is not http(s)://HOST[:PORT]`,
+    );
+  }
+  return {
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(configured?.region !== undefined ? { region: configured.region } : {}),
+    ...(configured?.forcePathStyle !== undefined ? { forcePathStyle: configured.forcePathStyle } : {}),
+  };
+}
+
+export interface StorageOptions extends FsStorageOptions {
+  /** How to reach S3 for an s3:// location: endpoint, region, addressing. */
+  s3?: S3Connection;
+}
+
+/** Opens the storage at `location` (a folder, or s3://BUCKET/PREFIX). */
+export function openStorage(location: string, options: StorageOptions = {}): Promise<Storage> {
+  const parsed = parseStorageLocation(location);
+  if (parsed.kind === 'fs') return openFsStorage(parsed.path, options);
+  return openS3Storage({ ...options.s3, bucket: parsed.bucket, prefix: parsed.prefix });
 }
 
 /**
@@ -51,19 +170,25 @@ async function removeStaleTemporaries(temporaries: FsTemporaryFiles): Promise<vo
 }
 
 /**
- * The file `pullsafe serve` writes at the storage's root when it runs a pull-through cache: the local
- * namespaces (`docker.io`, …) whose repositories are cache content, for maintenance run without the config.
+ * The document `pullsafe serve` writes when it runs a pull-through cache: the local namespaces
+ * (`docker.io`, …) whose repositories are cache content, for maintenance run without the config.
  */
 export const cacheMarkerFile = 'cache.json';
 
-/** The cache namespaces recorded in a filesystem storage (none when it never ran as a cache). */
-export async function readCacheNamespaces(root: string): Promise<string[]> {
+export async function writeCacheNamespaces(storage: Storage, namespaces: string[]): Promise<void> {
+  await storage.documents.write(cacheMarkerFile, `${JSON.stringify({ namespaces })}\n`);
+}
+
+/** The cache namespaces recorded in a storage (none when it never ran as a cache). */
+export async function readCacheNamespaces(storage: Storage): Promise<string[]> {
+  const text = await storage.documents.read(cacheMarkerFile);
+  let value: { namespaces?: unknown } | null;
   try {
-    const value = JSON.parse(await readFile(join(root, cacheMarkerFile), 'utf8')) as { namespaces?: unknown };
-    return Array.isArray(value.namespaces)
-      ? value.namespaces.filter((name): name is string => typeof name === 'string')
-      : [];
+    value = JSON.parse(text ?? '{}') as { namespaces?: unknown } | null;
   } catch {
     return [];
   }
+  return Array.isArray(value?.namespaces)
+    ? (value.namespaces as unknown[]).filter((name): name is string => typeof name === 'string')
+    : [];
 }
