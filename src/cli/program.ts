@@ -69,7 +69,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
-    .option('--storage <dir>', 'storage folder (default ./data)')
+    .option('--storage <dir>', 'storage folder (default ./data), or s3://BUCKET/PREFIX')
     .option('--htpasswd <file>', 'users, bcrypt htpasswd file; enables authentication')
     .option('--allow-anonymous-push', 'allow pushes without credentials on a non-loopback address')
     .addOption(
@@ -116,7 +116,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('gc')
     .description('remove blobs no manifest references (mark and sweep)')
-    .requiredOption('--storage <dir>', 'storage folder')
+    .requiredOption('--storage <dir>', 'storage folder, or s3://BUCKET/PREFIX')
     .option('--dry-run', 'report what would be removed, remove nothing')
     .option(
       '--delete-untagged',
@@ -133,7 +133,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('fsck')
     .description('re-hash every stored blob and check every link; exit 1 on problems')
-    .requiredOption('--storage <dir>', 'storage folder')
+    .requiredOption('--storage <dir>', 'storage folder, or s3://BUCKET/PREFIX')
     .option('--json', 'print the report as JSON')
     .action(async (flags) => setExit(await (await commands.maintenance()).runFsck(flags)));
 
