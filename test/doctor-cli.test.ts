@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { recordingCaller, snapshotKey, type Snapshot } from '../src/doctor/aws.ts';
+import { recordingCaller, snapshotKey, type Snapshot } from '../src/doctor/snapshot.ts';
 import { runDoctor } from '../src/doctor/doctor.ts';
 import { cliPath, runCli, type CliResult } from './helpers/cli.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';

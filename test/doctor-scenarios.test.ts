@@ -6,7 +6,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { recordingCaller, replayCaller, withRetries, type AwsCaller } from '../src/doctor/aws.ts';
+import { withRetries, type AwsCaller } from '../src/doctor/aws.ts';
+import { recordingCaller, replayCaller } from '../src/doctor/snapshot.ts';
 import type { DoctorTarget } from '../src/doctor/collect.ts';
 import { runDoctor, type DoctorReport } from '../src/doctor/doctor.ts';
 import { renderMarkdown, renderText } from '../src/doctor/report.ts';

@@ -5,16 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  allowedOperations,
-  isThrottling,
-  recordingCaller,
-  replayCaller,
-  sdkCaller,
-  toCallError,
-  withRetries,
-  type AwsService,
-} from '../src/doctor/aws.ts';
+import { isThrottling, sdkCaller, toCallError, withRetries } from '../src/doctor/aws.ts';
+import { allowedOperations, type AwsService } from '../src/doctor/aws-operations.ts';
+import { recordingCaller, replayCaller } from '../src/doctor/snapshot.ts';
 import { runDoctor } from '../src/doctor/doctor.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -104,9 +97,13 @@ describe('doctor through the AWS SDK clients', () => {
     assert.deepEqual(createdAt, { $date: '2026-11-28T10:00:00.000Z' }, 'dates survive the snapshot');
   });
 
-  test('a write operation is refused before it reaches AWS', async () => {
+  test('a write operation does not compile, and is refused before it reaches AWS', async () => {
+    sent.length = 0;
+    // @ts-expect-error PutImage is not in the operation map, so a call to it does not type-check.
     await assert.rejects(sdkCaller({ region: REGION }).call('ecr', 'PutImage', {}), /not a read-only call/);
+    // @ts-expect-error CreateRole is not in the operation map either.
     await assert.rejects(sdkCaller({ region: REGION }).call('iam', 'CreateRole', {}), /not a read-only call/);
+    assert.deepEqual(sent, []);
   });
 });
 

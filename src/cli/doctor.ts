@@ -1,14 +1,7 @@
 /** `pullsafe doctor`: why pulls fail for an ECS task, service or task definition, or a CodeBuild project. */
 import { PullsafeError } from '../errors/index.ts';
-import {
-  readSnapshot,
-  recordingCaller,
-  replayCaller,
-  sdkCaller,
-  withRetries,
-  writeSnapshot,
-  type AwsCaller,
-} from '../doctor/aws.ts';
+import { sdkCaller, withRetries, type AwsCaller } from '../doctor/aws.ts';
+import { readSnapshot, recordingCaller, replayCaller, writeSnapshot } from '../doctor/snapshot.ts';
 import type { DoctorTarget } from '../doctor/collect.ts';
 import { runDoctor } from '../doctor/doctor.ts';
 import { renderMarkdown, renderText } from '../doctor/report.ts';

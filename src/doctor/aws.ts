@@ -1,86 +1,34 @@
 /**
- * The one door doctor uses to AWS: `call(service, operation, input)`. Three implementations share it:
- * the SDK v3 clients (read-only operations only, retried on throttling), a recorder that keeps every answer
- * for `--save-snapshot`, and a replayer that answers from a snapshot with no network at all.
+ * The one door doctor uses to AWS: `call(service, operation, input)`, typed by the SDK's own command
+ * types (`aws-operations.ts`). Three implementations share it: the SDK v3 clients (read-only operations
+ * only, retried on throttling), a recorder that keeps every answer for `--save-snapshot`, and a replayer
+ * that answers from a snapshot with no network at all (`snapshot.ts`).
  *
  * A failed call becomes an `AwsCallError` carrying the AWS error name, so collectors can tell "does not
  * exist" (`RepositoryNotFoundException`) from "could not ask" (`AccessDeniedException`, network).
  */
-import { readFile, writeFile, rename } from 'node:fs/promises';
 import { PullsafeError, redact } from '../errors/index.ts';
-
-export type AwsService =
-  'ecs' | 'ec2' | 'iam' | 'ecr' | 'secretsmanager' | 'ssm' | 'logs' | 'codebuild' | 'sts';
+import {
+  awsClients,
+  awsOperations,
+  commandOf,
+  isAllowed,
+  type AwsInput,
+  type AwsOperation,
+  type AwsOutput,
+  type AwsService,
+  type SdkClient,
+} from './aws-operations.ts';
 
 export interface AwsCaller {
   /** Calls `operation` (SDK command name without `Command`) in `region` (default: the caller's). */
-  call<Output = Record<string, unknown>>(
-    service: AwsService,
-    operation: string,
-    input: Record<string, unknown>,
+  call<Service extends AwsService, Operation extends AwsOperation<Service>>(
+    service: Service,
+    operation: Operation,
+    input: AwsInput<Service, Operation>,
     region?: string,
-  ): Promise<Output>;
+  ): Promise<AwsOutput<Service, Operation>>;
 }
-
-/** Operations doctor may call: all read-only. Anything else is refused before it reaches AWS. */
-export const allowedOperations: Readonly<Record<AwsService, readonly string[]>> = {
-  ecs: [
-    'DescribeTasks',
-    'DescribeServices',
-    'DescribeTaskDefinition',
-    'ListTasks',
-    'DescribeContainerInstances',
-  ],
-  ec2: [
-    'DescribeSubnets',
-    'DescribeVpcs',
-    'DescribeVpcAttribute',
-    'DescribeRouteTables',
-    'DescribeSecurityGroups',
-    'DescribeNetworkAcls',
-    'DescribeVpcEndpoints',
-    'DescribePrefixLists',
-    'DescribeManagedPrefixLists',
-    'DescribeInstances',
-    'DescribeNetworkInterfaces',
-  ],
-  iam: [
-    'GetRole',
-    'ListRolePolicies',
-    'GetRolePolicy',
-    'ListAttachedRolePolicies',
-    'GetPolicy',
-    'GetPolicyVersion',
-    'GetInstanceProfile',
-    'SimulatePrincipalPolicy',
-  ],
-  ecr: [
-    'DescribeRepositories',
-    'DescribeImages',
-    'GetRepositoryPolicy',
-    'BatchGetImage',
-    'DescribePullThroughCacheRules',
-    // Composite: GetDownloadUrlForLayer for the config blob, then a GET of that URL; answers only the platform.
-    'GetImageConfigPlatform',
-  ],
-  secretsmanager: ['DescribeSecret', 'GetSecretValue', 'GetResourcePolicy'],
-  ssm: ['DescribeParameters'],
-  logs: ['DescribeLogGroups', 'GetLogEvents'],
-  codebuild: ['BatchGetProjects', 'ListBuildsForProject', 'BatchGetBuilds'],
-  sts: ['GetCallerIdentity'],
-};
-
-const clientModules: Record<AwsService, { module: string; client: string }> = {
-  ecs: { module: '@aws-sdk/client-ecs', client: 'ECSClient' },
-  ec2: { module: '@aws-sdk/client-ec2', client: 'EC2Client' },
-  iam: { module: '@aws-sdk/client-iam', client: 'IAMClient' },
-  ecr: { module: '@aws-sdk/client-ecr', client: 'ECRClient' },
-  secretsmanager: { module: '@aws-sdk/client-secrets-manager', client: 'SecretsManagerClient' },
-  ssm: { module: '@aws-sdk/client-ssm', client: 'SSMClient' },
-  logs: { module: '@aws-sdk/client-cloudwatch-logs', client: 'CloudWatchLogsClient' },
-  codebuild: { module: '@aws-sdk/client-codebuild', client: 'CodeBuildClient' },
-  sts: { module: '@aws-sdk/client-sts', client: 'STSClient' },
-};
 
 /** A failed AWS call: `name` is AWS's error name, or `NetworkError` when no answer came. */
 export class AwsCallError extends Error {
@@ -247,10 +195,7 @@ export interface SdkCallerOptions {
   profile?: string;
   /** Endpoint override for every service (tests point the SDK at a local server). */
   endpoint?: string;
-}
-
-interface SdkClientLike {
-  send(command: unknown): Promise<Record<string, unknown>>;
+  fetchConfig?: (url: string) => Promise<ImageConfigPlatform>;
 }
 
 /**
@@ -258,59 +203,36 @@ interface SdkClientLike {
  * and instance metadata). Clients and their modules load on first use. The SDK's own retries are off: the
  * retry policy lives in `withRetries`, where tests can see it.
  */
-export function sdkCaller(
-  settings: SdkCallerOptions & { fetchConfig?: (url: string) => Promise<ImageConfigPlatform> },
-): AwsCaller & { clients: Map<string, unknown> } {
+export function sdkCaller(settings: SdkCallerOptions): AwsCaller {
   const options = { fetchConfig: fetchConfigPlatform, ...settings };
-  const clients = new Map<string, unknown>();
-  const modules = new Map<AwsService, Record<string, unknown>>();
-  const load = async (service: AwsService): Promise<Record<string, unknown>> => {
-    let loaded = modules.get(service);
-    if (!loaded) {
-      loaded = (await import(clientModules[service].module)) as Record<string, unknown>;
-      modules.set(service, loaded);
+  const clients = new Map<string, SdkClient>();
+  const clientFor = async (service: AwsService, region: string): Promise<SdkClient> => {
+    const key = `${service}@${region}`;
+    let client = clients.get(key);
+    if (!client) {
+      const Client = await awsClients[service]();
+      client = new Client({
+        region,
+        maxAttempts: 1,
+        ...(options.profile ? { profile: options.profile } : {}),
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      });
+      clients.set(key, client);
     }
-    return loaded;
+    return client;
   };
   return {
-    clients,
     async call(service, operation, input, region) {
       assertAllowed(service, operation);
-      const where = region ?? options.region;
-      const key = `${service}@${where}`;
-      const loaded = await load(service);
-      let client = clients.get(key) as SdkClientLike | undefined;
-      if (!client) {
-        const Client = loaded[clientModules[service].client] as new (
-          config: Record<string, unknown>,
-        ) => SdkClientLike;
-        client = new Client({
-          region: where,
-          maxAttempts: 1,
-          ...(options.profile ? { profile: options.profile } : {}),
-          ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        });
-        clients.set(key, client);
+      const client = await clientFor(service, region ?? options.region);
+      if (service === 'ecr' && operation === 'GetImageConfigPlatform') {
+        const configInput = input as AwsInput<'ecr', 'GetImageConfigPlatform'>;
+        return (await imageConfigPlatform(client, configInput, options.fetchConfig)) as never;
       }
+      const Command = await commandOf(service, operation);
       try {
-        if (service === 'ecr' && operation === 'GetImageConfigPlatform') {
-          const Download = loaded.GetDownloadUrlForLayerCommand as new (
-            input: Record<string, unknown>,
-          ) => unknown;
-          const { downloadUrl } = (await client.send(
-            new Download({
-              registryId: input.registryId,
-              repositoryName: input.repositoryName,
-              layerDigest: input.configDigest,
-            }),
-          )) as { downloadUrl?: string };
-          if (!downloadUrl)
-            throw new AwsCallError(service, operation, 'NoDownloadUrl', 'ECR gave no download URL');
-          return (await options.fetchConfig(downloadUrl)) as never;
-        }
-        const Command = loaded[`${operation}Command`] as new (input: Record<string, unknown>) => unknown;
-        const output = await client.send(new Command(input));
-        return stripMetadata(output) as never;
+        const output = await client.send(new Command(input as never));
+        return withoutMetadata(output) as never;
       } catch (error) {
         throw toCallError(service, operation, error);
       }
@@ -318,8 +240,32 @@ export function sdkCaller(
   };
 }
 
-function assertAllowed(service: AwsService, operation: string): void {
-  if (!allowedOperations[service]?.includes(operation)) {
+/** GetDownloadUrlForLayer for the config blob, then a GET of the presigned URL it answers. */
+async function imageConfigPlatform(
+  client: SdkClient,
+  input: AwsInput<'ecr', 'GetImageConfigPlatform'>,
+  fetchConfig: (url: string) => Promise<ImageConfigPlatform>,
+): Promise<ImageConfigPlatform> {
+  const operation = 'GetImageConfigPlatform';
+  const GetDownloadUrlForLayer = await awsOperations.ecr[operation].command();
+  try {
+    const { downloadUrl } = await client.send(
+      new GetDownloadUrlForLayer({
+        registryId: input.registryId,
+        repositoryName: input.repositoryName,
+        layerDigest: input.configDigest,
+      }),
+    );
+    if (!downloadUrl) throw new AwsCallError('ecr', operation, 'NoDownloadUrl', 'ECR gave no download URL');
+    return await fetchConfig(downloadUrl);
+  } catch (error) {
+    throw toCallError('ecr', operation, error);
+  }
+}
+
+/** Refuses an operation the map does not hold, for callers the compiler did not check (snapshots, tests). */
+export function assertAllowed(service: string, operation: string): void {
+  if (!isAllowed(service, operation)) {
     throw new PullsafeError(
       'INTERNAL',
       `doctor tried ${service}:${operation}, which is not a read-only call it may make`,
@@ -327,272 +273,57 @@ function assertAllowed(service: AwsService, operation: string): void {
   }
 }
 
-function stripMetadata(output: Record<string, unknown>): Record<string, unknown> {
-  const { $metadata: _metadata, ...rest } = output;
+function withoutMetadata(output: object): object {
+  const { $metadata: _metadata, ...rest } = output as { $metadata?: unknown };
   return rest;
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Snapshots
+/** The list-valued fields of an answer. */
+type ListKey<Output> = {
+  [Key in keyof Output]-?: NonNullable<Output[Key]> extends readonly unknown[] ? Key : never;
+}[keyof Output] &
+  string;
 
-export interface SnapshotEntry {
-  service: AwsService;
-  operation: string;
-  region: string;
-  input: unknown;
-  output?: unknown;
-  error?: { name: string; message: string; status?: number };
-}
+type ItemOf<List> = NonNullable<List> extends readonly (infer Item)[] ? Item : never;
 
-export interface Snapshot {
-  format: 'pullsafe-doctor-snapshot';
-  version: 1;
-  region: string;
-  recordedAt: string;
-  calls: SnapshotEntry[];
-}
-
-/** Canonical key: service, operation, region and the input with object keys sorted. */
-export function snapshotKey(service: string, operation: string, region: string, input: unknown): string {
-  return `${service}:${operation}@${region} ${canonicalJson(input)}`;
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value instanceof Date ? value.toISOString() : value) ?? 'null';
-}
-
-/** Dates survive a snapshot as `{"$date": ISO}`; binary values are dropped. */
-function encodeValue(value: unknown): unknown {
-  if (value instanceof Date) return { $date: value.toISOString() };
-  if (value instanceof Uint8Array) return undefined;
-  if (Array.isArray(value)) return value.map(encodeValue);
-  if (value && typeof value === 'object') {
-    const result: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      const encoded = encodeValue(v);
-      if (encoded !== undefined) result[k] = encoded;
-    }
-    return result;
-  }
-  return value;
-}
-
-function decodeValue(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(decodeValue);
-  if (value && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record);
-    if (keys.length === 1 && typeof record.$date === 'string') return new Date(record.$date);
-    const result: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(record)) result[k] = decodeValue(v);
-    return result;
-  }
-  return value;
-}
-
-/**
- * A secret's value never enters a snapshot. What doctor reads it for is its shape (is it JSON with a
- * username and a password?), so the recorder keeps the keys and replaces every value: replay then reaches
- * the same verdict without the secret.
- */
-export function maskSecretValue(output: Record<string, unknown>): Record<string, unknown> {
-  const { SecretString, SecretBinary: _binary, ...rest } = output;
-  if (typeof SecretString !== 'string') return rest;
-  let masked: string;
-  try {
-    const parsed = JSON.parse(SecretString) as unknown;
-    masked =
-      parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-        ? JSON.stringify(Object.fromEntries(Object.keys(parsed).map((k) => [k, '[redacted]'])))
-        : '[redacted: JSON that is not an object]';
-  } catch {
-    masked = '[redacted: not JSON]';
-  }
-  return { ...rest, SecretString: masked };
-}
-
-const arnPattern = /arn:aws[\w-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|\*)?:[^\s"',;]+/g;
-
-/**
- * A build log line with credentials removed (URL userinfo, Authorization values, password and token
- * fields, access key ids), ARNs kept whole: they name resources, and `…:secret:name` is not a secret.
- */
-export function redactLogLine(line: string): string {
-  const arns: string[] = [];
-  const shielded = line.replace(arnPattern, (arn) => `\uE000${arns.push(arn) - 1}\uE000`);
-  return redact(shielded).replace(/\uE000(\d+)\uE000/g, (_, index: string) => arns[Number(index)] ?? '');
-}
-
-/** A GetLogEvents answer with every message passed through `redactLogLine`. */
-export function maskLogEvents(output: Record<string, unknown>): Record<string, unknown> {
-  const events = output.events;
-  if (!Array.isArray(events)) return output;
-  return {
-    ...output,
-    events: events.map((event: Record<string, unknown>) =>
-      typeof event?.message === 'string' ? { ...event, message: redactLogLine(event.message) } : event,
-    ),
-  };
-}
-
-/** Wraps a caller and keeps every call and answer (errors too) for `--save-snapshot`. */
-export function recordingCaller(inner: AwsCaller, region: string): AwsCaller & { snapshot(): Snapshot } {
-  const calls: SnapshotEntry[] = [];
-  return {
-    async call(service, operation, input, callRegion) {
-      const where = callRegion ?? region;
-      try {
-        let output = (await inner.call(service, operation, input, callRegion)) as Record<string, unknown>;
-        if (service === 'secretsmanager' && operation === 'GetSecretValue') output = maskSecretValue(output);
-        if (service === 'logs' && operation === 'GetLogEvents') output = maskLogEvents(output);
-        calls.push({
-          service,
-          operation,
-          region: where,
-          input: encodeValue(input),
-          output: encodeValue(output),
-        });
-        return decodeValue(encodeValue(output)) as never;
-      } catch (error) {
-        const failure = toCallError(service, operation, error);
-        calls.push({
-          service,
-          operation,
-          region: where,
-          input: encodeValue(input),
-          error: {
-            name: failure.awsName,
-            message: failure.detail,
-            ...(failure.status === undefined ? {} : { status: failure.status }),
-          },
-        });
-        throw failure;
-      }
-    },
-    snapshot: () => ({
-      format: 'pullsafe-doctor-snapshot',
-      version: 1,
-      region,
-      recordedAt: new Date().toISOString(),
-      calls,
-    }),
-  };
-}
-
-/** Answers from a snapshot. A call the snapshot lacks fails as `SnapshotMiss`: reported, never a pass. */
-export function replayCaller(snapshot: Snapshot): AwsCaller {
-  const answers = new Map<string, SnapshotEntry>();
-  for (const entry of snapshot.calls) {
-    answers.set(snapshotKey(entry.service, entry.operation, entry.region, decodeValue(entry.input)), entry);
-  }
-  return {
-    async call(service, operation, input, region) {
-      assertAllowed(service, operation);
-      const where = region ?? snapshot.region;
-      const entry = answers.get(snapshotKey(service, operation, where, input));
-      if (!entry) {
-        throw new AwsCallError(
-          service,
-          operation,
-          'SnapshotMiss',
-          'the snapshot holds no answer for this call',
-        );
-      }
-      if (entry.error) {
-        throw new AwsCallError(service, operation, entry.error.name, entry.error.message, entry.error.status);
-      }
-      return decodeValue(entry.output) as never;
-    },
-  };
-}
-
-export async function readSnapshot(path: string): Promise<Snapshot> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new PullsafeError(
-      'CONFIG_UNREADABLE',
-      `cannot read snapshot ${path}: ${(error as Error).message}`,
-      {
-        hint: 'give the file written by `pullsafe doctor --save-snapshot FILE`',
-      },
-    );
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new PullsafeError('CONFIG_INVALID', `snapshot ${path} is not JSON`);
-  }
-  const value = parsed as Partial<Snapshot> | null;
-  if (
-    !value ||
-    value.format !== 'pullsafe-doctor-snapshot' ||
-    value.version !== 1 ||
-    typeof value.region !== 'string' ||
-    !Array.isArray(value.calls)
-  ) {
-    throw new PullsafeError('CONFIG_INVALID', `${path} is not a pullsafe doctor snapshot (format version 1)`);
-  }
-  for (const [index, entry] of value.calls.entries()) {
-    const e = entry as Partial<SnapshotEntry> | null;
-    if (
-      !e ||
-      typeof e.service !== 'string' ||
-      typeof e.operation !== 'string' ||
-      typeof e.region !== 'string'
-    ) {
-      throw new PullsafeError(
-        'CONFIG_INVALID',
-        `snapshot ${path}: call ${index} lacks service, operation or region`,
-      );
-    }
-  }
-  return value as Snapshot;
-}
-
-/** Writes the snapshot under a temporary name first: never a partial file under the final name. */
-export async function writeSnapshot(path: string, snapshot: Snapshot): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(snapshot, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, path);
+/** Where a paginated operation takes its page token, and where its answer gives the next one. */
+export interface PageTokens<Service extends AwsService, Operation extends AwsOperation<Service>> {
+  input: keyof AwsInput<Service, Operation> & string;
+  output: keyof AwsOutput<Service, Operation> & string;
 }
 
 /**
  * Follows a paginated list operation to the end, concatenating `itemsKey`. Bounded: past `maxPages` with
  * more to read it fails (`TooManyPages`), since a list read in part cannot say that something is absent.
  */
-export async function paginate<Item>(
+export async function paginate<
+  Service extends AwsService,
+  Operation extends AwsOperation<Service>,
+  Key extends ListKey<AwsOutput<Service, Operation>>,
+>(
   caller: AwsCaller,
-  service: AwsService,
-  operation: string,
-  input: Record<string, unknown>,
-  itemsKey: string,
-  tokens: { input: string; output: string } = { input: 'NextToken', output: 'NextToken' },
+  service: Service,
+  operation: Operation,
+  input: AwsInput<Service, Operation>,
+  itemsKey: Key,
+  tokens: PageTokens<Service, Operation>,
   region?: string,
   maxPages = 50,
-): Promise<Item[]> {
-  const items: Item[] = [];
+): Promise<ItemOf<AwsOutput<Service, Operation>[Key]>[]> {
+  const items: ItemOf<AwsOutput<Service, Operation>[Key]>[] = [];
   let token: string | undefined;
   for (let page = 0; page < maxPages; page++) {
-    const output = await caller.call<Record<string, unknown>>(
+    const output = await caller.call(
       service,
       operation,
       token === undefined ? input : { ...input, [tokens.input]: token },
       region,
     );
     const pageItems = output[itemsKey];
-    if (Array.isArray(pageItems)) items.push(...(pageItems as Item[]));
-    const next = output[tokens.output];
-    if (typeof next !== 'string' || next === '' || output.IsTruncated === false) return items;
+    if (Array.isArray(pageItems)) items.push(...(pageItems as ItemOf<typeof pageItems>[]));
+    const answer = output as Record<string, unknown>;
+    const next = answer[tokens.output];
+    if (typeof next !== 'string' || next === '' || answer.IsTruncated === false) return items;
     token = next;
   }
   throw new AwsCallError(

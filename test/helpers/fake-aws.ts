@@ -17,7 +17,13 @@ import type {
 } from '@aws-sdk/client-ec2';
 import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
 import type { Build, Project } from '@aws-sdk/client-codebuild';
-import { allowedOperations, type AwsCaller, type AwsService } from '../../src/doctor/aws.ts';
+import type { AwsCaller } from '../../src/doctor/aws.ts';
+import {
+  allowedOperations,
+  awsClients,
+  commandOf,
+  type AwsService,
+} from '../../src/doctor/aws-operations.ts';
 import { ecsTaskExecutionRolePolicyDocument } from '../../src/doctor/managed-policies.test-support.ts';
 
 export const REGION = 'us-east-1';
@@ -1332,23 +1338,13 @@ export function fakeCaller(account: FakeAccount): AwsCaller & { calls: string[] 
     calls,
     async call(service, operation, input, region) {
       calls.push(`${service}:${operation}`);
-      // A structured clone: collectors must not be able to change the account between calls.
-      return structuredClone(answer(account, service, operation, input, region ?? account.region)) as never;
+      // The fake reads requests by field name, as AWS reads their JSON. A structured clone: collectors
+      // must not be able to change the account between calls.
+      const request = input as Record<string, unknown>;
+      return structuredClone(answer(account, service, operation, request, region ?? account.region)) as never;
     },
   };
 }
-
-const sdkClients: Record<AwsService, { module: string; client: string }> = {
-  ecs: { module: '@aws-sdk/client-ecs', client: 'ECSClient' },
-  ec2: { module: '@aws-sdk/client-ec2', client: 'EC2Client' },
-  iam: { module: '@aws-sdk/client-iam', client: 'IAMClient' },
-  ecr: { module: '@aws-sdk/client-ecr', client: 'ECRClient' },
-  secretsmanager: { module: '@aws-sdk/client-secrets-manager', client: 'SecretsManagerClient' },
-  ssm: { module: '@aws-sdk/client-ssm', client: 'SSMClient' },
-  logs: { module: '@aws-sdk/client-cloudwatch-logs', client: 'CloudWatchLogsClient' },
-  codebuild: { module: '@aws-sdk/client-codebuild', client: 'CodeBuildClient' },
-  sts: { module: '@aws-sdk/client-sts', client: 'STSClient' },
-};
 
 /** Loosely typed: one loop installs the same fake behind every client. */
 interface LooseStub {
@@ -1369,17 +1365,12 @@ export async function installSdkMocks(
   const { mockClient } = await import('aws-sdk-client-mock');
   const sent: string[] = [];
   const stubs: LooseStub[] = [];
-  for (const [service, { module, client }] of Object.entries(sdkClients) as [
-    AwsService,
-    (typeof sdkClients)[AwsService],
-  ][]) {
-    const loaded = (await import(module)) as Record<string, unknown>;
-    const stub = mockClient(loaded[client] as never) as unknown as LooseStub;
+  for (const service of Object.keys(allowedOperations) as AwsService[]) {
+    const stub = mockClient((await awsClients[service]()) as never) as unknown as LooseStub;
     for (const listed of allowedOperations[service]) {
       // The composite operation is made of GetDownloadUrlForLayer and a plain HTTP GET of its URL.
       const operation = listed === 'GetImageConfigPlatform' ? 'GetDownloadUrlForLayer' : listed;
-      const Command = loaded[`${operation}Command`];
-      if (!Command) throw new Error(`${module} has no ${operation}Command`);
+      const Command = await commandOf(service, listed);
       stub.on(Command).callsFake(async (input, getClient) => {
         sent.push(`${service}:${operation}`);
         const region = await (getClient() as { config: { region: () => Promise<string> } }).config.region();

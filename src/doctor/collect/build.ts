@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Build, BuildPhase, Project } from '@aws-sdk/client-codebuild';
 import { PullsafeError } from '../../errors/index.ts';
-import { redactLogLine } from '../aws.ts';
+import { redactLogLine } from '../snapshot.ts';
 import { parsePolicyDocument } from '../iam-eval.ts';
 import type { BuildSecretRef } from '../build-plan.ts';
 import type { BuildFacts, Lookup, PolicyDocument, SecretFacts } from '../types.ts';
@@ -38,13 +38,7 @@ export async function readBuild(
 ): Promise<Pick<BuildFacts, 'build' | 'failure'>> {
   const projectName = project.name ?? '';
   if (buildId !== undefined) {
-    const answer = await call<{ builds?: Build[]; buildsNotFound?: string[] }>(
-      c,
-      'codebuild',
-      'BatchGetBuilds',
-      { ids: [buildId] },
-      region,
-    );
+    const answer = await call(c, 'codebuild', 'BatchGetBuilds', { ids: [buildId] }, region);
     const build = answer.builds?.[0];
     if (!build) {
       throw new PullsafeError('REGISTRY_NOT_FOUND', `CodeBuild has no build ${buildId}`, {
@@ -62,7 +56,7 @@ export async function readBuild(
   }
   let ids: string[];
   try {
-    const listed = await c.caller.call<{ ids?: string[] }>(
+    const listed = await c.caller.call(
       'codebuild',
       'ListBuildsForProject',
       { projectName, sortOrder: 'DESCENDING' },
@@ -75,7 +69,7 @@ export async function readBuild(
   if (ids.length === 0) return {};
   let builds: Build[];
   try {
-    const answer = await c.caller.call<{ builds?: Build[] }>('codebuild', 'BatchGetBuilds', { ids }, region);
+    const answer = await c.caller.call('codebuild', 'BatchGetBuilds', { ids }, region);
     // In the order listed, most recent first.
     builds = ids.flatMap((id) => answer.builds?.find((build) => build.id === id) ?? []);
   } catch (error) {
@@ -124,10 +118,12 @@ export async function readBuildLog(c: Collector, build: Build, region: string): 
       const pages: string[][] = [];
       let token: string | undefined;
       for (let page = 0; page < logPages; page++) {
-        const answer = await c.caller.call<{
-          events?: { message?: string }[];
-          nextBackwardToken?: string;
-        }>('logs', 'GetLogEvents', token === undefined ? input : { ...input, nextToken: token }, region);
+        const answer = await c.caller.call(
+          'logs',
+          'GetLogEvents',
+          token === undefined ? input : { ...input, nextToken: token },
+          region,
+        );
         const events = answer.events ?? [];
         pages.unshift(
           events.flatMap((event) =>
@@ -331,12 +327,7 @@ async function resourcePolicy(c: Collector, arn: string, region: string): Promis
     'secretsmanager',
     'GetResourcePolicy',
     async () => {
-      const answer = await c.caller.call<{ ResourcePolicy?: string }>(
-        'secretsmanager',
-        'GetResourcePolicy',
-        { SecretId: arn },
-        region,
-      );
+      const answer = await c.caller.call('secretsmanager', 'GetResourcePolicy', { SecretId: arn }, region);
       return answer.ResourcePolicy ? parsePolicyDocument(answer.ResourcePolicy) : undefined;
     },
     [],

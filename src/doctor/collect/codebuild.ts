@@ -41,14 +41,7 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
     target.buildspecFile === undefined ? undefined : await readBuildspecFile(target.buildspecFile);
   if (target.sourceDir !== undefined) await checkSourceDir(target.sourceDir);
 
-  const answer = await call<{ projects?: Project[]; projectsNotFound?: string[] }>(
-    c,
-    'codebuild',
-    'BatchGetProjects',
-    {
-      names: [projectName],
-    },
-  );
+  const answer = await call(c, 'codebuild', 'BatchGetProjects', { names: [projectName] });
   const project = answer.projects?.[0];
   if (!project) {
     throw new PullsafeError('REGISTRY_NOT_FOUND', `CodeBuild has no project ${projectName}`, {

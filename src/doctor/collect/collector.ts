@@ -1,6 +1,7 @@
 /** Shared by the collectors: the caller, the failures seen, lookups that tell missing from failed, ARN helpers. */
 import { PullsafeError } from '../../errors/index.ts';
-import { callFailureKind, toCallError, type AwsCallError, type AwsCaller, type AwsService } from '../aws.ts';
+import { callFailureKind, toCallError, type AwsCallError, type AwsCaller } from '../aws.ts';
+import type { AnyAwsOperation, AwsInput, AwsOperation, AwsOutput, AwsService } from '../aws-operations.ts';
 import type { CallFailure, Lookup } from '../types.ts';
 
 export interface DoctorTarget {
@@ -32,8 +33,15 @@ export class Collector {
     this.region = region;
   }
 
-  fail(error: unknown, service: AwsService, operation: string): CallFailure {
-    const callError = toCallError(service, operation, error);
+  fail<Service extends AwsService>(
+    error: unknown,
+    service: Service,
+    operation: AwsOperation<Service>,
+  ): CallFailure {
+    return this.record(toCallError(service, operation, error));
+  }
+
+  private record(callError: AwsCallError): CallFailure {
     const failure: CallFailure = {
       service: callError.service,
       operation: callError.operation,
@@ -47,7 +55,7 @@ export class Collector {
   /** Runs a lookup; errors named in `missing` mean "does not exist", anything else is a failure. */
   async lookup<T>(
     service: AwsService,
-    operation: string,
+    operation: AnyAwsOperation,
     run: () => Promise<T | undefined>,
     missing: readonly string[] = [],
     missingDetail = 'does not exist',
@@ -60,7 +68,7 @@ export class Collector {
       if (missing.includes(callError.awsName)) {
         return { state: 'missing', detail: `${callError.awsName}: ${withoutFullStop(callError.detail)}` };
       }
-      return { state: 'failed', failure: this.fail(callError, service, operation) };
+      return { state: 'failed', failure: this.record(callError) };
     }
   }
 }
@@ -88,31 +96,31 @@ export function arnRegion(arn: string | undefined): string | undefined {
  * the user's terms: no credentials, credentials refused, access denied to the named action, AWS not
  * reached. A failed call is never reported as "not found"; only AWS's own answer says that.
  */
-export async function call<T>(
+export async function call<Service extends AwsService, Operation extends AwsOperation<Service>>(
   c: Collector,
-  service: AwsService,
-  operation: string,
-  input: Record<string, unknown>,
+  service: Service,
+  operation: Operation,
+  input: AwsInput<Service, Operation>,
   region?: string,
   notFound?: (failure: AwsCallError) => PullsafeError | undefined,
-): Promise<T> {
+): Promise<AwsOutput<Service, Operation>> {
   try {
-    return await c.caller.call<T>(service, operation, input, region);
+    return await c.caller.call(service, operation, input, region);
   } catch (error) {
     const failure = toCallError(service, operation, error);
     const missing = notFound?.(failure);
     if (missing) throw missing;
     if (failure.awsName === 'ClusterNotFoundException') {
-      throw new PullsafeError(
-        'REGISTRY_NOT_FOUND',
-        `ECS has no cluster ${String(input.cluster ?? 'default')}`,
-        {
-          hint: 'check --cluster and --region',
-        },
-      );
+      throw new PullsafeError('REGISTRY_NOT_FOUND', `ECS has no cluster ${clusterOf(input) ?? 'default'}`, {
+        hint: 'check --cluster and --region',
+      });
     }
     throw subjectCallError(failure, region ?? c.region, error);
   }
+}
+
+function clusterOf(input: object): string | undefined {
+  return 'cluster' in input && typeof input.cluster === 'string' ? input.cluster : undefined;
 }
 
 function subjectCallError(failure: AwsCallError, region: string, cause: unknown): PullsafeError {
@@ -165,13 +173,13 @@ function subjectCallError(failure: AwsCallError, region: string, cause: unknown)
   }
 }
 
-export async function optional(
+export async function optional<Service extends AwsService, Operation extends AwsOperation<Service>>(
   c: Collector,
-  service: AwsService,
-  operation: string,
-  input: Record<string, unknown>,
+  service: Service,
+  operation: Operation,
+  input: AwsInput<Service, Operation>,
   region?: string,
-): Promise<Record<string, unknown> | undefined> {
+): Promise<AwsOutput<Service, Operation> | undefined> {
   try {
     return await c.caller.call(service, operation, input, region);
   } catch (error) {

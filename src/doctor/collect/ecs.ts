@@ -1,12 +1,5 @@
 /** ECS: a task, a service (its recent stopped tasks) or a task definition, into facts. */
-import type {
-  Task,
-  TaskDefinition,
-  Service,
-  DescribeTasksResponse,
-  DescribeServicesResponse,
-  DescribeTaskDefinitionResponse,
-} from '@aws-sdk/client-ecs';
+import type { Task, TaskDefinition, Service } from '@aws-sdk/client-ecs';
 import type { Instance } from '@aws-sdk/client-ec2';
 import { PullsafeError } from '../../errors/index.ts';
 import { executionRequirements, pullRoleRequirements } from '../requirements.ts';
@@ -40,7 +33,7 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
   const tasks: Task[] = [];
 
   if (target.task) {
-    const answer = await call<DescribeTasksResponse>(c, 'ecs', 'DescribeTasks', {
+    const answer = await call(c, 'ecs', 'DescribeTasks', {
       ...(target.cluster ? { cluster: target.cluster } : {}),
       tasks: [target.task],
     });
@@ -64,8 +57,8 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
     // The service asked for is the subject: without it there is nothing to check. The service of a task
     // only adds its network configuration, so failing to read it is a gap, not the end of the run.
     const answer = target.service
-      ? await call<DescribeServicesResponse>(c, 'ecs', 'DescribeServices', input)
-      : ((await optional(c, 'ecs', 'DescribeServices', input)) as DescribeServicesResponse | undefined);
+      ? await call(c, 'ecs', 'DescribeServices', input)
+      : await optional(c, 'ecs', 'DescribeServices', input);
     service = answer?.services?.[0];
     if (target.service && !service) {
       const reason = answer?.failures?.[0]?.reason;
@@ -81,13 +74,13 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
         serviceName,
         desiredStatus: 'STOPPED',
       });
-      const arns = ((stopped?.taskArns as string[] | undefined) ?? []).slice(0, 100);
+      const arns = (stopped?.taskArns ?? []).slice(0, 100);
       if (arns.length > 0) {
         const described = await optional(c, 'ecs', 'DescribeTasks', {
           ...(target.cluster ? { cluster: target.cluster } : {}),
           tasks: arns,
         });
-        const recent = ((described as DescribeTasksResponse | undefined)?.tasks ?? [])
+        const recent = (described?.tasks ?? [])
           .filter((t) => t.stoppedReason || t.containers?.some((container) => container.reason))
           .sort((a, b) => time(b.stoppedAt ?? b.createdAt) - time(a.stoppedAt ?? a.createdAt))
           .slice(0, serviceTaskSample);
@@ -107,7 +100,7 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
 
   const definitionId = target.taskDefinition ?? task?.taskDefinitionArn ?? service?.taskDefinition;
   if (!definitionId) throw new PullsafeError('USAGE', 'no task definition to check');
-  const definitionAnswer = await call<DescribeTaskDefinitionResponse>(
+  const definitionAnswer = await call(
     c,
     'ecs',
     'DescribeTaskDefinition',

@@ -1,13 +1,7 @@
 /** ECR lookups for each image: repository, image, repository policy, platforms, pull-through rules. */
 import type { Task, ContainerDefinition } from '@aws-sdk/client-ecs';
-import type {
-  Repository,
-  ImageDetail,
-  PullThroughCacheRule,
-  BatchGetImageResponse,
-  GetRepositoryPolicyResponse,
-} from '@aws-sdk/client-ecr';
-import { AwsCallError, paginate, type ImageConfigPlatform } from '../aws.ts';
+import type { Repository, ImageDetail, PullThroughCacheRule } from '@aws-sdk/client-ecr';
+import { AwsCallError, paginate } from '../aws.ts';
 import { parsePolicyDocument } from '../iam-eval.ts';
 import { classifyImage } from '../images.ts';
 import type { ImageFacts, Lookup, PolicyDocument } from '../types.ts';
@@ -21,7 +15,7 @@ export async function pullThroughRulesFor(
   accountId: string | undefined,
 ): Promise<Lookup<PullThroughCacheRule[]>> {
   return c.lookup<PullThroughCacheRule[]>('ecr', 'DescribePullThroughCacheRules', () =>
-    paginate<PullThroughCacheRule>(
+    paginate(
       c.caller,
       'ecr',
       'DescribePullThroughCacheRules',
@@ -80,7 +74,7 @@ export async function collectImage(
       'DescribeRepositories',
       async () =>
         (
-          await c.caller.call<{ repositories?: Repository[] }>(
+          await c.caller.call(
             'ecr',
             'DescribeRepositories',
             { registryId, repositoryNames: [repositoryName] },
@@ -94,7 +88,7 @@ export async function collectImage(
       'DescribeImages',
       async () =>
         (
-          await c.caller.call<{ imageDetails?: ImageDetail[] }>(
+          await c.caller.call(
             'ecr',
             'DescribeImages',
             { registryId, repositoryName, imageIds: [imageId] },
@@ -107,7 +101,7 @@ export async function collectImage(
       'ecr',
       'GetRepositoryPolicy',
       async () => {
-        const answer = await c.caller.call<GetRepositoryPolicyResponse>(
+        const answer = await c.caller.call(
           'ecr',
           'GetRepositoryPolicy',
           { registryId, repositoryName },
@@ -122,7 +116,7 @@ export async function collectImage(
       'ecr',
       'BatchGetImage',
       async () => {
-        const answer = await c.caller.call<BatchGetImageResponse>(
+        const answer = await c.caller.call(
           'ecr',
           'BatchGetImage',
           { registryId, repositoryName, imageIds: [imageId], acceptedMediaTypes: manifestMediaTypes },
@@ -145,7 +139,7 @@ export async function collectImage(
         // A single-platform image names its platform only in its config blob.
         const configDigest = configDigestOf(manifest);
         if (!configDigest) return [];
-        const config = await c.caller.call<ImageConfigPlatform>(
+        const config = await c.caller.call(
           'ecr',
           'GetImageConfigPlatform',
           { registryId, repositoryName, configDigest },

@@ -11,6 +11,8 @@ import type {
   Instance,
 } from '@aws-sdk/client-ec2';
 import { paginate } from '../aws.ts';
+
+const nextToken = { input: 'NextToken', output: 'NextToken' } as const;
 import { endpointNeeds } from '../images.ts';
 import type { Facts, ImageFacts, LogFacts, Lookup, NetworkFacts, Needs, SecretFacts } from '../types.ts';
 
@@ -73,7 +75,7 @@ export async function collectNetwork(
 ): Promise<NetworkFacts | undefined> {
   if (!placement || placement.subnets.length === 0) return undefined;
   const subnets = await c.lookup<Subnet[]>('ec2', 'DescribeSubnets', async () =>
-    paginate<Subnet>(c.caller, 'ec2', 'DescribeSubnets', { SubnetIds: placement.subnets }, 'Subnets'),
+    paginate(c.caller, 'ec2', 'DescribeSubnets', { SubnetIds: placement.subnets }, 'Subnets', nextToken),
   );
   const vpcId = subnets.state === 'found' ? (subnets.value[0]?.VpcId ?? '') : '';
   const failedAll = <T>(): Lookup<T> =>
@@ -103,13 +105,12 @@ export async function collectNetwork(
       c.lookup<Vpc>(
         'ec2',
         'DescribeVpcs',
-        async () =>
-          (await c.caller.call<{ Vpcs?: Vpc[] }>('ec2', 'DescribeVpcs', { VpcIds: [vpcId] })).Vpcs?.[0],
+        async () => (await c.caller.call('ec2', 'DescribeVpcs', { VpcIds: [vpcId] })).Vpcs?.[0],
       ),
       c.lookup<boolean>('ec2', 'DescribeVpcAttribute', async () =>
         Boolean(
           (
-            await c.caller.call<{ EnableDnsSupport?: { Value?: boolean } }>('ec2', 'DescribeVpcAttribute', {
+            await c.caller.call('ec2', 'DescribeVpcAttribute', {
               VpcId: vpcId,
               Attribute: 'enableDnsSupport',
             })
@@ -119,7 +120,7 @@ export async function collectNetwork(
       c.lookup<boolean>('ec2', 'DescribeVpcAttribute', async () =>
         Boolean(
           (
-            await c.caller.call<{ EnableDnsHostnames?: { Value?: boolean } }>('ec2', 'DescribeVpcAttribute', {
+            await c.caller.call('ec2', 'DescribeVpcAttribute', {
               VpcId: vpcId,
               Attribute: 'enableDnsHostnames',
             })
@@ -129,35 +130,38 @@ export async function collectNetwork(
       c.lookup<RouteTable[]>('ec2', 'DescribeRouteTables', () => routeTablesFor(c, vpcId, placement.subnets)),
       groupIds.state === 'found'
         ? c.lookup<SecurityGroup[]>('ec2', 'DescribeSecurityGroups', () =>
-            paginate<SecurityGroup>(
+            paginate(
               c.caller,
               'ec2',
               'DescribeSecurityGroups',
               { GroupIds: groupIds.value },
               'SecurityGroups',
+              nextToken,
             ),
           )
         : Promise.resolve(groupIds as Lookup<SecurityGroup[]>),
       c.lookup<NetworkAcl[]>('ec2', 'DescribeNetworkAcls', () =>
-        paginate<NetworkAcl>(
+        paginate(
           c.caller,
           'ec2',
           'DescribeNetworkAcls',
           { Filters: [{ Name: 'association.subnet-id', Values: placement.subnets }] },
           'NetworkAcls',
+          nextToken,
         ),
       ),
       c.lookup<VpcEndpoint[]>('ec2', 'DescribeVpcEndpoints', () =>
-        paginate<VpcEndpoint>(
+        paginate(
           c.caller,
           'ec2',
           'DescribeVpcEndpoints',
           { Filters: [{ Name: 'vpc-id', Values: [vpcId] }] },
           'VpcEndpoints',
+          nextToken,
         ),
       ),
       c.lookup<PrefixList[]>('ec2', 'DescribePrefixLists', () =>
-        paginate<PrefixList>(c.caller, 'ec2', 'DescribePrefixLists', {}, 'PrefixLists'),
+        paginate(c.caller, 'ec2', 'DescribePrefixLists', {}, 'PrefixLists', nextToken),
       ),
     ]);
   const endpointGroupIds =
@@ -174,12 +178,13 @@ export async function collectNetwork(
       : endpointGroupIds.length === 0
         ? { state: 'found', value: [] }
         : await c.lookup<SecurityGroup[]>('ec2', 'DescribeSecurityGroups', () =>
-            paginate<SecurityGroup>(
+            paginate(
               c.caller,
               'ec2',
               'DescribeSecurityGroups',
               { GroupIds: endpointGroupIds },
               'SecurityGroups',
+              nextToken,
             ),
           );
   return {
@@ -202,14 +207,15 @@ export async function collectNetwork(
 /** The subnets' own route tables, and the VPC's main table for subnets without one. */
 async function routeTablesFor(c: Collector, vpcId: string, subnets: string[]): Promise<RouteTable[]> {
   const [explicit, main] = await Promise.all([
-    paginate<RouteTable>(
+    paginate(
       c.caller,
       'ec2',
       'DescribeRouteTables',
       { Filters: [{ Name: 'association.subnet-id', Values: subnets }] },
       'RouteTables',
+      nextToken,
     ),
-    paginate<RouteTable>(
+    paginate(
       c.caller,
       'ec2',
       'DescribeRouteTables',
@@ -220,6 +226,7 @@ async function routeTablesFor(c: Collector, vpcId: string, subnets: string[]): P
         ],
       },
       'RouteTables',
+      nextToken,
     ),
   ]);
   const covered = new Set(explicit.flatMap((t) => (t.Associations ?? []).map((a) => a.SubnetId)));

@@ -1,6 +1,6 @@
 /** IAM: a role's inline, managed and boundary policies, the simulator's answers, EC2 instance roles. */
 import type { Task } from '@aws-sdk/client-ecs';
-import type { Instance, Reservation } from '@aws-sdk/client-ec2';
+import type { Instance } from '@aws-sdk/client-ec2';
 import { AwsCallError, paginate } from '../aws.ts';
 import { parsePolicyDocument } from '../iam-eval.ts';
 import { type Requirement } from '../requirements.ts';
@@ -27,14 +27,7 @@ export async function collectRole(
   const role = await c.lookup<{ PermissionsBoundary?: { PermissionsBoundaryArn?: string } }>(
     'iam',
     'GetRole',
-    async () =>
-      (
-        await c.caller.call<{ Role?: { PermissionsBoundary?: { PermissionsBoundaryArn?: string } } }>(
-          'iam',
-          'GetRole',
-          { RoleName: name },
-        )
-      ).Role,
+    async () => (await c.caller.call('iam', 'GetRole', { RoleName: name })).Role,
     ['NoSuchEntity', 'NoSuchEntityException'],
     `IAM has no role ${name}`,
   );
@@ -57,21 +50,14 @@ export async function collectRole(
 }
 
 async function rolePolicies(c: Collector, roleName: string): Promise<NamedPolicy[]> {
-  const marker = { input: 'Marker', output: 'Marker' };
+  const marker = { input: 'Marker', output: 'Marker' } as const;
   const [inlineNames, attached] = await Promise.all([
-    paginate<string>(c.caller, 'iam', 'ListRolePolicies', { RoleName: roleName }, 'PolicyNames', marker),
-    paginate<{ PolicyArn?: string }>(
-      c.caller,
-      'iam',
-      'ListAttachedRolePolicies',
-      { RoleName: roleName },
-      'AttachedPolicies',
-      marker,
-    ),
+    paginate(c.caller, 'iam', 'ListRolePolicies', { RoleName: roleName }, 'PolicyNames', marker),
+    paginate(c.caller, 'iam', 'ListAttachedRolePolicies', { RoleName: roleName }, 'AttachedPolicies', marker),
   ]);
   const inline = await Promise.all(
     inlineNames.map(async (policyName): Promise<NamedPolicy> => {
-      const answer = await c.caller.call<{ PolicyDocument?: string }>('iam', 'GetRolePolicy', {
+      const answer = await c.caller.call('iam', 'GetRolePolicy', {
         RoleName: roleName,
         PolicyName: policyName,
       });
@@ -96,11 +82,11 @@ async function rolePolicies(c: Collector, roleName: string): Promise<NamedPolicy
 }
 
 async function managedPolicyDocument(c: Collector, policyArn: string): Promise<PolicyDocument> {
-  const policy = await c.caller.call<{ Policy?: { DefaultVersionId?: string } }>('iam', 'GetPolicy', {
+  const policy = await c.caller.call('iam', 'GetPolicy', {
     PolicyArn: policyArn,
   });
   const versionId = policy.Policy?.DefaultVersionId ?? 'v1';
-  const version = await c.caller.call<{ PolicyVersion?: { Document?: string } }>('iam', 'GetPolicyVersion', {
+  const version = await c.caller.call('iam', 'GetPolicyVersion', {
     PolicyArn: policyArn,
     VersionId: versionId,
   });
@@ -124,17 +110,7 @@ async function simulate(
     }
     const decisions: SimulatedDecision[] = [];
     for (const [resource, actions] of byResource) {
-      const results = await paginate<{
-        EvalActionName?: string;
-        EvalResourceName?: string;
-        EvalDecision?: string;
-        MissingContextValues?: string[];
-        MatchedStatements?: {
-          SourcePolicyId?: string;
-          SourcePolicyType?: string;
-          StartPosition?: { Line?: number };
-        }[];
-      }>(
+      const results = await paginate(
         c.caller,
         'iam',
         'SimulatePrincipalPolicy',
@@ -178,10 +154,7 @@ export async function instanceOf(
   if (!containerInstanceArn) return {};
   let instanceId: string | undefined;
   try {
-    const answer = await c.caller.call<{
-      containerInstances?: { ec2InstanceId?: string }[];
-      failures?: { reason?: string }[];
-    }>('ecs', 'DescribeContainerInstances', {
+    const answer = await c.caller.call('ecs', 'DescribeContainerInstances', {
       ...(cluster ? { cluster } : {}),
       containerInstances: [containerInstanceArn],
     });
@@ -200,7 +173,7 @@ export async function instanceOf(
     return { failure: c.fail(error, 'ecs', 'DescribeContainerInstances') };
   }
   try {
-    const reservations = await c.caller.call<{ Reservations?: Reservation[] }>('ec2', 'DescribeInstances', {
+    const reservations = await c.caller.call('ec2', 'DescribeInstances', {
       InstanceIds: [instanceId],
     });
     const instance = reservations.Reservations?.[0]?.Instances?.[0];
@@ -221,13 +194,9 @@ export async function instanceRole(
   const profileName = profileArn.split('/').pop() ?? profileArn;
   let roleArn: string | undefined;
   try {
-    const profile = await c.caller.call<{ InstanceProfile?: { Roles?: { Arn?: string }[] } }>(
-      'iam',
-      'GetInstanceProfile',
-      {
-        InstanceProfileName: profileName,
-      },
-    );
+    const profile = await c.caller.call('iam', 'GetInstanceProfile', {
+      InstanceProfileName: profileName,
+    });
     roleArn = profile.InstanceProfile?.Roles?.[0]?.Arn;
   } catch (error) {
     return { state: 'failed', failure: c.fail(error, 'iam', 'GetInstanceProfile') };

@@ -2,6 +2,7 @@
 import { partitionOf } from '../images.ts';
 import type { ContainerDefinition } from '@aws-sdk/client-ecs';
 import { paginate } from '../aws.ts';
+import type { AwsInput } from '../aws-operations.ts';
 import type { LogFacts, Lookup, SecretFacts } from '../types.ts';
 
 import type { Collector } from './collector.ts';
@@ -113,12 +114,7 @@ export function describeSecret(c: Collector, id: string, region: string): Promis
     'secretsmanager',
     'DescribeSecret',
     async () => {
-      const answer = await c.caller.call<{ ARN?: string; Name?: string; KmsKeyId?: string }>(
-        'secretsmanager',
-        'DescribeSecret',
-        { SecretId: id },
-        region,
-      );
+      const answer = await c.caller.call('secretsmanager', 'DescribeSecret', { SecretId: id }, region);
       return {
         arn: answer.ARN ?? id,
         name: answer.Name ?? id,
@@ -132,15 +128,10 @@ export function describeSecret(c: Collector, id: string, region: string): Promis
 /** A secret's value, to be judged and dropped by the caller: never stored in facts. */
 export async function secretString(
   c: Collector,
-  input: Record<string, unknown>,
+  input: AwsInput<'secretsmanager', 'GetSecretValue'>,
   region: string,
 ): Promise<string | undefined> {
-  const answer = await c.caller.call<{ SecretString?: string }>(
-    'secretsmanager',
-    'GetSecretValue',
-    input,
-    region,
-  );
+  const answer = await c.caller.call('secretsmanager', 'GetSecretValue', input, region);
   return answer.SecretString;
 }
 
@@ -156,7 +147,7 @@ export function describeParameter(
     'DescribeParameters',
     async () => {
       // With a filter, a page may come back empty with a NextToken: only the last page says "none".
-      const parameters = await paginate<{ ARN?: string; Name?: string; KeyId?: string }>(
+      const parameters = await paginate(
         c.caller,
         'ssm',
         'DescribeParameters',
@@ -217,7 +208,7 @@ export async function collectLogs(
         'logs',
         'DescribeLogGroups',
         async () => {
-          const groups = await paginate<{ logGroupName?: string }>(
+          const groups = await paginate(
             c.caller,
             'logs',
             'DescribeLogGroups',
