@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cloudFormationExtractor, ecsTaskDefinitionExtractor, terraformExtractor } from './ecs.ts';
+import { cloudFormationExtractor, ecsTaskDefinitionExtractor } from './ecs.ts';
+import { terraformExtractor } from './terraform.ts';
 import type { FoundReference } from './types.ts';
 
 const digest = `sha256:${'b'.repeat(64)}`;

@@ -3,9 +3,10 @@ import { cdkExtractor } from './cdk.ts';
 import { ciExtractors } from './ci.ts';
 import { composeExtractor } from './compose.ts';
 import { dockerfileExtractor } from './dockerfile.ts';
-import { cloudFormationExtractor, ecsTaskDefinitionExtractor, terraformExtractor } from './ecs.ts';
+import { cloudFormationExtractor, ecsTaskDefinitionExtractor } from './ecs.ts';
 import { helmValuesExtractor } from './helm.ts';
 import { kubernetesExtractor } from './kubernetes.ts';
+import { terraformExtractor } from './terraform.ts';
 import type { Extractor } from './types.ts';
 
 export const allExtractors: Extractor[] = [

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { helmValuesExtractor, isValuesFile, topLevelBlocks } from './helm.ts';
+import { hasImageLikeKey, helmValuesExtractor, isValuesFile, topLevelBlocks } from './helm.ts';
 import type { FoundReference } from './types.ts';
 
 const digest = `sha256:${'e'.repeat(64)}`;
@@ -312,6 +312,31 @@ describe('Helm values: image maps', () => {
       helmValuesExtractor.extract('values.yaml', 'image:\n  repository: acme/a\n  tag: "1\nnext: 2"\n'),
       [],
     );
+  });
+
+  it('finds image-like keys without parsing, and not in comments', () => {
+    for (const text of [
+      'image: nginx',
+      '  repository: acme/a',
+      '  - image: x',
+      '"image": "x"',
+      "  'repository' : x",
+      'sysctlImage:\n',
+      'defaultRepository: x',
+      'web: {name: w, image: nginx}',
+      '# a comment\n  image:\n',
+    ]) {
+      assert.equal(hasImageLikeKey(text), true, text);
+    }
+    for (const text of [
+      '## sidecars:\n##   - name: your-image-name\n##     image: your-image',
+      'imagePullPolicy: Always',
+      'imageRegistry: ""',
+      'description: the image: is here',
+      'replicas: 3',
+    ]) {
+      assert.equal(hasImageLikeKey(text), false, text);
+    }
   });
 
   it('reads values files by name, and skips files with no image-like key unparsed', () => {

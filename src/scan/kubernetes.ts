@@ -126,92 +126,111 @@ function documentKind(text: string): string | undefined {
   return /^kind:[ \t]*["']?([A-Za-z0-9]+)/m.exec(text)?.[1];
 }
 
+/** One file being read: where references go, once each. */
+interface Manifest {
+  path: string;
+  content: string;
+  /**
+   * In a chart's templates an image written as a template expression comes from the values file, where it
+   * is reported; elsewhere it is reported here, unresolved.
+   */
+  chartTemplate: boolean;
+  found: FoundReference[];
+  seen: Set<number>;
+}
+
+function add(manifest: Manifest, reference: FoundReference): void {
+  if (manifest.seen.has(reference.offset)) return;
+  manifest.seen.add(reference.offset);
+  manifest.found.push(reference);
+}
+
 function extractManifest(path: string, content: string): FoundReference[] {
-  const found: FoundReference[] = [];
-  const seen = new Set<number>();
-  // In a chart's templates an image written as a template expression comes from the values file, where
-  // it is reported; elsewhere it is reported here, unresolved.
-  const chartTemplate = /(?:^|\/)templates\//.test(path);
+  const manifest: Manifest = {
+    path,
+    content,
+    chartTemplate: /(?:^|\/)templates\//.test(path),
+    found: [],
+    seen: new Set(),
+  };
   // JSON opens with `{"` (or a list of objects); a Go template opens with `{{`.
   const json = /^\s*(?:\{\s*["}]|\[\s*[{\]])/.test(content);
   for (const { start, text } of json ? [{ start: 0, text: content }] : splitDocuments(content)) {
-    let kind: string | undefined;
     if (!json) {
-      kind = documentKind(text);
+      const kind = documentKind(text);
       if (kind === 'CustomResourceDefinition') continue;
       const carriesValues = kind === 'HelmRelease' || kind === 'Application' || kind === 'ApplicationSet';
       if (!carriesValues && !text.includes('ontainers')) continue;
-      if (TEMPLATE_LINE.test(text)) {
-        for (const reference of templatedImages(path, content, start, text, chartTemplate)) {
-          if (!seen.has(reference.offset)) found.push(reference);
-          seen.add(reference.offset);
-        }
-        continue;
-      }
     }
-    const documents = parseDocuments(text);
+    const documents = json || !TEMPLATE_LINE.test(text) ? parseDocuments(text) : [];
     if (documents.length === 0 && !json && text.includes('{{')) {
-      // Go-templated, with its template actions where YAML cannot read them (inside quotes, mid-value).
-      for (const reference of templatedImages(path, content, start, text, chartTemplate)) {
-        if (!seen.has(reference.offset)) found.push(reference);
-        seen.add(reference.offset);
+      // Go-templated: template actions where YAML cannot read them (at a line start, after a key, in quotes).
+      for (const reference of templatedImages(path, content, start, text, manifest.chartTemplate)) {
+        add(manifest, reference);
       }
       continue;
     }
     for (const { doc, root } of documents) {
-      if (!isMap(root)) continue;
-      const visit = (image: unknown, context: string): void => {
-        const span = scalarSpan(image, text, doc);
-        if (!span || seen.has(start + span.offset)) return;
-        if (chartTemplate && span.text.includes('{{')) return;
-        seen.add(start + span.offset);
-        const offset = start + span.offset;
-        const { line, column } = positionOf(content, offset);
-        const reference: FoundReference = {
-          file: path,
-          line,
-          column,
-          offset,
-          text: span.text,
-          kind: 'kubernetes',
-        };
-        if (span.value !== undefined && span.value !== span.text) reference.resolved = span.value;
-        const reason = templateReason(span.text);
-        if (reason) reference.unresolved = reason;
-        reference.context = context;
-        found.push(reference);
-      };
-      const rootKind = stringValue(mapGet(root, 'kind', doc), doc);
-      const items = mapGet(root, 'items', doc);
-      const objects: { object: unknown; label: string }[] =
-        rootKind !== undefined && rootKind.endsWith('List') && isSeq(items)
-          ? seqItems(items, doc).map((item, index) => ({
-              object: item,
-              label: `${rootKind}.items[${index}] ${objectLabel(item, doc)}`,
-            }))
-          : [{ object: root, label: objectLabel(root, doc) }];
-      for (const { object, label } of objects) {
-        walkObject(object, doc, '', label, visit, 0);
-        for (const values of chartValues(object, doc)) {
-          if (values.node === undefined) continue;
-          const references = helmImageReferences(path, text, doc, values.node, {
-            kind: 'helm-values',
-            chart: 'remote',
-            base: start,
-            file: content,
-            path: values.path,
-          });
-          for (const reference of references) {
-            if (seen.has(reference.offset)) continue;
-            seen.add(reference.offset);
-            reference.context = `${label} ${reference.context ?? ''}`.trim();
-            found.push(reference);
-          }
-        }
+      if (isMap(root)) documentReferences(manifest, start, text, doc, root);
+    }
+  }
+  return manifest.found.sort((a, b) => a.offset - b.offset);
+}
+
+/** The images of one parsed document (`text`, at `start` in the file): containers and chart values. */
+function documentReferences(
+  manifest: Manifest,
+  start: number,
+  text: string,
+  doc: Document.Parsed,
+  root: unknown,
+): void {
+  const { path, content } = manifest;
+  const visit = (image: unknown, context: string): void => {
+    const span = scalarSpan(image, text, doc);
+    if (!span || (manifest.chartTemplate && span.text.includes('{{'))) return;
+    const offset = start + span.offset;
+    const { line, column } = positionOf(content, offset);
+    const reference: FoundReference = {
+      file: path,
+      line,
+      column,
+      offset,
+      text: span.text,
+      kind: 'kubernetes',
+    };
+    if (span.value !== undefined && span.value !== span.text) reference.resolved = span.value;
+    const reason = templateReason(span.text);
+    if (reason) reference.unresolved = reason;
+    reference.context = context;
+    add(manifest, reference);
+  };
+  const rootKind = stringValue(mapGet(root, 'kind', doc), doc);
+  const items = mapGet(root, 'items', doc);
+  const objects: { object: unknown; label: string }[] =
+    rootKind !== undefined && rootKind.endsWith('List') && isSeq(items)
+      ? seqItems(items, doc).map((item, index) => ({
+          object: item,
+          label: `${rootKind}.items[${index}] ${objectLabel(item, doc)}`,
+        }))
+      : [{ object: root, label: objectLabel(root, doc) }];
+  for (const { object, label } of objects) {
+    walkObject(object, doc, '', label, visit, 0);
+    for (const values of chartValues(object, doc)) {
+      if (values.node === undefined) continue;
+      const references = helmImageReferences(path, text, doc, values.node, {
+        kind: 'helm-values',
+        chart: 'remote',
+        base: start,
+        file: content,
+        path: values.path,
+      });
+      for (const reference of references) {
+        reference.context = `${label} ${reference.context ?? ''}`.trim();
+        add(manifest, reference);
       }
     }
   }
-  return found.sort((a, b) => a.offset - b.offset);
 }
 
 /** A block scalar's header at the end of a line (`key: |`, `- >-`): its lines are text, not keys. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { classify } from './classify.ts';
 import { composeExtractor } from './compose.ts';
-import { terraformExtractor } from './ecs.ts';
+import { terraformExtractor } from './terraform.ts';
 import { helmValuesExtractor } from './helm.ts';
 import { chartReadsRegistry, type RegistryUse } from './helm-chart.ts';
 import { applyEdits, planRewrites, unifiedDiff, type RewriteRule } from './rewrite.ts';

@@ -87,17 +87,25 @@ export interface Extractor {
   extract(path: string, content: string): FoundReference[];
 }
 
+/** The line starts of the file positions were last asked of: extractors ask many times of one file. */
+let lines: { content: string; starts: number[] } | undefined;
+
 /** 1-based line and column of a UTF-16 offset. */
 export function positionOf(content: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (
-    let index = content.indexOf('\n');
-    index !== -1 && index < offset;
-    index = content.indexOf('\n', index + 1)
-  ) {
-    line++;
-    lineStart = index + 1;
+  if (lines?.content !== content) {
+    const starts = [0];
+    for (let index = content.indexOf('\n'); index !== -1; index = content.indexOf('\n', index + 1)) {
+      starts.push(index + 1);
+    }
+    lines = { content, starts };
   }
-  return { line, column: offset - lineStart + 1 };
+  const starts = lines.starts;
+  let low = 0;
+  let high = starts.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (starts[middle]! <= offset) low = middle;
+    else high = middle - 1;
+  }
+  return { line: low + 1, column: offset - starts[low]! + 1 };
 }
