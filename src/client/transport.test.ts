@@ -7,9 +7,7 @@ import type { AddressInfo, LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import {
-  backoffDelay,
   BodyTooLargeError,
-  defaultRetry,
   hostWithoutPort,
   isLoopbackHost,
   parseRetryAfter,
@@ -109,30 +107,6 @@ test('parseRetryAfter: seconds and HTTP-date', () => {
   assert.equal(parseRetryAfter('soon', now), undefined);
   assert.equal(parseRetryAfter('-5', now), undefined);
   assert.equal(parseRetryAfter(undefined, now), undefined);
-});
-
-test('backoffDelay: exponential, capped, jittered within ±50%', () => {
-  const retry = { ...defaultRetry, baseDelayMs: 100, maxDelayMs: 1000 };
-  assert.equal(
-    backoffDelay(1, retry, () => 0.999999),
-    100,
-  );
-  assert.equal(
-    backoffDelay(1, retry, () => 0),
-    50,
-  );
-  assert.equal(
-    backoffDelay(3, retry, () => 0.999999),
-    400,
-  );
-  assert.equal(
-    backoffDelay(10, retry, () => 0.999999),
-    1000,
-  );
-  for (let attempt = 1; attempt < 8; attempt++) {
-    const value = backoffDelay(attempt, retry, Math.random);
-    assert.ok(value >= 50 && value <= 1000, String(value));
-  }
 });
 
 /**

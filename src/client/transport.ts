@@ -31,6 +31,7 @@ import type { LookupFunction } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
 import { redact } from '../errors/index.ts';
+import { backoffDelay } from '../shared/backoff.ts';
 import { Wire, type Exchanged } from './wire.ts';
 
 export const USER_AGENT = 'pullsafe/0.1';
@@ -330,12 +331,6 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
   const date = Date.parse(text);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, Math.ceil((date - now) / 1000));
-}
-
-/** Backoff before retry number `attempt` (1-based): base·2^(attempt-1), capped, with ±50% jitter. */
-export function backoffDelay(attempt: number, retry: RetryOptions, random: () => number): number {
-  const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling * (0.5 + random() / 2));
 }
 
 /** True when an error (from undici or node:net) is worth another attempt. */

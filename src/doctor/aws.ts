@@ -8,6 +8,7 @@
  * exist" (`RepositoryNotFoundException`) from "could not ask" (`AccessDeniedException`, network).
  */
 import { PullsafeError, redact } from '../errors/index.ts';
+import { backoffDelay } from '../shared/backoff.ts';
 import {
   awsClients,
   awsOperations,
@@ -148,8 +149,7 @@ export function withRetries(inner: AwsCaller, options: Partial<RetryOptions> = {
         } catch (error) {
           const failure = toCallError(service, operation, error);
           if (!isThrottling(failure) || attempt >= settings.attempts) throw failure;
-          const delay = settings.baseDelayMs * 2 ** (attempt - 1);
-          await settings.sleep(delay / 2 + Math.random() * (delay / 2));
+          await settings.sleep(backoffDelay(attempt, settings));
         }
       }
     },
