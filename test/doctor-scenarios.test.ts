@@ -6,7 +6,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withRetries, type AwsCaller } from '../src/doctor/aws.ts';
+import { AwsCallError, withRetries, type AwsCaller } from '../src/doctor/aws.ts';
+import { exitCodeFor, exitCodes } from '../src/cli/output.ts';
+import type { PullsafeError, PullsafeErrorCode } from '../src/errors/index.ts';
 import { recordingCaller, replayCaller } from '../src/doctor/snapshot.ts';
 import type { DoctorTarget } from '../src/doctor/collect.ts';
 import { runDoctor, type DoctorReport } from '../src/doctor/doctor.ts';
@@ -554,7 +556,7 @@ describe('doctor scenarios', () => {
     account.throttle.set('ecs:DescribeTaskDefinition', 100);
     const caller = withRetries(fakeCaller(account), { sleep: async () => {}, attempts: 3 });
     await assert.rejects(runDoctor(caller, task, REGION), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'REGISTRY_UNAVAILABLE');
+      assert.equal(error.code, 'AWS_UNAVAILABLE');
       assert.match(error.message, /ThrottlingException/);
       return true;
     });
@@ -566,7 +568,7 @@ describe('doctor scenarios', () => {
     await assert.rejects(
       runDoctor(fakeCaller(account), task, REGION),
       (error: Error & { code?: string; hint?: string }) => {
-        assert.equal(error.code, 'REGISTRY_NOT_FOUND');
+        assert.equal(error.code, 'AWS_NOT_FOUND');
         assert.match(error.hint ?? '', /--task-definition/);
         return true;
       },
@@ -836,7 +838,7 @@ describe('doctor scenarios: a failed call is never "not found"', () => {
     await assert.rejects(
       runDoctor(fakeCaller(healthyAccount()), { taskDefinition: 'web:9' }, REGION),
       (error: Error & { code?: string; hint?: string }) => {
-        assert.equal(error.code, 'REGISTRY_NOT_FOUND');
+        assert.equal(error.code, 'AWS_NOT_FOUND');
         assert.match(error.message, /ECS has no task definition web:9/);
         assert.match(error.hint ?? '', /family:revision/);
         return true;
@@ -854,13 +856,37 @@ describe('doctor scenarios: a failed call is never "not found"', () => {
     await assert.rejects(
       runDoctor(fakeCaller(account), service, REGION),
       (error: Error & { code?: string; hint?: string }) => {
-        assert.equal(error.code, 'REGISTRY_DENIED');
+        assert.equal(error.code, 'AWS_ACCESS_DENIED');
         assert.match(error.message, /cannot call ecs:DescribeServices: access denied/);
         assert.doesNotMatch(error.message, /has no service/);
         assert.match(error.hint ?? '', /allow the identity running doctor ecs:DescribeServices/);
         return true;
       },
     );
+  });
+
+  test("a subject call that fails carries doctor's own error code, and exits 3", async () => {
+    const cases: [string, PullsafeErrorCode][] = [
+      ['CredentialsProviderError', 'AWS_NO_CREDENTIALS'],
+      ['ExpiredTokenException', 'AWS_CREDENTIALS_REFUSED'],
+      ['AccessDeniedException', 'AWS_ACCESS_DENIED'],
+      ['NetworkError', 'AWS_UNAVAILABLE'],
+      ['ThrottlingException', 'AWS_UNAVAILABLE'],
+      ['ValidationException', 'AWS_UNAVAILABLE'],
+      ['ClusterNotFoundException', 'AWS_NOT_FOUND'],
+    ];
+    for (const [awsName, code] of cases) {
+      const failing: AwsCaller = {
+        call: async (service, operation) => {
+          throw new AwsCallError(service, operation, awsName, 'the answer');
+        },
+      };
+      await assert.rejects(runDoctor(failing, task, REGION), (error: PullsafeError) => {
+        assert.equal(error.code, code, awsName);
+        assert.equal(exitCodeFor(error.code), exitCodes.upstream, awsName);
+        return true;
+      });
+    }
   });
 
   test('a service whose stopped tasks cannot be listed says so, never "every check passed"', async () => {

@@ -22,6 +22,11 @@ export type PullsafeErrorCode =
   | 'RATE_LIMITED'
   | 'REGISTRY_UNAVAILABLE'
   | 'CREDENTIALS_INVALID'
+  | 'AWS_NO_CREDENTIALS'
+  | 'AWS_CREDENTIALS_REFUSED'
+  | 'AWS_ACCESS_DENIED'
+  | 'AWS_NOT_FOUND'
+  | 'AWS_UNAVAILABLE'
   | 'INTERNAL';
 
 export class PullsafeError extends Error {

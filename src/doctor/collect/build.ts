@@ -41,7 +41,7 @@ export async function readBuild(
     const answer = await call(c, 'codebuild', 'BatchGetBuilds', { ids: [buildId] }, region);
     const build = answer.builds?.[0];
     if (!build) {
-      throw new PullsafeError('REGISTRY_NOT_FOUND', `CodeBuild has no build ${buildId}`, {
+      throw new PullsafeError('AWS_NOT_FOUND', `CodeBuild has no build ${buildId}`, {
         hint: `build ids look like ${projectName}:<uuid>; list them with aws codebuild list-builds-for-project --project-name ${projectName}`,
       });
     }

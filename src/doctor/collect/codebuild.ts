@@ -44,7 +44,7 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
   const answer = await call(c, 'codebuild', 'BatchGetProjects', { names: [projectName] });
   const project = answer.projects?.[0];
   if (!project) {
-    throw new PullsafeError('REGISTRY_NOT_FOUND', `CodeBuild has no project ${projectName}`, {
+    throw new PullsafeError('AWS_NOT_FOUND', `CodeBuild has no project ${projectName}`, {
       hint: 'check the project name and --region',
     });
   }

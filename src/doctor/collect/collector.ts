@@ -111,7 +111,7 @@ export async function call<Service extends AwsService, Operation extends AwsOper
     const missing = notFound?.(failure);
     if (missing) throw missing;
     if (failure.awsName === 'ClusterNotFoundException') {
-      throw new PullsafeError('REGISTRY_NOT_FOUND', `ECS has no cluster ${clusterOf(input) ?? 'default'}`, {
+      throw new PullsafeError('AWS_NOT_FOUND', `ECS has no cluster ${clusterOf(input) ?? 'default'}`, {
         hint: 'check --cluster and --region',
       });
     }
@@ -128,45 +128,37 @@ function subjectCallError(failure: AwsCallError, region: string, cause: unknown)
   const said = `${failure.awsName}: ${failure.detail}`;
   switch (callFailureKind(failure.awsName, failure.status)) {
     case 'no-credentials':
-      return new PullsafeError(
-        'REGISTRY_UNAUTHORIZED',
-        `cannot call ${action}: no AWS credentials (${said})`,
-        {
-          hint:
-            'give a profile (--profile or AWS_PROFILE; `aws sso login --profile P` first for SSO), or set ' +
-            'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to see doctor without AWS, replay the example in ' +
-            'docs/doctor.md (--snapshot examples/doctor-service-web.json)',
-          cause,
-        },
-      );
+      return new PullsafeError('AWS_NO_CREDENTIALS', `cannot call ${action}: no AWS credentials (${said})`, {
+        hint:
+          'give a profile (--profile or AWS_PROFILE; `aws sso login --profile P` first for SSO), or set ' +
+          'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to see doctor without AWS, replay the example in ' +
+          'docs/doctor.md (--snapshot examples/doctor-service-web.json)',
+        cause,
+      });
     case 'credentials-refused':
       return new PullsafeError(
-        'REGISTRY_UNAUTHORIZED',
+        'AWS_CREDENTIALS_REFUSED',
         `cannot call ${action}: AWS refused the credentials (${said})`,
         { hint: 'refresh them (`aws sso login`, new keys) and check --profile', cause },
       );
     case 'access-denied':
-      return new PullsafeError('REGISTRY_DENIED', `cannot call ${action}: access denied (${said})`, {
+      return new PullsafeError('AWS_ACCESS_DENIED', `cannot call ${action}: access denied (${said})`, {
         hint: `allow the identity running doctor ${action} (docs/doctor.md lists the read-only policy)`,
         cause,
       });
     case 'network':
       return new PullsafeError(
-        'REGISTRY_UNAVAILABLE',
+        'AWS_UNAVAILABLE',
         `cannot call ${action}: could not reach AWS in ${region} (${said})`,
         { hint: 'check the network path to AWS (DNS, proxy, firewall) and --region', cause },
       );
     case 'throttled':
-      return new PullsafeError(
-        'REGISTRY_UNAVAILABLE',
-        `cannot call ${action}: AWS kept throttling (${said})`,
-        {
-          hint: 'wait a minute and run doctor again',
-          cause,
-        },
-      );
+      return new PullsafeError('AWS_UNAVAILABLE', `cannot call ${action}: AWS kept throttling (${said})`, {
+        hint: 'wait a minute and run doctor again',
+        cause,
+      });
     default:
-      return new PullsafeError('REGISTRY_UNAVAILABLE', `cannot call ${action}: ${said}`, {
+      return new PullsafeError('AWS_UNAVAILABLE', `cannot call ${action}: ${said}`, {
         hint: 'check --region, your AWS credentials (--profile) and the network path to AWS',
         cause,
       });

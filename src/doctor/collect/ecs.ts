@@ -41,7 +41,7 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
     if (!task) {
       const reason = answer.failures?.[0]?.reason ?? 'MISSING';
       throw new PullsafeError(
-        'REGISTRY_NOT_FOUND',
+        'AWS_NOT_FOUND',
         `ECS has no task ${target.task}${target.cluster ? ` in cluster ${target.cluster}` : ''} (${reason})`,
         {
           hint: 'ECS forgets stopped tasks after about an hour: check the cluster and region, or run doctor on the task definition (--task-definition) or the service (--service)',
@@ -63,7 +63,7 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
     if (target.service && !service) {
       const reason = answer?.failures?.[0]?.reason;
       throw new PullsafeError(
-        'REGISTRY_NOT_FOUND',
+        'AWS_NOT_FOUND',
         `ECS has no service ${target.service}${target.cluster ? ` in cluster ${target.cluster}` : ''}${reason ? ` (${reason})` : ''}`,
         { hint: 'check --cluster and --region' },
       );
@@ -110,7 +110,7 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
     (failure) =>
       failure.awsName === 'ClientException' && /unable to describe task definition/i.test(failure.detail)
         ? new PullsafeError(
-            'REGISTRY_NOT_FOUND',
+            'AWS_NOT_FOUND',
             `ECS has no task definition ${definitionId} (${failure.detail.replace(/\.$/, '')})`,
             {
               hint: 'check family:revision and --region (aws ecs list-task-definitions --family-prefix FAMILY)',
@@ -119,8 +119,7 @@ export async function collectEcs(c: Collector, target: DoctorTarget): Promise<Fa
         : undefined,
   );
   const taskDefinition = definitionAnswer.taskDefinition;
-  if (!taskDefinition)
-    throw new PullsafeError('REGISTRY_NOT_FOUND', `ECS has no task definition ${definitionId}`);
+  if (!taskDefinition) throw new PullsafeError('AWS_NOT_FOUND', `ECS has no task definition ${definitionId}`);
 
   const accountId =
     arnAccount(task?.taskArn) ??
