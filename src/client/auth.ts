@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { redact } from '../errors/index.ts';
+import { ExpiringMap } from '../shared/bounded.ts';
 import type { CredentialSource, Credentials } from './credentials.ts';
 import { RegistryError } from './errors.ts';
 import { parseRetryAfter, TransportError, type Transport, type TransportResponse } from './transport.ts';
@@ -169,35 +170,20 @@ export function tokenRefreshMargin(lifetimeMs: number): number {
 
 /** Tokens by key, each valid until its refresh margin before expiry. Bounded; the oldest entry goes first. */
 export class TokenCache {
-  private readonly entries = new Map<string, { token: string; usableUntil: number }>();
-  private readonly now: () => number;
-  private readonly maxEntries: number;
+  private readonly entries: ExpiringMap<string, string>;
   constructor(options: { now?: () => number; maxEntries?: number } = {}) {
-    this.now = options.now ?? Date.now;
-    this.maxEntries = options.maxEntries ?? 1000;
+    this.entries = new ExpiringMap({ maxEntries: options.maxEntries ?? 1000, now: options.now });
   }
   get(key: string): string | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (this.now() >= entry.usableUntil) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.token;
+    return this.entries.get(key);
   }
   set(key: string, token: string, expiresInSeconds: number): void {
     const lifetime = expiresInSeconds * 1000;
-    this.entries.delete(key);
-    this.entries.set(key, { token, usableUntil: this.now() + lifetime - tokenRefreshMargin(lifetime) });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+    this.entries.set(key, token, lifetime - tokenRefreshMargin(lifetime));
   }
   /** Forgets `key`, or only when it still holds `token`. */
   delete(key: string, token?: string): void {
-    if (token === undefined || this.entries.get(key)?.token === token) this.entries.delete(key);
+    if (token === undefined || this.entries.get(key) === token) this.entries.delete(key);
   }
   get size(): number {
     return this.entries.size;

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import bcrypt from 'bcryptjs';
 import { OciError } from '../oci/errors.ts';
+import { ExpiringMap } from '../shared/bounded.ts';
 import { compileRepositoryGlob } from '../shared/glob.ts';
 
 export type Action = 'pull' | 'push' | 'delete';
@@ -187,48 +188,6 @@ function compileRules(rules: AccessRule[]): CompiledRule[] {
   });
 }
 
-/** A bounded map whose entries expire; the oldest insertion is dropped when full. */
-class ExpiringSet {
-  private readonly entries = new Map<string, number>();
-  private readonly ttlMs: number;
-  private readonly maxEntries: number;
-  private readonly now: () => number;
-
-  constructor(ttlMs: number, maxEntries: number, now: () => number) {
-    this.ttlMs = ttlMs;
-    this.maxEntries = maxEntries;
-    this.now = now;
-  }
-
-  has(key: string): boolean {
-    const expires = this.entries.get(key);
-    if (expires === undefined) return false;
-    if (expires <= this.now()) {
-      this.entries.delete(key);
-      return false;
-    }
-    return true;
-  }
-
-  add(key: string): void {
-    this.entries.delete(key);
-    this.entries.set(key, this.now() + this.ttlMs);
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
-    }
-  }
-
-  delete(key: string): void {
-    this.entries.delete(key);
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
 function unauthorized(detail?: string): OciError {
   return new OciError('UNAUTHORIZED', 'authentication required', detail);
 }
@@ -241,8 +200,9 @@ export class AccessControl {
   private readonly users: ReadonlyMap<string, string>;
   private readonly rules: readonly CompiledRule[];
   private readonly verify: (password: string, hash: string) => Promise<boolean>;
-  private readonly verified: ExpiringSet;
-  private readonly rejected: ExpiringSet;
+  /** Credential hashes recently found right, and recently found wrong. */
+  private readonly verified: ExpiringMap<string, true>;
+  private readonly rejected: ExpiringMap<string, true>;
   private readonly inflight = new Map<string, Promise<boolean>>();
   /** The file's hashes in file order; an unknown user is checked against one of them (see `decoyFor`). */
   private readonly decoyHashes: readonly string[];
@@ -259,8 +219,8 @@ export class AccessControl {
     this.verify = hooks.verify ?? ((password, hash) => bcrypt.compare(password, hash));
     const now = hooks.now ?? Date.now;
     const maxEntries = hooks.cacheEntries ?? authCacheDefaults.maxEntries;
-    this.verified = new ExpiringSet(authCacheDefaults.successTtlMs, maxEntries, now);
-    this.rejected = new ExpiringSet(authCacheDefaults.failureTtlMs, maxEntries, now);
+    this.verified = new ExpiringMap({ maxEntries, now });
+    this.rejected = new ExpiringMap({ maxEntries, now });
     this.decoyHashes = [...users.values()];
   }
 
@@ -345,10 +305,10 @@ export class AccessControl {
     }
     const ok = await pending;
     if (ok) {
-      this.verified.add(key);
+      this.verified.set(key, true, authCacheDefaults.successTtlMs);
       this.rejected.delete(key);
     } else {
-      this.rejected.add(key);
+      this.rejected.set(key, true, authCacheDefaults.failureTtlMs);
     }
     return ok;
   }
