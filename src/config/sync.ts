@@ -47,12 +47,15 @@
  * credentials are never echoed.
  */
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import type Semver from 'semver';
 import { isPair, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { PullsafeError, redact } from '../errors/index.ts';
-import { globProblem as pathGlobProblem } from '../shared/glob.ts';
+import {
+  semverRangeProblem,
+  tagFilterProblems,
+  tagRegexProblem,
+  type TagFilter,
+} from '../shared/tag-filter.ts';
 import {
   InvalidReferenceError,
   formatReference,
@@ -60,17 +63,6 @@ import {
   type ImageReference,
 } from '../reference/index.ts';
 import { closest, describeIssue } from './issues.ts';
-
-const require = createRequire(import.meta.url);
-let semver: typeof Semver | undefined;
-/** `semver` (47 modules) loads only when a file has a semver filter, not at every start. */
-function semverLibrary(): typeof Semver {
-  return (semver ??= require('semver') as typeof Semver);
-}
-
-/** The same shape as `TagFilter` in src/copy/filters.ts (which evaluates it; the layers may not import each other). */
-export type TagFilter =
-  { exact: string[] } | { glob: string } | { regex: string } | { semver: string } | { latest: number };
 
 export type SyncSelection =
   | { kind: 'tag'; tag: string }
@@ -115,14 +107,9 @@ export interface SyncLoadOptions {
 export const DEFAULT_QUOTA_RESERVE = 10;
 export const DEFAULT_IMAGE_CONCURRENCY = 2;
 export const DEFAULT_BLOB_CONCURRENCY = 4;
-/** Longest tag regex or glob, as written: a bound on the work a careless pattern can cause. */
-export const MAX_TAG_PATTERN_LENGTH = 256;
-export const MAX_LATEST = 1000;
 
 const placeholders = ['registry', 'repository', 'name', 'tag'] as const;
 const numericKeys = new Set(['latest', 'reserve', 'images', 'blobs']);
-const tagPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const globPattern = /^[A-Za-z0-9_.*?-]+$/;
 const platformPattern = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)?$/;
 
 const credentialsSchema = z.strictObject({
@@ -396,79 +383,6 @@ function referenceProblem(error: unknown): string {
 
 function stripSelection(reference: ImageReference): ImageReference {
   return { registry: reference.registry, repository: reference.repository, original: reference.original };
-}
-
-/** Problems of one tag filter, as `[relative path, message]`. */
-function tagFilterProblems(filter: z.infer<typeof tagFilterSchema>): [string, string][] {
-  const keys = Object.keys(filter);
-  if (keys.length !== 1) {
-    return [
-      [
-        '',
-        keys.length === 0
-          ? 'a tag filter needs one of exact, glob, regex, semver, latest'
-          : `one kind per filter (got ${keys.join(', ')}); write each as its own list item`,
-      ],
-    ];
-  }
-  if (filter.exact !== undefined) {
-    if (filter.exact.length === 0) return [['exact', 'list at least one tag']];
-    return filter.exact.flatMap((tag, index): [string, string][] =>
-      tagPattern.test(tag) ? [] : [[`exact[${index}]`, `"${tag}" is not a valid tag`]],
-    );
-  }
-  if (filter.glob !== undefined) {
-    const problem = globProblem(filter.glob);
-    return problem ? [['glob', problem]] : [];
-  }
-  if (filter.regex !== undefined) {
-    const problem = regexProblem(filter.regex, true);
-    return problem ? [['regex', problem]] : [];
-  }
-  if (filter.semver !== undefined) {
-    const problem = rangeProblem(filter.semver);
-    return problem ? [['semver', problem]] : [];
-  }
-  const latest = filter.latest;
-  if (latest !== undefined && !(Number.isInteger(latest) && latest >= 1 && latest <= MAX_LATEST)) {
-    return [['latest', `must be a whole number from 1 to ${MAX_LATEST}`]];
-  }
-  return [];
-}
-
-function globProblem(glob: string): string | undefined {
-  if (glob === '') return 'the pattern is empty';
-  if (glob.length > MAX_TAG_PATTERN_LENGTH) {
-    return `the pattern is ${glob.length} characters; at most ${MAX_TAG_PATTERN_LENGTH} are allowed`;
-  }
-  if (!globPattern.test(glob)) {
-    return `"${glob}" may contain only tag characters (letters, digits, _ . -) and the wildcards * and ?`;
-  }
-  return pathGlobProblem(glob);
-}
-
-function regexProblem(pattern: string, whole: boolean): string | undefined {
-  if (pattern === '') return 'the pattern is empty';
-  if (pattern.length > MAX_TAG_PATTERN_LENGTH) {
-    return `the pattern is ${pattern.length} characters; at most ${MAX_TAG_PATTERN_LENGTH} are allowed`;
-  }
-  try {
-    new RegExp(whole ? `^(?:${pattern})$` : pattern);
-  } catch (error) {
-    const why = (error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
-    return `invalid regular expression ${JSON.stringify(pattern)}: ${why}`;
-  }
-  return undefined;
-}
-
-/** node-semver's grammar, minus its reading of a bound without a number (`>=x`) as "any version". */
-function rangeProblem(range: string): string | undefined {
-  const invalid = `invalid range ${JSON.stringify(range)}`;
-  if (range.trim() === '' || semverLibrary().validRange(range) === null) return invalid;
-  const compact = range.replace(/(<=|>=|<|>|=|~>|~|\^)\s+/g, '$1');
-  if (/(?:^|[\s|])(?:<=|>=|<|>|=|~>|~|\^)v?[xX*]/.test(compact))
-    return `${invalid}: a comparison needs a version`;
-  return undefined;
 }
 
 function platformProblems(
@@ -857,7 +771,7 @@ function skopeoEntries(
       const pattern = flags ? `(?${flags[1]}:${written.slice(flags[0].length)})` : written;
       const source = repository(repo, where);
       if (!source) continue;
-      const problem = regexProblem(pattern, false);
+      const problem = tagRegexProblem(pattern, false);
       if (problem) problems.push(`${where}: ${problem}`);
       // skopeo matches anywhere in the tag; a TagFilter regex matches the whole tag.
       else add(where, source, { kind: 'filters', filters: [{ regex: `.*(?:${pattern}).*` }] });
@@ -868,7 +782,7 @@ function skopeoEntries(
       if (!source) continue;
       // Masterminds separates ANDed comparisons with commas or spaces; node-semver with spaces only.
       const converted = range.replace(/\s*,\s*/g, ' ').trim();
-      const problem = rangeProblem(converted);
+      const problem = semverRangeProblem(converted);
       if (problem)
         problems.push(`${where}: ${problem.replace(JSON.stringify(converted), JSON.stringify(range))}`);
       else add(where, source, { kind: 'filters', filters: [{ semver: converted }] });

@@ -5,42 +5,19 @@
  * tags when there is none), then `latest: N` keeps the N highest versions of those. Platforms: `os/arch[/variant]`
  * normalised the way containerd normalises them, so `linux/aarch64` and `linux/arm64/v8` are `linux/arm64`.
  */
-import { createRequire } from 'node:module';
-import type Semver from 'semver';
 import type { SemVer } from 'semver';
 import { PullsafeError } from '../errors/index.ts';
-import { compileGlob, globProblem } from '../shared/glob.ts';
+import { compileGlob } from '../shared/glob.ts';
+import {
+  loadSemver,
+  regexSyntaxProblem,
+  semverRangeProblem,
+  tagFilterProblem,
+  tagGlobProblem,
+  wholeTagRegex,
+  type TagFilter,
+} from '../shared/tag-filter.ts';
 
-const require = createRequire(import.meta.url);
-let semver: typeof Semver | undefined;
-/** `semver` (47 modules) loads only when a filter needs it, not at every start. */
-function semverLibrary(): typeof Semver {
-  return (semver ??= require('semver') as typeof Semver);
-}
-
-/**
- * One tag filter. `src/config/sync.ts` declares the same shape (the layers may not import each other), so a
- * filter read from a sync file is a `TagFilter` here.
- */
-export type TagFilter =
-  /** These tags, when the repository has them. */
-  | { exact: string[] }
-  /** A glob over the whole tag (docs/configuration.md#patterns): `*` any run of characters, `?` one. */
-  | { glob: string }
-  /** A JavaScript regular expression that must match the whole tag. */
-  | { regex: string }
-  /** A node-semver range, e.g. `>=1.25 <2` or `^3.19`, over tags read leniently (see `parseTagVersion`). */
-  | { semver: string }
-  /** The N highest versions among the tags the other filters selected (all tags when there is none). */
-  | { latest: number };
-
-/** Longest regex or glob accepted: a bound on the work a hostile or careless pattern can cause. */
-export const MAX_TAG_PATTERN_LENGTH = 256;
-/** Largest `latest: N`. */
-export const MAX_LATEST = 1000;
-
-const tagPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const globPattern = /^[A-Za-z0-9_.*?-]+$/;
 const versionPattern = /^[vV]?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?$/;
 
 /**
@@ -54,88 +31,15 @@ export function parseTagVersion(tag: string): SemVer | undefined {
   const [, major, minor = '0', patch = '0', prerelease] = match;
   const text = `${major}.${minor}.${patch}${prerelease === undefined ? '' : `-${prerelease}`}`;
   try {
-    return new (semverLibrary().SemVer)(text, { loose: true });
+    return new (loadSemver().SemVer)(text, { loose: true });
   } catch {
     return undefined;
   }
 }
 
-/** What is wrong with a filter, as `key: reason`, or `undefined` when it is usable. */
-export function checkTagFilter(filter: TagFilter): string | undefined {
-  const keys = Object.keys(filter);
-  if (keys.length !== 1) {
-    return `a tag filter has exactly one of exact, glob, regex, semver, latest (got ${keys.join(', ') || 'none'})`;
-  }
-  if ('exact' in filter) {
-    if (!Array.isArray(filter.exact) || filter.exact.length === 0) return 'exact: list at least one tag';
-    const bad = filter.exact.find((tag) => typeof tag !== 'string' || !tagPattern.test(tag));
-    return bad === undefined ? undefined : `exact: ${JSON.stringify(bad)} is not a valid tag`;
-  }
-  if ('glob' in filter) return checkGlob(filter.glob);
-  if ('regex' in filter) return checkRegex(filter.regex);
-  if ('semver' in filter) return checkRange(filter.semver);
-  if ('latest' in filter) {
-    const n = filter.latest;
-    return Number.isInteger(n) && n >= 1 && n <= MAX_LATEST
-      ? undefined
-      : `latest: must be a whole number from 1 to ${MAX_LATEST}`;
-  }
-  return `unknown tag filter "${keys[0]}"`;
-}
-
-function checkGlob(glob: unknown): string | undefined {
-  if (typeof glob !== 'string' || glob === '') return 'glob: must be a non-empty pattern';
-  if (glob.length > MAX_TAG_PATTERN_LENGTH) {
-    return `glob: ${glob.length} characters; at most ${MAX_TAG_PATTERN_LENGTH} are allowed`;
-  }
-  if (!globPattern.test(glob)) {
-    return `glob: ${JSON.stringify(glob)} may contain only tag characters (letters, digits, _ . -) and the wildcards * and ?`;
-  }
-  const problem = globProblem(glob);
-  return problem === undefined ? undefined : `glob: ${problem}`;
-}
-
-function checkRegex(pattern: unknown): string | undefined {
-  if (typeof pattern !== 'string' || pattern === '') return 'regex: must be a non-empty pattern';
-  if (pattern.length > MAX_TAG_PATTERN_LENGTH) {
-    return `regex: ${pattern.length} characters; at most ${MAX_TAG_PATTERN_LENGTH} are allowed`;
-  }
-  try {
-    anchored(pattern);
-  } catch (error) {
-    return `regex: invalid regular expression ${JSON.stringify(pattern)}: ${regexReason(error)}`;
-  }
-  return undefined;
-}
-
-function checkRange(range: unknown): string | undefined {
-  if (typeof range !== 'string' || range.trim() === '') return 'semver: must be a range such as ">=1.25 <2"';
-  return rangeProblem(range) === undefined ? undefined : `semver: invalid range ${JSON.stringify(range)}`;
-}
-
-/**
- * Why a range is unusable, or `undefined`. Stricter than node-semver, which reads a bound without a number
- * (`>=x`) as "any version": a comparison must name a number. `*`, `x` and `1.x` stay valid.
- */
-function rangeProblem(range: string): string | undefined {
-  if (semverLibrary().validRange(range) === null) return 'not a semver range';
-  const compact = range.replace(/(<=|>=|<|>|=|~>|~|\^)\s+/g, '$1');
-  if (/(?:^|[\s|])(?:<=|>=|<|>|=|~>|~|\^)v?[xX*]/.test(compact)) return 'a comparison needs a version number';
-  return undefined;
-}
-
 /** True when the range text names a prerelease (e.g. `>=1.25.0-0`): prerelease tags are then eligible. */
 function rangeNamesPrerelease(range: string): boolean {
   return /\d-[0-9A-Za-z]/.test(range);
-}
-
-function anchored(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`);
-}
-
-function regexReason(error: unknown): string {
-  const message = (error as Error).message;
-  return message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
 }
 
 type Matcher = (tag: string, version: SemVer | undefined) => boolean;
@@ -146,26 +50,21 @@ function matcherFor(filter: Exclude<TagFilter, { latest: number }>): Matcher {
     return (tag) => wanted.has(tag);
   }
   if ('glob' in filter) {
-    const problem = checkGlob(filter.glob);
-    if (problem) throw invalidFilter(problem);
+    const problem = tagGlobProblem(filter.glob);
+    if (problem) throw invalidFilter(`glob: ${problem}`);
     const regex = compileGlob(filter.glob);
     return (tag) => regex.test(tag);
   }
   if ('regex' in filter) {
-    let regex: RegExp;
-    try {
-      regex = anchored(filter.regex);
-    } catch (error) {
-      throw invalidFilter(
-        `regex: invalid regular expression ${JSON.stringify(filter.regex)}: ${regexReason(error)}`,
-      );
-    }
+    const problem = regexSyntaxProblem(filter.regex);
+    if (problem) throw invalidFilter(`regex: ${problem}`);
+    const regex = wholeTagRegex(filter.regex);
     return (tag) => regex.test(tag);
   }
   const range = filter.semver;
-  const problem = typeof range === 'string' ? rangeProblem(range) : 'not a string';
-  if (problem) throw invalidFilter(`semver: invalid range ${JSON.stringify(range)}: ${problem}`);
-  const compiled = new (semverLibrary().Range)(range, { includePrerelease: rangeNamesPrerelease(range) });
+  const problem = typeof range === 'string' ? semverRangeProblem(range) : 'not a string';
+  if (problem) throw invalidFilter(`semver: ${problem}`);
+  const compiled = new (loadSemver().Range)(range, { includePrerelease: rangeNamesPrerelease(range) });
   return (_tag, version) => version !== undefined && compiled.test(version);
 }
 
@@ -181,7 +80,7 @@ function invalidFilter(message: string): PullsafeError {
  * the entry selected are ranked as they are. No filter at all selects every tag.
  *
  * Throws `PullsafeError('CONFIG_INVALID')` for a filter that cannot be evaluated (a bad regex, glob or
- * range); the length limit of `checkTagFilter` is for validation, not enforced here. Several `latest`
+ * range); the length limit of a regex (src/shared/tag-filter.ts) is for validation, not enforced here. Several `latest`
  * filters: the smallest N applies.
  */
 export function selectTags(allTags: readonly string[], filters: readonly TagFilter[]): string[] {
@@ -189,7 +88,7 @@ export function selectTags(allTags: readonly string[], filters: readonly TagFilt
   let latest: number | undefined;
   for (const filter of filters) {
     if ('latest' in filter) {
-      const problem = checkTagFilter(filter);
+      const problem = tagFilterProblem(filter);
       if (problem) throw invalidFilter(problem);
       latest = latest === undefined ? filter.latest : Math.min(latest, filter.latest);
     } else {
@@ -212,7 +111,7 @@ export function selectTags(allTags: readonly string[], filters: readonly TagFilt
     (entry): entry is { tag: string; version: SemVer; index: number } =>
       entry.version !== undefined && (matchers.length > 0 || entry.version.prerelease.length === 0),
   );
-  ranked.sort((a, b) => semverLibrary().rcompare(a.version, b.version) || a.index - b.index);
+  ranked.sort((a, b) => loadSemver().rcompare(a.version, b.version) || a.index - b.index);
   return ranked.slice(0, latest).map((entry) => entry.tag);
 }
 

@@ -8,9 +8,10 @@
 import type { RateLimit, RegistryClient } from '../client/index.ts';
 import { errorFields } from '../errors/index.ts';
 import type { ImageReference } from '../reference/index.ts';
+import type { TagFilter } from '../shared/tag-filter.ts';
 import type { BlobLocations } from './blob-locations.ts';
 import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
-import { parsePlatform, selectTags, missingExactTags, type TagFilter } from './filters.ts';
+import { parsePlatform, selectTags, missingExactTags } from './filters.ts';
 import { Limiter } from './limit.ts';
 import { QuotaGuards } from './quota.ts';
 import { RegistryEndpoint } from './registry-endpoint.ts';
