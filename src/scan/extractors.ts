@@ -1,9 +1,10 @@
 /** Every extractor, in the order files are offered to them. */
 import { cdkExtractor } from './cdk.ts';
 import { ciExtractors } from './ci.ts';
+import { cloudFormationExtractor } from './cloudformation.ts';
 import { composeExtractor } from './compose.ts';
 import { dockerfileExtractor } from './dockerfile.ts';
-import { cloudFormationExtractor, ecsTaskDefinitionExtractor } from './ecs.ts';
+import { ecsTaskDefinitionExtractor } from './ecs.ts';
 import { helmValuesExtractor } from './helm.ts';
 import { kubernetesExtractor } from './kubernetes.ts';
 import { terraformExtractor } from './terraform.ts';

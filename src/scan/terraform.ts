@@ -6,7 +6,7 @@
  * CodeBuild); `image_uri` of `aws_lambda_function`, `image_identifier` of App Runner; module inputs named
  * `image` or `..._image`; and the `set` entries and heredoc values of `helm_release`.
  */
-import { build } from './ecs.ts';
+import { build } from './found.ts';
 import { helmImageReferences } from './helm.ts';
 import { parseDocuments } from './json-util.ts';
 import type { Extractor, FoundReference, ReferenceParts } from './types.ts';
