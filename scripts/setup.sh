@@ -37,6 +37,8 @@ if [ "$setup_mode" != "runtime" ]; then
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   # containerd and ctr: the containerd end-to-end test runs its own on a private socket.
   { command -v containerd && command -v ctr; } >/dev/null 2>&1 || missing+=(containerd)
+  # redis-server: the Redis that replicas of the cache share in the replica tests.
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}" >&2
     sudo_cmd=()

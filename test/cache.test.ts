@@ -647,14 +647,20 @@ describe('pull-through cache: eviction', () => {
       await get('library/a', blobs.get('a')!); // a is now more recent than b and c
       const release = cache.holdBlob(blobs.get('b')! as Digest);
       await get('library/d', blobs.get('d')!);
-      const report = await cache.evictor!.run();
+      // The fifth MiB crosses the high watermark once its fill is committed, which starts a pass.
+      for (let wait = 0; wait < 250 && cache.evictor!.evictedTotal === 0; wait++) await sleep(20);
+      await cache.evictor!.run();
       release();
-      const evicted = report.evicted.map((entry) => entry.digest);
-      assert.ok(report.cachedBytes <= 5 * MiB);
-      assert.ok(!evicted.includes(pinnedDigest as never), 'pinned blobs stay');
-      assert.ok(!evicted.includes(blobs.get('b') as never), 'a blob being read stays');
-      assert.ok(evicted.includes(blobs.get('c') as never), 'the least recently used goes first');
-      assert.ok(await storage.blobs.stat(sha256(hosted) as never), 'hosted blobs are not cache content');
+      const stored = async (digest: string) => (await storage.blobs.stat(digest as Digest)) !== undefined;
+      assert.ok(cache.evictor!.evictedTotal > 0, 'a pass evicted past the high watermark');
+      assert.ok(
+        cache.evictor!.cachedBytes <= 4.5 * MiB,
+        `cached ${cache.evictor!.cachedBytes} bytes after the pass: under the high watermark`,
+      );
+      assert.ok(await stored(pinnedDigest), 'pinned blobs stay');
+      assert.ok(await stored(blobs.get('b')!), 'a blob being read stays');
+      assert.ok(!(await stored(blobs.get('c')!)), 'the least recently used goes');
+      assert.ok(await stored(sha256(hosted)), 'hosted blobs are not cache content');
       const fetched = upstreamGets(upstream, 'blob').length;
       await get('library/c', blobs.get('c')!);
       assert.equal(

@@ -64,6 +64,10 @@ function buildProgram(setExit: (code: number) => void): Command {
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option(
+      '--redis <url>',
+      'Redis shared by the replicas of one registry: redis://HOST:PORT (env PULLSAFE_REDIS)',
+    )
+    .option(
       '--hosted <glob>',
       'repositories hosted here (push allowed) where bare names would go to the default upstream (repeatable)',
       (value: string, previous: string[] = []) => [...previous, value],

@@ -16,7 +16,7 @@ import {
   type ServeOverrides,
   type UpstreamConfig,
 } from '../config/serve.ts';
-import { PullsafeError } from '../errors/index.ts';
+import { PullsafeError, redact } from '../errors/index.ts';
 import { AccessControl, AuthConfigError } from '../server/auth.ts';
 import { startServer } from '../server/app.ts';
 import {
@@ -36,7 +36,7 @@ import {
   secretsManagerCredentials,
   type CredentialSource,
 } from '../client/index.ts';
-import { PullThroughCache, type UpstreamOptions } from '../proxy/index.ts';
+import { PullThroughCache, RedisCoordinator, type RedisLike, type UpstreamOptions } from '../proxy/index.ts';
 import { compileGlob } from '../shared/glob.ts';
 import { lazyEcr, lazySecretsManager } from './registry.ts';
 
@@ -44,6 +44,7 @@ export interface ServeFlags {
   config?: string;
   proxy?: string[];
   hosted?: string[];
+  redis?: string;
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -60,6 +61,8 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel;
   if (flags.proxy?.length) overrides.proxies = flags.proxy;
   if (flags.hosted?.length) overrides.hosted = flags.hosted;
+  const redis = flags.redis ?? env.PULLSAFE_REDIS;
+  if (redis !== undefined) overrides.redis = redis;
   const config = await loadServeConfig({
     ...(flags.config ? { file: flags.config } : {}),
     env,
@@ -263,10 +266,12 @@ async function openCache(
     upstreams.map((u) => u.namespace),
   );
   const maxBytes = config.proxy.maxSize === undefined ? undefined : parseByteSize(config.proxy.maxSize);
+  const coordinator = config.redis ? await connectRedis(config.redis.url) : undefined;
   return new PullThroughCache(storage, {
     upstreams,
     hosted: config.proxy.hosted,
     spoolDir,
+    ...(coordinator && config.redis ? { coordinator, leaseMs: durationMs(config.redis.leaseTtl) } : {}),
     ...(maxBytes !== undefined
       ? {
           eviction: {
@@ -309,4 +314,33 @@ function upstreamCredentials(
     );
   }
   return explicitCredentials(`${credentials.username}:${password}`, { registry: upstream.name, description });
+}
+
+/**
+ * A Redis (or Valkey) connection for the replicas' coordinator. The client reconnects by itself after a
+ * drop; a server that cannot be reached at start is a configuration problem, said at once.
+ */
+async function connectRedis(url: string): Promise<RedisCoordinator> {
+  const { createClient } = await import('redis');
+  const client = createClient({
+    url,
+    socket: { connectTimeout: 5_000, reconnectStrategy: (tries) => Math.min(tries * 200, 5_000) },
+  });
+  client.on('error', () => undefined);
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5_000).unref()),
+    ]);
+  } catch (error) {
+    await client.disconnect().catch(() => undefined);
+    throw new PullsafeError(
+      'CONFIG_INVALID',
+      `cannot reach Redis at ${redact(url)}: ${(error as Error).message}`,
+      {
+        hint: 'check --redis / redis.url (redis://HOST:PORT) and that the server answers from here',
+      },
+    );
+  }
+  return new RedisCoordinator(client as unknown as RedisLike);
 }

@@ -219,6 +219,22 @@ export const serveConfigSchema = z.strictObject({
     .strictObject({ maxAge: duration.default('1h').describe('Uploads idle longer than this are removed') })
     .default({ maxAge: '1h' }),
   proxy: proxySchema.describe('Pull-through cache: upstream registries served from this registry'),
+  redis: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must be redis://HOST:PORT or rediss://HOST:PORT')
+        .describe(
+          'Redis or Valkey shared by the replicas of one registry (ElastiCache: the primary endpoint)',
+        ),
+      leaseTtl: duration
+        .default('15s')
+        .describe(
+          "How long a replica's claim on a fill lasts unrenewed: a replica that dies is taken over within it",
+        ),
+    })
+    .optional()
+    .describe('Several replicas on one storage act as one registry (see docs/cache.md, Replicas)'),
   shutdownTimeout: duration.default('30s').describe('How long shutdown waits for in-flight transfers'),
   shutdownDelay: duration
     .optional()
@@ -242,6 +258,8 @@ export interface ServeOverrides {
   proxies?: string[];
   /** `--hosted GLOB`, repeatable: added to `proxy.hosted`. */
   hosted?: string[];
+  /** `--redis URL`: `redis.url`. */
+  redis?: string;
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -383,6 +401,7 @@ function applyOverrides(raw: Record<string, unknown>, overrides: ServeOverrides)
     for (const flag of overrides.proxies) upstreams.push(parseProxyFlag(flag));
     result.proxy = { ...proxy, upstreams };
   }
+  if (overrides.redis !== undefined) result.redis = { ...asObject(result.redis), url: overrides.redis };
   if (overrides.hosted?.length) {
     const proxy = asObject(result.proxy);
     const hosted = Array.isArray(proxy.hosted) ? [...(proxy.hosted as unknown[])] : [];

@@ -19,10 +19,11 @@ import { defaultPlatformManifest, parseManifest } from '../oci/manifest.ts';
 import { manifestKinds } from '../oci/mediatypes.ts';
 import type { ManifestLink, Storage } from '../store/index.ts';
 import { compileRepositoryGlob } from '../shared/glob.ts';
+import { LocalCoordinator, type Coordinator } from './coordination.ts';
 import { Evictor } from './eviction.ts';
 import { BlobFill, type FillReader } from './fill.ts';
 import { CacheMetrics, type CacheResult } from './metrics.ts';
-import { Upstream, UpstreamFailure, type UpstreamOptions } from './upstream.ts';
+import { Upstream, UpstreamFailure, type QuotaState, type UpstreamOptions } from './upstream.ts';
 
 export interface CacheOptions {
   upstreams: UpstreamOptions[];
@@ -32,7 +33,18 @@ export interface CacheOptions {
   spoolDir: string;
   /** A size limit for cached blobs; no limit when absent. */
   eviction?: { maxBytes: number; highWatermark: number; lowWatermark: number; pinned: string[] };
+  /** What replicas share (Redis); one process's own memory when absent. */
+  coordinator?: Coordinator;
+  /**
+   * How long a replica's claim on a fill or fetch lasts without renewal (renewed every third of it): a
+   * replica that dies mid-fill is taken over by another within this time. Default 15 s.
+   */
+  leaseMs?: number;
 }
+/** How often a replica waiting on another's fill or fetch looks whether it is done. */
+const pollMs = 200;
+/** The longest a request waits on another replica's fill while that replica keeps it alive. */
+const remoteFillWaitMs = 30 * 60_000;
 
 /** A request's repository as the cache sees it. */
 export interface CacheRoute {
@@ -58,8 +70,6 @@ export type BlobSource =
       reader: FillReader;
     };
 
-const maxRemembered = 100_000;
-
 export class PullThroughCache {
   readonly metrics = new CacheMetrics();
   readonly upstreams: Upstream[];
@@ -70,13 +80,12 @@ export class PullThroughCache {
   private readonly defaultUpstream: Upstream | undefined;
   /** Whether some upstream's content is fetched with credentials (then blobs are shared only when confirmed). */
   private readonly anyCredentialed: boolean;
-  /** `local:tag` → when the tag was last confirmed by the upstream (or fetched). */
-  private readonly checkedAt = new Map<string, number>();
-  /** `local@reference` → until when the upstream's 404 for it stands. */
-  private readonly notFound = new Map<string, number>();
+  private readonly coordinator: Coordinator;
+  private readonly leaseMs: number;
+  private readonly quotaTimer: NodeJS.Timeout | undefined;
   private readonly manifestFlights = new Map<string, Promise<unknown>>();
   /** Fills by `upstream@digest`, from the moment one is asked for: concurrent requests share its start. */
-  private readonly fills = new Map<string, Promise<BlobFill>>();
+  private readonly fills = new Map<string, Promise<BlobFill | 'stored'>>();
   readonly evictor: Evictor | undefined;
   private readonly evictionTimer: NodeJS.Timeout | undefined;
 
@@ -84,13 +93,26 @@ export class PullThroughCache {
     this.storage = storage;
     this.spoolDir = options.spoolDir;
     this.hosted = options.hosted.map((glob) => compileRepositoryGlob(glob));
+    this.coordinator = options.coordinator ?? new LocalCoordinator();
+    this.leaseMs = options.leaseMs ?? 15_000;
     this.upstreams = options.upstreams.map(
       (upstream) =>
         new Upstream(upstream, {
           request: (name, method, status, seconds) =>
             this.metrics.upstreamRequest(name, method, status, seconds),
+          quota: (name, state) => {
+            const windowMs = (state.windowSeconds ?? 6 * 60 * 60) * 1000;
+            void this.coordinator
+              .set(`quota:${name}`, JSON.stringify(state), windowMs)
+              .catch(() => undefined);
+          },
         }),
     );
+    if (options.coordinator) {
+      // Other replicas' quota observations count here too.
+      this.quotaTimer = setInterval(() => void this.readQuotas(), 2_000);
+      this.quotaTimer.unref();
+    }
     for (const upstream of this.upstreams) {
       this.byRoute.set(upstream.options.namespace, upstream);
       for (const prefix of upstream.options.prefixes) this.byRoute.set(prefix, upstream);
@@ -165,16 +187,26 @@ export class PullThroughCache {
   }
 
   private async ensureManifestByDigest(route: CacheRoute, digest: Digest): Promise<ManifestOutcome> {
-    if (await this.storage.repositories.getManifest(route.local, digest)) return { result: 'hit' };
-    this.checkNotFound(route, 'manifest', digest);
-    const { coalesced } = await this.flight(`${route.local}@${digest}`, async () => {
-      try {
-        const fetched = await route.upstream.getManifest(route.remote, digest);
-        await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
-      } catch (error) {
-        throw this.asClientError(route, 'manifest', digest, error);
-      }
-    });
+    const present = async (): Promise<boolean> =>
+      (await this.storage.repositories.getManifest(route.local, digest)) !== undefined;
+    if (await present()) return { result: 'hit' };
+    await this.checkNotFound(route, 'manifest', digest);
+    const key = `${route.local}@${digest}`;
+    const { coalesced } = await this.flight(key, () =>
+      this.once(
+        key,
+        present,
+        () => this.checkNotFound(route, 'manifest', digest),
+        async () => {
+          try {
+            const fetched = await route.upstream.getManifest(route.remote, digest);
+            await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
+          } catch (error) {
+            throw await this.asClientError(route, 'manifest', digest, error);
+          }
+        },
+      ),
+    );
     return { result: coalesced ? 'coalesced' : 'miss' };
   }
 
@@ -184,9 +216,7 @@ export class PullThroughCache {
     if (held !== undefined) {
       const rule = route.upstream.options.tagRules.find((candidate) => candidate.pattern.test(tag));
       if (rule?.immutable) return { result: 'hit' };
-      const ttl = rule?.ttlMs ?? route.upstream.options.tagTtlMs;
-      const checked = this.checkedAt.get(key);
-      if (checked !== undefined && Date.now() - checked < ttl) return { result: 'hit' };
+      if ((await this.coordinator.get(`fresh:${key}`)) !== undefined) return { result: 'hit' };
       if (route.upstream.quotaLow()) {
         return { result: 'stale', staleReason: `${route.upstream.name}'s quota is at its reserve` };
       }
@@ -208,23 +238,89 @@ export class PullThroughCache {
       if (waited instanceof OciError && waited.code === 'MANIFEST_UNKNOWN') throw waited;
       return { result: 'stale', staleReason: describeFailure(waited) };
     }
-    this.checkNotFound(route, 'manifest', tag);
-    const { coalesced } = await this.flight(`${key}#fetch`, async () => {
-      try {
-        const fetched = await route.upstream.getManifest(route.remote, tag);
-        await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
-        await this.storage.repositories.setTag(route.local, tag, fetched.digest);
-        this.remember(this.checkedAt, key, Date.now());
-      } catch (error) {
-        throw this.asClientError(route, 'manifest', tag, error);
-      }
-    });
+    await this.checkNotFound(route, 'manifest', tag);
+    const present = async (): Promise<boolean> =>
+      (await this.storage.repositories.getTag(route.local, tag)) !== undefined;
+    const { coalesced } = await this.flight(`${key}#fetch`, () =>
+      this.once(
+        `${key}#fetch`,
+        present,
+        () => this.checkNotFound(route, 'manifest', tag),
+        async () => {
+          const asked = Date.now();
+          try {
+            const fetched = await route.upstream.getManifest(route.remote, tag);
+            await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
+            await this.setTagIfNewest(route, tag, fetched.digest, asked);
+          } catch (error) {
+            throw await this.asClientError(route, 'manifest', tag, error);
+          }
+        },
+      ),
+    );
     return { result: coalesced ? 'coalesced' : 'miss' };
+  }
+
+  /**
+   * Points the tag at `digest` as the upstream said at `asked`, unless a replica has since stored what the
+   * upstream said later: a slow replica never moves a tag back. Marks the tag fresh for its TTL.
+   */
+  private async setTagIfNewest(route: CacheRoute, tag: string, digest: Digest, asked: number): Promise<void> {
+    const key = `${route.local}:${tag}`;
+    const keepMs = 7 * 24 * 60 * 60_000;
+    if (await this.coordinator.advance(`asked:${key}`, asked, keepMs)) {
+      await this.storage.repositories.setTag(route.local, tag, digest);
+    }
+    await this.markFresh(route, tag);
+  }
+
+  private async markFresh(route: CacheRoute, tag: string): Promise<void> {
+    const rule = route.upstream.options.tagRules.find((candidate) => candidate.pattern.test(tag));
+    const ttl = rule?.ttlMs ?? route.upstream.options.tagTtlMs;
+    await this.coordinator.set(`fresh:${route.local}:${tag}`, '1', ttl);
+  }
+
+  /**
+   * Runs `work` in one replica at a time for `key`: the replica holding the lease does it (renewing the
+   * lease while it runs); the others wait until `done` says its result is in the storage, or `failed`
+   * throws the failure the worker remembered, or the lease is gone (its holder died or gave up), and then
+   * take the lease themselves.
+   */
+  private async once(
+    key: string,
+    done: () => Promise<boolean>,
+    failed: () => Promise<void>,
+    work: () => Promise<void>,
+  ): Promise<void> {
+    const until = Date.now() + remoteFillWaitMs;
+    for (;;) {
+      const lease = await this.coordinator.acquire(`lock:${key}`, this.leaseMs);
+      if (lease) {
+        const renewal = setInterval(() => void lease.renew().catch(() => undefined), this.leaseMs / 3);
+        try {
+          if (!(await done())) await work();
+          return;
+        } finally {
+          clearInterval(renewal);
+          await lease.release().catch(() => undefined);
+        }
+      }
+      while (Date.now() < until && (await this.coordinator.held(`lock:${key}`))) {
+        if (await done()) return;
+        await sleep(pollMs);
+      }
+      if (await done()) return;
+      await failed();
+      if (Date.now() >= until) {
+        throw new OciError('UNAVAILABLE', 'another replica is still fetching this; try again', { key }, 503);
+      }
+    }
   }
 
   /** One HEAD: the same digest renews the tag; another is fetched and stored; a 404 removes the tag. */
   private async revalidate(route: CacheRoute, tag: string, held: Digest): Promise<void> {
     const key = `${route.local}:${tag}`;
+    const asked = Date.now();
     let head;
     try {
       head = await route.upstream.headManifest(route.remote, tag);
@@ -234,21 +330,18 @@ export class PullThroughCache {
     }
     if (head === undefined) {
       await this.storage.repositories.deleteTag(route.local, tag);
-      this.checkedAt.delete(key);
-      this.rememberNotFound(route, 'manifest', tag);
+      await this.coordinator.set(`fresh:${key}`, '', 1);
+      await this.rememberNotFound(route, 'manifest', tag);
       throw new OciError('MANIFEST_UNKNOWN', `${route.upstream.name} no longer has ${route.remote}:${tag}`, {
         name: route.local,
         tag,
       });
     }
-    if (head.digest !== held) {
-      if (!(await this.storage.repositories.getManifest(route.local, head.digest))) {
-        const fetched = await route.upstream.getManifest(route.remote, head.digest);
-        await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
-      }
-      await this.storage.repositories.setTag(route.local, tag, head.digest);
+    if (head.digest !== held && !(await this.storage.repositories.getManifest(route.local, head.digest))) {
+      const fetched = await route.upstream.getManifest(route.remote, head.digest);
+      await this.storeManifest(route, fetched.bytes, fetched.digest, fetched.mediaType);
     }
-    this.remember(this.checkedAt, key, Date.now());
+    await this.setTagIfNewest(route, tag, head.digest, asked);
   }
 
   private async ensureDefaultPlatform(route: CacheRoute, tag: string): Promise<void> {
@@ -296,32 +389,37 @@ export class PullThroughCache {
       this.evictor?.touch(digest);
       return { kind: 'local' };
     }
-    this.checkNotFound(route, 'blob', digest);
+    await this.checkNotFound(route, 'blob', digest);
     const key = `${route.upstream.name}@${digest}`;
     for (let attempt = 0; attempt < 2; attempt++) {
       let starting = this.fills.get(key);
       const own = starting === undefined;
       if (starting === undefined) {
-        starting = this.startFill(route, digest);
+        starting = this.startFillOnce(route, digest, key);
         this.fills.set(key, starting);
         const started = starting;
         const forget = (): void => {
           if (this.fills.get(key) === started) this.fills.delete(key);
         };
-        started.then((fill) => fill.finished.then(forget), forget);
+        started.then((fill) => (fill === 'stored' ? forget() : fill.finished.then(forget)), forget);
       }
       const fill = await starting;
-      const reader = fill.join();
-      if (reader) {
-        const result = own ? 'miss' : 'coalesced';
-        this.metrics.request(route.upstream.name, result);
-        return { kind: 'fill', size: fill.size, result, reader };
+      if (fill !== 'stored') {
+        const reader = fill.join();
+        if (reader) {
+          const result = own ? 'miss' : 'coalesced';
+          this.metrics.request(route.upstream.name, result);
+          return { kind: 'fill', size: fill.size, result, reader };
+        }
+        // The fill is over: the blob is in the storage, or the fill failed and the next attempt starts anew.
+        await fill.finished;
       }
-      // The fill is over: the blob is in the storage, or the fill failed and the next attempt starts anew.
-      await fill.finished;
-      if (await this.holdsBlob(route, digest)) return { kind: 'local' };
-      if (own || attempt === 1) {
-        throw this.asClientError(
+      if (await this.holdsBlob(route, digest)) {
+        this.metrics.request(route.upstream.name, fill === 'stored' ? 'coalesced' : 'hit');
+        return { kind: 'local' };
+      }
+      if (fill !== 'stored' && (own || attempt === 1)) {
+        throw await this.asClientError(
           route,
           'blob',
           digest,
@@ -330,6 +428,51 @@ export class PullThroughCache {
       }
     }
     throw new OciError('UNAVAILABLE', `blob ${digest} could not be fetched`, { digest }, 503);
+  }
+
+  /**
+   * This replica's fill of the blob, when no other replica is filling it; 'stored' when another replica
+   * filled it meanwhile (it is then in the storage). The lease is renewed while the fill runs, so a replica
+   * that dies mid-fill lets another take over within the lease's time.
+   */
+  private async startFillOnce(route: CacheRoute, digest: Digest, key: string): Promise<BlobFill | 'stored'> {
+    const until = Date.now() + remoteFillWaitMs;
+    for (;;) {
+      const lease = await this.coordinator.acquire(`fill:${key}`, this.leaseMs);
+      if (lease) {
+        if (await this.storage.blobs.stat(digest)) {
+          await lease.release().catch(() => undefined);
+          return 'stored';
+        }
+        let fill: BlobFill;
+        try {
+          fill = await this.startFill(route, digest);
+        } catch (error) {
+          await lease.release().catch(() => undefined);
+          throw error;
+        }
+        const renewal = setInterval(() => void lease.renew().catch(() => undefined), this.leaseMs / 3);
+        void fill.finished.finally(() => {
+          clearInterval(renewal);
+          void lease.release().catch(() => undefined);
+        });
+        return fill;
+      }
+      while (Date.now() < until && (await this.coordinator.held(`fill:${key}`))) {
+        if (await this.storage.blobs.stat(digest)) return 'stored';
+        await sleep(pollMs);
+      }
+      if (await this.storage.blobs.stat(digest)) return 'stored';
+      await this.checkNotFound(route, 'blob', digest);
+      if (Date.now() >= until) {
+        throw new OciError(
+          'UNAVAILABLE',
+          `another replica is still fetching blob ${digest}`,
+          { digest },
+          503,
+        );
+      }
+    }
   }
 
   /**
@@ -351,7 +494,7 @@ export class PullThroughCache {
     try {
       download = await route.upstream.getBlob(route.remote, digest);
     } catch (error) {
-      throw this.asClientError(route, 'blob', digest, error);
+      throw await this.asClientError(route, 'blob', digest, error);
     }
     return BlobFill.start(digest, download, {
       spoolDir: join(this.spoolDir, route.upstream.options.namespace),
@@ -367,15 +510,15 @@ export class PullThroughCache {
 
   /** A blob HEAD for a blob the storage does not hold: the upstream's size, or an OciError. */
   async headBlob(route: CacheRoute, digest: Digest): Promise<number> {
-    this.checkNotFound(route, 'blob', digest);
+    await this.checkNotFound(route, 'blob', digest);
     let size: number | undefined;
     try {
       size = await route.upstream.headBlob(route.remote, digest);
     } catch (error) {
-      throw this.asClientError(route, 'blob', digest, error);
+      throw await this.asClientError(route, 'blob', digest, error);
     }
     if (size === undefined) {
-      this.rememberNotFound(route, 'blob', digest);
+      await this.rememberNotFound(route, 'blob', digest);
       throw notFoundError(route, 'blob', digest);
     }
     return size;
@@ -397,7 +540,14 @@ export class PullThroughCache {
 
   async close(): Promise<void> {
     if (this.evictionTimer) clearInterval(this.evictionTimer);
-    await Promise.allSettled([...this.fills.values()].map(async (fill) => (await fill).finished));
+    if (this.quotaTimer) clearInterval(this.quotaTimer);
+    await this.coordinator.close().catch(() => undefined);
+    await Promise.allSettled(
+      [...this.fills.values()].map(async (starting) => {
+        const fill = await starting;
+        if (fill !== 'stored') await fill.finished;
+      }),
+    );
     await Promise.allSettled(this.upstreams.map((upstream) => upstream.close()));
   }
 
@@ -409,20 +559,24 @@ export class PullThroughCache {
     }
   }
 
-  private checkNotFound(route: CacheRoute, wanted: Wanted, reference: string): void {
-    const key = `${route.local}@${wanted}:${reference}`;
-    const until = this.notFound.get(key);
-    if (until === undefined) return;
-    if (Date.now() < until) {
+  private async checkNotFound(route: CacheRoute, wanted: Wanted, reference: string): Promise<void> {
+    if ((await this.coordinator.get(`notfound:${route.local}@${wanted}:${reference}`)) !== undefined) {
       this.metrics.request(route.upstream.name, 'negative');
       throw notFoundError(route, wanted, reference);
     }
-    this.notFound.delete(key);
   }
 
-  private rememberNotFound(route: CacheRoute, wanted: Wanted, reference: string): void {
-    const key = `${route.local}@${wanted}:${reference}`;
-    this.remember(this.notFound, key, Date.now() + route.upstream.options.notFoundTtlMs);
+  private async rememberNotFound(route: CacheRoute, wanted: Wanted, reference: string): Promise<void> {
+    const key = `notfound:${route.local}@${wanted}:${reference}`;
+    await this.coordinator.set(key, '1', route.upstream.options.notFoundTtlMs).catch(() => undefined);
+  }
+
+  /** Quota observations other replicas shared, when newer than this replica's own. */
+  private async readQuotas(): Promise<void> {
+    for (const upstream of this.upstreams) {
+      const text = await this.coordinator.get(`quota:${upstream.name}`).catch(() => undefined);
+      if (text !== undefined) upstream.adoptQuota(JSON.parse(text) as QuotaState);
+    }
   }
 
   /**
@@ -441,7 +595,12 @@ export class PullThroughCache {
     return { coalesced: false };
   }
 
-  private asClientError(route: CacheRoute, wanted: Wanted, reference: string, error: unknown): OciError {
+  private async asClientError(
+    route: CacheRoute,
+    wanted: Wanted,
+    reference: string,
+    error: unknown,
+  ): Promise<OciError> {
     if (error instanceof OciError) return error;
     if (!(error instanceof UpstreamFailure)) {
       return new OciError(
@@ -453,7 +612,7 @@ export class PullThroughCache {
     }
     switch (error.kind) {
       case 'not-found':
-        this.rememberNotFound(route, wanted, reference);
+        await this.rememberNotFound(route, wanted, reference);
         return notFoundError(route, wanted, reference);
       case 'rate-limited': {
         const retryAfter = error.retryAfterSeconds ?? 60;
@@ -481,15 +640,6 @@ export class PullThroughCache {
           { upstream: route.upstream.name },
           503,
         );
-    }
-  }
-
-  private remember(map: Map<string, number>, key: string, value: number): void {
-    map.delete(key);
-    map.set(key, value);
-    if (map.size > maxRemembered) {
-      const oldest = map.keys().next();
-      if (!oldest.done) map.delete(oldest.value);
     }
   }
 }

@@ -7,3 +7,10 @@ export {
 } from './cache.ts';
 export { CacheMetrics, type CacheResult } from './metrics.ts';
 export { Upstream, UpstreamFailure, type UpstreamOptions } from './upstream.ts';
+export {
+  LocalCoordinator,
+  RedisCoordinator,
+  type Coordinator,
+  type Lease,
+  type RedisLike,
+} from './coordination.ts';

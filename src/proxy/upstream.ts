@@ -68,6 +68,8 @@ export class UpstreamFailure extends Error {
 
 export interface UpstreamEvents {
   request(upstream: string, method: string, status: number | 'error', seconds: number): void;
+  /** The upstream reported its quota (for other replicas). */
+  quota?(upstream: string, state: QuotaState): void;
 }
 
 /** The quota the upstream last reported, and the GETs spent since. */
@@ -236,9 +238,17 @@ export class Upstream {
         windowSeconds: rateLimit.windowSeconds,
         observedAt: Date.now(),
       };
+      this.events.quota?.(this.name, this.quotaState);
     } else if (spent && this.quotaState?.remaining !== undefined) {
       this.quotaState = { ...this.quotaState, remaining: Math.max(0, this.quotaState.remaining - 1) };
     }
+  }
+
+  /** A quota another replica observed: taken when it is newer than this replica's own. */
+  adoptQuota(state: QuotaState): void {
+    if (typeof state.observedAt !== 'number') return;
+    if (this.quotaState && this.quotaState.observedAt >= state.observedAt) return;
+    this.quotaState = state;
   }
 
   /** A slot under the concurrency cap, started no sooner than the rate cap allows. */
