@@ -9,14 +9,12 @@ import {
   DEFAULT_BLOB_CONCURRENCY,
   DEFAULT_IMAGE_CONCURRENCY,
   DEFAULT_QUOTA_RESERVE,
-  detectSyncFormat,
   formatPath,
-  loadSyncConfig,
-  parseSyncConfig,
-  targetFor,
   type SyncLoadOptions,
   type SyncPlanEntry,
-} from './sync.ts';
+} from './sync-model.ts';
+import { targetFor } from './sync-target.ts';
+import { detectSyncFormat, loadSyncConfig, parseSyncConfig } from './sync.ts';
 
 const digest = `sha256:${'a'.repeat(64)}`;
 const ecr = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
