@@ -1,5 +1,6 @@
 /** `pullsafe doctor`: why pulls fail for an ECS task, service or task definition, or a CodeBuild project. */
 import { PullsafeError } from '../errors/index.ts';
+import { arnRegion } from '../shared/arn.ts';
 import { sdkCaller, withRetries, type AwsCaller } from '../doctor/aws.ts';
 import { readSnapshot, recordingCaller, replayCaller, writeSnapshot } from '../doctor/snapshot.ts';
 import type { DoctorTarget } from '../doctor/collect.ts';
@@ -34,12 +35,6 @@ function list(value: string | undefined): string[] | undefined {
     .map((item) => item.trim())
     .filter(Boolean);
   return items.length > 0 ? items : undefined;
-}
-
-/** The region an ARN names, so `--task arn:aws:ecs:eu-west-1:…` needs no `--region`. */
-function regionOfArn(value: string | undefined): string | undefined {
-  if (!value?.startsWith('arn:')) return undefined;
-  return value.split(':')[3] || undefined;
 }
 
 export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEnv): Promise<number> {
@@ -83,7 +78,8 @@ export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEn
   } else {
     region =
       flags.region ??
-      regionOfArn(flags.task ?? flags.service ?? flags.taskDefinition ?? flags.buildId ?? flags.cluster) ??
+      // The region an ARN names: `--task arn:aws:ecs:eu-west-1:…` needs no `--region`.
+      arnRegion(flags.task ?? flags.service ?? flags.taskDefinition ?? flags.buildId ?? flags.cluster) ??
       env.AWS_REGION ??
       env.AWS_DEFAULT_REGION;
     if (!region) {

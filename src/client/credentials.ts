@@ -18,6 +18,7 @@ import type { GetAuthorizationTokenCommand, GetAuthorizationTokenCommandOutput }
 import type { GetSecretValueCommand, GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { PullsafeError, redact } from '../errors/index.ts';
+import { parseSecretArn } from '../shared/arn.ts';
 
 /** A user and password (sent as Basic, or exchanged for a token), or an OAuth2 refresh token. */
 export type Credentials =
@@ -419,8 +420,7 @@ const secretShape = z.object({ username: z.string().min(1), password: z.string()
 
 /** `arn:aws:secretsmanager:eu-west-1:123…:secret:name` → `eu-west-1`. */
 export function secretRegion(secretId: string): string | undefined {
-  const match = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretId);
-  return match?.[1];
+  return parseSecretArn(secretId)?.region || undefined;
 }
 
 /** A Secrets Manager secret as a source; read once, on first use, and remembered. */

@@ -4,11 +4,11 @@ import {
   dockerHubLoginBefore,
   dockerfilePulls,
   ecrLoginBefore,
-  parseSecretsManagerReference,
   planBuild,
   splitCommand,
   type PlanInput,
 } from './build-plan.ts';
+import { parseSecretsManagerReference } from '../shared/arn.ts';
 
 const account = '111122223333';
 const region = 'us-east-1';

@@ -13,6 +13,7 @@
 import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { formatReference, tryParseReference } from '../reference/index.ts';
+import { parseSecretsManagerReference } from '../shared/arn.ts';
 import { ECR_PUBLIC_REGISTRY, ecrRegistryHost, parseEcrHost } from './images.ts';
 
 export const buildPhases = ['install', 'pre_build', 'build', 'post_build'] as const;
@@ -166,24 +167,6 @@ function commandList(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   if (!Array.isArray(value)) return [];
   return value.flatMap((entry) => (typeof entry === 'string' ? [entry] : []));
-}
-
-/**
- * `name:json-key:version-stage:version-id`, or a full ARN followed by the same three fields. The three are
- * optional; empty fields are skipped.
- */
-export function parseSecretsManagerReference(
-  reference: string,
-): Pick<BuildSecretRef, 'id' | 'jsonKey' | 'versionStage' | 'versionId'> {
-  const parts = reference.split(':');
-  const idParts = reference.startsWith('arn:') ? 7 : 1;
-  const [jsonKey, versionStage, versionId] = parts.slice(idParts);
-  return {
-    id: parts.slice(0, idParts).join(':'),
-    ...(jsonKey ? { jsonKey } : {}),
-    ...(versionStage ? { versionStage } : {}),
-    ...(versionId ? { versionId } : {}),
-  };
 }
 
 function secretRefs(spec: Buildspec | undefined, input: PlanInput): BuildSecretRef[] {

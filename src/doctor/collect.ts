@@ -10,7 +10,6 @@ import { collectEcs } from './collect/ecs.ts';
 import type { Facts } from './types.ts';
 
 export type { DoctorTarget } from './collect/collector.ts';
-export { arnAccount, arnRegion } from './collect/collector.ts';
 export { configDigestOf, platformsOfManifest } from './collect/images.ts';
 export { credentialShape, parseSecretReference, secretUses } from './collect/secrets.ts';
 

@@ -2,6 +2,7 @@
  * doctor: collect facts (read-only AWS calls or a snapshot), run every check over them, and order the
  * findings into a report grouped by hop. Checks are pure; this module only sequences them.
  */
+import { parseArn, secretNameWithoutSuffix } from '../shared/arn.ts';
 import type { AwsCaller } from './aws.ts';
 import { collect, type DoctorTarget } from './collect.ts';
 import { codebuildCheck } from './checks/codebuild.ts';
@@ -81,8 +82,9 @@ function explainsStopReason(
 function sameSecret(reference: string, arn: string): boolean {
   // `…:secret:name` (no random suffix) and `…:secret:name-AbCdEf:json-key::` name the same secret.
   if (reference.startsWith('arn:')) return arn.startsWith(`${reference}-`) || reference.startsWith(`${arn}:`);
-  const name = arn.split(':secret:')[1];
-  return name !== undefined && (name === reference || name.replace(/-[A-Za-z0-9]{6}$/, '') === reference);
+  const parsed = parseArn(arn);
+  const name = parsed?.resourceType === 'secret' ? parsed.resourceId : undefined;
+  return name !== undefined && (name === reference || secretNameWithoutSuffix(name) === reference);
 }
 
 export function diagnose(facts: Facts): DoctorReport {

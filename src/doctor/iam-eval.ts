@@ -12,6 +12,7 @@
  */
 import { compileGlob } from '../shared/glob.ts';
 import { ipInCidr, parseCidr, parseIp } from '../shared/ip.ts';
+import { parseIamPrincipalArn, splitArn, type IamPrincipalArn } from '../shared/arn.ts';
 import type { NamedPolicy, PolicyDocument, PolicyStatement } from './types.ts';
 
 export interface AccessRequest {
@@ -290,33 +291,41 @@ interface RequestPrincipal {
   service?: string;
 }
 
-const assumedRolePattern = /^arn:([\w-]+):sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/;
-const roleArnPattern = /^arn:([\w-]+):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;
-const iamArnPattern = /^arn:([\w-]+):(?:iam|sts)::(\d{12}):(.+)$/;
-const accountRootPattern = /^arn:([\w-]+):iam::(\d{12}):root$/;
+/** An IAM or STS ARN naming an account id, as principals are named; undefined for anything else. */
+function principalArn(text: string): (IamPrincipalArn & { account: string }) | undefined {
+  const parsed = parseIamPrincipalArn(text);
+  return parsed?.account === undefined ? undefined : { ...parsed, account: parsed.account };
+}
+
+/** `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, with the role's name. */
+function roleArn(text: string): (IamPrincipalArn & { account: string; roleName: string }) | undefined {
+  const parsed = principalArn(text);
+  return parsed?.service === 'iam' && parsed.kind === 'role' && parsed.roleName !== undefined
+    ? { ...parsed, roleName: parsed.roleName }
+    : undefined;
+}
+
+/** The account of `arn:PARTITION:iam::ACCOUNT:root`. */
+function rootAccount(text: string): string | undefined {
+  const parsed = principalArn(text);
+  return parsed?.service === 'iam' && parsed.kind === 'root' ? parsed.account : undefined;
+}
 const servicePattern = /^[a-z0-9.-]+\.amazonaws\.com(?:\.cn)?$/i;
 
 function describePrincipal(request: AccessRequest): RequestPrincipal {
   const principal: RequestPrincipal = {};
   const arn = request.principalArn;
   if (arn !== undefined) {
-    const assumed = assumedRolePattern.exec(arn);
-    const role = roleArnPattern.exec(arn);
-    const iam = iamArnPattern.exec(arn);
-    if (assumed) {
-      principal.partition = assumed[1];
-      principal.account = assumed[2];
-      principal.roleName = assumed[3];
-      principal.sessionArn = arn;
-      principal.arn = arn;
-    } else if (role) {
-      principal.partition = role[1];
-      principal.account = role[2];
-      principal.roleName = role[3];
-      principal.arn = arn;
-    } else if (iam) {
-      principal.partition = iam[1];
-      principal.account = iam[2];
+    const iam = principalArn(arn);
+    if (iam) {
+      principal.partition = iam.partition;
+      principal.account = iam.account;
+      if (iam.service === 'sts' && iam.kind === 'assumed-role') {
+        principal.roleName = iam.roleName;
+        principal.sessionArn = arn;
+      } else if (iam.service === 'iam' && iam.kind === 'role') {
+        principal.roleName = iam.roleName;
+      }
       principal.arn = arn;
     } else if (servicePattern.test(arn)) {
       principal.service = arn.toLowerCase();
@@ -334,20 +343,21 @@ function principalEntryMatches(type: string, value: string, principal: RequestPr
   if (type === 'AWS') {
     if (value === '*') return true;
     if (principal.service !== undefined) return false;
-    const root = accountRootPattern.exec(value);
-    const account = /^\d{12}$/.test(value) ? value : root?.[2];
+    const account = /^\d{12}$/.test(value) ? value : rootAccount(value);
     if (account !== undefined) {
       return principal.account === undefined ? 'unknown' : principal.account === account;
     }
-    const valueAccount = iamArnPattern.exec(value)?.[2];
+    const valueAccount = principalArn(value)?.account;
     if (valueAccount !== undefined && principal.account !== undefined && valueAccount !== principal.account) {
       return false;
     }
     if (!known) return 'unknown';
-    const role = roleArnPattern.exec(value);
+    const role = roleArn(value);
     if (role && principal.roleName !== undefined) {
       return (
-        role[1] === principal.partition && role[2] === principal.account && role[3] === principal.roleName
+        role.partition === principal.partition &&
+        role.account === principal.account &&
+        role.roleName === principal.roleName
       );
     }
     return value === principal.arn;
@@ -392,15 +402,15 @@ function exemptedByNotPrincipal(
   }
   const awsValues = entries.filter((entry) => entry.type === 'AWS').map((entry) => entry.value);
   const accountListed = (account: string): boolean =>
-    awsValues.some((value) => value === account || accountRootPattern.exec(value)?.[2] === account);
+    awsValues.some((value) => value === account || rootAccount(value) === account);
   if (principal.account === undefined) return entries.length === 0 ? false : 'unknown';
   if (!accountListed(principal.account)) return false;
   if (principal.arn === undefined) return 'unknown';
   if (principal.sessionArn !== undefined) return awsValues.includes(principal.sessionArn);
   return awsValues.some((value) => {
-    const role = roleArnPattern.exec(value);
+    const role = roleArn(value);
     if (role && principal.roleName !== undefined) {
-      return role[2] === principal.account && role[3] === principal.roleName;
+      return role.account === principal.account && role.roleName === principal.roleName;
     }
     return value === principal.arn;
   });
@@ -430,15 +440,9 @@ type ValueTest = (requestValue: string, policyValue: string) => boolean;
 
 /** Matches ARNs segment by segment: wildcards in ARN operators do not cross the first five `:` separators. */
 function arnMatch(requestValue: string, policyValue: string): boolean {
-  const split = (arn: string): string[] => {
-    const parts = arn.split(':');
-    return [...parts.slice(0, 5), parts.slice(5).join(':')];
-  };
-  const requestParts = split(requestValue);
-  const policyParts = split(policyValue);
-  if (policyParts.length !== 6 || requestParts.length !== 6 || !requestValue.startsWith('arn:')) {
-    return false;
-  }
+  const requestParts = splitArn(requestValue);
+  const policyParts = splitArn(policyValue);
+  if (!policyParts || !requestParts || !requestValue.startsWith('arn:')) return false;
   return policyParts.every((part, index) => patternMatch(part, requestParts[index] ?? '', false));
 }
 

@@ -6,7 +6,6 @@ import {
   endpointNeeds,
   matchPullThroughPrefix,
   parseEcrHost,
-  partitionOf,
   pullRequirements,
   type ImageClassification,
 } from './images.ts';
@@ -399,12 +398,6 @@ describe('endpointNeeds', () => {
 });
 
 describe('helpers', () => {
-  test('partitionOf', () => {
-    assert.equal(partitionOf('eu-west-1'), 'aws');
-    assert.equal(partitionOf('cn-north-1'), 'aws-cn');
-    assert.equal(partitionOf('us-gov-east-1'), 'aws-us-gov');
-  });
-
   test('the Docker Hub pull-through commands use the required secret name and the created ARN', () => {
     const commands = dockerHubPullThroughCommands('eu-west-1');
     assert.match(commands, /--name ecr-pullthroughcache\/docker-hub/);

@@ -16,6 +16,7 @@ import {
   parseReference,
   type ImageReference,
 } from '../reference/index.ts';
+import { formatArn, parseSecretArn, partitionOf, type AwsPartition } from '../shared/arn.ts';
 import type { ImageFacts, Needs, RegistryKind } from './types.ts';
 
 /** Repository prefixes ECR suggests for pull-through cache rules (see pull-errors.md). */
@@ -40,8 +41,6 @@ const upstreamOfDefaultPrefix: Readonly<Record<string, string>> = {
 };
 
 export const ECR_PUBLIC_REGISTRY = 'public.ecr.aws';
-
-export type AwsPartition = 'aws' | 'aws-cn' | 'aws-us-gov';
 
 /** Where an ECR private image lives, read from the reference alone. */
 export interface EcrLocation {
@@ -93,13 +92,6 @@ const ecrIpv4Host = new RegExp(
 );
 const ecrDualStackHost = new RegExp(`^([0-9]{12})\\.dkr-ecr(-fips)?\\.${regionPattern}\\.on\\.aws$`);
 
-/** The AWS partition a region belongs to (ARNs start with `arn:<partition>:`). */
-export function partitionOf(region: string): AwsPartition {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  return 'aws';
-}
-
 /** The DNS suffix of a region's regional endpoints. */
 export function dnsSuffixOf(region: string): string {
   return partitionOf(region) === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
@@ -112,7 +104,13 @@ export function ecrRegistryHost(registryId: string, region: string): string {
 
 /** The ARN of an ECR private repository. */
 export function ecrRepositoryArn(registryId: string, region: string, repository: string): string {
-  return `arn:${partitionOf(region)}:ecr:${region}:${registryId}:repository/${repository}`;
+  return formatArn({
+    partition: partitionOf(region),
+    service: 'ecr',
+    region,
+    account: registryId,
+    resource: `repository/${repository}`,
+  });
 }
 
 /**
@@ -281,7 +279,7 @@ export function pullRequirements(image: PullTarget): PullRequirement[] {
     }
   }
   const secret = image.credentialsParameter;
-  if (secret !== undefined && /^arn:aws[a-z-]*:secretsmanager:/.test(secret)) {
+  if (secret !== undefined && parseSecretArn(secret)) {
     requirements.push({
       action: 'secretsmanager:GetSecretValue',
       resource: secret,

@@ -3,7 +3,8 @@
  * collector asks the IAM simulator about these, and the IAM check judges the same list, so both always
  * speak of the same requirements.
  */
-import { partitionOf, pullRequirements } from './images.ts';
+import { formatArn, partitionOf } from '../shared/arn.ts';
+import { pullRequirements } from './images.ts';
 import type { ImageFacts, LogFacts, SecretFacts } from './types.ts';
 
 export interface Requirement {
@@ -56,8 +57,13 @@ export function executionRequirements(
     }
   }
   for (const log of logs) {
-    const partition = partitionOf(log.region);
-    const stream = `arn:${partition}:logs:${log.region}:${accountId ?? '*'}:log-group:${log.group}:*`;
+    const stream = formatArn({
+      partition: partitionOf(log.region),
+      service: 'logs',
+      region: log.region,
+      account: accountId ?? '*',
+      resource: `log-group:${log.group}:*`,
+    });
     const reason = `awslogs of ${log.container} (${log.group})`;
     requirements.push({ action: 'logs:CreateLogStream', resource: stream, reason });
     requirements.push({ action: 'logs:PutLogEvents', resource: stream, reason });
@@ -83,7 +89,13 @@ function isAwsManagedKey(key: string): boolean {
 
 function kmsKeyArn(key: string, region: string, accountId: string | undefined): string {
   if (key.startsWith('arn:')) return key;
-  return `arn:${partitionOf(region)}:kms:${region}:${accountId ?? '*'}:${key.startsWith('alias/') ? key : `key/${key}`}`;
+  return formatArn({
+    partition: partitionOf(region),
+    service: 'kms',
+    region,
+    account: accountId ?? '*',
+    resource: key.startsWith('alias/') ? key : `key/${key}`,
+  });
 }
 
 function dedupe(requirements: Requirement[]): Requirement[] {

@@ -5,6 +5,7 @@
  */
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { PullsafeError, redact } from '../errors/index.ts';
+import { keepArns } from '../shared/arn.ts';
 import { AwsCallError, assertAllowed, toCallError, type AwsCaller } from './aws.ts';
 import type { AwsService } from './aws-operations.ts';
 
@@ -91,16 +92,12 @@ export function maskSecretValue(output: Record<string, unknown>): Record<string,
   return { ...rest, SecretString: masked };
 }
 
-const arnPattern = /arn:aws[\w-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|\*)?:[^\s"',;]+/g;
-
 /**
  * A build log line with credentials removed (URL userinfo, Authorization values, password and token
  * fields, access key ids), ARNs kept whole: they name resources, and `…:secret:name` is not a secret.
  */
 export function redactLogLine(line: string): string {
-  const arns: string[] = [];
-  const shielded = line.replace(arnPattern, (arn) => `\uE000${arns.push(arn) - 1}\uE000`);
-  return redact(shielded).replace(/\uE000(\d+)\uE000/g, (_, index: string) => arns[Number(index)] ?? '');
+  return keepArns(line, redact);
 }
 
 /** A GetLogEvents answer with every message passed through `redactLogLine`. */

@@ -5,6 +5,7 @@
  * Evidence is read from the redacted text, so no field can carry a credential that was in the message.
  */
 import { redact } from '../errors/index.ts';
+import { keepArns, parseIamPrincipalArn } from '../shared/arn.ts';
 import { tryParseReference } from '../reference/index.ts';
 import { classifyIp, type IpClass, type S3Range } from './ip-class.ts';
 
@@ -99,18 +100,14 @@ export interface ReadMessage {
 }
 
 const regionPattern = '[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\\d';
-const awsArnPattern = /arn:aws[\w-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12}|\*)?:[^\s"',;]+/g;
 
 /** Removes credentials the generic `redact` does not know: pre-signed URL parameters. */
 function redactMessage(text: string): string {
   // ARNs name resources, they are not credentials; the generic redaction would eat `secret:<name>`.
-  const arns: string[] = [];
-  const shielded = text.replace(awsArnPattern, (arn) => `\uE000${arns.push(arn) - 1}\uE000`);
-  const redacted = redact(shielded).replace(
-    /\uE000(\d+)\uE000/g,
-    (_, index: string) => arns[Number(index)] ?? '',
+  return keepArns(text, redact).replace(
+    /([?&]X-Amz-(?:Security-Token|Signature|Credential)=)[^&\s"']+/gi,
+    '$1[redacted]',
   );
-  return redacted.replace(/([?&]X-Amz-(?:Security-Token|Signature|Credential)=)[^&\s"']+/gi, '$1[redacted]');
 }
 
 interface WrapperRule {
@@ -480,13 +477,10 @@ function extractIam(text: string, extracted: Extracted): void {
   if (principal) {
     const arn = principal[1] as string;
     extracted.principalArn = arn;
-    if (/^\d{12}$/.test(principal[2] as string)) extracted.principalAccount = principal[2] as string;
-    const assumed = /:assumed-role\/([^/]+)\/(.+)$/.exec(arn);
-    const role = /:role\/(?:.*\/)?([^/]+)$/.exec(arn);
-    if (assumed) {
-      extracted.roleName = assumed[1] as string;
-      extracted.roleSession = assumed[2] as string;
-    } else if (role) extracted.roleName = role[1] as string;
+    const parsed = parseIamPrincipalArn(arn);
+    if (parsed?.account) extracted.principalAccount = parsed.account;
+    if (parsed?.roleName) extracted.roleName = parsed.roleName;
+    if (parsed?.session) extracted.roleSession = parsed.session;
   }
   const resource = /on resource:? (arn:[^\s]+|\*)/.exec(text);
   if (resource) extracted.resourceArn = (resource[1] as string).replace(/[.,;]+$/, '');

@@ -9,6 +9,7 @@
 import { familiarName, isDockerHub, OFFICIAL_REPOSITORY_PREFIX } from '../reference/index.ts';
 import { catalogue, type CauseId } from './catalogue.ts';
 import { readMessage, stripWrappers, type Extracted } from './evidence.ts';
+import { parseArn, parseIamPrincipalArn } from '../shared/arn.ts';
 import type { S3Range } from './ip-class.ts';
 
 export type Confidence = 'high' | 'medium' | 'low';
@@ -242,13 +243,19 @@ function imageLabel(x: Extracted): string {
 }
 
 function ecrRepositoryName(x: Extracted): string | undefined {
-  const fromArn = x.resourceArn && /:repository\/(.+)$/.exec(x.resourceArn)?.[1];
+  const fromArn = repositoryResource(x.resourceArn)?.slice('repository/'.length);
   if (fromArn) return fromArn;
   return x.registry && /\.dkr\.ecr\./.test(x.registry) ? x.repository : undefined;
 }
 
+/** The `repository/NAME` resource of an ECR repository ARN. */
+function repositoryResource(arn: string | undefined): string | undefined {
+  const resource = parseArn(arn)?.resource;
+  return resource?.startsWith('repository/') ? resource : undefined;
+}
+
 function repositoryArn(x: Extracted): string {
-  if (x.resourceArn?.startsWith('arn:') && x.resourceArn.includes(':repository/')) return x.resourceArn;
+  if (x.resourceArn && repositoryResource(x.resourceArn)) return x.resourceArn;
   const name = ecrRepositoryName(x) ?? '<repository>';
   return `arn:aws:ecr:${regionOf(x)}:${accountOf(x)}:repository/${name}`;
 }
@@ -263,8 +270,16 @@ function putRolePolicy(role: string, name: string, statement: Record<string, unk
 
 /** The IAM role ARN behind an assumed-role session, which is what policies name as principal. */
 function roleArn(x: Extracted): string {
-  if (x.principalArn && /:iam::\d{12}:(?:role|user)\//.test(x.principalArn)) return x.principalArn;
-  const partition = /^arn:(aws[\w-]*):/.exec(x.principalArn ?? '')?.[1] ?? 'aws';
+  const principal = parseIamPrincipalArn(x.principalArn);
+  if (
+    x.principalArn &&
+    principal?.service === 'iam' &&
+    principal.account &&
+    (principal.kind === 'role' || principal.kind === 'user')
+  ) {
+    return x.principalArn;
+  }
+  const partition = principal?.partition ?? 'aws';
   return `arn:${partition}:iam::${x.principalAccount ?? '<account id>'}:role/${roleOf(x)}`;
 }
 

@@ -6,13 +6,8 @@
  */
 import type { BuildCommand, BuildPlan } from '../build-plan.ts';
 import { evaluateResource } from '../iam-eval.ts';
-import {
-  DOCKER_HUB_SECRET_NAME,
-  ECR_PULL_ACTIONS,
-  ecrRepositoryArn,
-  parseEcrHost,
-  partitionOf,
-} from '../images.ts';
+import { DOCKER_HUB_SECRET_NAME, ECR_PULL_ACTIONS, ecrRepositoryArn, parseEcrHost } from '../images.ts';
+import { arnResourceName, partitionOf } from '../../shared/arn.ts';
 import { sentence } from '../text.ts';
 import type { Check, Evidence, Facts, Finding, Fix, ImageFacts } from '../types.ts';
 
@@ -180,7 +175,8 @@ function pullEvidence(images: ImageFacts[]): Evidence[] {
 export function dockerHubLoginFixes(facts: Facts, phase: string): Fix[] {
   const region = facts.region;
   const account = facts.accountId ?? '<account-id>';
-  const role = facts.project?.serviceRole?.split('/').pop();
+  const serviceRole = facts.project?.serviceRole;
+  const role = serviceRole === undefined ? undefined : arnResourceName(serviceRole);
   const buildspec = [
     'env:',
     '  secrets-manager:',

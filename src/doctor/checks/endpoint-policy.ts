@@ -4,7 +4,8 @@
  * pulling role. The manifest then arrives and the layers (or the token) are refused with 403.
  */
 import { evaluateResource, formatStatementRef, parsePolicyDocument } from '../iam-eval.ts';
-import { ecrRepositoryArn, partitionOf } from '../images.ts';
+import { ecrRepositoryArn } from '../images.ts';
+import { arnAccount, partitionOf } from '../../shared/arn.ts';
 import type { Check, Finding, PolicyDocument } from '../types.ts';
 
 function parse(text: string | undefined): PolicyDocument | undefined {
@@ -21,7 +22,7 @@ export const endpointPolicyCheck: Check = (facts) => {
   if (!network || network.endpoints.state !== 'found' || network.routeTables.state !== 'found') return [];
   const role = facts.pullRole?.state === 'found' ? facts.pullRole.value : undefined;
   const principalArn = role?.arn;
-  const principalAccount = principalArn?.split(':')[4];
+  const principalAccount = arnAccount(principalArn);
   const principal = {
     ...(principalArn ? { principalArn } : {}),
     ...(principalAccount ? { principalAccount } : {}),

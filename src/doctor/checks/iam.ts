@@ -11,6 +11,7 @@ import {
   formatStatementRef,
   type AccessDecision,
 } from '../iam-eval.ts';
+import { arnAccount } from '../../shared/arn.ts';
 import { compileGlob } from '../../shared/glob.ts';
 import { ECR_PULL_ACTIONS, ecrRepositoryArn } from '../images.ts';
 import { executionRequirements, pullRoleRequirements, type Requirement } from '../requirements.ts';
@@ -408,7 +409,7 @@ function repositoryPolicyFindings(images: ImageFacts[], role: RoleFacts | undefi
       });
       continue;
     }
-    const principalAccount = role.arn.split(':')[4];
+    const principalAccount = arnAccount(role.arn);
     const denied: string[] = [];
     const statements: string[] = [];
     for (const action of actions) {

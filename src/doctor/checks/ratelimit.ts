@@ -18,8 +18,8 @@ import {
   dockerHubPullThroughCommands,
   ecrRegistryHost,
   officialName,
-  partitionOf,
 } from '../images.ts';
+import { partitionOf } from '../../shared/arn.ts';
 import { dockerHubLoginFixes } from './codebuild.ts';
 import type { Check, Evidence, Facts, Finding, Fix, ImageFacts, RoleFacts } from '../types.ts';
 

@@ -5,6 +5,7 @@
  * shut the service role out.
  */
 import { combineDecisions, evaluateResource, formatStatementRef } from '../iam-eval.ts';
+import { arnAccount, parseSecretArn, secretNameWithoutSuffix } from '../../shared/arn.ts';
 import { sentence } from '../text.ts';
 import type { Check, Facts, Finding, SecretFacts } from '../types.ts';
 
@@ -182,8 +183,8 @@ function policyFindings(secret: SecretFacts, facts: Facts, evidence: Finding['ev
   if (policy === undefined || policy.state === 'failed' || role === undefined) return [];
   if (secret.metadata.state !== 'found') return [];
   const arn = secret.metadata.value.arn;
-  const secretAccount = arn.split(':')[4];
-  const roleAccount = role.arn.split(':')[4];
+  const secretAccount = arnAccount(arn);
+  const roleAccount = arnAccount(role.arn);
   const crossAccount =
     secretAccount !== undefined && roleAccount !== undefined && secretAccount !== roleAccount;
   if (policy.state === 'missing' && !crossAccount) return [];
@@ -243,15 +244,10 @@ function policyFindings(secret: SecretFacts, facts: Facts, evidence: Finding['ev
   ];
 }
 
+/** What `list-secrets` and `describe-parameters` filter by: a secret's name without its suffix. */
 function secretName(reference: string): string {
-  if (reference.startsWith('arn:')) {
-    const parts = reference.split(':');
-    const name = parts[6] ?? reference;
-    return parts[2] === 'secretsmanager'
-      ? name.replace(/-[A-Za-z0-9]{6}$/, '')
-      : name.replace(/^parameter/, '');
-  }
-  return reference;
+  const secret = parseSecretArn(reference);
+  return secret ? secretNameWithoutSuffix(secret.name) : reference;
 }
 
 function describeShape(shape: string): string {

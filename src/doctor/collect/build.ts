@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Build, BuildPhase, Project } from '@aws-sdk/client-codebuild';
 import { PullsafeError } from '../../errors/index.ts';
+import { arnRegion } from '../../shared/arn.ts';
 import { redactLogLine } from '../snapshot.ts';
 import { parsePolicyDocument } from '../iam-eval.ts';
 import type { BuildSecretRef } from '../build-plan.ts';
@@ -275,7 +276,7 @@ export async function collectBuildSecrets(
           metadata,
         };
       }
-      const secretRegion = ref.id.startsWith('arn:') ? (ref.id.split(':')[3] ?? region) : region;
+      const secretRegion = arnRegion(ref.id) ?? region;
       const metadata = await once(described, `sm ${secretRegion} ${ref.id}`, () =>
         describeSecret(c, ref.id, secretRegion),
       );

@@ -28,7 +28,8 @@ import {
   readSourceFiles,
 } from './build.ts';
 import type { Collector, DoctorTarget } from './collector.ts';
-import { arnAccount, arnRegion, call } from './collector.ts';
+import { arnAccount, arnRegion } from '../../shared/arn.ts';
+import { call } from './collector.ts';
 import { collectImage, pullThroughRulesFor } from './images.ts';
 import { collectLogs, collectSecrets } from './secrets.ts';
 import { collectRole } from './roles.ts';

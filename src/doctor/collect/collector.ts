@@ -1,4 +1,4 @@
-/** Shared by the collectors: the caller, the failures seen, lookups that tell missing from failed, ARN helpers. */
+/** Shared by the collectors: the caller, the failures seen, lookups that tell missing from failed. */
 import { PullsafeError } from '../../errors/index.ts';
 import { callFailureKind, toCallError, type AwsCallError, type AwsCaller } from '../aws.ts';
 import type { AnyAwsOperation, AwsInput, AwsOperation, AwsOutput, AwsService } from '../aws-operations.ts';
@@ -79,16 +79,6 @@ export class Collector {
  */
 function withoutFullStop(message: string): string {
   return message.replace(/\.\s*$/, '');
-}
-
-export function arnAccount(arn: string | undefined): string | undefined {
-  const account = arn?.split(':')[4];
-  return account && /^\d{12}$/.test(account) ? account : undefined;
-}
-
-export function arnRegion(arn: string | undefined): string | undefined {
-  const region = arn?.split(':')[3];
-  return region ? region : undefined;
 }
 
 /**

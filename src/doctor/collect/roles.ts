@@ -1,6 +1,7 @@
 /** IAM: a role's inline, managed and boundary policies, the simulator's answers, EC2 instance roles. */
 import type { Task } from '@aws-sdk/client-ecs';
 import type { Instance } from '@aws-sdk/client-ec2';
+import { arnResourceName } from '../../shared/arn.ts';
 import { AwsCallError, paginate } from '../aws.ts';
 import { parsePolicyDocument } from '../iam-eval.ts';
 import { type Requirement } from '../requirements.ts';
@@ -23,7 +24,7 @@ export async function collectRole(
   purpose: RoleFacts['purpose'],
   requests: RoleRequest[],
 ): Promise<Lookup<RoleFacts>> {
-  const name = roleArn.split('/').pop() ?? roleArn;
+  const name = arnResourceName(roleArn);
   const role = await c.lookup<{ PermissionsBoundary?: { PermissionsBoundaryArn?: string } }>(
     'iam',
     'GetRole',
@@ -191,7 +192,7 @@ export async function instanceRole(
   profileArn: string,
   requests: RoleRequest[],
 ): Promise<Lookup<RoleFacts>> {
-  const profileName = profileArn.split('/').pop() ?? profileArn;
+  const profileName = arnResourceName(profileArn);
   let roleArn: string | undefined;
   try {
     const profile = await c.caller.call('iam', 'GetInstanceProfile', {

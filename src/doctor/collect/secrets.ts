@@ -1,5 +1,5 @@
 /** Secrets, parameters and awslogs groups a task definition refers to: metadata only, never values kept. */
-import { partitionOf } from '../images.ts';
+import { formatArn, parseArn, parseSecretArn, partitionOf } from '../../shared/arn.ts';
 import type { ContainerDefinition } from '@aws-sdk/client-ecs';
 import { paginate } from '../aws.ts';
 import type { AwsInput } from '../aws-operations.ts';
@@ -40,32 +40,36 @@ export function parseSecretReference(
   region: string,
   accountId: string | undefined,
 ): Pick<SecretFacts, 'service' | 'arn' | 'region' | 'jsonKey'> & { id: string } {
-  const parts = reference.split(':');
-  if (reference.startsWith('arn:') && parts[2] === 'secretsmanager') {
-    const secretRegion = parts[3] || region;
-    const base = parts.slice(0, 7).join(':');
-    const jsonKey = parts[7] || undefined;
+  const secret = parseSecretArn(reference);
+  if (secret) {
     return {
       service: 'secretsmanager',
-      arn: base,
-      id: base,
-      region: secretRegion,
-      ...(jsonKey ? { jsonKey } : {}),
+      arn: secret.id,
+      id: secret.id,
+      region: secret.region || region,
+      ...(secret.jsonKey ? { jsonKey: secret.jsonKey } : {}),
     };
   }
-  if (reference.startsWith('arn:') && parts[2] === 'ssm') {
-    const name = reference.slice(reference.indexOf(':parameter') + ':parameter'.length);
+  const parameter = parseArn(reference);
+  if (parameter?.service === 'ssm') {
+    const name = parameter.resource.replace(/^parameter/, '');
     return {
       service: 'ssm',
       arn: reference,
       id: name.startsWith('/') ? name : `/${name}`,
-      region: parts[3] || region,
+      region: parameter.region || region,
     };
   }
   if (use === 'repositoryCredentials') return { service: 'secretsmanager', id: reference, region };
   const name = reference;
   const arn = accountId
-    ? `arn:${partitionOf(region)}:ssm:${region}:${accountId}:parameter${name.startsWith('/') ? '' : '/'}${name}`
+    ? formatArn({
+        partition: partitionOf(region),
+        service: 'ssm',
+        region,
+        account: accountId,
+        resource: `parameter${name.startsWith('/') ? '' : '/'}${name}`,
+      })
     : undefined;
   return { service: 'ssm', id: name, region, ...(arn ? { arn } : {}) };
 }
