@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { digestOf } from '../oci/digest.ts';
 import { explicitCredentials, type CredentialSource } from './credentials.ts';
 import { RegistryError } from './errors.ts';
-import { imageName, nextLink, parseErrorBody, RegistryClient } from './registry-client.ts';
+import { imageName, RegistryClient } from './registry-client.ts';
+import { nextLink, parseErrorBody } from './registry-requests.ts';
 
 interface Answer {
   status: number;
