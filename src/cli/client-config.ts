@@ -6,11 +6,13 @@ import {
   clientRuntimes,
   parseCacheEndpoint,
   renderClientConfig,
+  type CacheEndpoint,
+  type ClientConfigSection,
   type ClientRuntime,
 } from '../config/client-config.ts';
 import { loadServeConfig } from '../config/serve.ts';
 import { PullsafeError } from '../errors/index.ts';
-import { exitCodes } from './output.ts';
+import { exitCodes, type CommandIo, type OutputStream } from './output.ts';
 
 export interface ClientConfigFlags {
   endpoint: string;
@@ -20,10 +22,23 @@ export interface ClientConfigFlags {
   out?: string;
 }
 
-export async function runClientConfig(
+/** Each runtime's settings; `outDir` is set when they were written there. */
+export interface ClientConfigOutcome {
+  endpoint: CacheEndpoint;
+  sections: ClientConfigSection[];
+  outDir?: string;
+}
+
+export async function runClientConfig(flags: ClientConfigFlags, io: CommandIo): Promise<number> {
+  printClientConfig(await writeClientConfig(flags, io.env), io.stdout);
+  return exitCodes.ok;
+}
+
+/** The settings each runtime needs, written under `--out` when given. */
+export async function writeClientConfig(
   flags: ClientConfigFlags,
   env: Record<string, string | undefined>,
-): Promise<number> {
+): Promise<ClientConfigOutcome> {
   const endpoint = parseCacheEndpoint(flags.endpoint);
   // Only the config file's location counts here: serve's other variables (listen, storage) say nothing
   // about clients, and a bad one must not stop this command.
@@ -39,10 +54,7 @@ export async function runClientConfig(
     upstreams: config.proxy.upstreams,
     runtimes: runtime === 'all' ? clientRuntimes : [runtime],
   });
-  if (flags.out === undefined) {
-    process.stdout.write(renderClientConfig(endpoint, sections));
-    return exitCodes.ok;
-  }
+  if (flags.out === undefined) return { endpoint, sections };
   const outDir = flags.out.replace(/\/+$/, '') || '/';
   for (const file of sections.flatMap((section) => section.files)) {
     const path = join(outDir, file.outPath);
@@ -57,6 +69,10 @@ export async function runClientConfig(
       );
     }
   }
-  process.stdout.write(renderClientConfig(endpoint, sections, { outDir }));
-  return exitCodes.ok;
+  return { endpoint, sections, outDir };
+}
+
+export function printClientConfig(outcome: ClientConfigOutcome, out: OutputStream): void {
+  const { endpoint, sections, outDir } = outcome;
+  out.write(renderClientConfig(endpoint, sections, outDir === undefined ? undefined : { outDir }));
 }

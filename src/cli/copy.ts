@@ -12,8 +12,16 @@ import { errorFields, PullsafeError } from '../errors/index.ts';
 import { digestOf } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { formatReference, type ImageReference } from '../reference/index.ts';
-import { exitCodes, exitOnInterrupt, formatBytes, printJson, printLines } from './output.ts';
-import { Progress } from './progress.ts';
+import {
+  exitCodes,
+  exitOnInterrupt,
+  formatBytes,
+  writeJson,
+  writeLines,
+  type CommandIo,
+  type OutputStream,
+} from './output.ts';
+import { eventLine, Progress } from './progress.ts';
 import {
   buildClient,
   buildCredentials,
@@ -88,12 +96,34 @@ export function parseConcurrency(value: string | undefined, fallback: number): n
   return number;
 }
 
+/** A finished copy: what went where, and with --referrers and --platform, the referrers left behind. */
+export interface CopyOutcome {
+  source: string;
+  target: string;
+  /** The tag or digest the target was written under. */
+  reference: string;
+  result: CopyResult;
+  note?: string;
+}
+
 export async function runCopy(
   source: string,
   destination: string,
   flags: CopyFlags,
-  env: Record<string, string | undefined>,
+  io: CommandIo,
 ): Promise<number> {
+  printCopy(await copy(source, destination, flags, io), flags, io.stdout);
+  return exitCodes.ok;
+}
+
+/** Copies one image; progress (bars, or --json events up to `image-done`) goes to `io` as it happens. */
+export async function copy(
+  source: string,
+  destination: string,
+  flags: CopyFlags,
+  io: CommandIo,
+): Promise<CopyOutcome> {
+  const { env } = io;
   const platforms = parsePlatforms(flags.platform);
   const concurrency = parseConcurrency(flags.concurrency, 4);
   const registries = { source: registryOf(source), target: registryOf(destination) };
@@ -112,12 +142,16 @@ export async function runCopy(
         ? await from.endpoint.nameOfOnlyImage()
         : undefined;
     const targetReference = to.reference ?? sourceReference ?? layoutTag ?? defaultTag(undefined);
-    const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
+    const progress = new Progress(
+      Progress.detect({ json: !!flags.json, stream: io.stderr, ci: !!env.CI }),
+      io,
+    );
     const label = `${from.label} → ${to.label}`;
     progress.imageStart(label);
     const interruptible = exitOnInterrupt(
       'what was copied stays and nothing partial is visible: run the same command again to finish',
       !!flags.json,
+      io,
     );
     const blobLocations = to.image ? await BlobLocations.open({ file: blobLocationsFile(env) }) : undefined;
     let result: CopyResult;
@@ -140,26 +174,28 @@ export async function runCopy(
       await blobLocations?.save();
     }
     progress.imageDone(label, { ...result });
-    if (flags.json) {
-      progress.emit('summary', {
-        source: from.label,
-        target: to.label,
-        ...result,
-        ...(flags.referrers && result.digestChanged
-          ? { note: referrersLeftBehind(result.targetDigest) }
-          : {}),
-      });
-    } else {
-      const lines = describeCopy(from.label, to.label, targetReference, result);
-      if (flags.referrers && result.digestChanged) {
-        lines.push(`  note: ${referrersLeftBehind(result.targetDigest)}`);
-      }
-      printLines(lines);
-    }
-    return exitCodes.ok;
+    return {
+      source: from.label,
+      target: to.label,
+      reference: targetReference,
+      result,
+      ...(flags.referrers && result.digestChanged ? { note: referrersLeftBehind(result.targetDigest) } : {}),
+    };
   } finally {
     await client.close();
   }
+}
+
+/** The summary: a last `summary` event with --json, else a few lines. */
+export function printCopy(outcome: CopyOutcome, flags: { json?: boolean }, out: OutputStream): void {
+  const { source, target, result, note } = outcome;
+  if (flags.json) {
+    out.write(eventLine('summary', { source, target, ...result, ...(note ? { note } : {}) }));
+    return;
+  }
+  const lines = describeCopy(source, target, outcome.reference, result);
+  if (note) lines.push(`  note: ${note}`);
+  writeLines(out, lines);
 }
 
 /**
@@ -212,11 +248,19 @@ export interface InspectFlags extends ClientFlags {
   json?: boolean;
 }
 
-export async function runInspect(
+/** With --raw, the manifest's bytes as stored; else what they describe. */
+export type InspectOutcome = { raw: Buffer } | { report: ImageReport };
+
+export async function runInspect(text: string, flags: InspectFlags, io: CommandIo): Promise<number> {
+  printInspect(await inspect(text, flags, io.env), flags, io.stdout);
+  return exitCodes.ok;
+}
+
+export async function inspect(
   text: string,
   flags: InspectFlags,
   env: Record<string, string | undefined>,
-): Promise<number> {
+): Promise<InspectOutcome> {
   if (flags.raw && flags.json) {
     throw new PullsafeError('USAGE', '--raw and --json ask for two different outputs: give one');
   }
@@ -226,20 +270,22 @@ export async function runInspect(
     const named = nameImage(text, client);
     const reference = named.image ? defaultTag(named.reference) : named.reference;
     const manifest = await named.endpoint.getManifest(reference as string);
-    if (flags.raw) {
-      process.stdout.write(manifest.bytes);
-      return exitCodes.ok;
-    }
-    const report = await describeImage(named.endpoint, named.label, manifest.bytes, manifest.mediaType);
-    if (flags.json) printJson(report);
-    else printLines(renderInspect(report));
-    return exitCodes.ok;
+    if (flags.raw) return { raw: manifest.bytes };
+    return {
+      report: await describeImage(named.endpoint, named.label, manifest.bytes, manifest.mediaType),
+    };
   } finally {
     await client.close();
   }
 }
 
-interface ImageReport {
+export function printInspect(outcome: InspectOutcome, flags: InspectFlags, out: OutputStream): void {
+  if ('raw' in outcome) out.write(outcome.raw);
+  else if (flags.json) writeJson(out, outcome.report);
+  else writeLines(out, renderInspect(outcome.report));
+}
+
+export interface ImageReport {
   name: string;
   digest: string;
   mediaType: string;
@@ -333,11 +379,31 @@ function renderInspect(report: ImageReport): string[] {
   return lines;
 }
 
+export interface RateLimitFlags extends ClientFlags {
+  json?: boolean;
+}
+
+/** What each identity may still pull from `registry`, asked with `image`. */
+export interface RateLimitOutcome {
+  registry: string;
+  image: string;
+  results: { who: string; status: number; rateLimit?: RateLimit; retryAfterSeconds?: number }[];
+}
+
 export async function runRateLimit(
   text: string | undefined,
-  flags: ClientFlags & { json?: boolean },
-  env: Record<string, string | undefined>,
+  flags: RateLimitFlags,
+  io: CommandIo,
 ): Promise<number> {
+  printRateLimit(await rateLimit(text, flags, io.env), flags, io.stdout);
+  return exitCodes.ok;
+}
+
+export async function rateLimit(
+  text: string | undefined,
+  flags: RateLimitFlags,
+  env: Record<string, string | undefined>,
+): Promise<RateLimitOutcome> {
   // Docker Hub by default; any registry that announces a quota the same way can be asked too.
   const image = text !== undefined ? parseImage(text) : undefined;
   const repo = image ?? { registry: 'docker.io', repository: 'ratelimitpreview/test' };
@@ -350,7 +416,7 @@ export async function runRateLimit(
   });
   const anonymous = new RegistryClient({ transport: transportOptions(flags, { source: repo.registry }) });
   try {
-    const results: { who: string; status: number; rateLimit?: RateLimit; retryAfterSeconds?: number }[] = [];
+    const results: RateLimitOutcome['results'] = [];
     try {
       const anonymousStatus = await anonymous.rateLimitStatus(repo, reference);
       results.push({ who: 'anonymous', status: anonymousStatus.status, ...definedOnly(anonymousStatus) });
@@ -368,28 +434,32 @@ export async function runRateLimit(
         ...definedOnly(authenticatedStatus),
       });
     }
-    if (flags.json) {
-      printJson({ image: `${repo.registry}/${repo.repository}:${reference}`, results });
-    } else {
-      const lines = [`pull quota of ${repo.registry} (HEAD requests only; checking spends nothing)`];
-      for (const result of results) {
-        const quota = result.rateLimit
-          ? describeRateLimit(result.rateLimit)
-          : result.status === 401 || result.status === 403
-            ? `refused (HTTP ${result.status}): this image needs credentials`
-            : result.status === 404
-              ? 'no quota headers, and the image does not exist (HTTP 404)'
-              : 'no quota headers (unlimited or not reported)';
-        const spent =
-          result.status === 429 ? ` — exhausted, retry after ${result.retryAfterSeconds ?? '?'}s` : '';
-        lines.push(`  ${result.who.padEnd(17)} ${quota}${spent}`);
-      }
-      printLines(lines);
-    }
-    return exitCodes.ok;
+    return { registry: repo.registry, image: `${repo.registry}/${repo.repository}:${reference}`, results };
   } finally {
     await Promise.all([withCredentials.close(), anonymous.close()]);
   }
+}
+
+export function printRateLimit(outcome: RateLimitOutcome, flags: RateLimitFlags, out: OutputStream): void {
+  const { results } = outcome;
+  if (flags.json) {
+    writeJson(out, { image: outcome.image, results });
+    return;
+  }
+  const lines = [`pull quota of ${outcome.registry} (HEAD requests only; checking spends nothing)`];
+  for (const result of results) {
+    const quota = result.rateLimit
+      ? describeRateLimit(result.rateLimit)
+      : result.status === 401 || result.status === 403
+        ? `refused (HTTP ${result.status}): this image needs credentials`
+        : result.status === 404
+          ? 'no quota headers, and the image does not exist (HTTP 404)'
+          : 'no quota headers (unlimited or not reported)';
+    const spent =
+      result.status === 429 ? ` — exhausted, retry after ${result.retryAfterSeconds ?? '?'}s` : '';
+    lines.push(`  ${result.who.padEnd(17)} ${quota}${spent}`);
+  }
+  writeLines(out, lines);
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -8,7 +8,14 @@ import {
   type ExplainResult,
   type S3Range,
 } from '../explain/index.ts';
-import { exitCodes, printJson, printLines } from './output.ts';
+import {
+  exitCodes,
+  writeJson,
+  writeLines,
+  type CommandIo,
+  type InputStream,
+  type OutputStream,
+} from './output.ts';
 
 export interface ExplainFlags {
   json?: boolean;
@@ -16,10 +23,10 @@ export interface ExplainFlags {
 }
 
 /** Reads all of stdin, or returns undefined when stdin is a terminal (nothing is being piped). */
-async function readStdin(): Promise<string | undefined> {
-  if (process.stdin.isTTY) return undefined;
+async function readStdin(stdin: InputStream): Promise<string | undefined> {
+  if (stdin.isTTY) return undefined;
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of stdin) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -45,20 +52,38 @@ async function loadIpRanges(file: string): Promise<S3Range[]> {
   }
 }
 
-export async function runExplain(words: string[], flags: ExplainFlags): Promise<number> {
+export async function runExplain(words: string[], flags: ExplainFlags, io: CommandIo): Promise<number> {
+  const result = await explainMessage(words, flags, io.stdin);
+  printExplain(result, flags, io.stdout);
+  return explainExitCode(result);
+}
+
+/** The causes of the message given as words, or else read from stdin. */
+export async function explainMessage(
+  words: string[],
+  flags: ExplainFlags,
+  stdin: InputStream,
+): Promise<ExplainResult> {
   const s3Ranges = flags.ipRanges !== undefined ? await loadIpRanges(flags.ipRanges) : undefined;
-  const text = words.length ? words.join(' ') : await readStdin();
+  const text = words.length ? words.join(' ') : await readStdin(stdin);
   if (text === undefined || !text.trim()) {
     throw new PullsafeError('USAGE', 'no message to explain', {
       hint: 'pass the error text as an argument (quoted) or pipe it in: `aws ecs describe-tasks … | pullsafe explain`',
     });
   }
-  const result = explain(text, s3Ranges ? { s3Ranges } : {});
+  return explain(text, s3Ranges ? { s3Ranges } : {});
+}
+
+/** 1 when no cause is known, so that scripts can tell. */
+export function explainExitCode(result: ExplainResult): number {
+  return result.causes[0]?.id === 'unknown' ? exitCodes.findings : exitCodes.ok;
+}
+
+export function printExplain(result: ExplainResult, flags: ExplainFlags, out: OutputStream): void {
   if (flags.json) {
     const { causes, extracted, message, lines, inputLines } = result;
-    printJson({ causes, extracted, message, lines, inputLines });
-  } else printLines(render(result));
-  return result.causes[0]?.id === 'unknown' ? exitCodes.findings : exitCodes.ok;
+    writeJson(out, { causes, extracted, message, lines, inputLines });
+  } else writeLines(out, render(result));
 }
 
 function formatValue(value: unknown): string {

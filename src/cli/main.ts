@@ -14,5 +14,5 @@ if (major < 22 || (major === 22 && minor < 12)) {
   // Node's compile cache (in the temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off) spares each run
   // the compiling of the modules its command loads: about 40 ms of a `sync` start-up.
   (await import('node:module')).enableCompileCache?.();
-  await import('./program.ts');
+  await import('./entry.ts');
 }

@@ -1,5 +1,35 @@
-/** Exit codes and printing: the only module that writes to stdout and stderr. */
+/**
+ * Exit codes and printing. Commands write only to the streams of their `CommandIo`: the process's own when
+ * pullsafe runs as a program, a test's buffers when it runs in process.
+ */
 import { PullsafeError, redact, type PullsafeErrorCode } from '../errors/index.ts';
+
+/** Where a command writes: the process's stdout or stderr, or a buffer. */
+export interface OutputStream {
+  write(chunk: string | Uint8Array): unknown;
+  /** True for a terminal, where progress bars are drawn. */
+  readonly isTTY?: boolean | undefined;
+  /** The terminal's width, for help text. */
+  readonly columns?: number | undefined;
+}
+
+/** What `explain` reads when no message is given. */
+export interface InputStream extends AsyncIterable<string | Uint8Array> {
+  readonly isTTY?: boolean | undefined;
+}
+
+/** Everything a command reads and writes besides files and the network. */
+export interface CommandIo {
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
+  readonly stdin: InputStream;
+  readonly env: Record<string, string | undefined>;
+}
+
+/** The running process's streams and environment. */
+export function processIo(): CommandIo {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+}
 
 export const exitCodes = {
   ok: 0,
@@ -12,23 +42,34 @@ export const exitCodes = {
 /**
  * A reader that stops early (`pullsafe … | head`) closes the pipe: the next write fails with EPIPE, which
  * would otherwise end the process with a stack trace. pullsafe then stops at once and quietly, as a Unix
- * filter killed by SIGPIPE would, with the command's exit code when it has one by then (else 0). Installed
- * when this module is first loaded, so it covers every command and commander's own help output.
+ * filter killed by SIGPIPE would, with the command's exit code when it has one by then (else 0). The
+ * program installs this before it parses anything, so it covers every command and commander's own help.
  */
-function exitQuietlyOnClosedOutput(error: NodeJS.ErrnoException): void {
-  if (error.code !== 'EPIPE') throw error;
-  // Later in the same turn the command may still settle its exit code; give it that turn, then end.
-  setImmediate(() => process.exit());
+export function exitQuietlyWhenOutputCloses(): void {
+  const exitQuietly = (error: NodeJS.ErrnoException): void => {
+    if (error.code !== 'EPIPE') throw error;
+    // Later in the same turn the command may still settle its exit code; give it that turn, then end.
+    setImmediate(() => process.exit());
+  };
+  process.stdout.on('error', exitQuietly);
+  process.stderr.on('error', exitQuietly);
 }
-process.stdout.on('error', exitQuietlyOnClosedOutput);
-process.stderr.on('error', exitQuietlyOnClosedOutput);
 
+export function writeJson(out: OutputStream, value: unknown): void {
+  out.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function writeLines(out: OutputStream, lines: string[]): void {
+  out.write(`${lines.join('\n')}\n`);
+}
+
+// TEMPORARY (issue 15): doctor.ts and maintenance.ts move to writeJson/writeLines, then these go.
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeJson(process.stdout, value);
 }
 
 export function printLines(lines: string[]): void {
-  process.stdout.write(`${lines.join('\n')}\n`);
+  writeLines(process.stdout, lines);
 }
 
 /**
@@ -36,7 +77,7 @@ export function printLines(lines: string[]): void {
  * saying what an interruption leaves behind (`json`: also a last `{"event":"interrupted"}` line on stdout).
  * Copies may stop anywhere: nothing partial is ever visible under a final name, so there is nothing to wait for.
  */
-export function exitOnInterrupt(message: string, json: boolean): () => void {
+export function exitOnInterrupt(message: string, json: boolean, io: CommandIo): () => void {
   let exiting = false;
   const handler = (signal: NodeJS.Signals): void => {
     // A second Ctrl-C while exiting must not kill the process before it has said its last line.
@@ -44,9 +85,9 @@ export function exitOnInterrupt(message: string, json: boolean): () => void {
     exiting = true;
     if (json) {
       const event = { event: 'interrupted', time: new Date().toISOString(), signal };
-      process.stdout.write(`${JSON.stringify(event)}\n`);
+      io.stdout.write(`${JSON.stringify(event)}\n`);
     }
-    process.stderr.write(`\npullsafe: interrupted (${signal}); ${message}\n`);
+    io.stderr.write(`\npullsafe: interrupted (${signal}); ${message}\n`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.on('SIGINT', handler);
@@ -58,16 +99,16 @@ export function exitOnInterrupt(message: string, json: boolean): () => void {
 }
 
 /** Prints an error for a person (message and hint, never a stack) and returns its exit code. */
-export function reportError(error: unknown): number {
+export function reportError(error: unknown, stderr: OutputStream): number {
   if (error instanceof PullsafeError) {
-    process.stderr.write(`pullsafe: ${redact(error.message)}\n`);
-    if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    stderr.write(`pullsafe: ${redact(error.message)}\n`);
+    if (error.hint) stderr.write(`hint: ${error.hint}\n`);
     return exitCodeFor(error.code);
   }
   const code = (error as { code?: string } | undefined)?.code;
   if (typeof code === 'string' && code.startsWith('commander.')) return exitCodes.usage;
-  process.stderr.write(`pullsafe: internal error: ${redact(String((error as Error)?.stack ?? error))}\n`);
-  process.stderr.write('hint: this is a bug; please report it with the command you ran\n');
+  stderr.write(`pullsafe: internal error: ${redact(String((error as Error)?.stack ?? error))}\n`);
+  stderr.write('hint: this is a bug; please report it with the command you ran\n');
   return exitCodes.internal;
 }
 

@@ -1,6 +1,15 @@
-/** The pullsafe command line: parses argv and env, runs a command, prints, exits with a documented code. */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { exitCodes, reportError } from './output.ts';
+/**
+ * The pullsafe command line: parses the arguments, runs a command with the streams and environment it is
+ * given, and returns the documented exit code. `main.ts` runs it as the process; tests run it in process.
+ */
+import {
+  Command,
+  CommanderError,
+  InvalidArgumentError,
+  Option,
+  type OptionValues,
+} from '@commander-js/extra-typings';
+import { exitCodes, reportError, type CommandIo } from './output.ts';
 
 // Each command loads its own modules when it runs: `serve` never pays for the AWS SDK or the client.
 const commands = {
@@ -17,43 +26,62 @@ const commands = {
 
 const version = '0.1.0';
 
-/**
- * V8 flags for `serve` alone: request bodies arrive as short-lived buffers, and a small young generation
- * with the memory-saving mode collects them sooner, keeping the resident size well under 200 MB under load
- * for a few percent of upload CPU (docs/benchmarks.md). Short-lived commands run with V8's defaults.
- */
-const serveV8Flags = ['--max-semi-space-size=2', '--optimize-for-size'];
-
-/**
- * Heap flags only count at start-up, so a `serve` started without them replaces its own process with one
- * that has them: same pid, stdio and environment. Without `process.execve` (Node before 22.15), or if it
- * fails, it runs as is. Flags given by the user come later on the new command line and so win.
- */
-function restartWithServeFlags(): void {
-  if (serveV8Flags.every((flag) => process.execArgv.includes(flag))) return;
-  if (typeof process.execve !== 'function' || !process.argv[1]) return;
-  const script = process.argv[1];
-  try {
-    process.execve(process.execPath, [
-      process.execPath,
-      ...serveV8Flags,
-      ...process.execArgv,
-      script,
-      ...process.argv.slice(2),
-    ]);
-  } catch {
-    // The flags only save memory: a process that cannot replace itself serves without them.
-  }
+export interface ProgramHooks {
+  /** Runs before `serve` starts: the process entry restarts itself there with serve's V8 flags. */
+  beforeServe?: () => void;
 }
 
-function buildProgram(setExit: (code: number) => void): Command {
+/** Runs `pullsafe ARGS…` and returns its exit code; errors are reported on `io.stderr`, never thrown. */
+export async function runProgram(
+  args: readonly string[],
+  io: CommandIo,
+  hooks: ProgramHooks = {},
+): Promise<number> {
+  let exitCode: number = exitCodes.ok;
+  const program = buildProgram(io, hooks, (code) => (exitCode = code));
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+    }
+    return reportError(error, io.stderr);
+  }
+  return exitCode;
+}
+
+/** Runs a command's handler and keeps its exit code. */
+type Run = (handler: () => Promise<number>) => Promise<void>;
+
+function buildProgram(io: CommandIo, hooks: ProgramHooks, setExit: (code: number) => void): Command {
   const program = new Command()
     .name('pullsafe')
     .description('Registries, mirrors and diagnosis for images that must always pull.')
     .version(version)
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Set before the commands are added, which inherit it: commander's help and errors go to `io` too.
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      getOutHelpWidth: () => (io.stdout.isTTY ? io.stdout.columns : undefined) ?? 80,
+      getErrHelpWidth: () => (io.stderr.isTTY ? io.stderr.columns : undefined) ?? 80,
+    });
+  const run: Run = async (handler) => setExit(await handler());
+  addServeCommands(program, io, hooks, run);
+  addStorageCommands(program, run);
+  addCopyCommands(program, io, run);
+  addInspectCommands(program, io, run);
+  addScanCommands(program, io, run);
+  addDiagnosisCommands(program, io, run);
+  return program;
+}
 
+/** Collects a repeatable option's values. */
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** serve, client-config. */
+function addServeCommands(program: Command, io: CommandIo, hooks: ProgramHooks, run: Run): void {
   program
     .command('serve')
     .description('run an OCI registry on local storage, and a pull-through cache of upstream registries')
@@ -61,7 +89,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option(
       '--proxy <name[=url]>',
       'serve this upstream registry as a pull-through cache (repeatable): docker.io, ghcr.io=https://ghcr.io',
-      (value: string, previous: string[] = []) => [...previous, value],
+      collect,
     )
     .option(
       '--redis <url>',
@@ -70,7 +98,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option(
       '--hosted <glob>',
       'repositories hosted here (push allowed) where bare names would go to the default upstream (repeatable)',
-      (value: string, previous: string[] = []) => [...previous, value],
+      collect,
     )
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
     .option('--storage <dir>', 'storage folder (default ./data), or s3://BUCKET/PREFIX')
@@ -84,12 +112,14 @@ function buildProgram(setExit: (code: number) => void): Command {
         'warn',
         'error',
         'silent',
-      ]),
+      ] as const),
     )
-    .action(async (flags) => {
-      restartWithServeFlags();
-      setExit(await (await commands.serve()).runServe(flags, process.env));
-    });
+    .action((flags) =>
+      run(async () => {
+        hooks.beforeServe?.();
+        return (await commands.serve()).runServe(flags, io.env);
+      }),
+    );
 
   program
     .command('client-config')
@@ -101,7 +131,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option(
       '--proxy <name[=url]>',
       'an upstream, as given to serve (repeatable): docker.io, ghcr.io=https://ghcr.io',
-      (value: string, previous: string[] = []) => [...previous, value],
+      collect,
     )
     .addOption(
       new Option('--runtime <runtime>', 'only this runtime (default all)').choices([
@@ -110,13 +140,14 @@ function buildProgram(setExit: (code: number) => void): Command {
         'podman',
         'ecs',
         'all',
-      ]),
+      ] as const),
     )
     .option('--out <dir>', 'write the files under DIR (certs.d/…, daemon.json, registries.conf) instead')
-    .action(async (flags) =>
-      setExit(await (await commands.clientConfig()).runClientConfig(flags, process.env)),
-    );
+    .action((flags) => run(async () => (await commands.clientConfig()).runClientConfig(flags, io)));
+}
 
+/** gc, fsck. */
+function addStorageCommands(program: Command, run: Run): void {
   program
     .command('gc')
     .description('remove blobs no manifest references (mark and sweep)')
@@ -132,45 +163,52 @@ function buildProgram(setExit: (code: number) => void): Command {
       '1h',
     )
     .option('--json', 'print the report as JSON')
-    .action(async (flags) => setExit(await (await commands.maintenance()).runGc(flags)));
+    .action((flags) => run(async () => (await commands.maintenance()).runGc(flags)));
 
   program
     .command('fsck')
     .description('re-hash every stored blob and check every link; exit 1 on problems')
     .requiredOption('--storage <dir>', 'storage folder, or s3://BUCKET/PREFIX')
     .option('--json', 'print the report as JSON')
-    .action(async (flags) => setExit(await (await commands.maintenance()).runFsck(flags)));
+    .action((flags) => run(async () => (await commands.maintenance()).runFsck(flags)));
+}
 
-  const collect = (value: string, previous: string[] = []) => [...previous, value];
-  // HOST or HOST:PORT ([v6]:PORT too); a scheme or a path would match no host and do nothing.
-  const collectHost = (value: string, previous: string[] = []) => {
-    if (!/^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(value)) {
-      throw new InvalidArgumentError(
-        'give HOST or HOST:PORT (e.g. registry.internal:5000), no scheme or path.',
-      );
-    }
-    return [...previous, value];
-  };
-  // skopeo's booleans, as Go's strconv.ParseBool reads them.
-  const parseBoolean = (value: string): boolean => {
-    if (/^(?:1|t|true)$/i.test(value)) return true;
-    if (/^(?:0|f|false)$/i.test(value)) return false;
-    throw new InvalidArgumentError('give true or false.');
-  };
-  const tlsVerify = (flag: string, whose: string) =>
-    new Option(
-      `${flag} <bool>`,
-      `false: HTTPS to ${whose} without certificate checks, plain HTTP if it answers so (as skopeo)`,
-    ).argParser(parseBoolean);
-  const clientOptions = (command: Command): Command =>
-    command
-      .option(
-        '--plain-http <host>',
-        'speak plain HTTP to this registry host (repeatable; loopback is automatic)',
-        collectHost,
-      )
-      .option('--region <region>', 'AWS region for Secrets Manager secrets named without an ARN');
+/** HOST or HOST:PORT ([v6]:PORT too); a scheme or a path would match no host and do nothing. */
+const collectHost = (value: string, previous: string[] = []): string[] => {
+  if (!/^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(value)) {
+    throw new InvalidArgumentError(
+      'give HOST or HOST:PORT (e.g. registry.internal:5000), no scheme or path.',
+    );
+  }
+  return [...previous, value];
+};
 
+/** skopeo's booleans, as Go's strconv.ParseBool reads them. */
+const parseBoolean = (value: string): boolean => {
+  if (/^(?:1|t|true)$/i.test(value)) return true;
+  if (/^(?:0|f|false)$/i.test(value)) return false;
+  throw new InvalidArgumentError('give true or false.');
+};
+
+/** `--src-tls-verify`, `--dest-tls-verify`, `--tls-verify`: a boolean option named by its caller. */
+const tlsVerify = <Flag extends string>(flag: Flag, whose: string) =>
+  new Option(
+    `${flag} <bool>`,
+    `false: HTTPS to ${whose} without certificate checks, plain HTTP if it answers so (as skopeo)`,
+  ).argParser(parseBoolean);
+
+/** The options every registry client command ends with. */
+const clientOptions = <Args extends unknown[], Opts extends OptionValues>(command: Command<Args, Opts>) =>
+  command
+    .option(
+      '--plain-http <host>',
+      'speak plain HTTP to this registry host (repeatable; loopback is automatic)',
+      collectHost,
+    )
+    .option('--region <region>', 'AWS region for Secrets Manager secrets named without an ARN');
+
+/** copy, sync, warm. */
+function addCopyCommands(program: Command, io: CommandIo, run: Run): void {
   clientOptions(
     program
       .command('copy')
@@ -197,8 +235,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       )
       .option('--concurrency <n>', 'blobs transferred at once (default 4)')
       .option('--json', 'one JSON event per line, then a summary'),
-  ).action(async (source: string, destination: string, flags) =>
-    setExit(await (await commands.copy()).runCopy(source, destination, flags, process.env)),
+  ).action((source, destination, flags) =>
+    run(async () => (await commands.copy()).runCopy(source, destination, flags, io)),
   );
 
   clientOptions(
@@ -212,7 +250,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--creds <user:password>', 'credentials for every registry without others')
       .addOption(tlsVerify('--dest-tls-verify', 'the target registry'))
       .option('--json', 'one JSON event per line, then a summary'),
-  ).action(async (flags) => setExit(await (await commands.sync()).runSyncCommand(flags, process.env)));
+  ).action((flags) => run(async () => (await commands.sync()).runSyncCommand(flags, io)));
 
   program
     .command('warm')
@@ -236,8 +274,11 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--creds <user:password>', 'credentials for the cache (else env, Docker config)')
     .addOption(tlsVerify('--tls-verify', 'the cache'))
     .option('--json', 'one JSON event per line, then a summary')
-    .action(async (flags) => setExit(await (await commands.warm()).runWarmCommand(flags, process.env)));
+    .action((flags) => run(async () => (await commands.warm()).runWarmCommand(flags, io)));
+}
 
+/** inspect, ratelimit. */
+function addInspectCommands(program: Command, io: CommandIo, run: Run): void {
   clientOptions(
     program
       .command('inspect')
@@ -247,9 +288,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--creds <user:password>', 'registry credentials')
       .addOption(tlsVerify('--tls-verify', 'the registry'))
       .option('--json', 'print JSON'),
-  ).action(async (image: string, flags) =>
-    setExit(await (await commands.copy()).runInspect(image, flags, process.env)),
-  );
+  ).action((image, flags) => run(async () => (await commands.copy()).runInspect(image, flags, io)));
 
   clientOptions(
     program
@@ -264,10 +303,11 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--creds <user:password>', 'registry credentials (else env, Docker config)')
       .addOption(tlsVerify('--tls-verify', 'the registry'))
       .option('--json', 'print JSON'),
-  ).action(async (image: string | undefined, flags) =>
-    setExit(await (await commands.copy()).runRateLimit(image, flags, process.env)),
-  );
+  ).action((image, flags) => run(async () => (await commands.copy()).runRateLimit(image, flags, io)));
+}
 
+/** scan, rewrite. */
+function addScanCommands(program: Command, io: CommandIo, run: Run): void {
   program
     .command('scan')
     .description(
@@ -281,11 +321,13 @@ function buildProgram(setExit: (code: number) => void): Command {
       'exit 1 when a reference is of this class: docker-hub, floating, unpinned, unresolved, any (repeatable)',
       collect,
     )
-    .action(async (paths: string[], flags) => {
-      // Workers start first, so their start-up overlaps this thread's loading of the scan modules.
-      (await import('../scan/worker-warmup.ts')).prewarmScanWorkers();
-      setExit(await (await commands.scan()).runScan(paths, flags));
-    });
+    .action((paths, flags) =>
+      run(async () => {
+        // Workers start first, so their start-up overlaps this thread's loading of the scan modules.
+        (await import('../scan/worker-warmup.ts')).prewarmScanWorkers();
+        return (await commands.scan()).runScan(paths, flags, io);
+      }),
+    );
 
   program
     .command('rewrite')
@@ -304,14 +346,15 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option(
       '--cache-registry <name>',
       'with --to-cache: another registry the cache proxies, rewritten to HOST/<name>/<repository> (repeatable)',
-      (value: string, previous: string[] = []) => [...previous, value],
+      collect,
     )
     .option('--rules <file>', 'a YAML or JSON rules file: repository globs to targets, first match wins')
     .option('--dry-run', 'print a unified diff, change nothing')
-    .action(async (paths: string[], flags) =>
-      setExit(await (await commands.scan()).runRewrite(paths, flags)),
-    );
+    .action((paths, flags) => run(async () => (await commands.scan()).runRewrite(paths, flags, io)));
+}
 
+/** doctor, explain. */
+function addDiagnosisCommands(program: Command, io: CommandIo, run: Run): void {
   program
     .command('doctor')
     .description(
@@ -340,7 +383,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--markdown', 'print the report as Markdown')
     .option('--save-snapshot <file>', 'write every AWS answer used (secret values never) to replay later')
     .option('--snapshot <file>', 'replay a saved snapshot: no AWS calls')
-    .action(async (flags) => setExit(await (await commands.doctor()).runDoctorCommand(flags, process.env)));
+    .action((flags) => run(async () => (await commands.doctor()).runDoctorCommand(flags, io.env)));
 
   program
     .command('explain')
@@ -348,32 +391,5 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('[message...]', 'the error text (quote it); read from stdin when absent')
     .option('--json', 'print one JSON object with a causes array, most specific first')
     .option('--ip-ranges <file>', "AWS's ip-ranges.json, to tell Amazon S3 addresses with the current list")
-    .action(async (message: string[], flags) =>
-      setExit(await (await commands.explain()).runExplain(message, flags)),
-    );
-
-  return program;
+    .action((message, flags) => run(async () => (await commands.explain()).runExplain(message, flags, io)));
 }
-
-async function main(argv: string[]): Promise<number> {
-  let exitCode: number = exitCodes.ok;
-  const program = buildProgram((code) => (exitCode = code));
-  try {
-    await program.parseAsync(argv);
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
-    }
-    return reportError(error);
-  }
-  return exitCode;
-}
-
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.exitCode = reportError(error);
-  },
-);

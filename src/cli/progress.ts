@@ -3,7 +3,7 @@
  * with --json, and nothing but the final summary otherwise (CI logs stay short).
  */
 import type { CopyEvent } from '../copy/copy.ts';
-import { formatBytes } from './output.ts';
+import { formatBytes, type CommandIo, type OutputStream } from './output.ts';
 
 export type ProgressMode = 'tty' | 'json' | 'quiet';
 
@@ -20,29 +20,30 @@ const barWidth = 24;
 
 export class Progress {
   private readonly mode: ProgressMode;
-  private readonly out: NodeJS.WriteStream;
+  /** Bars go to stderr, JSON events to stdout. */
+  private readonly out: OutputStream;
+  private readonly events: OutputStream;
   private readonly images = new Map<string, ImageState>();
   private readonly started = Date.now();
   private linesDrawn = 0;
   private lastDraw = 0;
   private totalBytes = 0;
 
-  constructor(mode: ProgressMode, out: NodeJS.WriteStream = process.stderr) {
+  constructor(mode: ProgressMode, io: Pick<CommandIo, 'stdout' | 'stderr'>) {
     this.mode = mode;
-    this.out = out;
+    this.out = io.stderr;
+    this.events = io.stdout;
   }
 
-  static detect(options: { json?: boolean; stream?: NodeJS.WriteStream; ci?: boolean }): ProgressMode {
+  /** JSON events for --json, bars on a terminal's stderr outside CI, else nothing but the summary. */
+  static detect(options: { json?: boolean; stream: OutputStream; ci?: boolean }): ProgressMode {
     if (options.json) return 'json';
-    const stream = options.stream ?? process.stderr;
-    return stream.isTTY && !options.ci ? 'tty' : 'quiet';
+    return options.stream.isTTY && !options.ci ? 'tty' : 'quiet';
   }
 
   /** Emits a JSON event (json mode only): `{"event": …, "time": …, …fields}`. */
   emit(event: string, fields: Record<string, unknown>): void {
-    if (this.mode === 'json') {
-      process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...fields })}\n`);
-    }
+    if (this.mode === 'json') this.events.write(eventLine(event, fields));
   }
 
   imageStart(label: string): void {
@@ -115,6 +116,11 @@ export class Progress {
     this.out.write(`${lines.join('\n')}\n`);
     this.linesDrawn = lines.length;
   }
+}
+
+/** One `--json` event line: `{"event": …, "time": …, …fields}`. */
+export function eventLine(event: string, fields: Record<string, unknown>): string {
+  return `${JSON.stringify({ event, time: new Date().toISOString(), ...fields })}\n`;
 }
 
 export function renderBar(label: string, current: number, total: number, finished: boolean): string {

@@ -175,7 +175,7 @@ function lazyClient<Client extends { send(command: never): Promise<unknown> }>(
 ): Pick<Client, 'send'> {
   let client: Promise<Client> | undefined;
   const send = async (command: never) => (await (client ??= create())).send(command);
-  return { send } as Pick<Client, 'send'>;
+  return { send };
 }
 
 export const lazyEcr = (region: string): Pick<ECRClient, 'send'> =>

@@ -9,10 +9,11 @@ import {
   unifiedDiff,
   type PlannedEdit,
   type RewriteRule,
+  type SkippedReference,
   type TargetRule,
 } from '../scan/rewrite.ts';
 import { hasRisk, scanPaths, type RiskClass, type ScannedReference } from '../scan/scan.ts';
-import { exitCodes, printJson, printLines } from './output.ts';
+import { exitCodes, writeJson, writeLines, type CommandIo, type OutputStream } from './output.ts';
 
 const riskClasses: RiskClass[] = ['docker-hub', 'floating', 'unpinned', 'unresolved', 'any'];
 
@@ -46,7 +47,21 @@ function referenceJson(reference: ScannedReference): Record<string, unknown> {
   };
 }
 
-export async function runScan(paths: string[], flags: ScanFlags): Promise<number> {
+/** What `scan` found; `exitCode` is 1 when a reference is of a `--fail-on` class. */
+export interface ScanOutcome {
+  references: ScannedReference[];
+  filesScanned: number;
+  filesRead: number;
+  exitCode: number;
+}
+
+export async function runScan(paths: string[], flags: ScanFlags, io: CommandIo): Promise<number> {
+  const outcome = await scan(paths, flags);
+  printScan(outcome, flags, io.stdout);
+  return outcome.exitCode;
+}
+
+export async function scan(paths: string[], flags: ScanFlags): Promise<ScanOutcome> {
   const failOn = (flags.failOn ?? []).map((value) => {
     if (!riskClasses.includes(value as RiskClass)) {
       throw new PullsafeError('USAGE', `--fail-on ${value}: not a class`, {
@@ -60,24 +75,27 @@ export async function runScan(paths: string[], flags: ScanFlags): Promise<number
     if (!(await stat(root).catch(() => undefined)))
       throw new PullsafeError('USAGE', `no such file or folder: ${root}`);
   }
-  const result = await scanPaths(roots, allExtractors, { workers: 'auto' });
-  const references = result.references;
-  if (flags.sarif) printJson(toSarif(references));
+  const { references, filesScanned, filesRead } = await scanPaths(roots, allExtractors, { workers: 'auto' });
+  const failing = failOn.some((risk) => references.some((reference) => hasRisk(reference, risk)));
+  return { references, filesScanned, filesRead, exitCode: failing ? exitCodes.findings : exitCodes.ok };
+}
+
+export function printScan(outcome: ScanOutcome, flags: ScanFlags, out: OutputStream): void {
+  const { references } = outcome;
+  if (flags.sarif) writeJson(out, toSarif(references));
   else if (flags.json) {
-    printJson({
+    writeJson(out, {
       references: references.map(referenceJson),
       summary: {
         references: references.length,
         dockerHub: references.filter((reference) => hasRisk(reference, 'docker-hub')).length,
         unresolved: references.filter((reference) => hasRisk(reference, 'unresolved')).length,
         built: references.filter((reference) => reference.kind === 'built').length,
-        filesScanned: result.filesScanned,
-        filesRead: result.filesRead,
+        filesScanned: outcome.filesScanned,
+        filesRead: outcome.filesRead,
       },
     });
-  } else printLines(renderScan(references, result.filesScanned));
-  const failing = failOn.some((risk) => references.some((reference) => hasRisk(reference, risk)));
-  return failing ? exitCodes.findings : exitCodes.ok;
+  } else writeLines(out, renderScan(references, outcome.filesScanned));
 }
 
 function where(reference: ScannedReference): string {
@@ -283,7 +301,24 @@ async function ruleFrom(flags: RewriteFlags): Promise<RewriteRule> {
   return mirrorTarget(flags.toMirror!);
 }
 
-export async function runRewrite(paths: string[], flags: RewriteFlags): Promise<number> {
+/** What `rewrite` changed (or, with --dry-run, would change); `exitCode` is 1 when references were left. */
+export interface RewriteOutcome {
+  dryRun: boolean;
+  /** With --dry-run: a unified diff per file. */
+  diffs: string[];
+  references: number;
+  files: number;
+  skipped: SkippedReference[];
+  exitCode: number;
+}
+
+export async function runRewrite(paths: string[], flags: RewriteFlags, io: CommandIo): Promise<number> {
+  const outcome = await rewrite(paths, flags);
+  printRewrite(outcome, io);
+  return outcome.exitCode;
+}
+
+export async function rewrite(paths: string[], flags: RewriteFlags): Promise<RewriteOutcome> {
   const rule = await ruleFrom(flags);
   const roots = paths.length ? paths : ['.'];
   const result = await scanPaths(roots, allExtractors, { workers: 'auto' });
@@ -293,12 +328,12 @@ export async function runRewrite(paths: string[], flags: RewriteFlags): Promise<
     const key = edit.reference.path;
     byFile.set(key, [...(byFile.get(key) ?? []), edit]);
   }
-  const out: string[] = [];
+  const diffs: string[] = [];
   for (const [path, fileEdits] of byFile) {
     const before = await readFile(path, 'utf8');
     const after = applyEdits(before, fileEdits);
     if (flags.dryRun) {
-      process.stdout.write(unifiedDiff(fileEdits[0]!.reference.file, before, fileEdits));
+      diffs.push(unifiedDiff(fileEdits[0]!.reference.file, before, fileEdits));
       continue;
     }
     const temp = `${path}.pullsafe-${randomBytes(4).toString('hex')}`;
@@ -307,10 +342,22 @@ export async function runRewrite(paths: string[], flags: RewriteFlags): Promise<
     await chmod(temp, mode & 0o7777);
     await rename(temp, path);
   }
-  const verb = flags.dryRun ? 'would rewrite' : 'rewrote';
-  out.push(`${verb} ${edits.length} references in ${byFile.size} files`);
-  for (const skip of skipped)
-    out.push(`left ${where(skip.reference)}  ${skip.reference.text}: ${skip.reason}`);
-  (flags.dryRun ? process.stderr : process.stdout).write(`${out.join('\n')}\n`);
-  return skipped.length ? exitCodes.findings : exitCodes.ok;
+  return {
+    dryRun: !!flags.dryRun,
+    diffs,
+    references: edits.length,
+    files: byFile.size,
+    skipped,
+    exitCode: skipped.length ? exitCodes.findings : exitCodes.ok,
+  };
+}
+
+/** The diffs on stdout; the summary on stdout, or with --dry-run on stderr so that stdout is a patch. */
+export function printRewrite(outcome: RewriteOutcome, io: Pick<CommandIo, 'stdout' | 'stderr'>): void {
+  for (const diff of outcome.diffs) io.stdout.write(diff);
+  const verb = outcome.dryRun ? 'would rewrite' : 'rewrote';
+  const lines = [`${verb} ${outcome.references} references in ${outcome.files} files`];
+  for (const skip of outcome.skipped)
+    lines.push(`left ${where(skip.reference)}  ${skip.reference.text}: ${skip.reason}`);
+  writeLines(outcome.dryRun ? io.stderr : io.stdout, lines);
 }

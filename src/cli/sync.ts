@@ -7,11 +7,18 @@ import {
 } from '../client/index.ts';
 import { loadSyncConfig, targetFor, type SyncPlanEntry } from '../config/sync.ts';
 import { registryApiHost } from '../reference/index.ts';
-import { runSync, type SyncEntry, type SyncImageEvent } from '../copy/sync.ts';
+import { runSync, type SyncEntry, type SyncImageEvent, type SyncSummary } from '../copy/sync.ts';
 import { BlobLocations } from '../copy/blob-locations.ts';
 import { blobLocationsFile, counted } from './copy.ts';
-import { exitCodes, exitOnInterrupt, formatBytes, printLines } from './output.ts';
-import { Progress } from './progress.ts';
+import {
+  exitCodes,
+  exitOnInterrupt,
+  formatBytes,
+  writeLines,
+  type CommandIo,
+  type OutputStream,
+} from './output.ts';
+import { eventLine, Progress } from './progress.ts';
 import { buildCredentials, type ClientFlags } from './registry.ts';
 
 export interface SyncFlags extends ClientFlags {
@@ -22,10 +29,25 @@ export interface SyncFlags extends ClientFlags {
   json?: boolean;
 }
 
-export async function runSyncCommand(
-  flags: SyncFlags,
-  env: Record<string, string | undefined>,
-): Promise<number> {
+/** A finished sync: the run's summary and what it needs to be read. */
+export interface SyncOutcome {
+  summary: SyncSummary;
+  seconds: number;
+  dryRun: boolean;
+  quotaReserve: number;
+  /** 3 when an image failed, or (not for --dry-run) the quota reserve stopped the run. */
+  exitCode: number;
+}
+
+export async function runSyncCommand(flags: SyncFlags, io: CommandIo): Promise<number> {
+  const outcome = await sync(flags, io);
+  printSync(outcome, flags, io);
+  return outcome.exitCode;
+}
+
+/** Runs a mirror file; each image's line (or --json events) and warnings go to `io` as they happen. */
+export async function sync(flags: SyncFlags, io: CommandIo): Promise<SyncOutcome> {
+  const { env } = io;
   const config = await loadSyncConfig(flags.file, {
     ...(flags.dest !== undefined ? { dest: flags.dest } : {}),
     ...(flags.scoped ? { scoped: true } : {}),
@@ -62,13 +84,14 @@ export async function runSyncCommand(
     credentials,
     transport: { plainHttp: flags.plainHttp ?? [], insecure },
   });
-  const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
-  for (const warning of config.warnings) process.stderr.write(`warning: ${warning}\n`);
+  const progress = new Progress(Progress.detect({ json: !!flags.json, stream: io.stderr, ci: !!env.CI }), io);
+  for (const warning of config.warnings) io.stderr.write(`warning: ${warning}\n`);
 
   const started = Date.now();
   const interruptible = exitOnInterrupt(
     'images copied so far stay and nothing partial is visible: run the same command again to finish',
     !!flags.json,
+    io,
   );
   const blobLocations = flags.dryRun ? undefined : await BlobLocations.open({ file: blobLocationsFile(env) });
   try {
@@ -79,40 +102,54 @@ export async function runSyncCommand(
       concurrency: config.concurrency,
       dryRun: !!flags.dryRun,
       ...(blobLocations ? { blobLocations } : {}),
-      onImage: (event) => report(progress, event, !!flags.json),
+      onImage: (event) => report(progress, event, !!flags.json, io.stdout),
       onCopyEvent: (image, event) => progress.copyEvent(image, event),
     });
     progress.clear();
-    const seconds = (Date.now() - started) / 1000;
-    if (flags.json) {
-      progress.emit('summary', { ...summary, seconds });
-    } else {
-      for (const warning of summary.warnings) process.stderr.write(`warning: ${warning}\n`);
-      const parts = flags.dryRun
-        ? [`${summary.wouldCopy} would be copied`, `${summary.upToDate} up to date`]
-        : [`${summary.copied} copied`, `${summary.upToDate} up to date`];
-      if (summary.failed) parts.push(`${summary.failed} failed`);
-      if (summary.deferred) parts.push(`${summary.deferred} deferred`);
-      const lines = [
-        `${counted(summary.images, 'image')}: ${parts.join(', ')}; ${formatBytes(summary.bytesCopied)} in ${counted(summary.blobsCopied, 'blob')}, ${seconds.toFixed(1)} s`,
-      ];
-      for (const [registry, quota] of Object.entries(summary.quotas)) {
-        lines.push(`pull quota of ${registry}: ${describeRateLimit(quota)}`);
-      }
-      if (summary.stoppedForQuota) {
-        lines.push(
-          `stopped before a pull quota fell below the reserve (${config.quotaReserve}); run the same command after the window to finish`,
-        );
-      }
-      printLines(lines);
-    }
-    if (flags.dryRun) return summary.failed ? exitCodes.upstream : exitCodes.ok;
-    return summary.failed || summary.stoppedForQuota ? exitCodes.upstream : exitCodes.ok;
+    const failed = summary.failed > 0 || (!flags.dryRun && summary.stoppedForQuota);
+    return {
+      summary,
+      seconds: (Date.now() - started) / 1000,
+      dryRun: !!flags.dryRun,
+      quotaReserve: config.quotaReserve,
+      exitCode: failed ? exitCodes.upstream : exitCodes.ok,
+    };
   } finally {
     interruptible();
     await blobLocations?.save();
     await client.close();
   }
+}
+
+/** The summary: a last `summary` event with --json, else the run's warnings (stderr) and a few lines. */
+export function printSync(
+  outcome: SyncOutcome,
+  flags: { json?: boolean },
+  io: Pick<CommandIo, 'stdout' | 'stderr'>,
+): void {
+  const { summary, seconds } = outcome;
+  if (flags.json) {
+    io.stdout.write(eventLine('summary', { ...summary, seconds }));
+    return;
+  }
+  for (const warning of summary.warnings) io.stderr.write(`warning: ${warning}\n`);
+  const parts = outcome.dryRun
+    ? [`${summary.wouldCopy} would be copied`, `${summary.upToDate} up to date`]
+    : [`${summary.copied} copied`, `${summary.upToDate} up to date`];
+  if (summary.failed) parts.push(`${summary.failed} failed`);
+  if (summary.deferred) parts.push(`${summary.deferred} deferred`);
+  const lines = [
+    `${counted(summary.images, 'image')}: ${parts.join(', ')}; ${formatBytes(summary.bytesCopied)} in ${counted(summary.blobsCopied, 'blob')}, ${seconds.toFixed(1)} s`,
+  ];
+  for (const [registry, quota] of Object.entries(summary.quotas)) {
+    lines.push(`pull quota of ${registry}: ${describeRateLimit(quota)}`);
+  }
+  if (summary.stoppedForQuota) {
+    lines.push(
+      `stopped before a pull quota fell below the reserve (${outcome.quotaReserve}); run the same command after the window to finish`,
+    );
+  }
+  writeLines(io.stdout, lines);
 }
 
 /** The registry an entry's images go to (the template's, whatever the tag); undefined for a bad template, which runSync reports. */
@@ -124,7 +161,8 @@ function targetRegistry(entry: SyncPlanEntry): string | undefined {
   }
 }
 
-function report(progress: Progress, event: SyncImageEvent, json: boolean): void {
+/** One image's line as it finishes (a JSON `image` event with --json). */
+function report(progress: Progress, event: SyncImageEvent, json: boolean, out: OutputStream): void {
   if (event.status === 'started') {
     progress.imageStart(event.source);
     return;
@@ -138,29 +176,27 @@ function report(progress: Progress, event: SyncImageEvent, json: boolean): void 
   const arrow = event.target ? ` → ${event.target}` : '';
   switch (event.status) {
     case 'copied':
-      process.stdout.write(
+      out.write(
         `copied     ${event.source}${arrow} (${counted(event.result?.blobsCopied ?? 0, 'blob')}, ${formatBytes(event.result?.bytesCopied ?? 0)})\n`,
       );
       if (event.result?.digestChanged) {
-        process.stdout.write(
+        out.write(
           `           note: the platform filter changed the digest: source ${event.result.sourceDigest}, target ${event.result.targetDigest}\n`,
         );
       }
       break;
     case 'up-to-date':
-      process.stdout.write(`up to date ${event.source}${arrow}\n`);
+      out.write(`up to date ${event.source}${arrow}\n`);
       break;
     case 'would-copy':
-      process.stdout.write(`would copy ${event.source}${arrow}${event.note ? ` (${event.note})` : ''}\n`);
+      out.write(`would copy ${event.source}${arrow}${event.note ? ` (${event.note})` : ''}\n`);
       break;
     case 'deferred':
-      process.stdout.write(`deferred   ${event.source}${arrow} (quota reserve)\n`);
+      out.write(`deferred   ${event.source}${arrow} (quota reserve)\n`);
       break;
     case 'failed':
-      process.stdout.write(
-        `failed     ${event.source}${arrow}: ${event.error?.message ?? 'unknown error'}\n`,
-      );
-      if (event.error?.hint) process.stdout.write(`           hint: ${event.error.hint}\n`);
+      out.write(`failed     ${event.source}${arrow}: ${event.error?.message ?? 'unknown error'}\n`);
+      if (event.error?.hint) out.write(`           hint: ${event.error.hint}\n`);
       break;
   }
 }

@@ -4,10 +4,17 @@ import { loadSyncConfig } from '../config/sync.ts';
 import { upstreamNamespace } from '../config/serve.ts';
 import { PullsafeError } from '../errors/index.ts';
 import { parsePlatform } from '../copy/filters.ts';
-import { readCacheStatus, runWarm, type WarmImageEvent } from '../copy/warm.ts';
+import { readCacheStatus, runWarm, type WarmImageEvent, type WarmSummary } from '../copy/warm.ts';
 import { counted } from './copy.ts';
-import { exitCodes, exitOnInterrupt, formatBytes, printLines } from './output.ts';
-import { Progress } from './progress.ts';
+import {
+  exitCodes,
+  exitOnInterrupt,
+  formatBytes,
+  writeLines,
+  type CommandIo,
+  type OutputStream,
+} from './output.ts';
+import { eventLine, Progress } from './progress.ts';
 import { buildCredentials } from './registry.ts';
 
 export interface WarmFlags {
@@ -22,10 +29,24 @@ export interface WarmFlags {
   json?: boolean;
 }
 
-export async function runWarmCommand(
-  flags: WarmFlags,
-  env: Record<string, string | undefined>,
-): Promise<number> {
+/** A finished warm-up: the run's summary and the reserve it kept. */
+export interface WarmOutcome {
+  summary: WarmSummary;
+  seconds: number;
+  quotaReserve: number;
+  /** 3 when an image failed or was deferred, or the quota reserve stopped the run. */
+  exitCode: number;
+}
+
+export async function runWarmCommand(flags: WarmFlags, io: CommandIo): Promise<number> {
+  const outcome = await warm(flags, io);
+  printWarm(outcome, flags, io);
+  return outcome.exitCode;
+}
+
+/** Pulls a mirror file's images through the cache; each image's line and warnings go to `io` as they happen. */
+export async function warm(flags: WarmFlags, io: CommandIo): Promise<WarmOutcome> {
+  const { env } = io;
   const endpoint = parseEndpoint(flags.endpoint);
   if (flags.tlsVerify === false && endpoint.plain) {
     throw new PullsafeError(
@@ -53,18 +74,19 @@ export async function runWarmCommand(
       retry: { maxRetryAfterMs: 0 },
     },
   });
-  const progress = new Progress(Progress.detect({ json: !!flags.json, ci: !!env.CI }));
-  for (const warning of config.warnings) process.stderr.write(`warning: ${warning}\n`);
+  const progress = new Progress(Progress.detect({ json: !!flags.json, stream: io.stderr, ci: !!env.CI }), io);
+  for (const warning of config.warnings) io.stderr.write(`warning: ${warning}\n`);
 
   const started = Date.now();
   const interruptible = exitOnInterrupt(
     'what was pulled stays in the cache: run the same command again to finish',
     !!flags.json,
+    io,
   );
   try {
     const status = await readCacheStatus(client, endpoint.host, credentials);
     if ('problem' in status) {
-      process.stderr.write(
+      io.stderr.write(
         `warning: ${status.problem}: registries the cache does not proxy show as 404s, and the pull quota is learnt from the first manifest\n`,
       );
     }
@@ -78,36 +100,50 @@ export async function runWarmCommand(
         images: imageConcurrency ?? config.concurrency.images,
         blobs: blobConcurrency ?? config.concurrency.blobs,
       },
-      onImage: (event) => report(progress, event, !!flags.json),
+      onImage: (event) => report(progress, event, !!flags.json, io.stdout),
       onBlobEvent: (image, event) => progress.copyEvent(image, event),
     });
     progress.clear();
-    const seconds = (Date.now() - started) / 1000;
-    if (flags.json) {
-      progress.emit('summary', { ...summary, seconds });
-    } else {
-      for (const warning of summary.warnings) process.stderr.write(`warning: ${warning}\n`);
-      const parts = [`${summary.warmed} warmed`, `${summary.cached} already cached`];
-      if (summary.failed) parts.push(`${summary.failed} failed`);
-      if (summary.deferred) parts.push(`${summary.deferred} deferred`);
-      const lines = [
-        `${counted(summary.images, 'image')}: ${parts.join(', ')}; ${formatBytes(summary.bytesPulled)} pulled in ${counted(summary.blobsPulled, 'blob')} (${formatBytes(summary.bytesFetched)} fetched by the cache), ${seconds.toFixed(1)} s`,
-      ];
-      for (const [registry, quota] of Object.entries(summary.quotas)) {
-        lines.push(`pull quota of ${registry} (as the cache saw it): ${describeRateLimit(quota)}`);
-      }
-      if (summary.stoppedForQuota) {
-        lines.push(
-          `stopped before a pull quota fell below the reserve (${reserve ?? config.quotaReserve}); run the same command after the window to finish`,
-        );
-      }
-      printLines(lines);
-    }
-    return summary.failed || summary.deferred || summary.stoppedForQuota ? exitCodes.upstream : exitCodes.ok;
+    const unfinished = summary.failed || summary.deferred || summary.stoppedForQuota;
+    return {
+      summary,
+      seconds: (Date.now() - started) / 1000,
+      quotaReserve: reserve ?? config.quotaReserve,
+      exitCode: unfinished ? exitCodes.upstream : exitCodes.ok,
+    };
   } finally {
     interruptible();
     await client.close();
   }
+}
+
+/** The summary: a last `summary` event with --json, else the run's warnings (stderr) and a few lines. */
+export function printWarm(
+  outcome: WarmOutcome,
+  flags: { json?: boolean },
+  io: Pick<CommandIo, 'stdout' | 'stderr'>,
+): void {
+  const { summary, seconds } = outcome;
+  if (flags.json) {
+    io.stdout.write(eventLine('summary', { ...summary, seconds }));
+    return;
+  }
+  for (const warning of summary.warnings) io.stderr.write(`warning: ${warning}\n`);
+  const parts = [`${summary.warmed} warmed`, `${summary.cached} already cached`];
+  if (summary.failed) parts.push(`${summary.failed} failed`);
+  if (summary.deferred) parts.push(`${summary.deferred} deferred`);
+  const lines = [
+    `${counted(summary.images, 'image')}: ${parts.join(', ')}; ${formatBytes(summary.bytesPulled)} pulled in ${counted(summary.blobsPulled, 'blob')} (${formatBytes(summary.bytesFetched)} fetched by the cache), ${seconds.toFixed(1)} s`,
+  ];
+  for (const [registry, quota] of Object.entries(summary.quotas)) {
+    lines.push(`pull quota of ${registry} (as the cache saw it): ${describeRateLimit(quota)}`);
+  }
+  if (summary.stoppedForQuota) {
+    lines.push(
+      `stopped before a pull quota fell below the reserve (${outcome.quotaReserve}); run the same command after the window to finish`,
+    );
+  }
+  writeLines(io.stdout, lines);
 }
 
 /** `http[s]://host[:port]`, nothing else: the cache's API is at `/v2/` of that origin. */
@@ -144,7 +180,8 @@ function parseCount(value: string | undefined, flag: string, min: number, max: n
   return count;
 }
 
-function report(progress: Progress, event: WarmImageEvent, json: boolean): void {
+/** One image's line as it finishes (a JSON `image` event with --json). */
+function report(progress: Progress, event: WarmImageEvent, json: boolean, out: OutputStream): void {
   if (event.status === 'started') {
     progress.imageStart(event.image);
     return;
@@ -161,21 +198,21 @@ function report(progress: Progress, event: WarmImageEvent, json: boolean): void 
     : '';
   switch (event.status) {
     case 'warmed':
-      process.stdout.write(
+      out.write(
         `warmed     ${event.image} (${pulled}; the cache fetched ${formatBytes(result?.bytesFetched ?? 0)})\n`,
       );
       break;
     case 'cached':
-      process.stdout.write(`cached     ${event.image} (${pulled}, all from the cache)\n`);
+      out.write(`cached     ${event.image} (${pulled}, all from the cache)\n`);
       break;
     case 'deferred':
-      process.stdout.write(
+      out.write(
         `deferred   ${event.image} (${event.error?.code === 'RATE_LIMITED' ? "the cache answered 429: its upstream's quota is spent" : 'quota reserve'})\n`,
       );
       break;
     case 'failed':
-      process.stdout.write(`failed     ${event.image}: ${event.error?.message ?? 'unknown error'}\n`);
-      if (event.error?.hint) process.stdout.write(`           hint: ${event.error.hint}\n`);
+      out.write(`failed     ${event.image}: ${event.error?.message ?? 'unknown error'}\n`);
+      if (event.error?.hint) out.write(`           hint: ${event.error.hint}\n`);
       break;
   }
 }

@@ -140,7 +140,7 @@ describe('clientConfig', () => {
       'docker',
     );
     assert.deepEqual(
-      docker.files.map((file) => [file.outPath, file.installPath, JSON.parse(file.content)]),
+      docker.files.map((file) => [file.outPath, file.installPath, JSON.parse(file.content) as unknown]),
       [['daemon.json', '/etc/docker/daemon.json', { 'registry-mirrors': ['http://10.0.0.5:5000'] }]],
     );
     const notes = docker.notes.join('\n');
