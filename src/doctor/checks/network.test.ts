@@ -13,7 +13,10 @@ import type {
   VpcEndpoint,
 } from '@aws-sdk/client-ec2';
 import type { Facts, Finding, Lookup, Needs, NetworkFacts } from '../types.ts';
-import { naclDenials, networkCheck, routeOut, routeTableForSubnet, securityGroupsAllow } from './network.ts';
+import { networkCheck } from './network.ts';
+import { naclDenials } from './network/nacl.ts';
+import { routeOut, routeTableForSubnet } from './network/routes.ts';
+import { securityGroupsAllow } from './network/security-groups.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // A small builder of EC2 answers, shaped as DescribeVpcs, DescribeSubnets, DescribeRouteTables,
