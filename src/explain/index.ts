@@ -1,11 +1,5 @@
-export {
-  explain,
-  type Cause,
-  type Confidence,
-  type EvidenceValue,
-  type ExplainOptions,
-  type ExplainResult,
-} from './explain.ts';
+export { explain, type ExplainOptions, type ExplainResult } from './explain.ts';
+export type { Cause, Confidence, EvidenceValue } from './cause.ts';
 export { catalogue, causeIds, isCauseId, type CatalogueEntry, type CauseId } from './catalogue.ts';
 export { readMessage, type DeniedBy, type Extracted, type ReadMessage } from './evidence.ts';
 export {
