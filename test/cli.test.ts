@@ -5,11 +5,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliPath, runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
+import { cliPath, runCli, runCliInProcess, startServeProcess, type ServeProcess } from './helpers/cli.ts';
 import { spawn, spawnSync } from 'node:child_process';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -98,6 +98,40 @@ describe('command line usage', () => {
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.ok(result.stderr.length > 0);
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
+  it('gives the same output and exit code in process as in a process of its own', async () => {
+    // Other test files run most commands in process: this is what makes that a faithful stand-in.
+    const project = join(folder, 'same-project');
+    await mkdir(project);
+    await writeFile(
+      join(project, 'Dockerfile'),
+      'FROM nginx:1.27\nFROM ghcr.io/org/app@sha256:' + 'a'.repeat(64) + '\n',
+    );
+    for (const args of [
+      ['--help'],
+      ['--version'],
+      ['help', 'copy'],
+      ['sync', '--help'],
+      ['no-such-command'],
+      ['scan', '--frob'],
+      ['copy', 'only-one'],
+      ['copy', '--plain-http', 'http://x', 'a', 'b'],
+      ['copy', '--src-tls-verify=maybe', 'a', 'b'],
+      ['inspect', '--raw', '--json', 'x'],
+      ['scan', project],
+      ['scan', '--json', project],
+      ['scan', '--fail-on', 'docker-hub', project],
+      ['rewrite', '--dry-run', '--to-ecr-public', project],
+      ['explain', 'toomanyrequests: You have reached your pull rate limit.'],
+      ['explain', '--json', 'something odd'],
+      ['explain'],
+      ['client-config', '--endpoint', 'https://cache.example.com', '--proxy', 'docker.io'],
+      ['gc', '--storage', join(folder, 'missing')],
+    ]) {
+      const [child, inProcess] = [await runCli(args), await runCliInProcess(args)];
+      assert.deepEqual(inProcess, child, `pullsafe ${args.join(' ')}`);
     }
   });
 

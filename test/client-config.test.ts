@@ -1,5 +1,5 @@
 /**
- * `pullsafe client-config` as a user runs it: printed and written files agree, bad input exits 2 with a hint,
+ * `pullsafe client-config` as a user runs it (in this process): printed and written files agree, bad input exits 2 with a hint,
  * and the registries.conf it writes takes skopeo (containers/image, as podman and CRI-O) through the cache.
  * containerd's hosts.toml is checked by test/cache-containerd.test.ts.
  */
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
-import { runCli, startServeProcess, type CliResult } from './helpers/cli.ts';
+import { runCliInProcess, startServeProcess, type CliResult } from './helpers/cli.ts';
 import { startFakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage } from './helpers/fixtures.ts';
 import { skopeoOk } from './helpers/peers.ts';
@@ -42,14 +42,14 @@ function assertUsageError(result: CliResult, message: RegExp): void {
 describe('pullsafe client-config', () => {
   it('prints every runtime for the --proxy upstreams; --out writes the same files', async () => {
     const args = ['client-config', '--endpoint', 'https://cache.example.com', '--proxy', 'docker.io'];
-    const printed = await runCli([...args, '--proxy', 'ghcr.io=https://ghcr.io']);
+    const printed = await runCliInProcess([...args, '--proxy', 'ghcr.io=https://ghcr.io']);
     assert.equal(printed.code, 0, printed.stderr);
     for (const title of ['== containerd', '== Docker', '== podman', '== ECS on Fargate']) {
       assert.ok(printed.stdout.includes(title), title);
     }
 
     const out = join(folder, 'out');
-    const written = await runCli([...args, '--proxy', 'ghcr.io=https://ghcr.io', '--out', out]);
+    const written = await runCliInProcess([...args, '--proxy', 'ghcr.io=https://ghcr.io', '--out', out]);
     assert.equal(written.code, 0, written.stderr);
     const files = await filesUnder(out);
     assert.deepEqual(Object.keys(files).sort(), [
@@ -84,7 +84,7 @@ describe('pullsafe client-config', () => {
       config,
       'proxy:\n  upstreams:\n    - name: quay.io\n      url: https://quay.example.net\n      prefixes: [quay]\n',
     );
-    const fromFlag = await runCli([
+    const fromFlag = await runCliInProcess([
       'client-config',
       '--endpoint',
       'http://10.0.0.5:5000',
@@ -104,7 +104,7 @@ describe('pullsafe client-config', () => {
     assert.doesNotMatch(fromFlag.stdout, /== Docker|== podman|== ECS/);
 
     // serve's other variables say nothing about clients: a bad one does not stop client-config.
-    const fromEnv = await runCli(
+    const fromEnv = await runCliInProcess(
       ['client-config', '--endpoint', 'http://10.0.0.5:5000', '--runtime', 'podman'],
       {
         env: {
@@ -120,39 +120,45 @@ describe('pullsafe client-config', () => {
 
   it('exits 2 with a message and a hint on bad input', async () => {
     const base = ['client-config', '--proxy', 'docker.io'];
-    assertUsageError(await runCli(base), /required option '--endpoint <url>' not specified/);
+    assertUsageError(await runCliInProcess(base), /required option '--endpoint <url>' not specified/);
     assertUsageError(
-      await runCli([...base, '--endpoint', 'cache.example.com:5000']),
+      await runCliInProcess([...base, '--endpoint', 'cache.example.com:5000']),
       /pullsafe: --endpoint cache\.example\.com:5000: give the scheme.*\nhint: for example --endpoint https:/,
     );
     assertUsageError(
-      await runCli([...base, '--endpoint', 'https://cache/v2']),
+      await runCliInProcess([...base, '--endpoint', 'https://cache/v2']),
       /no path, query or credentials/,
     );
     assertUsageError(
-      await runCli(['client-config', '--endpoint', 'https://cache.example.com']),
+      await runCliInProcess(['client-config', '--endpoint', 'https://cache.example.com']),
       /the cache has no upstreams.*\nhint: give --proxy NAME\[=URL\]/,
     );
     assertUsageError(
-      await runCli([...base, '--endpoint', 'https://cache', '--proxy', 'Docker.IO=x']),
+      await runCliInProcess([...base, '--endpoint', 'https://cache', '--proxy', 'Docker.IO=x']),
       /--proxy Docker\.IO=x: expected NAME or NAME=URL/,
     );
     assertUsageError(
-      await runCli([...base, '--endpoint', 'https://cache', '--proxy', 'ghcr.io=http://ghcr.io']),
+      await runCliInProcess([...base, '--endpoint', 'https://cache', '--proxy', 'ghcr.io=http://ghcr.io']),
       /only https:\/\/ \(http:\/\/ for a loopback address\)/,
     );
     assertUsageError(
-      await runCli([...base, '--endpoint', 'https://cache', '--runtime', 'kubernetes']),
+      await runCliInProcess([...base, '--endpoint', 'https://cache', '--runtime', 'kubernetes']),
       /argument 'kubernetes' is invalid\. Allowed choices are containerd, docker, podman, ecs, all/,
     );
     assertUsageError(
-      await runCli([...base, '--endpoint', 'https://cache', '--config', join(folder, 'missing.yaml')]),
+      await runCliInProcess([
+        ...base,
+        '--endpoint',
+        'https://cache',
+        '--config',
+        join(folder, 'missing.yaml'),
+      ]),
       /cannot read config file .*missing\.yaml.*\nhint: /,
     );
     const blocker = join(folder, 'a-file');
     await writeFile(blocker, 'not a folder');
     assertUsageError(
-      await runCli([...base, '--endpoint', 'https://cache', '--out', join(blocker, 'out')]),
+      await runCliInProcess([...base, '--endpoint', 'https://cache', '--out', join(blocker, 'out')]),
       /--out .*a-file\/out: cannot write .*\(ENOTDIR\)\nhint: give a folder/,
     );
   });
@@ -179,7 +185,7 @@ describe('pullsafe client-config', () => {
       hub.addManifest('library/demo', '1.0', image.index.mediaType, image.index.bytes);
 
       const out = join(folder, 'podman-config');
-      const written = await runCli([
+      const written = await runCliInProcess([
         'client-config',
         '--endpoint',
         serve.url,

@@ -1,13 +1,15 @@
 /**
  * `pullsafe copy`, `sync`, `inspect` and `ratelimit` as users run them, against a Docker-Hub-like fake
- * upstream (token auth, quota headers, faults), pullsafe, CNCF distribution and skopeo.
+ * upstream (token auth, quota headers, faults), pullsafe, CNCF distribution and skopeo. Commands run in
+ * this process (the whole program, arguments to exit code); a kill, Ctrl-C and the AWS SDK's environment
+ * take a process of their own.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { cliPath, noCacheHome, runCli } from './helpers/cli.ts';
+import { cliPath, noCacheHome, runCli, runCliInProcess } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage, pushImage, type TestImage } from './helpers/fixtures.ts';
 import { sha256 } from './helpers/http.ts';
@@ -72,7 +74,11 @@ describe('pullsafe copy', () => {
   after(async () => distribution?.stop());
 
   it('produces the same digests as skopeo copy --all, and a re-run moves nothing', async () => {
-    const ours = await runCli(['copy', `${distribution.host}/library/app:v1`, `${target}/ours/app:v1`]);
+    const ours = await runCliInProcess([
+      'copy',
+      `${distribution.host}/library/app:v1`,
+      `${target}/ours/app:v1`,
+    ]);
     assert.equal(ours.code, 0, ours.stderr);
     assert.match(ours.stdout, /6 blobs copied/);
     await skopeoOk([
@@ -93,14 +99,23 @@ describe('pullsafe copy', () => {
     }
 
     const uploads = pullsafe.metrics.uploadsStarted;
-    const again = await runCli(['copy', `${distribution.host}/library/app:v1`, `${target}/ours/app:v1`]);
+    const again = await runCliInProcess([
+      'copy',
+      `${distribution.host}/library/app:v1`,
+      `${target}/ours/app:v1`,
+    ]);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /up to date/);
     assert.equal(pullsafe.metrics.uploadsStarted, uploads, 'nothing uploaded on the second run');
   });
 
   it('mounts across repositories of the same registry instead of copying bytes', async () => {
-    const result = await runCli(['copy', `${target}/ours/app:v1`, `${target}/mounted/app:v1`, '--json']);
+    const result = await runCliInProcess([
+      'copy',
+      `${target}/ours/app:v1`,
+      `${target}/mounted/app:v1`,
+      '--json',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const summary = result.stdout
       .trim()
@@ -113,7 +128,7 @@ describe('pullsafe copy', () => {
   });
 
   it('--platform keeps one platform and says the digest changed', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--platform',
       'linux/arm64',
@@ -129,16 +144,16 @@ describe('pullsafe copy', () => {
 
   it('copies to an OCI layout and back, byte-exact; skopeo reads the OCI-format layout', async () => {
     const layout = join(work, 'layout');
-    const out = await runCli(['copy', `${target}/ours/app:v1`, `oci:${layout}:v1`]);
+    const out = await runCliInProcess(['copy', `${target}/ours/app:v1`, `oci:${layout}:v1`]);
     assert.equal(out.code, 0, out.stderr);
-    const back = await runCli(['copy', `oci:${layout}:v1`, `${target}/from-layout/app`]);
+    const back = await runCliInProcess(['copy', `oci:${layout}:v1`, `${target}/from-layout/app`]);
     assert.equal(back.code, 0, back.stderr);
     assert.equal(await rawDigest(`docker://${target}/from-layout/app:v1`), image.index.digest);
 
     const ociImage = await makeImage({ format: 'oci', platforms: PLATFORMS, seed: 'layout-oci' });
     await pushImage(pullsafe.url, 'oci/app', 'v2', ociImage);
     const ociLayout = join(work, 'oci-layout');
-    assert.equal((await runCli(['copy', `${target}/oci/app:v2`, `oci:${ociLayout}:v2`])).code, 0);
+    assert.equal((await runCliInProcess(['copy', `${target}/oci/app:v2`, `oci:${ociLayout}:v2`])).code, 0);
     assert.equal(await rawDigest(`oci:${ociLayout}:v2`), ociImage.index.digest);
     await skopeoOk([
       'copy',
@@ -151,28 +166,32 @@ describe('pullsafe copy', () => {
   });
 
   it('inspect shows platforms, and --raw the exact bytes', async () => {
-    const shown = await runCli(['inspect', `${target}/ours/app:v1`]);
+    const shown = await runCliInProcess(['inspect', `${target}/ours/app:v1`]);
     assert.equal(shown.code, 0);
     assert.match(shown.stdout, /linux\/amd64/);
     assert.match(shown.stdout, /linux\/arm64\/v8/);
-    const raw = await runCli(['inspect', '--raw', `${target}/ours/app:v1`]);
+    const raw = await runCliInProcess(['inspect', '--raw', `${target}/ours/app:v1`]);
     assert.equal(raw.stdout, image.index.bytes.toString('utf8'));
-    const json = await runCli(['inspect', '--json', `${target}/ours/app@${image.manifests[0]!.digest}`]);
+    const json = await runCliInProcess([
+      'inspect',
+      '--json',
+      `${target}/ours/app@${image.manifests[0]!.digest}`,
+    ]);
     const report = JSON.parse(json.stdout) as { architecture: string; created: string; layers: unknown[] };
     assert.equal(report.architecture, 'amd64');
     assert.equal(report.layers.length, 2);
   });
 
   it('fails clearly on bad input and missing images', async () => {
-    const bad = await runCli(['copy', 'Not/A/Valid:Ref', `${target}/x/y`]);
+    const bad = await runCliInProcess(['copy', 'Not/A/Valid:Ref', `${target}/x/y`]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /pullsafe: /);
-    const missing = await runCli(['copy', `${target}/no/such:tag`, `${target}/x/y:tag`]);
+    const missing = await runCliInProcess(['copy', `${target}/no/such:tag`, `${target}/x/y:tag`]);
     assert.equal(missing.code, 3, missing.stderr);
     assert.match(missing.stderr, new RegExp(target.replace(/\./g, '\\.')));
     assert.match(missing.stderr, /404/);
     assert.doesNotMatch(missing.stderr, /\n\s+at /);
-    const platform = await runCli([
+    const platform = await runCliInProcess([
       'copy',
       '--platform',
       'plan9',
@@ -198,7 +217,7 @@ describe('copy from a Docker-Hub-like upstream', () => {
   it('uses one token per scope, follows CDN redirects without Authorization, survives 429 and 503', async () => {
     upstream.inject({ match: { kind: 'manifest', method: 'GET' }, action: { status: 429, retryAfter: 1 } });
     upstream.inject({ match: { kind: 'blob', server: 'cdn' }, action: { status: 503 } });
-    const result = await runCli(['copy', `${upstream.host}/library/app:v1`, `${target}/hub/app:v1`]);
+    const result = await runCliInProcess(['copy', `${upstream.host}/library/app:v1`, `${target}/hub/app:v1`]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await rawDigest(`docker://${target}/hub/app:v1`), image.index.digest);
     const cdn = upstream.requests.filter((request) => request.server === 'cdn');
@@ -217,7 +236,11 @@ describe('copy from a Docker-Hub-like upstream', () => {
       times: 10,
       action: 'wrong-digest',
     });
-    const result = await runCli(['copy', `${upstream.host}/library/app:v1`, `${target}/poisoned/app:v1`]);
+    const result = await runCliInProcess([
+      'copy',
+      `${upstream.host}/library/app:v1`,
+      `${target}/poisoned/app:v1`,
+    ]);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, new RegExp(layer.digest));
     const head = await fetch(`${pullsafe.url}/v2/poisoned/app/blobs/${layer.digest}`, { method: 'HEAD' });
@@ -236,7 +259,7 @@ describe('copy from a Docker-Hub-like upstream', () => {
         times: 1,
         action: 'wrong-digest',
       });
-      const result = await runCli([
+      const result = await runCliInProcess([
         'copy',
         '--json',
         `${own.host}/library/app:v1`,
@@ -265,7 +288,7 @@ describe('copy from a Docker-Hub-like upstream', () => {
 
   it('ratelimit reads the quota with HEAD requests only', async () => {
     const before = upstream.count((request) => request.kind === 'manifest' && request.method === 'GET');
-    const result = await runCli(['ratelimit', `${upstream.host}/library/app:v1`, '--json']);
+    const result = await runCliInProcess(['ratelimit', `${upstream.host}/library/app:v1`, '--json']);
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout) as {
       results: { who: string; rateLimit: { limit: number; remaining: number; windowSeconds: number } }[];
@@ -308,7 +331,7 @@ describe('pullsafe sync', () => {
     ]);
     // Room for one image's three manifest GETs (index + two platforms), then the reserve.
     upstream.setRateLimitRemaining('127.0.0.1', 14);
-    const first = await runCli(['sync', '-f', file]);
+    const first = await runCliInProcess(['sync', '-f', file]);
     assert.equal(first.code, 3, first.stdout + first.stderr);
     assert.match(first.stdout, /deferred/);
     assert.match(first.stdout, /stopped before a pull quota fell below the reserve/);
@@ -317,7 +340,7 @@ describe('pullsafe sync', () => {
 
     const blobGets = upstream.count((request) => request.kind === 'blob' && request.method === 'GET');
     upstream.setRateLimitRemaining('127.0.0.1', 100);
-    const second = await runCli(['sync', '-f', file]);
+    const second = await runCliInProcess(['sync', '-f', file]);
     assert.equal(second.code, 0, second.stdout + second.stderr);
     assert.equal((second.stdout.match(/^up to date /gm) ?? []).length, copiedFirst);
     assert.equal((second.stdout.match(/^copied /gm) ?? []).length, 3 - copiedFirst);
@@ -350,7 +373,7 @@ describe('pullsafe sync', () => {
     const manifestGets = () =>
       upstream.count((request) => request.method === 'GET' && request.path.includes('/manifests/'));
     const before = manifestGets();
-    const result = await runCli(['sync', '-f', file]);
+    const result = await runCliInProcess(['sync', '-f', file]);
     assert.equal(result.code, 3, result.stdout + result.stderr);
     assert.equal(manifestGets() - before, 0, 'no manifest GET spent below the reserve');
     assert.equal((result.stdout.match(/^deferred /gm) ?? []).length, 5, result.stdout);
@@ -359,7 +382,7 @@ describe('pullsafe sync', () => {
     // Above the reserve, concurrent images share one count: the run stops at the reserve, not below it.
     upstream.setRateLimitRemaining('127.0.0.1', 12);
     const spent = manifestGets();
-    const partial = await runCli(['sync', '-f', file]);
+    const partial = await runCliInProcess(['sync', '-f', file]);
     assert.equal(partial.code, 3, partial.stdout + partial.stderr);
     assert.ok(manifestGets() - spent <= 12 - 5, `manifest GETs: ${manifestGets() - spent}`);
     upstream.setRateLimitRemaining('127.0.0.1', 100);
@@ -389,14 +412,14 @@ describe('pullsafe sync', () => {
         wide.count((request) => request.kind === 'manifest' && request.method === 'GET');
       // Each image costs 4 GETs (an index and 3 platforms): 6 left above a reserve of 2 pays for one.
       wide.setRateLimitRemaining('127.0.0.1', 6);
-      const first = await runCli(['sync', '-f', file]);
+      const first = await runCliInProcess(['sync', '-f', file]);
       assert.equal(first.code, 3, first.stdout + first.stderr);
       assert.equal((first.stdout.match(/^copied /gm) ?? []).length, 1, first.stdout);
       assert.equal((first.stdout.match(/^deferred /gm) ?? []).length, 2, first.stdout);
       assert.equal(manifestGets(), 4, 'only the copied image spent GETs');
 
       wide.setRateLimitRemaining('127.0.0.1', 100);
-      const second = await runCli(['sync', '-f', file]);
+      const second = await runCliInProcess(['sync', '-f', file]);
       assert.equal(second.code, 0, second.stdout + second.stderr);
       assert.equal((second.stdout.match(/^copied /gm) ?? []).length, 2, second.stdout);
       assert.equal((second.stdout.match(/^up to date /gm) ?? []).length, 1, second.stdout);
@@ -422,7 +445,7 @@ describe('pullsafe sync', () => {
         times: 100,
         action: { status: 429, retryAfter: 0 },
       });
-      const result = await runCli(['sync', '-f', file]);
+      const result = await runCliInProcess(['sync', '-f', file]);
       assert.equal(result.code, 3, result.stdout + result.stderr);
       assert.equal((result.stdout.match(/^deferred /gm) ?? []).length, 2, result.stdout);
       assert.doesNotMatch(result.stdout, /^failed /m);
@@ -462,7 +485,7 @@ describe('pullsafe sync', () => {
     const fetchedBeforeKill =
       upstream.count((request) => request.kind === 'blob' && request.method === 'GET') - before;
     upstream.requests.length = 0;
-    const rerun = await runCli(['sync', '-f', file]);
+    const rerun = await runCliInProcess(['sync', '-f', file]);
     assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
     assert.match(rerun.stdout, /5 images: /);
     assert.ok((rerun.stdout.match(/^up to date /gm) ?? []).length >= 2);
@@ -488,14 +511,14 @@ describe('pullsafe sync', () => {
         '\n',
       ),
     );
-    const dry = await runCli(['sync', '-f', file, '--dest', `${target}/skopeo-style`, '--dry-run']);
+    const dry = await runCliInProcess(['sync', '-f', file, '--dest', `${target}/skopeo-style`, '--dry-run']);
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
     assert.match(dry.stdout, /would copy .* → .*skopeo-style\/tool:2\.0\.0/);
     assert.equal(
       (await fetch(`${pullsafe.url}/v2/skopeo-style/tool/manifests/2.0.0`, { method: 'HEAD' })).status,
       404,
     );
-    const real = await runCli(['sync', '-f', file, '--dest', `${target}/skopeo-style`, '--json']);
+    const real = await runCliInProcess(['sync', '-f', file, '--dest', `${target}/skopeo-style`, '--json']);
     assert.equal(real.code, 0, real.stderr);
     const summary = real.stdout
       .trim()
@@ -555,7 +578,7 @@ describe('pullsafe sync', () => {
       file,
       `target: ${target}/m/{repository}\nimages:\n  - source: x\n    tags: [{ semver: '>=banana' }]\n`,
     );
-    const result = await runCli(['sync', '-f', file]);
+    const result = await runCliInProcess(['sync', '-f', file]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /images\[0\]\.tags\[0\]/);
     const raw = await readFile(file, 'utf8');
@@ -577,7 +600,7 @@ describe('bad input and honest reports', () => {
       ['inspect', '127.0.0.1:99999999999/team/app:1'],
       ['inspect', '300.1.1.1:5000/team/app:1'],
     ]) {
-      const result = await runCli(args);
+      const result = await runCliInProcess(args);
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /not a valid registry host/);
       assert.match(result.stderr, /port is a number from 1 to 65535|four numbers from 0 to 255/);
@@ -588,13 +611,13 @@ describe('bad input and honest reports', () => {
       'images:',
       `  - source: ${target}/audit/src:1`,
     ]);
-    const sync = await runCli(['sync', '-f', file]);
+    const sync = await runCliInProcess(['sync', '-f', file]);
     assert.equal(sync.code, 2, sync.stderr);
     assert.match(sync.stderr, /"127\.0\.0\.1:99999" is not a valid registry host/);
   });
 
   it('an empty --platform is refused instead of meaning every platform', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--platform',
       '',
@@ -608,22 +631,22 @@ describe('bad input and honest reports', () => {
 
   it('a layout named without a tag gives its only image', async () => {
     const layout = join(work, 'single-layout');
-    assert.equal((await runCli(['copy', `${target}/audit/src:1`, `oci:${layout}:only`])).code, 0);
-    const result = await runCli(['copy', `oci:${layout}`, `${target}/audit/from-untagged:1`]);
+    assert.equal((await runCliInProcess(['copy', `${target}/audit/src:1`, `oci:${layout}:only`])).code, 0);
+    const result = await runCliInProcess(['copy', `oci:${layout}`, `${target}/audit/from-untagged:1`]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await rawDigest(`docker://${target}/audit/from-untagged:1`), image.index.digest);
   });
 
   it('inspect shows a single image platform with its variant', async () => {
-    const result = await runCli(['inspect', `${target}/audit/src@${arm.digest}`]);
+    const result = await runCliInProcess(['inspect', `${target}/audit/src@${arm.digest}`]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /platform\s+linux\/arm64\/v8/);
-    const json = await runCli(['inspect', '--json', `${target}/audit/src@${arm.digest}`]);
+    const json = await runCliInProcess(['inspect', '--json', `${target}/audit/src@${arm.digest}`]);
     assert.equal((JSON.parse(json.stdout) as { variant?: string }).variant, 'v8');
   });
 
   it('ratelimit refuses an OCI layout, saying it is not a registry image', async () => {
-    const result = await runCli(['ratelimit', `oci:${work}/some-layout:1`]);
+    const result = await runCliInProcess(['ratelimit', `oci:${work}/some-layout:1`]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /OCI image layout .* is not a registry image/);
     noStackTrace(result.stderr);
@@ -638,7 +661,7 @@ describe('bad input and honest reports', () => {
     });
     try {
       addImage(upstream, 'team/private', '1', image);
-      const result = await runCli([
+      const result = await runCliInProcess([
         'ratelimit',
         '--creds',
         'alice:wonderland',
@@ -647,7 +670,7 @@ describe('bad input and honest reports', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /anonymous\s+refused \(HTTP 401\): this image needs credentials/);
       assert.match(result.stdout, /with credentials\s+100\/100 left per 1h/);
-      const anonymous = await runCli(['ratelimit', `${upstream.host}/team/private:1`]);
+      const anonymous = await runCliInProcess(['ratelimit', `${upstream.host}/team/private:1`]);
       assert.equal(anonymous.code, 3);
       assert.match(anonymous.stderr, /--creds user:password/);
       assert.doesNotMatch(anonymous.stderr, /--src-creds\/--dest-creds user:password/);
@@ -661,6 +684,7 @@ describe('bad input and honest reports', () => {
     const home = join(work, 'empty-home');
     try {
       addImage(upstream, 'team/private', '1', image);
+      // The AWS SDK reads its credentials from the process's own environment.
       const result = await runCli(
         [
           'copy',
@@ -702,7 +726,7 @@ describe('bad input and honest reports', () => {
 
     it('--dry-run reports a source tag that does not exist as failed, exit 3', async () => {
       const file = await mirror('dry-missing', [`  - source: ${target}/audit/src:nope`]);
-      const result = await runCli(['sync', '-f', file, '--dry-run']);
+      const result = await runCliInProcess(['sync', '-f', file, '--dry-run']);
       assert.equal(result.code, 3, result.stdout);
       assert.match(result.stdout, /failed\s+.*audit\/src:nope.*does not exist at the source/);
       assert.doesNotMatch(result.stdout, /would copy/);
@@ -713,21 +737,21 @@ describe('bad input and honest reports', () => {
         `  - source: ${target}/audit/src:1`,
         '    platforms: [linux/arm64]',
       ]);
-      const real = await runCli(['sync', '-f', file]);
+      const real = await runCliInProcess(['sync', '-f', file]);
       assert.equal(real.code, 0, real.stderr);
       assert.match(real.stdout, /^1 image: 1 copied, 0 up to date; /m);
       assert.match(
         real.stdout,
         /note: the platform filter changed the digest: source sha256:\w+, target sha256:\w+/,
       );
-      const dry = await runCli(['sync', '-f', file, '--dry-run']);
+      const dry = await runCliInProcess(['sync', '-f', file, '--dry-run']);
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /would copy .*\(unless already up to date: the target holds this tag/);
     });
 
     it('--scoped with a pullsafe-format file is a warning, not silently nothing', async () => {
       const file = await mirror('scoped', [`  - source: ${target}/audit/src:1`]);
-      const result = await runCli(['sync', '-f', file, '--scoped', '--dry-run']);
+      const result = await runCliInProcess(['sync', '-f', file, '--scoped', '--dry-run']);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /warning: --scoped: applies to skopeo sync files only/);
     });
@@ -737,7 +761,7 @@ describe('bad input and honest reports', () => {
         `  - source: ${target}/audit/src`,
         "    tags: [{ regex: 'zzz.*' }]",
       ]);
-      const result = await runCli(['sync', '-f', file]);
+      const result = await runCliInProcess(['sync', '-f', file]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /audit\/src: no tag matches the filters \(1 tag looked at\)/);
     });
@@ -805,7 +829,7 @@ describe('blobs a target registry holds in another repository are mounted, not s
         `    target: ${host}/${prefix}/shared`,
       ]),
     ]);
-    const result = await runCli(['sync', '-f', file, '--json'], { env });
+    const result = await runCliInProcess(['sync', '-f', file, '--json'], { env });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const events = result.stdout
       .trim()
@@ -860,7 +884,7 @@ describe('blobs a target registry holds in another repository are mounted, not s
       let before = 0;
       for (const prefix of ['a', 'b']) {
         before = mountsFromA();
-        const result = await runCli(
+        const result = await runCliInProcess(
           [
             'copy',
             '--concurrency',
@@ -895,7 +919,7 @@ describe('blobs a target registry holds in another repository are mounted, not s
         entries: digests.map((digest) => [distribution.host, 'gone/shared', digest]),
       }),
     );
-    const result = await runCli(
+    const result = await runCliInProcess(
       ['copy', `${upstream.host}/team/shared:1`, `${distribution.host}/stale/shared:1`],
       { env: { XDG_CACHE_HOME: cache } },
     );
@@ -923,7 +947,7 @@ describe('credentials for one registry on both sides', () => {
   });
 
   it('different --src-creds and --dest-creds for the same host are refused instead of half ignored', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--src-creds',
       'reader:one',
@@ -939,7 +963,7 @@ describe('credentials for one registry on both sides', () => {
     );
     assert.match(result.stderr, /hint: give one account/);
     assert.equal((await fetch(`${pullsafe.url}/v2/audit/other/manifests/1`, { method: 'HEAD' })).status, 404);
-    const same = await runCli([
+    const same = await runCliInProcess([
       'copy',
       '--src-creds',
       'reader:one',
@@ -970,14 +994,14 @@ describe('conflicting flags and failures under --json', () => {
       [['inspect', '--raw', '--json', `${target}/x/a:1`], /--raw and --json ask for two different outputs/],
     ];
     for (const [args, message] of cases) {
-      const result = await runCli(args);
+      const result = await runCliInProcess(args);
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, message);
     }
   });
 
   it('a failed copy with --json ends stdout with an error event', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--json',
       `${target}/audit/missing:nope`,
@@ -1003,14 +1027,14 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
   });
 
   it('oci:DIR@DIGEST names a digest in the layout, never a folder called DIR@sha256', async () => {
-    const wrong = await runCli([
+    const wrong = await runCliInProcess([
       'copy',
       `${target}/audit2/src:1`,
       `oci:${work}/pinned@sha256:${'0'.repeat(64)}`,
     ]);
     assert.equal(wrong.code, 2, wrong.stderr);
     assert.match(wrong.stderr, /not the digest the target names/);
-    const right = await runCli([
+    const right = await runCliInProcess([
       'copy',
       `${target}/audit2/src:1`,
       `oci:${work}/pinned@${image.index.digest}`,
@@ -1031,9 +1055,9 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
       new RegExp(`\\(${image.index.digest}\\)`),
       'the digest is not printed twice',
     );
-    const back = await runCli(['inspect', `oci:${work}/pinned@${image.index.digest}`]);
+    const back = await runCliInProcess(['inspect', `oci:${work}/pinned@${image.index.digest}`]);
     assert.equal(back.code, 0, back.stderr);
-    const bad = await runCli(['inspect', `oci:${work}/pinned@sha256`]);
+    const bad = await runCliInProcess(['inspect', `oci:${work}/pinned@sha256`]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /a digest after "@" is ALGORITHM:HEX/);
   });
@@ -1041,10 +1065,10 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
   it('a tagless layout source whose only image is untagged lands by digest, never on latest', async () => {
     const layout = join(work, 'untagged-only');
     assert.equal(
-      (await runCli(['copy', `${target}/audit2/src:1`, `oci:${layout}@${image.index.digest}`])).code,
+      (await runCliInProcess(['copy', `${target}/audit2/src:1`, `oci:${layout}@${image.index.digest}`])).code,
       0,
     );
-    const result = await runCli(['copy', `oci:${layout}`, `${target}/audit2/untagged-only`]);
+    const result = await runCliInProcess(['copy', `oci:${layout}`, `${target}/audit2/untagged-only`]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(
       (await fetch(`${pullsafe.url}/v2/audit2/untagged-only/manifests/latest`, { method: 'HEAD' })).status,
@@ -1058,14 +1082,14 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
       ).status,
       200,
     );
-    const empty = await runCli(['ratelimit', '']);
+    const empty = await runCliInProcess(['ratelimit', '']);
     assert.equal(empty.code, 2, empty.stderr);
   });
 
   it('a tagless layout source whose only image is tagged keeps that tag at the target', async () => {
     const layout = join(work, 'tag-kept');
-    assert.equal((await runCli(['copy', `${target}/audit2/src:1`, `oci:${layout}:2.0.0`])).code, 0);
-    const result = await runCli(['copy', `oci:${layout}`, `${target}/audit2/tag-kept`]);
+    assert.equal((await runCliInProcess(['copy', `${target}/audit2/src:1`, `oci:${layout}:2.0.0`])).code, 0);
+    const result = await runCliInProcess(['copy', `oci:${layout}`, `${target}/audit2/tag-kept`]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(
       (await fetch(`${pullsafe.url}/v2/audit2/tag-kept/manifests/2.0.0`, { method: 'HEAD' })).status,
@@ -1091,14 +1115,14 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
       ],
     ];
     for (const [args, message] of cases) {
-      const result = await runCli(args);
+      const result = await runCliInProcess(args);
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, message);
     }
   });
 
   it('--referrers with --platform says the index referrers were left behind', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--referrers',
       '--platform',
@@ -1114,7 +1138,7 @@ describe('second audit: layouts named by digest, per-host settings, honest notes
   });
 
   it('ratelimit says when the image does not exist and the registry announces no quota', async () => {
-    const result = await runCli(['ratelimit', `${target}/audit2/none:1`]);
+    const result = await runCliInProcess(['ratelimit', `${target}/audit2/none:1`]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /the image does not exist \(HTTP 404\)/);
   });
@@ -1131,7 +1155,7 @@ describe('a copy that fails stops everything of it first', () => {
         times: 50,
         action: 'wrong-digest',
       });
-      const result = await runCli([
+      const result = await runCliInProcess([
         'copy',
         '--json',
         '--concurrency',
@@ -1178,12 +1202,12 @@ describe('inspect of manifests pullsafe cannot read', () => {
         Buffer.from('null'),
       );
       for (const tag of ['v1', 'null']) {
-        const result = await runCli(['inspect', `${upstream.host}/team/old:${tag}`]);
+        const result = await runCliInProcess(['inspect', `${upstream.host}/team/old:${tag}`]);
         assert.equal(result.code, 3, `${tag}: ${result.stderr}`);
         assert.match(result.stderr, new RegExp(`team/old`));
         assert.doesNotMatch(result.stderr, /internal error|\n\s+at /);
       }
-      const raw = await runCli(['inspect', '--raw', `${upstream.host}/team/old:v1`]);
+      const raw = await runCliInProcess(['inspect', '--raw', `${upstream.host}/team/old:v1`]);
       assert.equal(raw.code, 0, raw.stderr);
       assert.equal(raw.stdout, schema1.toString());
     } finally {

@@ -1,11 +1,14 @@
-/** `pullsafe explain` as users run it: message as argument or on stdin, human and JSON output, exit codes. */
+/**
+ * `pullsafe explain` as users run it: message as argument or on stdin, human and JSON output, exit codes.
+ * In this process, except where stdin is a pipe or stdout is closed.
+ */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cliPath, runCli, type CliResult } from './helpers/cli.ts';
+import { cliPath, runCliInProcess, type CliResult } from './helpers/cli.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
 /**
@@ -83,7 +86,7 @@ describe('pullsafe explain', () => {
   });
 
   it('explains a message given as an argument, with the names from the message in the fixes', async () => {
-    const result = await runCli(['explain', permissionMessage]);
+    const result = await runCliInProcess(['explain', permissionMessage]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^auth-ecr-permission: Role MyBrokenRole may not call ecr:BatchGetImage/m);
     assert.match(result.stdout, /evidence:\n(?:.*\n)*\s+iamAction: ecr:BatchGetImage/);
@@ -94,7 +97,7 @@ describe('pullsafe explain', () => {
   });
 
   it('joins several words into one message', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'explain',
       'Error',
       'response',
@@ -133,7 +136,7 @@ describe('pullsafe explain', () => {
   });
 
   it('exits 1 for a message it does not know, and shows what it extracted', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'explain',
       '--json',
       'the registry at https://registry.example.com/v2/ said something odd',
@@ -145,14 +148,14 @@ describe('pullsafe explain', () => {
   });
 
   it('exits 2 without any message', async () => {
-    const result = await runCli(['explain']);
+    const result = await runCliInProcess(['explain']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /no message to explain/);
     assert.equal(result.stdout, '');
   });
 
   it('exits 2 on empty stdin', async () => {
-    const result = await runCliWith(['explain'], { input: '  \n' });
+    const result = await runCliInProcess(['explain'], { stdin: '  \n' });
     assert.equal(result.code, 2);
     assert.match(result.stderr, /no message to explain/);
   });
@@ -164,7 +167,7 @@ describe('pullsafe explain', () => {
       ['explain', message],
       ['explain', '--json', message],
     ]) {
-      const result = await runCli(args);
+      const result = await runCliInProcess(args);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /auth-registry-credentials/);
       assert.ok(!result.stdout.includes('S3cr3tPassw0rd'), result.stdout);
@@ -184,7 +187,7 @@ describe('pullsafe explain', () => {
     );
     const message =
       'CannotPullContainerError: ref pull has been retried 1 time(s): failed to copy: httpReadSeeker: failed open: failed to do request: Get "https://example.invalid/layer": dial tcp 198.51.100.7:443: i/o timeout';
-    const result = await runCli(['explain', '--json', '--ip-ranges', file, message]);
+    const result = await runCliInProcess(['explain', '--json', '--ip-ranges', file, message]);
     assert.equal(result.code, 0, result.stderr);
     const output = JSON.parse(result.stdout) as { causes: JsonCause[]; extracted: Record<string, unknown> };
     assert.equal(output.extracted.ipClass, 'amazon-s3');
@@ -193,12 +196,10 @@ describe('pullsafe explain', () => {
   });
 
   it('answers a 6 MB log with its evidence lines, not the log', async () => {
-    const file = join(dir, 'codebuild.log');
     const log = bigBuildLog();
-    await writeFile(file, log);
     assert.ok(log.length > 6_000_000);
 
-    const human = await runCliWith(['explain'], { stdinFile: file });
+    const human = await runCliInProcess(['explain'], { stdin: log });
     assert.equal(human.code, 0, human.stderr);
     assert.ok(human.stdout.length < 5_000, `${human.stdout.length} bytes of output`);
     assert.match(
@@ -213,7 +214,7 @@ describe('pullsafe explain', () => {
     assert.ok(!human.stdout.includes('npm http fetch'));
     assert.ok(!human.stdout.includes('repositoryCredentials'));
 
-    const json = await runCliWith(['explain', '--json'], { stdinFile: file });
+    const json = await runCliInProcess(['explain', '--json'], { stdin: log });
     assert.equal(json.code, 0, json.stderr);
     assert.ok(json.stdout.length < 20_000, `${json.stdout.length} bytes of output`);
     const output = JSON.parse(json.stdout) as { lines: string[]; inputLines: number; message: string };
@@ -245,12 +246,17 @@ describe('pullsafe explain', () => {
   });
 
   it('exits 2 when the ip-ranges file is missing or not ip-ranges.json', async () => {
-    const missing = await runCli(['explain', '--ip-ranges', join(dir, 'absent.json'), endpointMessage]);
+    const missing = await runCliInProcess([
+      'explain',
+      '--ip-ranges',
+      join(dir, 'absent.json'),
+      endpointMessage,
+    ]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--ip-ranges .*absent\.json: cannot read the file/);
     const wrong = join(dir, 'wrong.json');
     await writeFile(wrong, '{"hello": 1}');
-    const malformed = await runCli(['explain', '--ip-ranges', wrong, endpointMessage]);
+    const malformed = await runCliInProcess(['explain', '--ip-ranges', wrong, endpointMessage]);
     assert.equal(malformed.code, 2);
     assert.match(malformed.stderr, /not an AWS ip-ranges\.json document/);
   });

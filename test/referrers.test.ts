@@ -1,7 +1,7 @@
 /**
  * `pullsafe copy --referrers` against registries without the referrers API (CNCF distribution 2.8), where
  * referrers live in the referrers tag schema (`sha256-<hex>`); `--platform` on single-platform images; and
- * targets named by a digest. Every registry is a real one started on 127.0.0.1.
+ * targets named by a digest. Every registry is a real one started on 127.0.0.1; pullsafe runs in process.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryClient } from '../src/client/index.ts';
 import type { Digest } from '../src/oci/digest.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { makeImage, pushImage, serializeManifest, type TestImage } from './helpers/fixtures.ts';
 import {
   OCI_INDEX,
@@ -152,7 +152,7 @@ describe('copy --referrers to a registry without the referrers API', () => {
       404,
       'the peer has no referrers API',
     );
-    const first = await runCli([
+    const first = await runCliInProcess([
       'copy',
       '--referrers',
       `${source.host}/team/app:v1`,
@@ -164,7 +164,7 @@ describe('copy --referrers to a registry without the referrers API', () => {
       signature.descriptor,
     ]);
 
-    const hop = await runCli([
+    const hop = await runCliInProcess([
       'copy',
       '--referrers',
       '--json',
@@ -183,13 +183,13 @@ describe('copy --referrers to a registry without the referrers API', () => {
     const sbom = makeReferrer(subjectOf(image.index), SBOM, 'sbom');
     await pushReferrer(target.url, 'kept/app', image.index.digest, sbom, true);
     const args = ['copy', '--referrers', `${source.host}/team/app:v1`, `${target.host}/kept/app:v1`];
-    const first = await runCli(args);
+    const first = await runCliInProcess(args);
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(await referrersTag(target.url, 'kept/app', image.index.digest), [
       sbom.descriptor,
       signature.descriptor,
     ]);
-    const again = await runCli(args);
+    const again = await runCliInProcess(args);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /up to date/);
     assert.deepEqual(await referrersTag(target.url, 'kept/app', image.index.digest), [
@@ -201,7 +201,7 @@ describe('copy --referrers to a registry without the referrers API', () => {
   it('lists a referrer the target already held but no referrers tag named', async () => {
     // What an earlier pullsafe left behind: the signature stored, the tag never written.
     await pushReferrer(target.url, 'legacy/app', image.index.digest, signature, false);
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--referrers',
       `${source.host}/team/app:v1`,
@@ -267,7 +267,12 @@ describe('copy --referrers to a registry without the referrers API', () => {
     const pullsafe: TestRegistry = await startPullsafe();
     try {
       const host = new URL(pullsafe.url).host;
-      const result = await runCli(['copy', '--referrers', `${source.host}/team/app:v1`, `${host}/ps/app:v1`]);
+      const result = await runCliInProcess([
+        'copy',
+        '--referrers',
+        `${source.host}/team/app:v1`,
+        `${host}/ps/app:v1`,
+      ]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /1 referrer$/m);
       const listed = await request(`${pullsafe.url}/v2/ps/app/referrers/${image.index.digest}`);
@@ -290,7 +295,7 @@ describe('--platform on a single-platform image', () => {
   });
 
   it('refuses an image of another platform and uploads nothing', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--platform',
       'linux/amd64',
@@ -304,7 +309,7 @@ describe('--platform on a single-platform image', () => {
   });
 
   it('copies an image of the requested platform unchanged', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--json',
       '--platform',
@@ -321,7 +326,7 @@ describe('--platform on a single-platform image', () => {
   });
 
   it('refuses an artifact whose config names no platform', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--platform',
       'linux/amd64',
@@ -339,7 +344,7 @@ describe('a target named by a digest', () => {
   const zero = `sha256:${'0'.repeat(64)}`;
 
   it('refuses a digest other than the one to be written, before uploading anything', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       `${source.host}/team/app:v1`,
       `${target.host}/by-digest/app@${zero}`,
@@ -354,7 +359,7 @@ describe('a target named by a digest', () => {
   it('names the filtered digest when --platform changes what is written', async () => {
     const arm = image.manifests.find((manifest) => manifest.platform.architecture === 'arm64')!;
     // Named without a tag, the target takes the source's digest: the index's, not the arm64 manifest's.
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       '--platform',
       'linux/arm64',
@@ -368,7 +373,7 @@ describe('a target named by a digest', () => {
   });
 
   it('copies to the digest of what is written', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       'copy',
       `${source.host}/team/app:v1`,
       `${target.host}/by-digest-ok/app@${image.index.digest}`,

@@ -1,10 +1,10 @@
-/** `pullsafe scan` and `rewrite` as users run them, over a tree shaped like a real project. */
+/** `pullsafe scan` and `rewrite` as users run them (in this process), over a tree shaped like a real project. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { requirePeer } from './helpers/peers.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
@@ -55,7 +55,7 @@ interface JsonReference {
 }
 
 async function scanJson(): Promise<JsonReference[]> {
-  const result = await runCli(['scan', '--json', root]);
+  const result = await runCliInProcess(['scan', '--json', root]);
   assert.equal(result.code, 0, result.stderr);
   return (JSON.parse(result.stdout) as { references: JsonReference[] }).references;
 }
@@ -108,7 +108,7 @@ describe('pullsafe scan', () => {
         join(folder, 'Dockerfile'),
         'FROM Nginx:Latest\nFROM node:${NODE_TAG}\nFROM alpine:3.20\n',
       );
-      const result = await runCli(['scan', '--json', folder]);
+      const result = await runCliInProcess(['scan', '--json', folder]);
       assert.equal(result.code, 0, result.stderr);
       const references = (JSON.parse(result.stdout) as { references: JsonReference[] }).references;
       const byText = new Map(references.map((reference) => [reference.text, reference]));
@@ -127,25 +127,25 @@ describe('pullsafe scan', () => {
   });
 
   it('gates CI with --fail-on, and writes SARIF', async () => {
-    const gate = await runCli(['scan', '--fail-on', 'docker-hub', root]);
+    const gate = await runCliInProcess(['scan', '--fail-on', 'docker-hub', root]);
     assert.equal(gate.code, 1);
     assert.match(gate.stdout, /Docker Hub: .* \(\d+\)/);
-    const sarif = await runCli(['scan', '--sarif', root]);
+    const sarif = await runCliInProcess(['scan', '--sarif', root]);
     const document = JSON.parse(sarif.stdout) as {
       version: string;
       runs: { results: { ruleId: string }[] }[];
     };
     assert.equal(document.version, '2.1.0');
     assert.ok(document.runs[0]!.results.some((result) => result.ruleId === 'docker-hub'));
-    assert.equal((await runCli(['scan', '--fail-on', 'nonsense', root])).code, 2);
-    assert.equal((await runCli(['scan', join(root, 'missing')])).code, 2);
+    assert.equal((await runCliInProcess(['scan', '--fail-on', 'nonsense', root])).code, 2);
+    assert.equal((await runCliInProcess(['scan', join(root, 'missing')])).code, 2);
   });
 });
 
 describe('pullsafe rewrite', () => {
   it('--dry-run prints a diff and changes nothing', async () => {
     const before = await readFile(join(root, 'docker-compose.yml'), 'utf8');
-    const result = await runCli(['rewrite', '--to-ecr-public', '--dry-run', root]);
+    const result = await runCliInProcess(['rewrite', '--to-ecr-public', '--dry-run', root]);
     assert.match(result.stdout, /^- {4}image: "redis:7\.2" {3}# keep quotes$/m);
     assert.match(
       result.stdout,
@@ -162,7 +162,7 @@ describe('pullsafe rewrite', () => {
         dockerfile,
         'FROM nginx:1.27\nFROM ghcr.io/acme/tool:2@sha256:' + 'c'.repeat(64) + ' AS t\nFROM quay.io/x/y:1\n',
       );
-      const result = await runCli([
+      const result = await runCliInProcess([
         'rewrite',
         '--to-cache',
         'http://cache.internal:5000',
@@ -177,7 +177,7 @@ describe('pullsafe rewrite', () => {
           `FROM cache.internal:5000/ghcr.io/acme/tool:2@sha256:${'c'.repeat(64)} AS t\n` +
           'FROM quay.io/x/y:1\n',
       );
-      const again = await runCli([
+      const again = await runCliInProcess([
         'rewrite',
         '--to-cache',
         'http://cache.internal:5000',
@@ -189,7 +189,7 @@ describe('pullsafe rewrite', () => {
         ['--to-cache', 'http://cache.internal:5000/v2'],
         ['--cache-registry', 'ghcr.io', '--to-mirror', 'x'],
       ]) {
-        const refused = await runCli(['rewrite', ...bad, folder]);
+        const refused = await runCliInProcess(['rewrite', ...bad, folder]);
         assert.equal(refused.code, 2, `${bad.join(' ')}: ${refused.stderr}`);
       }
     } finally {
@@ -201,7 +201,14 @@ describe('pullsafe rewrite', () => {
     const originals = new Map<string, string>();
     for (const name of Object.keys(files)) originals.set(name, await readFile(join(root, name), 'utf8'));
     const host = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
-    const result = await runCli(['rewrite', '--to-pull-through', host, '--prefix', 'docker-hub', root]);
+    const result = await runCliInProcess([
+      'rewrite',
+      '--to-pull-through',
+      host,
+      '--prefix',
+      'docker-hub',
+      root,
+    ]);
     assert.equal(result.code, 1, 'references built from variables are left, with the reason');
     assert.match(result.stdout, /left .*python:\$\{PY\}-slim: built from variables/);
 
@@ -240,7 +247,14 @@ describe('pullsafe rewrite', () => {
 
     const snapshot = new Map<string, string>();
     for (const name of Object.keys(files)) snapshot.set(name, await readFile(join(root, name), 'utf8'));
-    const again = await runCli(['rewrite', '--to-pull-through', host, '--prefix', 'docker-hub', root]);
+    const again = await runCliInProcess([
+      'rewrite',
+      '--to-pull-through',
+      host,
+      '--prefix',
+      'docker-hub',
+      root,
+    ]);
     assert.match(again.stdout, /rewrote 0 references/);
     for (const [name, content] of snapshot)
       assert.equal(await readFile(join(root, name), 'utf8'), content, name);
@@ -270,7 +284,7 @@ describe('pullsafe rewrite', () => {
           '',
         ].join('\n'),
       );
-      const result = await runCli(['rewrite', '--rules', rules, tree]);
+      const result = await runCliInProcess(['rewrite', '--rules', rules, tree]);
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.equal(
         await readFile(join(tree, 'compose.yaml'), 'utf8'),
@@ -283,19 +297,22 @@ describe('pullsafe rewrite', () => {
         rules,
         'rules:\n  - match: "**"\n    to-ecr-public: true\n    to-mirror: x:5000\n    prefx: a\n',
       );
-      const bad = await runCli(['rewrite', '--rules', rules, tree]);
+      const bad = await runCliInProcess(['rewrite', '--rules', rules, tree]);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /rules\.0\.prefx: unknown key \(did you mean "prefix"\?\)/);
-      assert.equal((await runCli(['rewrite', '--rules', join(tree, 'missing.yaml'), tree])).code, 2);
-      assert.equal((await runCli(['rewrite', '--rules', rules, '--to-ecr-public', tree])).code, 2);
+      assert.equal((await runCliInProcess(['rewrite', '--rules', join(tree, 'missing.yaml'), tree])).code, 2);
+      assert.equal((await runCliInProcess(['rewrite', '--rules', rules, '--to-ecr-public', tree])).code, 2);
     } finally {
       await removeTempDir(tree);
     }
   });
 
   it('needs exactly one target', async () => {
-    assert.equal((await runCli(['rewrite', root])).code, 2);
-    assert.equal((await runCli(['rewrite', '--to-ecr-public', '--to-mirror', 'x:5000', root])).code, 2);
+    assert.equal((await runCliInProcess(['rewrite', root])).code, 2);
+    assert.equal(
+      (await runCliInProcess(['rewrite', '--to-ecr-public', '--to-mirror', 'x:5000', root])).code,
+      2,
+    );
   });
 });
 
@@ -459,7 +476,7 @@ describe('a platform repository: every form, one scan, one rewrite', () => {
     references: (JsonReference & { resolved?: string })[];
     summary: Record<string, number>;
   }> {
-    const result = await runCli(['scan', '--json', tree]);
+    const result = await runCliInProcess(['scan', '--json', tree]);
     assert.equal(result.code, 0, result.stderr);
     return JSON.parse(result.stdout) as {
       references: (JsonReference & { resolved?: string })[];
@@ -499,7 +516,7 @@ describe('a platform repository: every form, one scan, one rewrite', () => {
     assert.equal(summary.references, 12);
     assert.equal(summary.dockerHub, 10, 'the build target and the CodeBuild image are not Docker Hub pulls');
     assert.equal(summary.built, 1);
-    const text = await runCli(['scan', tree]);
+    const text = await runCliInProcess(['scan', tree]);
     assert.match(
       text.stdout,
       /^Built here: names that compose builds \(not pulled, never rewritten\) \(1\)\n {2}compose\.yaml:4:12 {2}etl-kafka {2}\[built\]\n/m,
@@ -512,7 +529,7 @@ describe('a platform repository: every form, one scan, one rewrite', () => {
 
   it('rewrites image maps in place, adds registry: where the chart reads one, and says what to set where it cannot', async () => {
     const mirror = 'mirror.example.com:5000/hub';
-    const dry = await runCli(['rewrite', '--to-mirror', mirror, '--dry-run', tree]);
+    const dry = await runCliInProcess(['rewrite', '--to-mirror', mirror, '--dry-run', tree]);
     assert.equal(dry.code, 1, 'the environment values are left');
     assert.match(
       dry.stdout,
@@ -528,7 +545,7 @@ describe('a platform repository: every form, one scan, one rewrite', () => {
       platform['charts/cache/values.yaml'],
     );
 
-    const result = await runCli(['rewrite', '--to-mirror', mirror, tree]);
+    const result = await runCliInProcess(['rewrite', '--to-mirror', mirror, tree]);
     assert.equal(result.code, 1);
     assert.match(result.stdout, /^rewrote 9 references in 7 files$/m);
     assert.match(
@@ -588,7 +605,7 @@ describe('a platform repository: every form, one scan, one rewrite', () => {
       after.references.find((reference) => reference.text === 'hub/alpine/git')?.resolved,
       'mirror.example.com:5000/hub/alpine/git:2.45.2',
     );
-    const again = await runCli(['rewrite', '--to-mirror', mirror, tree]);
+    const again = await runCliInProcess(['rewrite', '--to-mirror', mirror, tree]);
     assert.match(again.stdout, /^rewrote 0 references in 0 files$/m);
   });
 });
@@ -767,7 +784,7 @@ describe('.gitignore, read as git reads it', () => {
   });
 
   it('scan reports a Dockerfile git ignores with a character class no more', async () => {
-    const result = await runCli(['scan', '--json', tree]);
+    const result = await runCliInProcess(['scan', '--json', tree]);
     assert.equal(result.code, 0, result.stderr);
     assert.doesNotMatch(result.stdout, /"Dockerfile\.a"/);
     assert.match(result.stdout, /"Dockerfile\.c"/);

@@ -1,6 +1,12 @@
-/** Runs the pullsafe CLI as a user would: a child process of the same Node, from the source tree. */
+/**
+ * Runs the pullsafe CLI: as a user would (a child process of the same Node, from the source tree), or in
+ * this process with buffers for its streams, which is the same program without the start-up of a process.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { OutputStream } from '../../src/cli/output.ts';
+import { runProgram } from '../../src/cli/program.ts';
 
 export const cliPath = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -36,6 +42,53 @@ export function runCli(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A stream that keeps its bytes, decoded once at the end as a child's output would be read. */
+class Captured implements OutputStream {
+  private readonly chunks: Buffer[] = [];
+  write(chunk: string | Uint8Array): boolean {
+    this.chunks.push(Buffer.from(chunk));
+    return true;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString();
+  }
+}
+
+/**
+ * Runs `pullsafe ARGS…` in this process: the same parsing, commands, output and exit code as `runCli`,
+ * with the environment `runCli` would give the child and `stdin` as its input (none by default). What
+ * needs a process of its own (signals, a closed stdout, Node's start-up flags and environment such as
+ * NODE_EXTRA_CA_CERTS, the AWS SDK's environment, `serve`) takes `runCli`. Fails the test when the command
+ * has not finished within `timeoutMs`.
+ */
+export async function runCliInProcess(
+  args: string[],
+  options: { timeoutMs?: number; env?: Record<string, string>; stdin?: string } = {},
+): Promise<CliResult> {
+  const stdout = new Captured();
+  const stderr = new Captured();
+  const io = {
+    stdout,
+    stderr,
+    stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
+    env: { ...process.env, XDG_CACHE_HOME: noCacheHome, ...options.env },
+  };
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`pullsafe ${args.join(' ')} did not finish within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    const code = await Promise.race([runProgram(args, io), timeout]);
+    return { code, stdout: stdout.text(), stderr: stderr.text() };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface ServeProcess {
