@@ -1,7 +1,7 @@
 /**
  * The OCI image layout endpoint against real files, real peers (docker-registry, skopeo) and pullsafe's
- * own registry for referrers: untagged entries, concurrent writers, bad paths, temporaries, damaged
- * layouts and referrers.
+ * own registry for referrers: untagged entries, concurrent writers (in one process and in several),
+ * bad paths, temporaries, damaged layouts and referrers. Copies go through the engine (`copyImage`).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,17 +13,20 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, type CliResult } from '../../test/helpers/cli.ts';
 import { makeImage, pushImage, writeOciLayout, type TestImage } from '../../test/helpers/fixtures.ts';
 import { OCI_MANIFEST, pushBlob, pushManifest, request, sha256 } from '../../test/helpers/http.ts';
 import { skopeoOk, startDistribution, type Distribution } from '../../test/helpers/peers.ts';
 import { startPullsafe, type TestRegistry } from '../../test/helpers/pullsafe.ts';
 import { makeTempDir, removeTempDir } from '../../test/helpers/tmp.ts';
+import { RegistryClient } from '../client/index.ts';
+import { PullsafeError } from '../errors/index.ts';
 import { parseDigest, type Digest } from '../oci/digest.ts';
 import { copyImage } from './copy.ts';
 import { OciLayout, parseLayoutReference } from './layout.ts';
+import { RegistryEndpoint } from './registry-endpoint.ts';
 
 const layoutModule = fileURLToPath(new URL('./layout.ts', import.meta.url));
+const moduleUrl = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
 const refName = 'org.opencontainers.image.ref.name';
 const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_') || 'localhost';
 
@@ -49,17 +52,41 @@ function blobFile(dir: string, digest: string): string {
   return join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
 }
 
-/** A user-facing failure: the expected exit code, a message, and never a stack trace. */
-function assertCleanFailure(result: CliResult, code: number, message: RegExp): void {
-  assert.equal(result.code, code, `exit ${result.code}\n${result.stderr}`);
-  assert.match(result.stderr, message);
-  assert.doesNotMatch(result.stderr, /internal error|\n\s+at /);
+/** A failure a person can act on: a usage error (the CLI's exit 2) with its message, never another error. */
+async function assertUsageError(work: Promise<unknown>, message: RegExp): Promise<void> {
+  await assert.rejects(work, (error: unknown) => {
+    assert.ok(error instanceof PullsafeError, `not a PullsafeError: ${String(error)}`);
+    assert.equal(error.code, 'USAGE', error.message);
+    assert.match(error.message, message);
+    return true;
+  });
 }
 
 /** Resolves once `child` has exited (also when it already had). */
 function exited(child: ChildProcess): Promise<unknown> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => child.once('exit', done));
+}
+
+/** Runs an ES module script in a Node process of its own; resolves with its exit code and stderr. */
+function runScript(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
 }
 
 /** The pid of a process that has exited (for stale owners). */
@@ -70,9 +97,15 @@ async function deadPid(): Promise<number> {
 }
 
 let distribution: Distribution;
+let client: RegistryClient;
 let work: string;
 let image: TestImage;
 let source: string;
+
+/** A repository of the test's distribution, as a copy source. */
+function fromDistribution(repository: string): RegistryEndpoint {
+  return new RegistryEndpoint(client, { registry: distribution.host, repository });
+}
 
 before(async () => {
   work = await makeTempDir('pullsafe-layout-');
@@ -90,9 +123,11 @@ before(async () => {
   await writeOciLayout(source, image, 'v1');
   distribution = await startDistribution();
   await pushImage(distribution.url, 'team/app', 'v1', image);
+  client = new RegistryClient();
 });
 
 after(async () => {
+  await client?.close();
   await distribution?.stop();
   if (work) await removeTempDir(work);
 });
@@ -100,8 +135,9 @@ after(async () => {
 describe('OCI layout target: copies by digest', () => {
   it('writes oci-layout and one untagged index.json entry that skopeo reads; a re-run adds nothing', async () => {
     const dir = join(work, 'by-digest');
-    const first = await runCli(['copy', `${distribution.host}/team/app@${image.index.digest}`, `oci:${dir}`]);
-    assert.equal(first.code, 0, first.stderr);
+    const digest = image.index.digest;
+    const first = await copyImage(fromDistribution('team/app'), digest, new OciLayout(dir), digest);
+    assert.equal(first.upToDate, false);
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8')), {
       imageLayoutVersion: '1.0.0',
     });
@@ -114,16 +150,9 @@ describe('OCI layout target: copies by digest', () => {
     assert.equal(sha256(Buffer.from(raw.stdout)), image.index.digest);
     await skopeoOk(['copy', '--all', `oci:${dir}`, `dir:${join(work, 'by-digest-out')}`]);
 
-    const again = await runCli(['copy', `${distribution.host}/team/app@${image.index.digest}`, `oci:${dir}`]);
-    assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /up to date/);
-    const withReferrers = await runCli([
-      'copy',
-      '--referrers',
-      `${distribution.host}/team/app@${image.index.digest}`,
-      `oci:${dir}:${image.index.digest}`,
-    ]);
-    assert.equal(withReferrers.code, 0, withReferrers.stderr);
+    const again = await copyImage(fromDistribution('team/app'), digest, new OciLayout(dir), digest);
+    assert.equal(again.upToDate, true);
+    await copyImage(fromDistribution('team/app'), digest, new OciLayout(dir), digest, { referrers: true });
     assert.equal((await readIndexFile(dir)).manifests.length, 1);
   });
 
@@ -178,11 +207,21 @@ describe('OCI layout target: concurrent writers', () => {
     assert.equal(existsSync(join(dir, 'index.json.lock')), false);
   });
 
-  it('keeps every tag when four pullsafe processes copy into one layout', async () => {
+  it('keeps every tag when four processes copy into one layout', async () => {
     const dir = join(work, 'concurrent-processes');
+    const script = [
+      `import { RegistryClient } from ${moduleUrl('../client/index.ts')};`,
+      `import { copyImage } from ${moduleUrl('./copy.ts')};`,
+      `import { OciLayout } from ${moduleUrl('./layout.ts')};`,
+      `import { RegistryEndpoint } from ${moduleUrl('./registry-endpoint.ts')};`,
+      `const client = new RegistryClient();`,
+      `const source = new RegistryEndpoint(client, { registry: process.env.REGISTRY, repository: 'team/app' });`,
+      `await copyImage(source, 'v1', new OciLayout(process.env.DIR), process.env.TAG);`,
+      `await client.close();`,
+    ].join('\n');
     const results = await Promise.all(
       ['p0', 'p1', 'p2', 'p3'].map((tag) =>
-        runCli(['copy', `${distribution.host}/team/app:v1`, `oci:${dir}:${tag}`]),
+        runScript(script, { REGISTRY: distribution.host, DIR: dir, TAG: tag }),
       ),
     );
     for (const result of results) assert.equal(result.code, 0, result.stderr);
@@ -218,39 +257,37 @@ describe('OCI layout target: concurrent writers', () => {
 });
 
 describe('OCI layout: paths that cannot be a layout', () => {
-  it('fails with a message and exit 2 (no stack, no hang) for a file, /dev/null/x and /proc', async () => {
+  it('fails with a usage error (no hang) for a file, /dev/null/x and /proc', async () => {
     const file = join(work, 'afile');
     await writeFile(file, 'not a folder');
-    for (const target of [`oci:${file}:x`, `oci:${file}/sub:x`, 'oci:/dev/null/x:x', 'oci:/proc/nope:x']) {
+    for (const target of [file, `${file}/sub`, '/dev/null/x', '/proc/nope']) {
       const started = Date.now();
-      const result = await runCli(['copy', `oci:${source}:v1`, target], { timeoutMs: 20_000 });
-      assertCleanFailure(result, 2, /not a folder|a file, not a folder|cannot create/);
+      await assertUsageError(
+        copyImage(new OciLayout(source), 'v1', new OciLayout(target), 'x'),
+        /not a folder|a file, not a folder|cannot create/,
+      );
       assert.ok(Date.now() - started < 15_000, `${target} took too long`);
     }
-    assertCleanFailure(await runCli(['inspect', `oci:${file}:x`]), 2, /afile/);
+    await assertUsageError(new OciLayout(file).getManifest('x'), /afile/);
     assert.equal(await readFile(file, 'utf8'), 'not a folder');
   });
 
   it('names a missing folder, or a folder without index.json, as the source', async () => {
-    assertCleanFailure(
-      await runCli(['inspect', `oci:${join(work, 'nonexistent')}:1`]),
-      2,
-      /folder .*nonexistent does not exist/,
-    );
+    const missing = join(work, 'nonexistent');
+    await assertUsageError(new OciLayout(missing).getManifest('1'), /folder .*nonexistent does not exist/);
     const empty = join(work, 'empty-folder');
     await mkdir(empty);
-    assertCleanFailure(
-      await runCli(['inspect', `oci:${empty}:1`]),
-      2,
+    await assertUsageError(
+      new OciLayout(empty).getManifest('1'),
       /not an OCI layout: .*index\.json does not exist/,
     );
-    assertCleanFailure(
-      await runCli(['copy', `oci:${join(work, 'nonexistent')}:1`, `oci:${join(work, 'never')}:1`]),
-      2,
+    const never = join(work, 'never');
+    await assertUsageError(
+      copyImage(new OciLayout(missing), '1', new OciLayout(never), '1'),
       /does not exist/,
     );
-    assert.equal(existsSync(join(work, 'never')), false);
-    assertCleanFailure(await runCli(['inspect', `oci:${source}:nope`]), 2, /no image nope in the layout/);
+    assert.equal(existsSync(never), false);
+    await assertUsageError(new OciLayout(source).getManifest('nope'), /no image nope in the layout/);
   });
 });
 
@@ -317,29 +354,29 @@ describe('OCI layout target: temporaries', () => {
 describe('OCI layout target: up to date only when the tree is complete', () => {
   it('rewrites a deleted layer, a truncated layer and a deleted child manifest', async () => {
     const dir = join(work, 'dmg');
-    const copy = () => runCli(['copy', `${distribution.host}/team/app:v1`, `oci:${dir}:1`]);
-    assert.equal((await copy()).code, 0);
+    const copy = () => copyImage(fromDistribution('team/app'), 'v1', new OciLayout(dir), '1');
+    await copy();
     const layer = image.manifests[0]!.layers[1]!;
     const child = image.manifests[1]!;
 
     await rm(blobFile(dir, layer.digest));
     let result = await copy();
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /copied .* 1 blob copied/s);
+    assert.equal(result.upToDate, false);
+    assert.equal(result.blobsCopied, 1);
     assert.deepEqual(await readFile(blobFile(dir, layer.digest)), layer.data);
 
     await truncate(blobFile(dir, layer.digest), 100);
     result = await copy();
-    assert.match(result.stdout, /1 blob copied/);
+    assert.equal(result.blobsCopied, 1);
     assert.deepEqual(await readFile(blobFile(dir, layer.digest)), layer.data);
 
     await rm(blobFile(dir, child.digest));
     result = await copy();
-    assert.doesNotMatch(result.stdout, /up to date/);
+    assert.equal(result.upToDate, false);
     assert.deepEqual(await readFile(blobFile(dir, child.digest)), child.bytes);
 
     result = await copy();
-    assert.match(result.stdout, /up to date/);
+    assert.equal(result.upToDate, true);
     assert.deepEqual(tags(await readIndexFile(dir)), ['1']);
     assert.equal((await stat(blobFile(dir, layer.digest))).size, layer.data.length);
   });
@@ -378,9 +415,9 @@ describe('OCI layout: referrers', () => {
 
   it('records referrers as untagged entries, lists them, and copies them out of the layout again', async () => {
     const registry = new URL(pullsafe.url).host;
+    const signed = new RegistryEndpoint(client, { registry, repository: 'signed/app' });
     const dir = join(work, 'referrers');
-    const into = await runCli(['copy', '--referrers', `${registry}/signed/app:v1`, `oci:${dir}:v1`]);
-    assert.equal(into.code, 0, into.stderr);
+    await copyImage(signed, 'v1', new OciLayout(dir), 'v1', { referrers: true });
     const index = await readIndexFile(dir);
     const untagged = index.manifests.filter((entry) => !entry.annotations);
     assert.equal(untagged.length, 1);
@@ -392,13 +429,12 @@ describe('OCI layout: referrers', () => {
     assert.deepEqual(await layout.referrers(image.manifests[0]!.digest as Digest), [referrerDigest]);
     assert.deepEqual(await layout.referrers(image.manifests[1]!.digest as Digest), []);
 
-    const again = await runCli(['copy', '--referrers', `${registry}/signed/app:v1`, `oci:${dir}:v1`]);
-    assert.equal(again.code, 0, again.stderr);
+    await copyImage(signed, 'v1', new OciLayout(dir), 'v1', { referrers: true });
     assert.equal((await readIndexFile(dir)).manifests.length, 2);
 
-    const back = await runCli(['copy', '--referrers', `oci:${dir}:v1`, `${registry}/back/app:v1`]);
-    assert.equal(back.code, 0, back.stderr);
-    assert.match(back.stdout, /1 referrer$/m);
+    const backTarget = new RegistryEndpoint(client, { registry, repository: 'back/app' });
+    const back = await copyImage(new OciLayout(dir), 'v1', backTarget, 'v1', { referrers: true });
+    assert.equal(back.referrersCopied, 1);
     const listed = await request(`${pullsafe.url}/v2/back/app/referrers/${image.manifests[0]!.digest}`);
     assert.equal(listed.status, 200);
     assert.deepEqual(
@@ -406,9 +442,8 @@ describe('OCI layout: referrers', () => {
       [referrerDigest],
     );
     // Named without a tag, the layout still means its one image, not the referrer.
-    const inspect = await runCli(['inspect', '--raw', `oci:${dir}`]);
-    assert.equal(inspect.code, 0, inspect.stderr);
-    assert.equal(sha256(Buffer.from(inspect.stdout)), image.index.digest);
+    const only = await new OciLayout(dir).getManifest(undefined);
+    assert.equal(sha256(only.bytes), image.index.digest);
   });
 });
 
