@@ -1,7 +1,7 @@
 /**
- * `pullsafe client-config` as a user runs it (in this process): printed and written files agree, bad input exits 2 with a hint,
- * and the registries.conf it writes takes skopeo (containers/image, as podman and CRI-O) through the cache.
- * containerd's hosts.toml is checked by test/cache-containerd.test.ts.
+ * `pullsafe client-config` as a user runs it (in this process): printed and written files agree, bad input
+ * exits 2 with a hint, and the registries.conf it writes takes skopeo (containers/image, as podman and
+ * CRI-O) through the cache. containerd's hosts.toml is checked by test/cache-containerd.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

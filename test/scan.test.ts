@@ -1,4 +1,4 @@
-/** `pullsafe scan` and `rewrite` as users run them (in this process), over a tree shaped like a real project. */
+/** `pullsafe scan` and `rewrite` as users run them (in process), over a tree shaped like a real project. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { makeImage, writeOciLayout } from './helpers/fixtures.ts';
 import { requirePeer, skopeo, skopeoOk } from './helpers/peers.ts';
 import { startPullsafe, type TestRegistry } from './helpers/pullsafe.ts';
@@ -254,9 +254,12 @@ describe('anonymous pulls by clients that send empty credentials', () => {
   it('pullsafe copy pulls anonymously from a registry with users', async () => {
     const host = new URL(open.url).host;
     const target = join(work, 'copied');
-    const result = await runCli(['copy', '--plain-http', host, `${host}/team/app:v1`, `oci:${target}:v1`], {
-      env: { DOCKER_CONFIG: work, REGISTRY_AUTH_FILE: authFile },
-    });
+    const result = await runCliInProcess(
+      ['copy', '--plain-http', host, `${host}/team/app:v1`, `oci:${target}:v1`],
+      {
+        env: { DOCKER_CONFIG: work, REGISTRY_AUTH_FILE: authFile },
+      },
+    );
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(digest));
   });

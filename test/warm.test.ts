@@ -1,7 +1,7 @@
 /**
- * `pullsafe warm` (the CLI, as a user runs it) against the real pull-through cache in front of the
- * project's Docker-Hub-like fake upstream. What warm made the cache fetch is read from the upstream's own
- * request log; skopeo is the independent client that pulls afterwards.
+ * `pullsafe warm` (the CLI as a user runs it, in this process) against the real pull-through cache in
+ * front of the project's Docker-Hub-like fake upstream. What warm made the cache fetch is read from the
+ * upstream's own request log; skopeo is the independent client that pulls afterwards.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { PullThroughCache, type UpstreamOptions } from '../src/proxy/index.ts';
 import { AccessControl } from '../src/server/auth.ts';
 import { startServer } from '../src/server/app.ts';
 import { openFsStorage } from '../src/store/index.ts';
-import { runCli, type CliResult } from './helpers/cli.ts';
+import { runCliInProcess, type CliResult } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage, type TestImage } from './helpers/fixtures.ts';
 import { OCI_INDEX, OCI_MANIFEST, request, sha256 } from './helpers/http.ts';
@@ -123,7 +123,7 @@ function events(result: CliResult): Events {
 }
 
 async function warm(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(['warm', ...args], { timeoutMs: 60_000, env });
+  return runCliInProcess(['warm', ...args], { timeoutMs: 60_000, env });
 }
 
 describe('pullsafe warm: filling the cache ahead of a deploy', () => {
