@@ -1,5 +1,6 @@
 /**
- * `pullsafe scan` against `grep -rnE` over the same generated tree, side by side (see bench/lib/scan-trees.ts):
+ * `pullsafe scan` against `grep -rnE` over the same generated tree, side by side (the trees are built by
+ * bench/lib/scan-charts.ts and bench/lib/scan-trees.ts):
  *
  * - `--tree charts` (the default): a Helm charts repository of about 3,400 files and 74 MB, values files of
  *   100 KB, Go-templated manifests, CRDs of several MB;
@@ -19,7 +20,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateCharts, generateMonorepo, type TreeSummary } from './lib/scan-trees.ts';
+import { generateCharts } from './lib/scan-charts.ts';
+import { generateMonorepo, type TreeSummary } from './lib/scan-trees.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
