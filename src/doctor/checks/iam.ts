@@ -15,7 +15,18 @@ import { arnAccount } from '../../shared/arn.ts';
 import { compileGlob } from '../../shared/glob.ts';
 import { ECR_PULL_ACTIONS, ecrRepositoryArn } from '../images.ts';
 import { executionRequirements, pullRoleRequirements, type Requirement } from '../requirements.ts';
-import type { Check, Evidence, Finding, Fix, Hop, ImageFacts, Lookup, RoleFacts } from '../types.ts';
+import type {
+  CallFailure,
+  Check,
+  Evidence,
+  Finding,
+  Fix,
+  Hop,
+  ImageFacts,
+  Lookup,
+  PolicyDocument,
+  RoleFacts,
+} from '../types.ts';
 
 interface Verdict {
   requirement: Requirement;
@@ -223,74 +234,11 @@ function roleFindings(
   workload: 'task' | 'build' = 'task',
 ): Finding[] {
   if (requirements.length === 0 || !lookup) return [];
-  if (lookup.state === 'failed') {
-    return [
-      {
-        id: 'role-unchecked',
-        cause: 'unknown',
-        hop: 'registry-auth',
-        severity: 'unchecked',
-        certainty: 'possible',
-        title: `could not read the ${label}`,
-        detail: `${lookup.failure.service}:${lookup.failure.operation} failed (${lookup.failure.code}), so its permissions were not checked.`,
-        evidence: [{ label: 'error', value: lookup.failure.message }],
-        fixes: [
-          {
-            kind: 'text',
-            summary: `allow the identity running doctor ${lookup.failure.service}:${lookup.failure.operation} (docs/doctor.md lists the read-only policy)`,
-          },
-        ],
-      },
-    ];
-  }
-  if (lookup.state === 'missing') {
-    return [
-      {
-        id: 'role-missing',
-        cause: requirements.some((r) => r.action.startsWith('ecr:')) ? 'auth-ecr-token' : 'secrets-access',
-        hop: 'registry-auth',
-        severity: 'error',
-        certainty: 'certain',
-        title: `the ${label} does not exist`,
-        detail: lookup.detail,
-        evidence: [],
-        fixes: [
-          {
-            kind: 'text',
-            summary:
-              workload === 'build'
-                ? 'point the project at an existing service role (one codebuild.amazonaws.com may assume), or create it'
-                : 'create the role with the AmazonECSTaskExecutionRolePolicy managed policy, or point the task definition at an existing one',
-          },
-        ],
-      },
-    ];
-  }
+  if (lookup.state === 'failed') return [unreadableRole(lookup.failure, label)];
+  if (lookup.state === 'missing') return [missingRole(lookup.detail, label, requirements, workload)];
   const role = lookup.value;
   const verdicts = judge(role, requirements);
-  if (!verdicts) {
-    const failure = role.policies.state === 'failed' ? role.policies.failure : undefined;
-    return [
-      {
-        id: 'role-unchecked',
-        cause: 'unknown',
-        hop: 'registry-auth',
-        severity: 'unchecked',
-        certainty: 'possible',
-        title: `could not read the policies of ${role.name}`,
-        detail: `Neither the IAM simulator nor the role's policy documents were readable${failure ? ` (${failure.operation}: ${failure.code})` : ''}.`,
-        evidence: [{ label: 'role', value: role.arn }],
-        fixes: [
-          {
-            kind: 'text',
-            summary:
-              'allow doctor iam:SimulatePrincipalPolicy, or iam:ListRolePolicies, iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion',
-          },
-        ],
-      },
-    ];
-  }
-  const findings: Finding[] = [];
+  if (!verdicts) return [unjudgedRole(role)];
   const groups = new Map<string, { group: Group; verdicts: Verdict[] }>();
   for (const verdict of verdicts) {
     if (verdict.decision === 'allowed') continue;
@@ -299,71 +247,148 @@ function roleFindings(
     entry.verdicts.push(verdict);
     groups.set(group.id, entry);
   }
-  for (const { group, verdicts: denied } of groups.values()) {
-    const explicit = denied.filter((v) => v.decision === 'explicit-deny');
-    const undecided = denied.every((v) => v.decision === 'undecided');
-    const actions = [...new Set(denied.map((v) => v.requirement.action))];
-    const evidence: Evidence[] = [
-      { label: 'role', value: role.arn },
-      ...denied.map((v) => ({
-        label: v.requirement.action,
-        value: `${v.decision} on ${v.requirement.resource} (needed for ${v.requirement.reason})`,
-      })),
-      ...explicit.flatMap((v) => v.statements.map((s) => ({ label: 'denied by', value: s }))),
-      ...denied
-        .filter((v) => v.decision === 'implicit-deny' && v.statements.length > 0)
-        .flatMap((v) => v.statements.map((s) => ({ label: 'why', value: `${v.requirement.action}: ${s}` }))),
-      ...actions
-        .filter((action) => secretActions.has(action))
-        .flatMap((action) => {
-          const elsewhere = allowedElsewhere(role, action);
-          return elsewhere.length > 0
-            ? [{ label: `${action} is allowed only on`, value: elsewhere.slice(0, 5).join(', ') }]
-            : [];
-        }),
+  return [...groups.values()].map(({ group, verdicts: denied }) => deniedFinding(role, label, group, denied));
+}
+
+function unreadableRole(failure: CallFailure, label: string): Finding {
+  return {
+    id: 'role-unchecked',
+    cause: 'unknown',
+    hop: 'registry-auth',
+    severity: 'unchecked',
+    certainty: 'possible',
+    title: `could not read the ${label}`,
+    detail: `${failure.service}:${failure.operation} failed (${failure.code}), so its permissions were not checked.`,
+    evidence: [{ label: 'error', value: failure.message }],
+    fixes: [
       {
-        label: 'judged from',
-        value:
-          denied[0]?.source === 'simulation'
-            ? 'iam:SimulatePrincipalPolicy'
-            : 'the role\u2019s policy documents',
-      },
-    ];
-    if (undecided)
-      evidence.push(
-        ...denied.flatMap((v) => v.statements.map((s) => ({ label: 'condition not decidable', value: s }))),
-      );
-    const policy = grantPolicy(
-      sidFor(group.id),
-      denied.map((v) => v.requirement),
-    );
-    const fixes: Fix[] = [
-      { kind: 'iam-policy', summary: `add this statement to ${role.name}`, content: policy },
-      {
-        kind: 'aws-cli',
-        summary: 'or attach it as an inline policy',
-        content: `aws iam put-role-policy --role-name ${role.name} --policy-name pullsafe-${group.id} --policy-document '${JSON.stringify(JSON.parse(policy))}'`,
-      },
-    ];
-    if (explicit.length > 0) {
-      fixes.unshift({
         kind: 'text',
-        summary: `remove or narrow the explicit deny: ${[...new Set(explicit.flatMap((v) => v.statements))].join(', ')}`,
-      });
-    }
-    findings.push({
-      id: group.id,
-      cause: group.cause,
-      hop: group.hop,
-      severity: undecided ? 'warning' : 'error',
-      certainty: undecided ? 'possible' : 'certain',
-      title: group.title(role.name),
-      detail: `${role.name} (${label}) lacks ${actions.join(', ')}${explicit.length > 0 ? ': an explicit deny blocks it' : undecided ? ': only statements with conditions doctor cannot decide would allow it' : ': no statement allows it'}.`,
-      evidence,
-      fixes,
+        summary: `allow the identity running doctor ${failure.service}:${failure.operation} (docs/doctor.md lists the read-only policy)`,
+      },
+    ],
+  };
+}
+
+function missingRole(
+  detail: string,
+  label: string,
+  requirements: Requirement[],
+  workload: 'task' | 'build',
+): Finding {
+  return {
+    id: 'role-missing',
+    cause: requirements.some((r) => r.action.startsWith('ecr:')) ? 'auth-ecr-token' : 'secrets-access',
+    hop: 'registry-auth',
+    severity: 'error',
+    certainty: 'certain',
+    title: `the ${label} does not exist`,
+    detail,
+    evidence: [],
+    fixes: [
+      {
+        kind: 'text',
+        summary:
+          workload === 'build'
+            ? 'point the project at an existing service role (one codebuild.amazonaws.com may assume), or create it'
+            : 'create the role with the AmazonECSTaskExecutionRolePolicy managed policy, or point the task definition at an existing one',
+      },
+    ],
+  };
+}
+
+/** Neither the simulator nor the policy documents could be read: nothing can be said of the role. */
+function unjudgedRole(role: RoleFacts): Finding {
+  const failure = role.policies.state === 'failed' ? role.policies.failure : undefined;
+  return {
+    id: 'role-unchecked',
+    cause: 'unknown',
+    hop: 'registry-auth',
+    severity: 'unchecked',
+    certainty: 'possible',
+    title: `could not read the policies of ${role.name}`,
+    detail: `Neither the IAM simulator nor the role's policy documents were readable${failure ? ` (${failure.operation}: ${failure.code})` : ''}.`,
+    evidence: [{ label: 'role', value: role.arn }],
+    fixes: [
+      {
+        kind: 'text',
+        summary:
+          'allow doctor iam:SimulatePrincipalPolicy, or iam:ListRolePolicies, iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion',
+      },
+    ],
+  };
+}
+
+/** One finding per group of needed actions the role is not allowed, with the statement that grants them. */
+function deniedFinding(role: RoleFacts, label: string, group: Group, denied: Verdict[]): Finding {
+  const explicit = denied.filter((v) => v.decision === 'explicit-deny');
+  const undecided = denied.every((v) => v.decision === 'undecided');
+  const actions = [...new Set(denied.map((v) => v.requirement.action))];
+  const evidence = deniedEvidence(role, denied, actions);
+  if (undecided)
+    evidence.push(
+      ...denied.flatMap((v) => v.statements.map((s) => ({ label: 'condition not decidable', value: s }))),
+    );
+  const policy = grantPolicy(
+    sidFor(group.id),
+    denied.map((v) => v.requirement),
+  );
+  const fixes: Fix[] = [
+    { kind: 'iam-policy', summary: `add this statement to ${role.name}`, content: policy },
+    {
+      kind: 'aws-cli',
+      summary: 'or attach it as an inline policy',
+      content: `aws iam put-role-policy --role-name ${role.name} --policy-name pullsafe-${group.id} --policy-document '${JSON.stringify(JSON.parse(policy))}'`,
+    },
+  ];
+  if (explicit.length > 0) {
+    fixes.unshift({
+      kind: 'text',
+      summary: `remove or narrow the explicit deny: ${[...new Set(explicit.flatMap((v) => v.statements))].join(', ')}`,
     });
   }
-  return findings;
+  return {
+    id: group.id,
+    cause: group.cause,
+    hop: group.hop,
+    severity: undecided ? 'warning' : 'error',
+    certainty: undecided ? 'possible' : 'certain',
+    title: group.title(role.name),
+    detail: `${role.name} (${label}) lacks ${actions.join(', ')}${explicit.length > 0 ? ': an explicit deny blocks it' : undecided ? ': only statements with conditions doctor cannot decide would allow it' : ': no statement allows it'}.`,
+    evidence,
+    fixes,
+  };
+}
+
+/** Each denied action with its resource and reason, the statements that denied it, and where it is allowed. */
+function deniedEvidence(role: RoleFacts, denied: Verdict[], actions: string[]): Evidence[] {
+  return [
+    { label: 'role', value: role.arn },
+    ...denied.map((v) => ({
+      label: v.requirement.action,
+      value: `${v.decision} on ${v.requirement.resource} (needed for ${v.requirement.reason})`,
+    })),
+    ...denied
+      .filter((v) => v.decision === 'explicit-deny')
+      .flatMap((v) => v.statements.map((s) => ({ label: 'denied by', value: s }))),
+    ...denied
+      .filter((v) => v.decision === 'implicit-deny' && v.statements.length > 0)
+      .flatMap((v) => v.statements.map((s) => ({ label: 'why', value: `${v.requirement.action}: ${s}` }))),
+    ...actions
+      .filter((action) => secretActions.has(action))
+      .flatMap((action) => {
+        const elsewhere = allowedElsewhere(role, action);
+        return elsewhere.length > 0
+          ? [{ label: `${action} is allowed only on`, value: elsewhere.slice(0, 5).join(', ') }]
+          : [];
+      }),
+    {
+      label: 'judged from',
+      value:
+        denied[0]?.source === 'simulation'
+          ? 'iam:SimulatePrincipalPolicy'
+          : 'the role\u2019s policy documents',
+    },
+  ];
 }
 
 function sidFor(id: string): string {
@@ -377,108 +402,138 @@ function sidFor(id: string): string {
 /** Cross-account ECR: the repository policy must let the pulling role in as well. */
 function repositoryPolicyFindings(images: ImageFacts[], role: RoleFacts | undefined): Finding[] {
   if (!role) return [];
-  const findings: Finding[] = [];
-  for (const image of images) {
+  return images.flatMap((image) => {
     const ecr = image.ecr;
-    if (!ecr || !ecr.crossAccount || !image.repository) continue;
-    const repositoryArn = ecrRepositoryArn(ecr.registryId, ecr.region, image.repository);
-    const actions = ECR_PULL_ACTIONS;
+    if (!ecr || !ecr.crossAccount || !image.repository) return [];
+    const repository = { name: image.repository, registryId: ecr.registryId, region: ecr.region };
     const policy = ecr.repositoryPolicy;
-    if (!policy || policy.state === 'failed') {
-      findings.push({
-        id: 'repository-policy-unchecked',
-        cause: 'auth-ecr-permission',
-        hop: 'manifest',
-        severity: 'unchecked',
-        certainty: 'possible',
-        title: `could not read the policy of ${image.repository} in account ${ecr.registryId}`,
-        detail:
-          'A cross-account pull needs the repository policy to allow the pulling role; doctor could not read it.',
-        evidence: [
-          { label: 'repository', value: repositoryArn },
-          ...(policy?.state === 'failed'
-            ? [{ label: 'error', value: `${policy.failure.code}: ${policy.failure.message}` }]
-            : []),
-        ],
-        fixes: [
-          {
-            kind: 'text',
-            summary: `run doctor with credentials of account ${ecr.registryId}, or check the repository policy there`,
-          },
-        ],
-      });
-      continue;
-    }
-    const principalAccount = arnAccount(role.arn);
-    const denied: string[] = [];
-    const statements: string[] = [];
-    for (const action of actions) {
-      const decision =
-        policy.state === 'found'
-          ? evaluateResource(
-              { name: `repository:${image.repository}`, kind: 'resource', document: policy.value },
-              {
-                action,
-                resource: repositoryArn,
-                principalArn: role.arn,
-                ...(principalAccount ? { principalAccount } : {}),
-              },
-            )
-          : undefined;
-      const combined = decision
-        ? combineDecisions(
-            { decision: 'allowed', allowedBy: [], deniedBy: [], undecided: [], missingAllowFrom: [] },
-            decision,
-            true,
+    if (!policy || policy.state === 'failed') return [unreadableRepositoryPolicy(repository, policy)];
+    return repositoryPolicyDenies(repository, policy, role) ?? [];
+  });
+}
+
+interface CrossAccountRepository {
+  name: string;
+  registryId: string;
+  region: string;
+}
+
+function unreadableRepositoryPolicy(
+  repository: CrossAccountRepository,
+  policy: Lookup<PolicyDocument> | undefined,
+): Finding {
+  return {
+    id: 'repository-policy-unchecked',
+    cause: 'auth-ecr-permission',
+    hop: 'manifest',
+    severity: 'unchecked',
+    certainty: 'possible',
+    title: `could not read the policy of ${repository.name} in account ${repository.registryId}`,
+    detail:
+      'A cross-account pull needs the repository policy to allow the pulling role; doctor could not read it.',
+    evidence: [
+      {
+        label: 'repository',
+        value: ecrRepositoryArn(repository.registryId, repository.region, repository.name),
+      },
+      ...(policy?.state === 'failed'
+        ? [{ label: 'error', value: `${policy.failure.code}: ${policy.failure.message}` }]
+        : []),
+    ],
+    fixes: [
+      {
+        kind: 'text',
+        summary: `run doctor with credentials of account ${repository.registryId}, or check the repository policy there`,
+      },
+    ],
+  };
+}
+
+/** The pull actions a repository policy (or its absence) does not allow the role, and the statements that deny them. */
+function deniedByRepositoryPolicy(
+  repository: CrossAccountRepository,
+  policy: Lookup<PolicyDocument>,
+  role: RoleFacts,
+): { denied: string[]; statements: string[] } {
+  const repositoryArn = ecrRepositoryArn(repository.registryId, repository.region, repository.name);
+  const principalAccount = arnAccount(role.arn);
+  const denied: string[] = [];
+  const statements: string[] = [];
+  for (const action of ECR_PULL_ACTIONS) {
+    const decision =
+      policy.state === 'found'
+        ? evaluateResource(
+            { name: `repository:${repository.name}`, kind: 'resource', document: policy.value },
+            {
+              action,
+              resource: repositoryArn,
+              principalArn: role.arn,
+              ...(principalAccount ? { principalAccount } : {}),
+            },
           )
         : undefined;
-      if (!combined || combined.decision !== 'allowed') {
-        denied.push(action);
-        if (combined) statements.push(...combined.deniedBy.map(formatStatementRef));
-      }
+    const combined = decision
+      ? combineDecisions(
+          { decision: 'allowed', allowedBy: [], deniedBy: [], undecided: [], missingAllowFrom: [] },
+          decision,
+          true,
+        )
+      : undefined;
+    if (!combined || combined.decision !== 'allowed') {
+      denied.push(action);
+      if (combined) statements.push(...combined.deniedBy.map(formatStatementRef));
     }
-    if (denied.length === 0) continue;
-    const statement = {
-      Sid: 'AllowCrossAccountPull',
-      Effect: 'Allow',
-      Principal: { AWS: role.arn },
-      Action: actions,
-    };
-    findings.push({
-      id: policy.state === 'missing' ? 'repository-policy-missing' : 'repository-policy-denies',
-      cause: 'auth-ecr-permission',
-      hop: 'manifest',
-      severity: 'error',
-      certainty: 'certain',
-      title:
-        policy.state === 'missing'
-          ? `${image.repository} in account ${ecr.registryId} has no repository policy, so ${role.name} cannot pull across accounts`
-          : `the policy of ${image.repository} in account ${ecr.registryId} does not let ${role.name} pull`,
-      detail: `Cross-account pulls need both the role's own permissions and the repository policy. The repository policy does not allow ${denied.join(', ')} to ${role.arn}.`,
-      evidence: [
-        { label: 'repository', value: repositoryArn },
-        { label: 'principal', value: role.arn },
-        ...denied.map((action) => ({ label: action, value: 'not allowed by the repository policy' })),
-        ...statements.map((s) => ({ label: 'denied by', value: s })),
-      ],
-      fixes: [
-        {
-          kind: 'repository-policy',
-          summary: `add this statement to the policy of ${image.repository} (account ${ecr.registryId})`,
-          content: JSON.stringify(statement, null, 2),
-        },
-        {
-          kind: 'aws-cli',
-          summary:
-            policy.state === 'missing'
-              ? 'set it as the repository policy'
-              : 'merge it into the existing policy, then set it',
-          content: `aws ecr set-repository-policy --registry-id ${ecr.registryId} --repository-name ${image.repository} --region ${ecr.region} --policy-text '${JSON.stringify({ Version: '2012-10-17', Statement: [statement] })}'`,
-        },
-      ],
-    });
   }
-  return findings;
+  return { denied, statements };
+}
+
+function repositoryPolicyDenies(
+  repository: CrossAccountRepository,
+  policy: Lookup<PolicyDocument>,
+  role: RoleFacts,
+): Finding | undefined {
+  const { denied, statements } = deniedByRepositoryPolicy(repository, policy, role);
+  if (denied.length === 0) return undefined;
+  const { name, registryId, region } = repository;
+  const statement = {
+    Sid: 'AllowCrossAccountPull',
+    Effect: 'Allow',
+    Principal: { AWS: role.arn },
+    Action: ECR_PULL_ACTIONS,
+  };
+  return {
+    id: policy.state === 'missing' ? 'repository-policy-missing' : 'repository-policy-denies',
+    cause: 'auth-ecr-permission',
+    hop: 'manifest',
+    severity: 'error',
+    certainty: 'certain',
+    title:
+      policy.state === 'missing'
+        ? `${name} in account ${registryId} has no repository policy, so ${role.name} cannot pull across accounts`
+        : `the policy of ${name} in account ${registryId} does not let ${role.name} pull`,
+    detail: `Cross-account pulls need both the role's own permissions and the repository policy. The repository policy does not allow ${denied.join(', ')} to ${role.arn}.`,
+    evidence: [
+      { label: 'repository', value: ecrRepositoryArn(registryId, region, name) },
+      { label: 'principal', value: role.arn },
+      ...denied.map((action) => ({ label: action, value: 'not allowed by the repository policy' })),
+      ...statements.map((s) => ({ label: 'denied by', value: s })),
+    ],
+    fixes: [
+      {
+        kind: 'repository-policy',
+        summary: `add this statement to the policy of ${name} (account ${registryId})`,
+        content: JSON.stringify(statement, null, 2),
+      },
+      {
+        kind: 'aws-cli',
+        summary:
+          policy.state === 'missing'
+            ? 'set it as the repository policy'
+            : 'merge it into the existing policy, then set it',
+        content: `aws ecr set-repository-policy --registry-id ${registryId} --repository-name ${name} --region ${region} --policy-text '${JSON.stringify({ Version: '2012-10-17', Statement: [statement] })}'`,
+      },
+    ],
+  };
 }
 
 export const iamCheck: Check = (facts) => {
