@@ -409,6 +409,36 @@ describe('serve shutdown', () => {
   });
 });
 
+describe('serve with gc while serving', () => {
+  it('sweeps what nothing references and is past the grace period, and keeps what images use', async () => {
+    const folder = await makeTempDir('pullsafe-online-gc-');
+    let server: ServeProcess | undefined;
+    try {
+      const config = join(folder, 'serve.yaml');
+      await writeFile(config, 'gc:\n  interval: 1s\n  minAge: 0\n');
+      server = await startServeProcess(['--config', config, '--storage', join(folder, 'data')]);
+      const layer = randomBytes(64 * 1024);
+      await pushImage(server.url, 'gc/app', 'v1', layer);
+      const orphan = randomBytes(32 * 1024);
+      const orphanDigest = await pushBlob(server.url, 'gc/app', orphan);
+      let gone = false;
+      for (let wait = 0; wait < 100 && !gone; wait++) {
+        await sleep(100);
+        gone =
+          (await request(`${server.url}/v2/gc/app/blobs/${orphanDigest}`, { method: 'HEAD' })).status === 404;
+      }
+      assert.ok(gone, 'the unreferenced blob was swept while the server ran');
+      const kept = await request(`${server.url}/v2/gc/app/blobs/${sha256(layer)}`);
+      assert.equal(sha256(kept.body), sha256(layer), 'a blob an image uses stays');
+      assert.match((await request(`${server.url}/metrics`)).text(), /^pullsafe_gc_runs_total [1-9]/m);
+      await assertAlive(server, 'after gc while serving');
+    } finally {
+      await stopServer(server);
+      await removeTempDir(folder);
+    }
+  });
+});
+
 describe('serve on a full disk', () => {
   // A real full filesystem: a 20 MiB tmpfs, mounted here (tests run as root, as CI does).
   let mountPoint: string;

@@ -141,8 +141,12 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
     );
   }
 
+  // Replicas sharing a Redis take turns at gc and share the cache's fills and memory.
+  const coordinator = config.redis ? await connectRedis(config.redis.url) : undefined;
   const cache =
-    config.proxy.upstreams.length > 0 ? await openCache(config, storage, location, env, logger) : undefined;
+    config.proxy.upstreams.length > 0
+      ? await openCache(config, storage, location, env, logger, coordinator)
+      : undefined;
 
   let running;
   try {
@@ -163,6 +167,16 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
       drainDelayMs:
         config.shutdownDelay !== undefined ? durationMs(config.shutdownDelay) : listen.loopback ? 0 : 5_000,
       logRequests: config.log.requests,
+      ...(config.gc
+        ? {
+            gc: {
+              intervalMs: durationMs(config.gc.interval),
+              minAgeMs: durationMs(config.gc.minAge),
+              deleteUntagged: config.gc.deleteUntagged,
+              ...(coordinator ? { coordinator } : {}),
+            },
+          }
+        : {}),
     });
   } catch (error) {
     throw new PullsafeError(
@@ -218,6 +232,7 @@ async function openCache(
   location: StorageLocation,
   env: Record<string, string | undefined>,
   logger: { warn(fields: object, message?: string): void },
+  coordinator: RedisCoordinator | undefined,
 ): Promise<PullThroughCache> {
   const upstreams: UpstreamOptions[] = config.proxy.upstreams.map((upstream) => {
     const credentials = upstreamCredentials(upstream, env);
@@ -266,7 +281,6 @@ async function openCache(
     upstreams.map((u) => u.namespace),
   );
   const maxBytes = config.proxy.maxSize === undefined ? undefined : parseByteSize(config.proxy.maxSize);
-  const coordinator = config.redis ? await connectRedis(config.redis.url) : undefined;
   return new PullThroughCache(storage, {
     upstreams,
     hosted: config.proxy.hosted,

@@ -235,6 +235,18 @@ export const serveConfigSchema = z.strictObject({
     })
     .optional()
     .describe('Several replicas on one storage act as one registry (see docs/cache.md, Replicas)'),
+  gc: z
+    .strictObject({
+      interval: duration.describe('Run garbage collection while serving, this often (one replica at a time)'),
+      minAge: duration
+        .default('1h')
+        .describe(
+          'Blobs and untagged manifests younger than this are kept (pushes, mounts and fills under way)',
+        ),
+      deleteUntagged: z.boolean().default(false).describe('Also remove manifests no tag reaches'),
+    })
+    .optional()
+    .describe('Garbage collection while serving; without it, run pullsafe gc'),
   shutdownTimeout: duration.default('30s').describe('How long shutdown waits for in-flight transfers'),
   shutdownDelay: duration
     .optional()

@@ -10,11 +10,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OciError } from '../oci/errors.ts';
 import { checkRepositoryName } from '../oci/names.ts';
-import { StoreError, type Storage } from '../store/index.ts';
+import { collectGarbage, StoreError, type Storage } from '../store/index.ts';
 import type { AccessControl, Action, Principal } from './auth.ts';
 import { Metrics } from './metrics.ts';
 import { ProxiedRegistry } from './proxied.ts';
-import type { CacheRoute, PullThroughCache } from '../proxy/index.ts';
+import {
+  LocalCoordinator,
+  type CacheRoute,
+  type Coordinator,
+  type PullThroughCache,
+} from '../proxy/index.ts';
 import { Registry, type RegistryOptions } from './registry.ts';
 import { allowedMethods, matchRoute, type RouteName } from './routes.ts';
 import type { RegistryRequest, RegistryResponse } from './types.ts';
@@ -44,6 +49,11 @@ export interface ServerOptions {
   drainDelayMs?: number;
   /** Log one line per request (info level). */
   logRequests?: boolean;
+  /**
+   * Garbage collection while serving: every `intervalMs`, one replica at a time (a lease of `coordinator`,
+   * shared through Redis by replicas) sweeps what nothing references and is older than `minAgeMs`.
+   */
+  gc?: { intervalMs: number; minAgeMs: number; deleteUntagged: boolean; coordinator?: Coordinator };
 }
 
 export interface RunningServer {
@@ -429,6 +439,8 @@ export async function startServer(
   );
   cleaner.unref();
 
+  const gcTimer = options.gc ? startOnlineGc(options, app.metrics) : undefined;
+
   const server = createServer(
     { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 },
     (req, res) => {
@@ -457,6 +469,7 @@ export async function startServer(
     closing ??= (async () => {
       app.startDraining();
       clearInterval(cleaner);
+      if (gcTimer) clearInterval(gcTimer);
       const delay = closeOptions.immediate ? 0 : (options.drainDelayMs ?? 0);
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -480,6 +493,49 @@ export async function startServer(
     handle: (request) => app.handle(request),
     close,
   };
+}
+
+/**
+ * Runs gc on the storage every `gc.intervalMs` while serving, under a lease so that replicas sharing a
+ * coordinator take turns. The grace period (`minAgeMs`) keeps what pushes, mounts and fills under way still
+ * need; reads never see a blob as present that gc removed, because drivers answer from the storage.
+ */
+function startOnlineGc(options: ServerOptions, metrics: Metrics): NodeJS.Timeout {
+  const gc = options.gc!;
+  const coordinator = gc.coordinator ?? new LocalCoordinator();
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void (async () => {
+      const lease = await coordinator.acquire('gc', Math.max(gc.intervalMs, 60_000));
+      if (!lease) return;
+      try {
+        const report = await collectGarbage(options.storage, {
+          dryRun: false,
+          minAgeMs: gc.minAgeMs,
+          deleteUntagged: gc.deleteUntagged,
+        });
+        metrics.gcRuns++;
+        metrics.gcBytesSwept += report.bytesSwept;
+        options.logger.info(
+          {
+            blobsSwept: report.blobsSwept.length,
+            bytesSwept: report.bytesSwept,
+            manifestsRemoved: report.manifestsRemoved.length,
+            warnings: report.warnings.length,
+          },
+          'gc',
+        );
+      } finally {
+        await lease.release().catch(() => undefined);
+      }
+    })()
+      .catch((error: unknown) => options.logger.warn({ err: error }, 'gc failed'))
+      .finally(() => (running = false));
+  }, gc.intervalMs);
+  timer.unref();
+  return timer;
 }
 
 /** What the server still reads of a request body nobody consumed, after answering it. */

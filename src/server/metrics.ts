@@ -19,6 +19,8 @@ export class Metrics {
   storageFullErrors = 0;
   /** Clients that hung up before their response was complete. */
   clientAborts = 0;
+  gcRuns = 0;
+  gcBytesSwept = 0;
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
     const key = `route="${route}",method="${method}",status="${status}"`;
@@ -83,6 +85,14 @@ export class Metrics {
       'Requests whose client hung up before the response was complete.',
     );
     lines.push(`pullsafe_http_client_aborts_total ${this.clientAborts}`);
+    metric('pullsafe_gc_runs_total', 'counter', 'Garbage collections run while serving (gc.interval).');
+    lines.push(`pullsafe_gc_runs_total ${this.gcRuns}`);
+    metric(
+      'pullsafe_gc_swept_bytes_total',
+      'counter',
+      'Bytes of blobs removed by garbage collection while serving.',
+    );
+    lines.push(`pullsafe_gc_swept_bytes_total ${this.gcBytesSwept}`);
     if (this.storageBytes !== undefined) {
       metric('pullsafe_storage_blob_bytes', 'gauge', 'Bytes of committed blobs in storage.');
       lines.push(`pullsafe_storage_blob_bytes ${this.storageBytes}`);
