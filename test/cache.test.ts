@@ -17,7 +17,7 @@ import { AccessControl } from '../src/server/auth.ts';
 import { startServer, type RunningServer } from '../src/server/app.ts';
 import { openFsStorage } from '../src/store/index.ts';
 import { compileGlob } from '../src/shared/glob.ts';
-import { runCli, startServeProcess } from './helpers/cli.ts';
+import { runCli, runCliInProcess, startServeProcess } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './helpers/fake-upstream.ts';
 import { makeImage, type TestImage } from './helpers/fixtures.ts';
 import { OCI_INDEX, OCI_MANIFEST, request, sha256, type HttpResponse } from './helpers/http.ts';
@@ -722,7 +722,7 @@ describe('pull-through cache from the command line', () => {
         ...twoPlatforms,
         manifests: [twoPlatforms.manifests[0]!],
       });
-      const fsck = await runCli(['fsck', '--storage', join(folder, 'data')]);
+      const fsck = await runCliInProcess(['fsck', '--storage', join(folder, 'data')]);
       assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
       assert.match(fsck.stdout, /not cached \(fetched on demand\)/);
       assert.match(fsck.stdout, /storage is consistent/);

@@ -1,6 +1,7 @@
 /**
  * The CLI end to end, as a user runs it: serve, gc, fsck, exit codes, crash safety (SIGKILL mid-push) and
- * graceful shutdown (SIGTERM lets in-flight transfers finish).
+ * graceful shutdown (SIGTERM lets in-flight transfers finish). gc and fsck run in process; that this is
+ * the same as a process of its own is checked here too.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -202,7 +203,15 @@ describe('serve, gc and fsck on one storage', () => {
   });
 
   it('gc --dry-run reports the unreferenced blob and removes nothing', async () => {
-    const result = await runCli(['gc', '--storage', storage(), '--dry-run', '--min-age', '0', '--json']);
+    const result = await runCliInProcess([
+      'gc',
+      '--storage',
+      storage(),
+      '--dry-run',
+      '--min-age',
+      '0',
+      '--json',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout) as {
       blobsSwept: { digest: string }[];
@@ -215,22 +224,30 @@ describe('serve, gc and fsck on one storage', () => {
       [orphan],
     );
     assert.equal(report.blobsKept, 3, 'manifest, config and layer');
-    const again = await runCli(['gc', '--storage', storage(), '--dry-run', '--min-age', '0', '--json']);
+    const again = await runCliInProcess([
+      'gc',
+      '--storage',
+      storage(),
+      '--dry-run',
+      '--min-age',
+      '0',
+      '--json',
+    ]);
     assert.deepEqual((JSON.parse(again.stdout) as { blobsSwept: unknown[] }).blobsSwept.length, 1);
   });
 
   it('gc keeps young blobs by default (a push may be in progress)', async () => {
-    const result = await runCli(['gc', '--storage', storage()]);
+    const result = await runCliInProcess(['gc', '--storage', storage()]);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /removed 0 unreferenced blobs/);
     assert.match(result.stdout, /kept 1 unreferenced blob younger than --min-age/);
   });
 
   it('gc removes the unreferenced blob; fsck is clean; the image still pulls', async () => {
-    const result = await runCli(['gc', '--storage', storage(), '--min-age', '0']);
+    const result = await runCliInProcess(['gc', '--storage', storage(), '--min-age', '0']);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /removed 1 unreferenced blob \(/);
-    const fsck = await runCli(['fsck', '--storage', storage()]);
+    const fsck = await runCliInProcess(['fsck', '--storage', storage()]);
     assert.equal(fsck.code, 0, fsck.stdout);
     assert.match(fsck.stdout, /storage is consistent/);
 
@@ -249,7 +266,7 @@ describe('serve, gc and fsck on one storage', () => {
   it('fsck finds a corrupted blob and exits 1', async () => {
     const hex = image.layerDigest.slice('sha256:'.length);
     await writeFile(join(storage(), 'blobs', 'sha256', hex.slice(0, 2), hex), 'bit rot');
-    const fsck = await runCli(['fsck', '--storage', storage(), '--json']);
+    const fsck = await runCliInProcess(['fsck', '--storage', storage(), '--json']);
     assert.equal(fsck.code, 1);
     const report = JSON.parse(fsck.stdout) as { problems: { kind: string; digest?: string }[] };
     assert.ok(
@@ -301,7 +318,7 @@ describe('crash safety and graceful shutdown', () => {
     } finally {
       await stop(restarted);
     }
-    const fsck = await runCli(['fsck', '--storage', storage]);
+    const fsck = await runCliInProcess(['fsck', '--storage', storage]);
     assert.equal(fsck.code, 0, fsck.stdout);
     const blobs: string[] = [];
     for (const prefix of await readdir(join(storage, 'blobs', 'sha256')))

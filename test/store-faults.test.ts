@@ -1,7 +1,7 @@
 /**
  * The filesystem storage under faults: concurrent writers of one key, writers killed at random moments
  * (in-process store and `pullsafe serve`), interrupted gc runs, leftover temporaries; checked through the
- * real store and the real CLI (serve, gc, fsck).
+ * real store and the real CLI (serve in a process of its own, gc and fsck in process).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestOf, type Digest } from '../src/oci/digest.ts';
 import { FsRepositoryStore, openFsStorage, type FsckReport, type GcReport } from '../src/store/index.ts';
-import { cliPath, runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
+import { cliPath, runCliInProcess, startServeProcess, type ServeProcess } from './helpers/cli.ts';
 import { startPullsafe } from './helpers/pullsafe.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
@@ -226,13 +226,13 @@ function index(children: Pushed[]): object {
 }
 
 async function gc(storage: string, ...flags: string[]): Promise<GcReport> {
-  const result = await runCli(['gc', '--storage', storage, '--json', ...flags]);
+  const result = await runCliInProcess(['gc', '--storage', storage, '--json', ...flags]);
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout) as GcReport;
 }
 
 async function fsck(storage: string): Promise<{ code: number | null; report: FsckReport }> {
-  const result = await runCli(['fsck', '--storage', storage, '--json']);
+  const result = await runCliInProcess(['fsck', '--storage', storage, '--json']);
   assert.ok(result.code === 0 || result.code === 1, result.stderr);
   return { code: result.code, report: JSON.parse(result.stdout) as FsckReport };
 }
@@ -343,7 +343,15 @@ describe('gc --delete-untagged', () => {
         .sort(),
       'the untagged manifest tagged in another repository keeps its content and layer',
     );
-    const text = await runCli(['gc', '--storage', root, '--delete-untagged', '--dry-run', '--min-age', '0']);
+    const text = await runCliInProcess([
+      'gc',
+      '--storage',
+      root,
+      '--delete-untagged',
+      '--dry-run',
+      '--min-age',
+      '0',
+    ]);
     assert.match(text.stdout, /would remove 4 untagged manifests\n/);
     for (const name of removable()) assert.ok(text.stdout.includes(`  ${name}\n`), text.stdout);
     assert.deepEqual(
@@ -502,7 +510,7 @@ describe('fsck wording', () => {
     const storage = await openFsStorage(root);
     const blob = await storage.blobs.put(Buffer.from('original'));
     await writeFile(await blobPath(root, blob.digest), 'bit rot');
-    const result = await runCli(['fsck', '--storage', root]);
+    const result = await runCliInProcess(['fsck', '--storage', root]);
     assert.equal(result.code, 1);
     const lines = result.stdout.trimEnd().split('\n');
     assert.match(lines[0]!, /^checked 1 blob \(7 B\), 0 repositories, 0 manifests, 0 tags$/);
@@ -513,7 +521,7 @@ describe('fsck wording', () => {
     assert.equal(lines.at(-1), '1 problem found');
 
     await storage.repositories.linkBlob('app', digestOf('never stored'));
-    const two = await runCli(['fsck', '--storage', root]);
+    const two = await runCliInProcess(['fsck', '--storage', root]);
     assert.match(two.stdout, new RegExp(`\ndangling-layer-link: app ${digestOf('never stored')}: `));
     assert.match(two.stdout, /\n2 problems found\n$/);
   });
@@ -539,7 +547,7 @@ describe('temporaries', () => {
         ['temporary-file', 'tmp/young'],
       ],
     );
-    const text = await runCli(['fsck', '--storage', root]);
+    const text = await runCliInProcess(['fsck', '--storage', root]);
     assert.match(text.stdout, /\ntemporary-file: tmp\/old: left by an interrupted write at /);
     assert.deepEqual(await storage.repositories.listTags('app'), ['v1'], 'never a tag');
 

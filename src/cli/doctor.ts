@@ -4,9 +4,9 @@ import { arnRegion } from '../shared/arn.ts';
 import { sdkCaller, withRetries, type AwsCaller } from '../doctor/aws.ts';
 import { readSnapshot, recordingCaller, replayCaller, writeSnapshot } from '../doctor/snapshot.ts';
 import type { DoctorTarget } from '../doctor/collect.ts';
-import { runDoctor } from '../doctor/doctor.ts';
+import { runDoctor, type DoctorReport } from '../doctor/doctor.ts';
 import { renderMarkdown, renderText } from '../doctor/report.ts';
-import { exitCodes, printJson } from './output.ts';
+import { exitCodes, writeJson, type CommandIo, type OutputStream } from './output.ts';
 
 export interface DoctorFlags {
   cluster?: string;
@@ -37,7 +37,55 @@ function list(value: string | undefined): string[] | undefined {
   return items.length > 0 ? items : undefined;
 }
 
-export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEnv): Promise<number> {
+/** Collects the facts, checks them and prints the report; with --save-snapshot, writes what AWS answered. */
+export async function runDoctorCommand(flags: DoctorFlags, io: CommandIo): Promise<number> {
+  checkFlags(flags);
+  const { env } = io;
+  let caller: AwsCaller;
+  let region: string | undefined;
+  let recorder: ReturnType<typeof recordingCaller> | undefined;
+  if (flags.snapshot) {
+    const snapshot = await readSnapshot(flags.snapshot);
+    region = flags.region ?? snapshot.region;
+    caller = replayCaller(snapshot);
+  } else {
+    region =
+      flags.region ??
+      // The region an ARN names: `--task arn:aws:ecs:eu-west-1:…` needs no `--region`.
+      arnRegion(flags.task ?? flags.service ?? flags.taskDefinition ?? flags.buildId ?? flags.cluster) ??
+      env.AWS_REGION ??
+      env.AWS_DEFAULT_REGION;
+    if (!region) {
+      throw new PullsafeError('USAGE', 'no AWS region', { hint: 'pass --region, or set AWS_REGION' });
+    }
+    const profile = flags.profile ?? env.AWS_PROFILE;
+    caller = withRetries(sdkCaller({ region, ...(profile ? { profile } : {}) }));
+    if (flags.saveSnapshot) {
+      recorder = recordingCaller(caller, region);
+      caller = recorder;
+    }
+  }
+  try {
+    const report = await runDoctor(caller, targetOf(flags), region);
+    printDoctor(report, flags, io.stdout);
+    return report.problems ? exitCodes.findings : exitCodes.ok;
+  } finally {
+    if (recorder && flags.saveSnapshot) {
+      await writeSnapshot(flags.saveSnapshot, recorder.snapshot());
+      io.stderr.write(`pullsafe: snapshot written to ${flags.saveSnapshot}\n`);
+    }
+  }
+}
+
+/** The report as text, Markdown (--markdown) or JSON (--json). */
+export function printDoctor(report: DoctorReport, flags: DoctorFlags, out: OutputStream): void {
+  if (flags.json) writeJson(out, report);
+  else if (flags.markdown) out.write(renderMarkdown(report));
+  else out.write(renderText(report));
+}
+
+/** Flags that contradict each other or go without the subject they belong to, before any AWS call. */
+function checkFlags(flags: DoctorFlags): void {
   const subjects = [flags.task, flags.service, flags.taskDefinition, flags.codebuildProject].filter(Boolean);
   if (subjects.length !== 1) {
     throw new PullsafeError(
@@ -67,35 +115,13 @@ export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEn
       hint: 'for a task or service, doctor reads them from ECS',
     });
   }
+}
 
-  let caller: AwsCaller;
-  let region: string | undefined;
-  let recorder: ReturnType<typeof recordingCaller> | undefined;
-  if (flags.snapshot) {
-    const snapshot = await readSnapshot(flags.snapshot);
-    region = flags.region ?? snapshot.region;
-    caller = replayCaller(snapshot);
-  } else {
-    region =
-      flags.region ??
-      // The region an ARN names: `--task arn:aws:ecs:eu-west-1:…` needs no `--region`.
-      arnRegion(flags.task ?? flags.service ?? flags.taskDefinition ?? flags.buildId ?? flags.cluster) ??
-      env.AWS_REGION ??
-      env.AWS_DEFAULT_REGION;
-    if (!region) {
-      throw new PullsafeError('USAGE', 'no AWS region', { hint: 'pass --region, or set AWS_REGION' });
-    }
-    const profile = flags.profile ?? env.AWS_PROFILE;
-    caller = withRetries(sdkCaller({ region, ...(profile ? { profile } : {}) }));
-    if (flags.saveSnapshot) {
-      recorder = recordingCaller(caller, region);
-      caller = recorder;
-    }
-  }
-
+/** What doctor looks at, from the flags. */
+function targetOf(flags: DoctorFlags): DoctorTarget {
   const subnets = list(flags.subnets);
   const securityGroups = list(flags.securityGroups);
-  const target: DoctorTarget = {
+  return {
     ...(flags.cluster ? { cluster: flags.cluster } : {}),
     ...(flags.task ? { task: flags.task } : {}),
     ...(flags.service ? { service: flags.service } : {}),
@@ -108,17 +134,4 @@ export async function runDoctorCommand(flags: DoctorFlags, env: NodeJS.ProcessEn
     ...(securityGroups ? { securityGroups } : {}),
     ...(flags.assignPublicIp !== undefined ? { assignPublicIp: flags.assignPublicIp } : {}),
   };
-
-  try {
-    const report = await runDoctor(caller, target, region);
-    if (flags.json) printJson(report);
-    else if (flags.markdown) process.stdout.write(renderMarkdown(report));
-    else process.stdout.write(renderText(report));
-    return report.problems ? exitCodes.findings : exitCodes.ok;
-  } finally {
-    if (recorder && flags.saveSnapshot) {
-      await writeSnapshot(flags.saveSnapshot, recorder.snapshot());
-      process.stderr.write(`pullsafe: snapshot written to ${flags.saveSnapshot}\n`);
-    }
-  }
 }

@@ -12,16 +12,25 @@ import {
   parseStorageLocation,
   readCacheNamespaces,
   s3Connection,
+  type FsckReport,
+  type GcReport,
   type Storage,
 } from '../store/index.ts';
-import { exitCodes, formatBytes, printJson, printLines } from './output.ts';
+import {
+  exitCodes,
+  formatBytes,
+  writeJson,
+  writeLines,
+  type CommandIo,
+  type OutputStream,
+} from './output.ts';
 
 /** A folder, or s3://BUCKET/PREFIX reached with the AWS SDK's environment (AWS_ENDPOINT_URL_S3, AWS_REGION). */
-async function openExisting(value: string): Promise<Storage> {
+async function openExisting(value: string, env: Record<string, string | undefined>): Promise<Storage> {
   let location;
   try {
     location = parseStorageLocation(value);
-    if (location.kind === 's3') return await openStorage(value, { s3: s3Connection(undefined, process.env) });
+    if (location.kind === 's3') return await openStorage(value, { s3: s3Connection(undefined, env) });
   } catch (error) {
     if (error instanceof StoreError) {
       throw new PullsafeError('USAGE', error.message, {
@@ -52,27 +61,38 @@ function count(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`;
 }
 
-export async function runGc(flags: {
+export interface GcFlags {
   storage: string;
   dryRun?: boolean;
   minAge?: string;
   deleteUntagged?: boolean;
   json?: boolean;
-}): Promise<number> {
+}
+
+export async function runGc(flags: GcFlags, io: CommandIo): Promise<number> {
+  printGc(await gc(flags, io.env), flags, io.stdout);
+  return exitCodes.ok;
+}
+
+/** Removes what nothing references (or, with --dry-run, says what it would remove). */
+export async function gc(flags: GcFlags, env: Record<string, string | undefined>): Promise<GcReport> {
   const minAgeMs = parseDuration(flags.minAge ?? '1h');
   if (minAgeMs === undefined) {
     throw new PullsafeError('USAGE', `--min-age: "${flags.minAge}" is not a duration`, {
       hint: 'for example 0, 30m, 1h',
     });
   }
-  const storage = await openExisting(flags.storage);
-  const report = await collectGarbage(storage, {
+  const storage = await openExisting(flags.storage, env);
+  return collectGarbage(storage, {
     dryRun: !!flags.dryRun,
     minAgeMs,
     deleteUntagged: !!flags.deleteUntagged,
   });
+}
+
+export function printGc(report: GcReport, flags: { json?: boolean }, out: OutputStream): void {
   if (flags.json) {
-    printJson(report);
+    writeJson(out, report);
   } else {
     const verb = report.dryRun ? 'would remove' : 'removed';
     const lines = [
@@ -103,19 +123,33 @@ export async function runGc(flags: {
       for (const path of report.temporariesRemoved) lines.push(`  ${path}`);
     }
     for (const warning of report.warnings) lines.push(`warning: ${warning}`);
-    printLines(lines);
+    writeLines(out, lines);
   }
-  return exitCodes.ok;
 }
 
-export async function runFsck(flags: { storage: string; json?: boolean }): Promise<number> {
-  const storage = await openExisting(flags.storage);
+export interface FsckFlags {
+  storage: string;
+  json?: boolean;
+}
+
+export async function runFsck(flags: FsckFlags, io: CommandIo): Promise<number> {
+  const report = await fsck(flags, io.env);
+  printFsck(report, flags, io.stdout);
+  return report.problems.length === 0 ? exitCodes.ok : exitCodes.findings;
+}
+
+/** Re-hashes every blob and checks every link; blobs of the pull-through cache may be absent. */
+export async function fsck(flags: FsckFlags, env: Record<string, string | undefined>): Promise<FsckReport> {
+  const storage = await openExisting(flags.storage, env);
   const namespaces = await readCacheNamespaces(storage);
-  const report = await checkStorage(storage, {
+  return checkStorage(storage, {
     onDemand: (repository) => namespaces.some((namespace) => repository.startsWith(`${namespace}/`)),
   });
+}
+
+export function printFsck(report: FsckReport, flags: { json?: boolean }, out: OutputStream): void {
   if (flags.json) {
-    printJson(report);
+    writeJson(out, report);
   } else {
     const lines = [
       `checked ${count(report.blobsChecked, 'blob')} (${formatBytes(report.bytesChecked)}), ${count(report.repositories, 'repository', 'repositories')}, ${count(report.manifests, 'manifest')}, ${count(report.tags, 'tag')}`,
@@ -140,7 +174,6 @@ export async function runFsck(flags: { storage: string; json?: boolean }): Promi
         ? 'storage is consistent'
         : `${count(report.problems.length, 'problem')} found`,
     );
-    printLines(lines);
+    writeLines(out, lines);
   }
-  return report.problems.length === 0 ? exitCodes.ok : exitCodes.findings;
 }

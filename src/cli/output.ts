@@ -63,15 +63,6 @@ export function writeLines(out: OutputStream, lines: string[]): void {
   out.write(`${lines.join('\n')}\n`);
 }
 
-// TEMPORARY (issue 15): doctor.ts and maintenance.ts move to writeJson/writeLines, then these go.
-export function printJson(value: unknown): void {
-  writeJson(process.stdout, value);
-}
-
-export function printLines(lines: string[]): void {
-  writeLines(process.stdout, lines);
-}
-
 /**
  * Until the returned function is called, SIGINT and SIGTERM end the process at once with 130 or 143, after
  * saying what an interruption leaves behind (`json`: also a last `{"event":"interrupted"}` line on stdout).

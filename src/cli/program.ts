@@ -69,7 +69,7 @@ function buildProgram(io: CommandIo, hooks: ProgramHooks, setExit: (code: number
     });
   const run: Run = async (handler) => setExit(await handler());
   addServeCommands(program, io, hooks, run);
-  addStorageCommands(program, run);
+  addStorageCommands(program, io, run);
   addCopyCommands(program, io, run);
   addInspectCommands(program, io, run);
   addScanCommands(program, io, run);
@@ -147,7 +147,7 @@ function addServeCommands(program: Command, io: CommandIo, hooks: ProgramHooks, 
 }
 
 /** gc, fsck. */
-function addStorageCommands(program: Command, run: Run): void {
+function addStorageCommands(program: Command, io: CommandIo, run: Run): void {
   program
     .command('gc')
     .description('remove blobs no manifest references (mark and sweep)')
@@ -163,14 +163,14 @@ function addStorageCommands(program: Command, run: Run): void {
       '1h',
     )
     .option('--json', 'print the report as JSON')
-    .action((flags) => run(async () => (await commands.maintenance()).runGc(flags)));
+    .action((flags) => run(async () => (await commands.maintenance()).runGc(flags, io)));
 
   program
     .command('fsck')
     .description('re-hash every stored blob and check every link; exit 1 on problems')
     .requiredOption('--storage <dir>', 'storage folder, or s3://BUCKET/PREFIX')
     .option('--json', 'print the report as JSON')
-    .action((flags) => run(async () => (await commands.maintenance()).runFsck(flags)));
+    .action((flags) => run(async () => (await commands.maintenance()).runFsck(flags, io)));
 }
 
 /** HOST or HOST:PORT ([v6]:PORT too); a scheme or a path would match no host and do nothing. */
@@ -383,7 +383,7 @@ function addDiagnosisCommands(program: Command, io: CommandIo, run: Run): void {
     .option('--markdown', 'print the report as Markdown')
     .option('--save-snapshot <file>', 'write every AWS answer used (secret values never) to replay later')
     .option('--snapshot <file>', 'replay a saved snapshot: no AWS calls')
-    .action((flags) => run(async () => (await commands.doctor()).runDoctorCommand(flags, io.env)));
+    .action((flags) => run(async () => (await commands.doctor()).runDoctorCommand(flags, io)));
 
   program
     .command('explain')
