@@ -3,7 +3,7 @@
  * buildspec pulls, logs in to and reads, its service role, VPC and logs, into facts.
  */
 import type { ContainerDefinition } from '@aws-sdk/client-ecs';
-import type { Project } from '@aws-sdk/client-codebuild';
+import type { Build, Project } from '@aws-sdk/client-codebuild';
 import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
 import { PullsafeError } from '../../errors/index.ts';
 import {
@@ -16,7 +16,16 @@ import {
 } from '../build-plan.ts';
 import { classifyImage, parseEcrHost } from '../images.ts';
 import { executionRequirements, pullRoleRequirements } from '../requirements.ts';
-import type { BuildFacts, Facts, ImageFacts, LogFacts, Lookup, Needs } from '../types.ts';
+import type {
+  BuildFacts,
+  Facts,
+  ImageFacts,
+  LogFacts,
+  Lookup,
+  NetworkFacts,
+  Needs,
+  SecretFacts,
+} from '../types.ts';
 import {
   buildFailureText,
   checkSourceDir,
@@ -42,83 +51,35 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
     target.buildspecFile === undefined ? undefined : await readBuildspecFile(target.buildspecFile);
   if (target.sourceDir !== undefined) await checkSourceDir(target.sourceDir);
 
-  const answer = await call(c, 'codebuild', 'BatchGetProjects', { names: [projectName] });
-  const project = answer.projects?.[0];
-  if (!project) {
-    throw new PullsafeError('AWS_NOT_FOUND', `CodeBuild has no project ${projectName}`, {
-      hint: 'check the project name and --region',
-    });
-  }
+  const project = await describeProject(c, projectName);
   const region = arnRegion(project.arn) ?? c.region;
   const accountId = arnAccount(project.arn) ?? arnAccount(project.serviceRole);
   const environment = project.environment;
-  const reference = environment?.image ?? '';
-  const architecture = environment?.type?.startsWith('ARM') ? 'ARM64' : 'X86_64';
-  const curated = reference.startsWith('aws/codebuild/');
+  const curated = (environment?.image ?? '').startsWith('aws/codebuild/');
 
   const read = await readBuild(c, project, region, target.buildId);
   const log = read.build ? await readBuildLog(c, read.build, region) : undefined;
   const buildspec = await buildspecOf(project, target, buildspecFile);
-  const planInput: PlanInput = {
-    ...(buildspec.text !== undefined ? { buildspec: buildspec.text } : {}),
-    projectVariables: environment?.environmentVariables ?? [],
-    region,
-    ...(accountId ? { accountId } : {}),
-    ...(log?.lines.state === 'found' ? { logLines: log.lines.value } : {}),
-  };
-  const plan = await planWithSource(planInput, target.sourceDir);
+  const plan = await planWithSource(
+    {
+      ...(buildspec.text !== undefined ? { buildspec: buildspec.text } : {}),
+      projectVariables: environment?.environmentVariables ?? [],
+      region,
+      ...(accountId ? { accountId } : {}),
+      ...(log?.lines.state === 'found' ? { logLines: log.lines.value } : {}),
+    },
+    target.sourceDir,
+  );
 
   const buildPullsEcr = plan.pulls.some((pull) => classifyImage(pull.reference, { region }).kind === 'ecr');
   const pullThroughRules: Lookup<PullThroughCacheRule[]> =
     curated && !buildPullsEcr
       ? { state: 'found', value: [] }
       : await pullThroughRulesFor(c, region, accountId);
-  const image = curated
-    ? ({ container: 'build environment', reference, kind: 'other' } satisfies ImageFacts)
-    : await collectImage(
-        c,
-        {
-          name: 'build environment',
-          image: reference,
-          ...(environment?.registryCredential?.credential
-            ? { repositoryCredentials: { credentialsParameter: environment.registryCredential.credential } }
-            : {}),
-        },
-        undefined,
-        region,
-        accountId,
-        pullThroughRules,
-      );
+  const image = await environmentImage(c, project, region, accountId, pullThroughRules);
   const buildImages = await collectBuildImages(c, plan, region, accountId, pullThroughRules);
-
-  const containers: ContainerDefinition[] = environment?.registryCredential?.credential
-    ? [
-        {
-          name: 'build environment',
-          repositoryCredentials: { credentialsParameter: environment.registryCredential.credential },
-        },
-      ]
-    : [];
-  const secrets = [
-    ...(await collectSecrets(c, containers, region, accountId)),
-    ...(await collectBuildSecrets(c, plan.secrets, region, accountId)),
-  ];
-  const logs: LogFacts[] = [];
-  // CloudWatch Logs are on unless disabled; CodeBuild creates its group (`/aws/codebuild/<project>` by default).
-  const cloudWatch = project.logsConfig?.cloudWatchLogs;
-  if (cloudWatch?.status !== 'DISABLED') {
-    const options = {
-      'awslogs-group': cloudWatch?.groupName ?? `/aws/codebuild/${project.name ?? projectName}`,
-      'awslogs-create-group': 'true',
-    };
-    logs.push(
-      ...(await collectLogs(
-        c,
-        [{ name: 'build', logConfiguration: { logDriver: 'awslogs', options } }],
-        region,
-      )),
-    );
-  }
+  const secrets = await projectSecrets(c, project, plan, region, accountId);
+  const logs = await projectLogs(c, project, projectName, region);
   const requests = [
     ...(curated ? [] : pullRoleRequirements([image])),
     ...pullRoleRequirements(buildImages),
@@ -127,15 +88,7 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
   const pullRole = project.serviceRole
     ? await collectRole(c, project.serviceRole, 'codebuild-service', requests)
     : undefined;
-  const vpc = project.vpcConfig;
-  const network =
-    vpc?.vpcId && vpc.subnets?.length
-      ? await collectNetwork(c, region, {
-          subnets: vpc.subnets,
-          securityGroups: { state: 'found', value: vpc.securityGroupIds ?? [] },
-          assignPublicIp: false,
-        })
-      : undefined;
+  const network = await projectNetwork(c, project, region);
   const needs: Needs = {
     ...computeNeeds([...(curated ? [] : [image]), ...buildImages], secrets, logs, region),
     ...sourceNeeds(project),
@@ -146,9 +99,6 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
   }
 
   const build = read.build;
-  const phase = build ? failedPhase(build) : undefined;
-  const failureText = build ? buildFailureText(build, log) : '';
-  const statusCode = phase?.contexts?.find((context) => context.statusCode)?.statusCode;
   const buildFacts: BuildFacts = {
     ...(build ? { build } : {}),
     ...(read.failure ? { failure: read.failure } : {}),
@@ -160,23 +110,11 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
     region,
     ...(accountId ? { accountId } : {}),
     subject: { kind: 'codebuild-project', name: projectName, ...(build?.id ? { build: build.id } : {}) },
-    stopReasons:
-      build && failureText !== ''
-        ? [
-            {
-              task: build.id ?? build.arn ?? 'build',
-              text: failureText,
-              build: {
-                ...(phase?.phaseType ? { phase: phase.phaseType } : {}),
-                ...(statusCode ? { statusCode } : {}),
-              },
-            },
-          ]
-        : [],
+    stopReasons: build ? buildStopReasons(build, log) : [],
     project,
     build: buildFacts,
     launchType: 'CODEBUILD',
-    architecture,
+    architecture: environment?.type?.startsWith('ARM') ? 'ARM64' : 'X86_64',
     os: environment?.type?.startsWith('WINDOWS') ? 'windows' : 'linux',
     images: [image, ...buildImages],
     ...(pullRole ? { pullRole } : {}),
@@ -186,6 +124,112 @@ export async function collectCodeBuild(c: Collector, target: DoctorTarget): Prom
     needs,
     failures: c.failures,
   };
+}
+
+async function describeProject(c: Collector, projectName: string): Promise<Project> {
+  const answer = await call(c, 'codebuild', 'BatchGetProjects', { names: [projectName] });
+  const project = answer.projects?.[0];
+  if (!project) {
+    throw new PullsafeError('AWS_NOT_FOUND', `CodeBuild has no project ${projectName}`, {
+      hint: 'check the project name and --region',
+    });
+  }
+  return project;
+}
+
+/** The build environment's image: a curated CodeBuild image is AWS's own, anything else is pulled. */
+async function environmentImage(
+  c: Collector,
+  project: Project,
+  region: string,
+  accountId: string | undefined,
+  pullThroughRules: Lookup<PullThroughCacheRule[]>,
+): Promise<ImageFacts> {
+  const environment = project.environment;
+  const reference = environment?.image ?? '';
+  if (reference.startsWith('aws/codebuild/')) {
+    return { container: 'build environment', reference, kind: 'other' } satisfies ImageFacts;
+  }
+  const credential = environment?.registryCredential?.credential;
+  return collectImage(
+    c,
+    {
+      name: 'build environment',
+      image: reference,
+      ...(credential ? { repositoryCredentials: { credentialsParameter: credential } } : {}),
+    },
+    undefined,
+    region,
+    accountId,
+    pullThroughRules,
+  );
+}
+
+/** The environment image's registry credential, and the secrets and parameters the buildspec reads. */
+async function projectSecrets(
+  c: Collector,
+  project: Project,
+  plan: BuildPlan,
+  region: string,
+  accountId: string | undefined,
+): Promise<SecretFacts[]> {
+  const credential = project.environment?.registryCredential?.credential;
+  const containers: ContainerDefinition[] = credential
+    ? [{ name: 'build environment', repositoryCredentials: { credentialsParameter: credential } }]
+    : [];
+  return [
+    ...(await collectSecrets(c, containers, region, accountId)),
+    ...(await collectBuildSecrets(c, plan.secrets, region, accountId)),
+  ];
+}
+
+/** CloudWatch Logs are on unless disabled; CodeBuild creates its group (`/aws/codebuild/<project>` by default). */
+async function projectLogs(
+  c: Collector,
+  project: Project,
+  projectName: string,
+  region: string,
+): Promise<LogFacts[]> {
+  const cloudWatch = project.logsConfig?.cloudWatchLogs;
+  if (cloudWatch?.status === 'DISABLED') return [];
+  const options = {
+    'awslogs-group': cloudWatch?.groupName ?? `/aws/codebuild/${project.name ?? projectName}`,
+    'awslogs-create-group': 'true',
+  };
+  return collectLogs(c, [{ name: 'build', logConfiguration: { logDriver: 'awslogs', options } }], region);
+}
+
+/** A build in a VPC: its subnets and security groups (CodeBuild never gives it a public address). */
+async function projectNetwork(
+  c: Collector,
+  project: Project,
+  region: string,
+): Promise<NetworkFacts | undefined> {
+  const vpc = project.vpcConfig;
+  if (!vpc?.vpcId || !vpc.subnets?.length) return undefined;
+  return collectNetwork(c, region, {
+    subnets: vpc.subnets,
+    securityGroups: { state: 'found', value: vpc.securityGroupIds ?? [] },
+    assignPublicIp: false,
+  });
+}
+
+/** What the failed phase and its log say, as explain reads a stop reason. */
+function buildStopReasons(build: Build, log: BuildFacts['log']): Facts['stopReasons'] {
+  const failureText = buildFailureText(build, log);
+  if (failureText === '') return [];
+  const phase = failedPhase(build);
+  const statusCode = phase?.contexts?.find((context) => context.statusCode)?.statusCode;
+  return [
+    {
+      task: build.id ?? build.arn ?? 'build',
+      text: failureText,
+      build: {
+        ...(phase?.phaseType ? { phase: phase.phaseType } : {}),
+        ...(statusCode ? { statusCode } : {}),
+      },
+    },
+  ];
 }
 
 function ecrInRegion(registry: string | undefined, region: string): boolean {

@@ -61,112 +61,142 @@ export async function collectImage(
     ...(credentialsParameter ? { credentialsParameter } : {}),
   };
   if (classified.kind !== 'ecr' || !location || !classified.repository) return facts;
-
-  const registryId = location.registryId;
-  const region = location.region;
-  const repositoryName = classified.repository;
-  const imageId = classified.digest
-    ? { imageDigest: classified.digest }
-    : { imageTag: classified.tag ?? 'latest' };
-  const [repository, image, repositoryPolicy, platforms] = await Promise.all([
-    c.lookup<Repository>(
-      'ecr',
-      'DescribeRepositories',
-      async () =>
-        (
-          await c.caller.call(
-            'ecr',
-            'DescribeRepositories',
-            { registryId, repositoryNames: [repositoryName] },
-            region,
-          )
-        ).repositories?.[0],
-      ['RepositoryNotFoundException'],
-    ),
-    c.lookup<ImageDetail>(
-      'ecr',
-      'DescribeImages',
-      async () =>
-        (
-          await c.caller.call(
-            'ecr',
-            'DescribeImages',
-            { registryId, repositoryName, imageIds: [imageId] },
-            region,
-          )
-        ).imageDetails?.[0],
-      ['ImageNotFoundException', 'RepositoryNotFoundException'],
-    ),
-    c.lookup<PolicyDocument>(
-      'ecr',
-      'GetRepositoryPolicy',
-      async () => {
-        const answer = await c.caller.call(
-          'ecr',
-          'GetRepositoryPolicy',
-          { registryId, repositoryName },
-          region,
-        );
-        return answer.policyText ? parsePolicyDocument(answer.policyText) : undefined;
-      },
-      ['RepositoryPolicyNotFoundException', 'RepositoryNotFoundException'],
-      'the repository has no policy',
-    ),
-    c.lookup<string[]>(
-      'ecr',
-      'BatchGetImage',
-      async () => {
-        const answer = await c.caller.call(
-          'ecr',
-          'BatchGetImage',
-          { registryId, repositoryName, imageIds: [imageId], acceptedMediaTypes: manifestMediaTypes },
-          region,
-        );
-        const manifest = answer.images?.[0]?.imageManifest;
-        const refused = answer.failures?.find((failure) => failure.failureCode !== 'ImageNotFound');
-        if (!manifest && refused) {
-          // ECR answers some failures in the body (KmsError, UpstreamAccessDenied, …): not an absent image.
-          throw new AwsCallError(
-            'ecr',
-            'BatchGetImage',
-            refused.failureCode ?? 'Failure',
-            refused.failureReason ?? 'ECR gave no manifest',
-          );
-        }
-        if (!manifest) return undefined;
-        const listed = platformsOfManifest(manifest);
-        if (listed.length > 0) return listed;
-        // A single-platform image names its platform only in its config blob.
-        const configDigest = configDigestOf(manifest);
-        if (!configDigest) return [];
-        const config = await c.caller.call(
-          'ecr',
-          'GetImageConfigPlatform',
-          { registryId, repositoryName, configDigest },
-          region,
-        );
-        return config.architecture
-          ? [[config.os ?? 'linux', config.architecture, config.variant].filter(Boolean).join('/')]
-          : [];
-      },
-      ['RepositoryNotFoundException', 'ImageNotFoundException'],
-    ),
+  const image: EcrImage = {
+    registryId: location.registryId,
+    region: location.region,
+    repositoryName: classified.repository,
+    imageId: classified.digest
+      ? { imageDigest: classified.digest }
+      : { imageTag: classified.tag ?? 'latest' },
+  };
+  const [repository, imageDetail, repositoryPolicy, platforms] = await Promise.all([
+    describeRepository(c, image),
+    describeImage(c, image),
+    repositoryPolicyOf(c, image),
+    platformsOf(c, image),
   ]);
   const ecr: NonNullable<ImageFacts['ecr']> = {
-    registryId,
-    region,
+    registryId: image.registryId,
+    region: image.region,
     crossAccount: location.crossAccount,
     repository,
-    image,
+    image: imageDetail,
     repositoryPolicy,
     ...(platforms.state === 'found' && platforms.value.length === 0 ? {} : { platforms }),
   };
   const rule = rules.find(
-    (r) => r.ecrRepositoryPrefix && repositoryName.startsWith(`${r.ecrRepositoryPrefix}/`),
+    (r) => r.ecrRepositoryPrefix && image.repositoryName.startsWith(`${r.ecrRepositoryPrefix}/`),
   );
   if (rule) ecr.pullThroughRule = rule;
   if (pullThroughRules.state === 'failed') ecr.pullThroughRulesFailure = pullThroughRules.failure;
   return { ...facts, ecr };
+}
+
+/** An image in an ECR private repository, as ECR's image calls name it. */
+interface EcrImage {
+  registryId: string;
+  region: string;
+  repositoryName: string;
+  imageId: { imageDigest: string } | { imageTag: string };
+}
+
+function describeRepository(c: Collector, image: EcrImage): Promise<Lookup<Repository>> {
+  const { registryId, repositoryName, region } = image;
+  return c.lookup<Repository>(
+    'ecr',
+    'DescribeRepositories',
+    async () =>
+      (
+        await c.caller.call(
+          'ecr',
+          'DescribeRepositories',
+          { registryId, repositoryNames: [repositoryName] },
+          region,
+        )
+      ).repositories?.[0],
+    ['RepositoryNotFoundException'],
+  );
+}
+
+function describeImage(c: Collector, image: EcrImage): Promise<Lookup<ImageDetail>> {
+  const { registryId, repositoryName, imageId, region } = image;
+  return c.lookup<ImageDetail>(
+    'ecr',
+    'DescribeImages',
+    async () =>
+      (
+        await c.caller.call(
+          'ecr',
+          'DescribeImages',
+          { registryId, repositoryName, imageIds: [imageId] },
+          region,
+        )
+      ).imageDetails?.[0],
+    ['ImageNotFoundException', 'RepositoryNotFoundException'],
+  );
+}
+
+function repositoryPolicyOf(c: Collector, image: EcrImage): Promise<Lookup<PolicyDocument>> {
+  const { registryId, repositoryName, region } = image;
+  return c.lookup<PolicyDocument>(
+    'ecr',
+    'GetRepositoryPolicy',
+    async () => {
+      const answer = await c.caller.call(
+        'ecr',
+        'GetRepositoryPolicy',
+        { registryId, repositoryName },
+        region,
+      );
+      return answer.policyText ? parsePolicyDocument(answer.policyText) : undefined;
+    },
+    ['RepositoryPolicyNotFoundException', 'RepositoryNotFoundException'],
+    'the repository has no policy',
+  );
+}
+
+/** The platforms the image offers: from its index, or from its config blob for a single-platform image. */
+function platformsOf(c: Collector, image: EcrImage): Promise<Lookup<string[]>> {
+  const { registryId, repositoryName, imageId, region } = image;
+  return c.lookup<string[]>(
+    'ecr',
+    'BatchGetImage',
+    async () => {
+      const answer = await c.caller.call(
+        'ecr',
+        'BatchGetImage',
+        { registryId, repositoryName, imageIds: [imageId], acceptedMediaTypes: manifestMediaTypes },
+        region,
+      );
+      const manifest = answer.images?.[0]?.imageManifest;
+      const refused = answer.failures?.find((failure) => failure.failureCode !== 'ImageNotFound');
+      if (!manifest && refused) {
+        // ECR answers some failures in the body (KmsError, UpstreamAccessDenied, …): not an absent image.
+        throw new AwsCallError(
+          'ecr',
+          'BatchGetImage',
+          refused.failureCode ?? 'Failure',
+          refused.failureReason ?? 'ECR gave no manifest',
+        );
+      }
+      if (!manifest) return undefined;
+      const listed = platformsOfManifest(manifest);
+      if (listed.length > 0) return listed;
+      // A single-platform image names its platform only in its config blob.
+      const configDigest = configDigestOf(manifest);
+      if (!configDigest) return [];
+      const config = await c.caller.call(
+        'ecr',
+        'GetImageConfigPlatform',
+        { registryId, repositoryName, configDigest },
+        region,
+      );
+      return config.architecture
+        ? [[config.os ?? 'linux', config.architecture, config.variant].filter(Boolean).join('/')]
+        : [];
+    },
+    ['RepositoryNotFoundException', 'ImageNotFoundException'],
+  );
 }
 
 /** The config digest of a single-platform manifest, or undefined. */

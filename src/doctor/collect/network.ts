@@ -78,28 +78,7 @@ export async function collectNetwork(
     paginate(c.caller, 'ec2', 'DescribeSubnets', { SubnetIds: placement.subnets }, 'Subnets', nextToken),
   );
   const vpcId = subnets.state === 'found' ? (subnets.value[0]?.VpcId ?? '') : '';
-  const failedAll = <T>(): Lookup<T> =>
-    subnets.state === 'failed'
-      ? { state: 'failed', failure: subnets.failure }
-      : { state: 'missing', detail: 'the subnets were not found' };
-  if (!vpcId) {
-    return {
-      region,
-      vpcId,
-      vpc: failedAll(),
-      dnsSupport: failedAll(),
-      dnsHostnames: failedAll(),
-      subnets,
-      routeTables: failedAll(),
-      securityGroups: failedAll(),
-      networkAcls: failedAll(),
-      endpoints: failedAll(),
-      endpointSecurityGroups: failedAll(),
-      prefixLists: failedAll(),
-      assignPublicIp: placement.assignPublicIp,
-    };
-  }
-  const groupIds = placement.securityGroups;
+  if (!vpcId) return withoutVpc(region, subnets, placement);
   const [vpc, dnsSupport, dnsHostnames, routeTables, securityGroups, networkAcls, endpoints, prefixLists] =
     await Promise.all([
       c.lookup<Vpc>(
@@ -107,39 +86,10 @@ export async function collectNetwork(
         'DescribeVpcs',
         async () => (await c.caller.call('ec2', 'DescribeVpcs', { VpcIds: [vpcId] })).Vpcs?.[0],
       ),
-      c.lookup<boolean>('ec2', 'DescribeVpcAttribute', async () =>
-        Boolean(
-          (
-            await c.caller.call('ec2', 'DescribeVpcAttribute', {
-              VpcId: vpcId,
-              Attribute: 'enableDnsSupport',
-            })
-          ).EnableDnsSupport?.Value,
-        ),
-      ),
-      c.lookup<boolean>('ec2', 'DescribeVpcAttribute', async () =>
-        Boolean(
-          (
-            await c.caller.call('ec2', 'DescribeVpcAttribute', {
-              VpcId: vpcId,
-              Attribute: 'enableDnsHostnames',
-            })
-          ).EnableDnsHostnames?.Value,
-        ),
-      ),
+      vpcAttribute(c, vpcId, 'enableDnsSupport'),
+      vpcAttribute(c, vpcId, 'enableDnsHostnames'),
       c.lookup<RouteTable[]>('ec2', 'DescribeRouteTables', () => routeTablesFor(c, vpcId, placement.subnets)),
-      groupIds.state === 'found'
-        ? c.lookup<SecurityGroup[]>('ec2', 'DescribeSecurityGroups', () =>
-            paginate(
-              c.caller,
-              'ec2',
-              'DescribeSecurityGroups',
-              { GroupIds: groupIds.value },
-              'SecurityGroups',
-              nextToken,
-            ),
-          )
-        : Promise.resolve(groupIds as Lookup<SecurityGroup[]>),
+      securityGroupsOf(c, placement.securityGroups),
       c.lookup<NetworkAcl[]>('ec2', 'DescribeNetworkAcls', () =>
         paginate(
           c.caller,
@@ -164,29 +114,6 @@ export async function collectNetwork(
         paginate(c.caller, 'ec2', 'DescribePrefixLists', {}, 'PrefixLists', nextToken),
       ),
     ]);
-  const endpointGroupIds =
-    endpoints.state === 'found'
-      ? [
-          ...new Set(
-            endpoints.value.flatMap((e) => (e.Groups ?? []).map((g) => g.GroupId ?? '')).filter(Boolean),
-          ),
-        ]
-      : [];
-  const endpointSecurityGroups: Lookup<SecurityGroup[]> =
-    endpoints.state === 'failed'
-      ? { state: 'failed', failure: endpoints.failure }
-      : endpointGroupIds.length === 0
-        ? { state: 'found', value: [] }
-        : await c.lookup<SecurityGroup[]>('ec2', 'DescribeSecurityGroups', () =>
-            paginate(
-              c.caller,
-              'ec2',
-              'DescribeSecurityGroups',
-              { GroupIds: endpointGroupIds },
-              'SecurityGroups',
-              nextToken,
-            ),
-          );
   return {
     region,
     vpcId,
@@ -198,10 +125,81 @@ export async function collectNetwork(
     securityGroups,
     networkAcls,
     endpoints,
-    endpointSecurityGroups,
+    endpointSecurityGroups: await endpointSecurityGroups(c, endpoints),
     prefixLists,
     assignPublicIp: placement.assignPublicIp,
   };
+}
+
+/** Subnets that could not be read (or were not found): nothing else about their VPC can be. */
+function withoutVpc(region: string, subnets: Lookup<Subnet[]>, placement: Placement): NetworkFacts {
+  const failedAll = <T>(): Lookup<T> =>
+    subnets.state === 'failed'
+      ? { state: 'failed', failure: subnets.failure }
+      : { state: 'missing', detail: 'the subnets were not found' };
+  return {
+    region,
+    vpcId: '',
+    vpc: failedAll(),
+    dnsSupport: failedAll(),
+    dnsHostnames: failedAll(),
+    subnets,
+    routeTables: failedAll(),
+    securityGroups: failedAll(),
+    networkAcls: failedAll(),
+    endpoints: failedAll(),
+    endpointSecurityGroups: failedAll(),
+    prefixLists: failedAll(),
+    assignPublicIp: placement.assignPublicIp,
+  };
+}
+
+function vpcAttribute(
+  c: Collector,
+  vpcId: string,
+  attribute: 'enableDnsSupport' | 'enableDnsHostnames',
+): Promise<Lookup<boolean>> {
+  return c.lookup<boolean>('ec2', 'DescribeVpcAttribute', async () => {
+    const answer = await c.caller.call('ec2', 'DescribeVpcAttribute', { VpcId: vpcId, Attribute: attribute });
+    return Boolean(
+      (attribute === 'enableDnsSupport' ? answer.EnableDnsSupport : answer.EnableDnsHostnames)?.Value,
+    );
+  });
+}
+
+/** The workload's security groups, when their ids are known. */
+function securityGroupsOf(c: Collector, groupIds: Lookup<string[]>): Promise<Lookup<SecurityGroup[]>> {
+  if (groupIds.state !== 'found') return Promise.resolve(groupIds as Lookup<SecurityGroup[]>);
+  return c.lookup<SecurityGroup[]>('ec2', 'DescribeSecurityGroups', () =>
+    paginate(
+      c.caller,
+      'ec2',
+      'DescribeSecurityGroups',
+      { GroupIds: groupIds.value },
+      'SecurityGroups',
+      nextToken,
+    ),
+  );
+}
+
+/** The security groups of the VPC's endpoints. */
+async function endpointSecurityGroups(
+  c: Collector,
+  endpoints: Lookup<VpcEndpoint[]>,
+): Promise<Lookup<SecurityGroup[]>> {
+  if (endpoints.state === 'failed') return { state: 'failed', failure: endpoints.failure };
+  const groupIds =
+    endpoints.state === 'found'
+      ? [
+          ...new Set(
+            endpoints.value.flatMap((e) => (e.Groups ?? []).map((g) => g.GroupId ?? '')).filter(Boolean),
+          ),
+        ]
+      : [];
+  if (groupIds.length === 0) return { state: 'found', value: [] };
+  return c.lookup<SecurityGroup[]>('ec2', 'DescribeSecurityGroups', () =>
+    paginate(c.caller, 'ec2', 'DescribeSecurityGroups', { GroupIds: groupIds }, 'SecurityGroups', nextToken),
+  );
 }
 
 /** The subnets' own route tables, and the VPC's main table for subnets without one. */
