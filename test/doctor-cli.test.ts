@@ -1,7 +1,7 @@
 /**
- * `pullsafe doctor` as users run it: a child process replaying snapshots (human, JSON and Markdown
- * output, exit codes), bad input, and a live run through the real SDK against a local stand-in for ECS
- * that records a snapshot.
+ * `pullsafe doctor` as users run it: replaying snapshots in process (human, JSON and Markdown output,
+ * exit codes), bad input, and in a child process (the SDK reads its own environment) a live run through
+ * the real SDK against a local stand-in for ECS that records a snapshot.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { recordingCaller, snapshotKey, type Snapshot } from '../src/doctor/snapshot.ts';
 import { runDoctor } from '../src/doctor/doctor.ts';
-import { cliPath, runCli, type CliResult } from './helpers/cli.ts';
+import { cliPath, runCli, runCliInProcess, type CliResult } from './helpers/cli.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 import {
   CLUSTER,
@@ -60,14 +60,14 @@ const taskArgs = ['doctor', '--cluster', CLUSTER, '--task', TASK_ARN];
 
 describe('pullsafe doctor (CLI)', () => {
   test('a healthy snapshot: exit 0 and says so', async () => {
-    const result = await runCli([...taskArgs, '--snapshot', healthy], { env: offlineEnv });
+    const result = await runCliInProcess([...taskArgs, '--snapshot', healthy], { env: offlineEnv });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /No problem found/);
     assert.match(result.stdout, /task arn:aws:ecs:us-east-1:111122223333:task\/prod\//);
   });
 
   test('a broken snapshot: exit 1, findings grouped by hop with fixes', async () => {
-    const result = await runCli([...taskArgs, '--snapshot', broken], { env: offlineEnv });
+    const result = await runCliInProcess([...taskArgs, '--snapshot', broken], { env: offlineEnv });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stdout, /== Manifest/);
     assert.match(result.stdout, /\[no-route-out\]/);
@@ -76,7 +76,7 @@ describe('pullsafe doctor (CLI)', () => {
   });
 
   test('--json is one object with the findings, their ids and fixes', async () => {
-    const result = await runCli([...taskArgs, '--snapshot', broken, '--json'], { env: offlineEnv });
+    const result = await runCliInProcess([...taskArgs, '--snapshot', broken, '--json'], { env: offlineEnv });
     assert.equal(result.code, 1, result.stderr);
     const report = JSON.parse(result.stdout);
     assert.equal(report.subject.kind, 'task');
@@ -102,7 +102,9 @@ describe('pullsafe doctor (CLI)', () => {
   });
 
   test('--markdown renders headings, evidence tables and fenced fixes', async () => {
-    const result = await runCli([...taskArgs, '--snapshot', broken, '--markdown'], { env: offlineEnv });
+    const result = await runCliInProcess([...taskArgs, '--snapshot', broken, '--markdown'], {
+      env: offlineEnv,
+    });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stdout, /^# pullsafe doctor: /);
     assert.match(result.stdout, /\n## Rate limits\n/);
@@ -127,7 +129,7 @@ describe('pullsafe doctor (CLI)', () => {
     ],
   ] as const) {
     test(`usage: ${name} is exit 2 with a message`, async () => {
-      const result = await runCli([...args], { env: offlineEnv });
+      const result = await runCliInProcess([...args], { env: offlineEnv });
       assert.equal(result.code, 2, result.stdout + result.stderr);
       assert.match(result.stderr, pattern);
       assert.doesNotMatch(result.stderr, /at .*\.ts:\d+/, 'no stack trace');
@@ -137,13 +139,13 @@ describe('pullsafe doctor (CLI)', () => {
   test('a file that is not a snapshot is exit 2', async () => {
     const junk = join(dir, 'junk.json');
     await writeFile(junk, '{"calls": 3}');
-    const result = await runCli([...taskArgs, '--snapshot', junk], { env: offlineEnv });
+    const result = await runCliInProcess([...taskArgs, '--snapshot', junk], { env: offlineEnv });
     assert.equal(result.code, 2);
     assert.match(result.stderr, /not a pullsafe doctor snapshot/);
   });
 
   test('no region anywhere is exit 2 with a hint', async () => {
-    const result = await runCli(['doctor', '--cluster', CLUSTER, '--task', 'abc'], {
+    const result = await runCliInProcess(['doctor', '--cluster', CLUSTER, '--task', 'abc'], {
       env: { ...offlineEnv, AWS_REGION: '', AWS_DEFAULT_REGION: '' },
     });
     assert.equal(result.code, 2);

@@ -15,7 +15,7 @@ import { recordingCaller, replayCaller, type Snapshot } from '../src/doctor/snap
 import type { DoctorTarget } from '../src/doctor/collect.ts';
 import { runDoctor, type DoctorReport } from '../src/doctor/doctor.ts';
 import { renderMarkdown, renderText } from '../src/doctor/report.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 import {
   ACCOUNT,
@@ -671,7 +671,7 @@ describe('doctor texts for CodeBuild hold for every scenario above', () => {
     }
     assert.ok(named.has('copy') && named.has('doctor'), [...named.keys()].join(', '));
     for (const [command, flags] of named) {
-      const help = await runCli([command, '--help']);
+      const help = await runCliInProcess([command, '--help']);
       assert.equal(help.code, 0, `pullsafe ${command} is a command: ${help.stderr}`);
       for (const flag of flags) assert.ok(help.stdout.includes(flag), `pullsafe ${command} has ${flag}`);
     }

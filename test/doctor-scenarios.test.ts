@@ -16,7 +16,7 @@ import { renderMarkdown, renderText } from '../src/doctor/report.ts';
 import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import {
   ACCOUNT,
   CLUSTER,
@@ -1113,7 +1113,7 @@ describe('doctor texts hold for every scenario above', () => {
   });
 
   test('every `pullsafe <command>` a finding or fix names is a command of the CLI, with flags it has', async () => {
-    const help = await runCli(['--help']);
+    const help = await runCliInProcess(['--help']);
     assert.equal(help.code, 0, help.stderr);
     const commands = new Set(
       [...help.stdout.slice(help.stdout.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]*)/gm)].map(
@@ -1141,7 +1141,7 @@ describe('doctor texts hold for every scenario above', () => {
         `"pullsafe ${command}" is named in a doctor text, and pullsafe has no such command`,
       );
       if (!helpOf.has(command)) {
-        const result = await runCli([command, '--help']);
+        const result = await runCliInProcess([command, '--help']);
         assert.equal(result.code, 0, result.stderr);
         helpOf.set(command, result.stdout);
       }
