@@ -8,125 +8,159 @@ import type { BuildCommand, BuildPlan } from '../build-plan.ts';
 import { evaluateResource } from '../iam-eval.ts';
 import { DOCKER_HUB_SECRET_NAME, ECR_PULL_ACTIONS, ecrRepositoryArn, parseEcrHost } from '../images.ts';
 import { arnResourceName, partitionOf } from '../../shared/arn.ts';
-import { sentence } from '../text.ts';
+import { list, sentence } from '../text.ts';
 import type { Check, Evidence, Facts, Finding, Fix, ImageFacts } from '../types.ts';
 
 export const codebuildCheck: Check = (facts) => {
   const project = facts.project;
   if (!project) return [];
-  const findings: Finding[] = [];
   const environment = project.environment;
-  const credentialsType = environment?.imagePullCredentialsType ?? 'CODEBUILD';
-  const image = facts.images[0];
   const reference = environment?.image ?? '';
-  const curated = reference.startsWith('aws/codebuild/');
+  const credentialsType = environment?.imagePullCredentialsType ?? 'CODEBUILD';
   const projectEvidence = [
     { label: 'project', value: project.arn ?? project.name ?? '' },
     { label: 'image', value: reference },
     { label: 'imagePullCredentialsType', value: credentialsType },
   ];
-
-  if (curated && credentialsType !== 'CODEBUILD') {
-    findings.push({
-      id: 'codebuild-curated-needs-codebuild-credentials',
-      cause: 'auth-ecr-permission',
-      hop: 'registry-auth',
-      severity: 'error',
-      certainty: 'certain',
-      title: 'curated CodeBuild images must be pulled with CODEBUILD credentials',
-      detail: `${reference} is a CodeBuild-managed image; with imagePullCredentialsType ${credentialsType} the build cannot pull it.`,
-      evidence: projectEvidence,
-      fixes: [
-        {
-          kind: 'aws-cli',
-          summary: 'switch the project to CODEBUILD credentials',
-          content: `aws codebuild update-project --name ${project.name} --environment type=${environment?.type},image=${reference},computeType=${environment?.computeType},imagePullCredentialsType=CODEBUILD --region ${facts.region}`,
-        },
-      ],
-    });
+  const findings: Finding[] = [];
+  if (reference.startsWith('aws/codebuild/') && credentialsType !== 'CODEBUILD') {
+    findings.push(curatedNeedsCodeBuildCredentials(facts, projectEvidence));
   }
-
+  const image = facts.images[0];
   if (image?.kind === 'ecr' && image.ecr && credentialsType === 'CODEBUILD') {
-    const repositoryArn = ecrRepositoryArn(image.ecr.registryId, image.ecr.region, image.repository ?? '');
-    if (image.ecr.crossAccount) {
-      findings.push({
+    findings.push(...codebuildCredentialsFindings(facts, image, projectEvidence));
+  }
+  findings.push(...buildFindings(facts));
+  return findings;
+};
+
+/** The `update-project` command that sets the environment's image pull credentials type. */
+function setCredentialsType(facts: Facts, type: 'CODEBUILD' | 'SERVICE_ROLE'): string {
+  const project = facts.project;
+  const environment = project?.environment;
+  return `aws codebuild update-project --name ${project?.name} --environment type=${environment?.type},image=${environment?.image ?? ''},computeType=${environment?.computeType},imagePullCredentialsType=${type} --region ${facts.region}`;
+}
+
+function curatedNeedsCodeBuildCredentials(facts: Facts, projectEvidence: Evidence[]): Finding {
+  const environment = facts.project?.environment;
+  return {
+    id: 'codebuild-curated-needs-codebuild-credentials',
+    cause: 'auth-ecr-permission',
+    hop: 'registry-auth',
+    severity: 'error',
+    certainty: 'certain',
+    title: 'curated CodeBuild images must be pulled with CODEBUILD credentials',
+    detail: `${environment?.image ?? ''} is a CodeBuild-managed image; with imagePullCredentialsType ${environment?.imagePullCredentialsType ?? 'CODEBUILD'} the build cannot pull it.`,
+    evidence: projectEvidence,
+    fixes: [
+      {
+        kind: 'aws-cli',
+        summary: 'switch the project to CODEBUILD credentials',
+        content: setCredentialsType(facts, 'CODEBUILD'),
+      },
+    ],
+  };
+}
+
+/**
+ * With CODEBUILD credentials, CodeBuild pulls an ECR image as codebuild.amazonaws.com: only from its own
+ * account, and only where the repository policy lets that service in.
+ */
+function codebuildCredentialsFindings(
+  facts: Facts,
+  image: ImageFacts,
+  projectEvidence: Evidence[],
+): Finding[] {
+  const ecr = image.ecr;
+  if (!ecr) return [];
+  if (ecr.crossAccount) {
+    return [
+      {
         id: 'codebuild-cross-account-needs-service-role',
         cause: 'auth-ecr-permission',
         hop: 'registry-auth',
         severity: 'error',
         certainty: 'certain',
         title: 'an image from another account needs SERVICE_ROLE pull credentials',
-        detail: `The image lives in account ${image.ecr.registryId}; CodeBuild's own credentials only pull curated images and repositories that trust codebuild.amazonaws.com in the same account.`,
+        detail: `The image lives in account ${ecr.registryId}; CodeBuild's own credentials only pull curated images and repositories that trust codebuild.amazonaws.com in the same account.`,
         evidence: projectEvidence,
         fixes: [
           {
             kind: 'aws-cli',
             summary:
               'pull with the service role (it then needs the ECR pull actions, and the repository policy must allow it)',
-            content: `aws codebuild update-project --name ${project.name} --environment type=${environment?.type},image=${reference},computeType=${environment?.computeType},imagePullCredentialsType=SERVICE_ROLE --region ${facts.region}`,
+            content: setCredentialsType(facts, 'SERVICE_ROLE'),
           },
         ],
-      });
-    } else {
-      const policy = image.ecr.repositoryPolicy;
-      if (policy?.state === 'failed') {
-        findings.push({
-          id: 'repository-policy-unchecked',
-          cause: 'auth-ecr-permission',
-          hop: 'registry-auth',
-          severity: 'unchecked',
-          certainty: 'possible',
-          title: `could not read the policy of ${image.repository}`,
-          detail: `ecr:GetRepositoryPolicy failed (${policy.failure.code}).`,
-          evidence: [...projectEvidence, { label: 'error', value: policy.failure.message }],
-          fixes: [{ kind: 'text', summary: 'allow the identity running doctor ecr:GetRepositoryPolicy' }],
-        });
-      } else {
-        const denied = ECR_PULL_ACTIONS.filter((action) =>
-          policy?.state === 'found'
-            ? evaluateResource(
-                { name: `repository:${image.repository}`, kind: 'resource', document: policy.value },
-                { action, resource: repositoryArn, principalArn: 'codebuild.amazonaws.com' },
-              ).decision !== 'allowed'
-            : true,
-        );
-        if (denied.length > 0) {
-          const statement = {
-            Sid: 'CodeBuildAccess',
-            Effect: 'Allow',
-            Principal: { Service: 'codebuild.amazonaws.com' },
-            Action: ECR_PULL_ACTIONS,
-          };
-          findings.push({
-            id: 'codebuild-repository-policy-no-codebuild',
-            cause: 'auth-ecr-permission',
-            hop: 'registry-auth',
-            severity: 'error',
-            certainty: 'certain',
-            title: `the policy of ${image.repository} does not let CodeBuild pull`,
-            detail: `With imagePullCredentialsType CODEBUILD, the repository policy must allow codebuild.amazonaws.com ${denied.join(', ')}.`,
-            evidence: [...projectEvidence, { label: 'repository', value: repositoryArn }],
-            fixes: [
-              {
-                kind: 'repository-policy',
-                summary: `add this statement to the policy of ${image.repository}`,
-                content: JSON.stringify(statement, null, 2),
-              },
-              {
-                kind: 'text',
-                summary:
-                  'or set imagePullCredentialsType to SERVICE_ROLE and give the service role the ECR pull actions',
-              },
-            ],
-          });
-        }
-      }
-    }
+      },
+    ];
   }
+  return repositoryPolicyFindings(image, ecr, projectEvidence);
+}
 
-  findings.push(...buildFindings(facts));
-  return findings;
-};
+/** The repository policy must let codebuild.amazonaws.com pull. */
+function repositoryPolicyFindings(
+  image: ImageFacts,
+  ecr: NonNullable<ImageFacts['ecr']>,
+  projectEvidence: Evidence[],
+): Finding[] {
+  const policy = ecr.repositoryPolicy;
+  if (policy?.state === 'failed') {
+    return [
+      {
+        id: 'repository-policy-unchecked',
+        cause: 'auth-ecr-permission',
+        hop: 'registry-auth',
+        severity: 'unchecked',
+        certainty: 'possible',
+        title: `could not read the policy of ${image.repository}`,
+        detail: `ecr:GetRepositoryPolicy failed (${policy.failure.code}).`,
+        evidence: [...projectEvidence, { label: 'error', value: policy.failure.message }],
+        fixes: [{ kind: 'text', summary: 'allow the identity running doctor ecr:GetRepositoryPolicy' }],
+      },
+    ];
+  }
+  const repositoryArn = ecrRepositoryArn(ecr.registryId, ecr.region, image.repository ?? '');
+  const denied = ECR_PULL_ACTIONS.filter((action) =>
+    policy?.state === 'found'
+      ? evaluateResource(
+          { name: `repository:${image.repository}`, kind: 'resource', document: policy.value },
+          { action, resource: repositoryArn, principalArn: 'codebuild.amazonaws.com' },
+        ).decision !== 'allowed'
+      : true,
+  );
+  if (denied.length === 0) return [];
+  const statement = {
+    Sid: 'CodeBuildAccess',
+    Effect: 'Allow',
+    Principal: { Service: 'codebuild.amazonaws.com' },
+    Action: ECR_PULL_ACTIONS,
+  };
+  return [
+    {
+      id: 'codebuild-repository-policy-no-codebuild',
+      cause: 'auth-ecr-permission',
+      hop: 'registry-auth',
+      severity: 'error',
+      certainty: 'certain',
+      title: `the policy of ${image.repository} does not let CodeBuild pull`,
+      detail: `With imagePullCredentialsType CODEBUILD, the repository policy must allow codebuild.amazonaws.com ${denied.join(', ')}.`,
+      evidence: [...projectEvidence, { label: 'repository', value: repositoryArn }],
+      fixes: [
+        {
+          kind: 'repository-policy',
+          summary: `add this statement to the policy of ${image.repository}`,
+          content: JSON.stringify(statement, null, 2),
+        },
+        {
+          kind: 'text',
+          summary:
+            'or set imagePullCredentialsType to SERVICE_ROLE and give the service role the ECR pull actions',
+        },
+      ],
+    },
+  ];
+}
 
 function buildEvidence(facts: Facts): Evidence[] {
   const build = facts.build;
@@ -230,8 +264,19 @@ function loginPhase(commands: (BuildCommand | undefined)[]): string {
 function buildFindings(facts: Facts): Finding[] {
   const build = facts.build;
   if (!build) return [];
-  const findings: Finding[] = [];
   const evidence = buildEvidence(facts);
+  const buildImages = facts.images.filter((image) => image.build !== undefined);
+  return [
+    ...unreadBuildFindings(facts, build),
+    ...buildspecFindings(facts, build, evidence),
+    ...anonymousDockerHubFindings(facts, build.plan, buildImages, evidence),
+    ...ecrLoginFindings(facts, build.plan, buildImages, evidence),
+  ];
+}
+
+/** The builds, or the failed build's log, that doctor could not read. */
+function unreadBuildFindings(facts: Facts, build: NonNullable<Facts['build']>): Finding[] {
+  const findings: Finding[] = [];
   if (build.failure) {
     const call = `${build.failure.service}:${build.failure.operation}`;
     findings.push({
@@ -272,6 +317,16 @@ function buildFindings(facts: Facts): Finding[] {
       ],
     });
   }
+  return findings;
+}
+
+/** A buildspec doctor did not read (kept in the source), or one that does not parse. */
+function buildspecFindings(
+  facts: Facts,
+  build: NonNullable<Facts['build']>,
+  evidence: Evidence[],
+): Finding[] {
+  const findings: Finding[] = [];
   const spec = build.buildspec;
   if (spec.origin === 'unavailable' && build.build) {
     findings.push({
@@ -296,8 +351,8 @@ function buildFindings(facts: Facts): Finding[] {
       ],
     });
   }
-  const plan = build.plan;
-  if (plan.buildspecError) {
+  const error = build.plan.buildspecError;
+  if (error) {
     findings.push({
       id: 'codebuild-buildspec-invalid',
       cause: 'unknown',
@@ -305,42 +360,55 @@ function buildFindings(facts: Facts): Finding[] {
       severity: 'warning',
       certainty: 'likely',
       title: 'the buildspec does not parse',
-      detail: `${sentence(plan.buildspecError)} CodeBuild fails such a build with YAML_FILE_ERROR before running any command.`,
+      detail: `${sentence(error)} CodeBuild fails such a build with YAML_FILE_ERROR before running any command.`,
       evidence,
       fixes: [{ kind: 'text', summary: 'fix the YAML (version: 0.2, then phases with lists of commands)' }],
     });
   }
+  return findings;
+}
 
-  const buildImages = facts.images.filter((image) => image.build !== undefined);
+/** Where the build's logins that are not to Docker Hub go, as the anonymous-pull finding names them. */
+function otherLogins(plan: BuildPlan): string {
+  const others = plan.logins.filter((login) => login.target !== 'docker-hub');
+  if (others.length === 0) return '';
+  const where = (login: BuildPlan['logins'][number]): string =>
+    login.target === 'unresolved'
+      ? 'a registry doctor could not resolve'
+      : login.target === 'ecr'
+        ? 'ECR'
+        : login.target === 'ecr-public'
+          ? 'ECR Public'
+          : (login.registry ?? 'another registry');
+  return ` Its docker login${others.length === 1 ? ' goes' : 's go'} elsewhere: ${others
+    .map((login) => `${login.written ?? '(no server)'} in ${commandName(login.command)} (${where(login)})`)
+    .join(', ')}.`;
+}
+
+/** Docker Hub pulls before any login to Docker Hub: anonymous, on egress addresses many builds share. */
+function anonymousDockerHubFindings(
+  facts: Facts,
+  plan: BuildPlan,
+  buildImages: ImageFacts[],
+  evidence: Evidence[],
+): Finding[] {
   const anonymous = buildImages.filter(
     (image) => image.kind === 'docker-hub' && image.build?.dockerHubLogin === false,
   );
-  if (anonymous.length > 0) {
-    const hubLogins = plan.logins.filter((login) => login.target === 'docker-hub');
-    const others = plan.logins.filter((login) => login.target !== 'docker-hub');
-    const names = anonymous.map((image) => image.reference);
-    const firstPull = anonymous[0]?.build?.pull.command;
-    const late = hubLogins[0];
-    const elsewhere =
-      others.length > 0
-        ? ` Its docker login${others.length === 1 ? ' goes' : 's go'} elsewhere: ${others
-            .map(
-              (login) =>
-                `${login.written ?? '(no server)'} in ${commandName(login.command)} (${login.target === 'unresolved' ? 'a registry doctor could not resolve' : login.target === 'ecr' ? 'ECR' : login.target === 'ecr-public' ? 'ECR Public' : (login.registry ?? 'another registry')})`,
-            )
-            .join(', ')}.`
-        : '';
-    const fixes: Fix[] = [];
-    if (late && firstPull) {
-      fixes.push({
-        kind: 'text',
-        summary: `move the Docker Hub login of ${commandName(late.command)} before ${commandName(firstPull)}, the first Docker Hub pull`,
-      });
-    }
-    fixes.push(
-      ...dockerHubLoginFixes(facts, loginPhase(anonymous.map((image) => image.build?.pull.command))),
-    );
-    findings.push({
+  if (anonymous.length === 0) return [];
+  const names = anonymous.map((image) => image.reference);
+  const firstPull = anonymous[0]?.build?.pull.command;
+  const late = plan.logins.find((login) => login.target === 'docker-hub');
+  const fixes: Fix[] = [];
+  if (late && firstPull) {
+    fixes.push({
+      kind: 'text',
+      summary: `move the Docker Hub login of ${commandName(late.command)} before ${commandName(firstPull)}, the first Docker Hub pull`,
+    });
+  }
+  fixes.push(...dockerHubLoginFixes(facts, loginPhase(anonymous.map((image) => image.build?.pull.command))));
+  return [
+    {
       id: 'codebuild-anonymous-docker-hub',
       cause: 'rate-limit',
       hop: 'build',
@@ -354,19 +422,28 @@ function buildFindings(facts: Facts): Finding[] {
         (late
           ? ` The login to Docker Hub is in ${commandName(late.command)}, after the first pull.`
           : ' No docker login in the buildspec targets Docker Hub.') +
-        elsewhere,
+        otherLogins(plan),
       evidence: [...evidence, ...pullEvidence(anonymous), ...loginEvidence(plan)],
       fixes,
-    });
-  }
+    },
+  ];
+}
 
+/** ECR pulls with no `docker login` to that registry before them. */
+function ecrLoginFindings(
+  facts: Facts,
+  plan: BuildPlan,
+  buildImages: ImageFacts[],
+  evidence: Evidence[],
+): Finding[] {
   const unauthenticatedEcr = buildImages.filter(
     (image) => image.kind === 'ecr' && image.build?.ecrLogin === false,
   );
-  if (unauthenticatedEcr.length > 0) {
-    const registries = [...new Set(unauthenticatedEcr.map((image) => image.registry ?? ''))];
-    const first = unauthenticatedEcr[0]?.build?.pull.command;
-    findings.push({
+  if (unauthenticatedEcr.length === 0) return [];
+  const registries = [...new Set(unauthenticatedEcr.map((image) => image.registry ?? ''))];
+  const first = unauthenticatedEcr[0]?.build?.pull.command;
+  return [
+    {
       id: 'codebuild-ecr-login-missing',
       cause: 'auth-registry-credentials',
       hop: 'registry-auth',
@@ -393,12 +470,6 @@ function buildFindings(facts: Facts): Finding[] {
           ].join('\n'),
         },
       ],
-    });
-  }
-  return findings;
-}
-
-function list(items: readonly string[]): string {
-  if (items.length <= 1) return items.join('');
-  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+    },
+  ];
 }

@@ -32,94 +32,107 @@ function uncheckedFinding(secret: SecretFacts, code: string, message: string, op
   };
 }
 
-export const secretsCheck: Check = (facts) => {
-  const findings: Finding[] = [];
-  const workload = facts.launchType === 'CODEBUILD' ? 'build' : 'task';
-  for (const secret of facts.secrets) {
-    const evidence = [
-      { label: 'container', value: secret.container },
-      { label: 'used as', value: secret.use },
-      { label: 'reference', value: secret.reference },
-      { label: 'region', value: secret.region },
-    ];
-    if (secret.metadata.state === 'failed') {
-      const f = secret.metadata.failure;
-      findings.push(uncheckedFinding(secret, f.code, f.message, `${f.service}:${f.operation}`));
-      continue;
-    }
-    if (secret.metadata.state === 'missing') {
-      const otherRegion = secret.region !== facts.region;
-      findings.push({
-        id: 'secret-not-found',
-        cause: 'secrets-not-found',
-        hop: 'secrets',
-        severity: 'error',
-        certainty: 'certain',
-        title: `${where(secret)} does not exist in ${secret.region}`,
-        detail: `${sentence(secret.metadata.detail)}${otherRegion ? ` The ${workload} runs in ${facts.region}; the reference points to ${secret.region}.` : ` A name without an ARN is looked up in the ${workload}\u2019s own region.`}`,
-        evidence,
-        fixes: [
-          {
-            kind: 'aws-cli',
-            summary: 'find it: list secrets or parameters with that name in the region',
-            content:
-              secret.service === 'secretsmanager'
-                ? `aws secretsmanager list-secrets --region ${facts.region} --filters Key=name,Values=${secretName(secret.reference)}`
-                : `aws ssm describe-parameters --region ${facts.region} --parameter-filters Key=Name,Option=Contains,Values=${secretName(secret.reference)}`,
-          },
-          {
-            kind: 'text',
-            summary:
-              workload === 'build'
-                ? `then put its name or full ARN (from ${facts.region}) in the buildspec's env or the project's environment variable`
-                : 'then put its full ARN (from the same region as the task) in the task definition',
-          },
-        ],
-      });
-      continue;
-    }
-    if (secret.use === 'repositoryCredentials' && secret.shape) {
-      if (secret.shape.state === 'failed') {
-        findings.push({
-          ...uncheckedFinding(
-            secret,
-            secret.shape.failure.code,
-            secret.shape.failure.message,
-            'secretsmanager:GetSecretValue',
-          ),
-          id: 'registry-credentials-unchecked',
-          cause: 'auth-registry-credentials',
-          hop: 'registry-auth',
-          title: `could not check the shape of the registry credentials in ${secret.reference}`,
-          detail: 'Reading the value (never printed or saved) failed, so its JSON shape was not checked.',
-        });
-      } else if (secret.shape.state === 'found' && secret.shape.value !== 'username-password') {
-        findings.push({
-          id: 'registry-credentials-malformed',
-          cause: 'auth-registry-credentials',
-          hop: 'registry-auth',
-          severity: 'error',
-          certainty: 'certain',
-          title: `the registry credentials in ${secret.reference} are not {"username", "password"} JSON`,
-          detail: `ECS reads repositoryCredentials as a JSON object with "username" and "password"; this secret is ${describeShape(secret.shape.value)}.`,
-          evidence: [...evidence, { label: 'shape', value: secret.shape.value }],
-          fixes: [
-            {
-              kind: 'aws-cli',
-              summary: 'store it in the shape ECS reads (use a Docker Hub access token as the password)',
-              content: `aws secretsmanager put-secret-value --secret-id ${secret.metadata.value.arn} --region ${secret.region} --secret-string '{"username":"<user>","password":"<access-token>"}'`,
-            },
-          ],
-        });
-      }
-    }
-    if (secret.jsonKey && secret.use === 'secret') {
-      evidence.push({ label: 'json key', value: secret.jsonKey });
-    }
-    findings.push(...keyFindings(secret, evidence), ...policyFindings(secret, facts, evidence));
+export const secretsCheck: Check = (facts) =>
+  facts.secrets.flatMap((secret) => secretFindings(secret, facts));
+
+function secretFindings(secret: SecretFacts, facts: Facts): Finding[] {
+  const evidence = [
+    { label: 'container', value: secret.container },
+    { label: 'used as', value: secret.use },
+    { label: 'reference', value: secret.reference },
+    { label: 'region', value: secret.region },
+  ];
+  if (secret.metadata.state === 'failed') {
+    const f = secret.metadata.failure;
+    return [uncheckedFinding(secret, f.code, f.message, `${f.service}:${f.operation}`)];
   }
+  if (secret.metadata.state === 'missing') return [notFound(secret, secret.metadata.detail, facts, evidence)];
+  const findings = credentialsShapeFindings(secret, secret.metadata.value.arn, evidence);
+  if (secret.jsonKey && secret.use === 'secret') {
+    evidence.push({ label: 'json key', value: secret.jsonKey });
+  }
+  findings.push(...keyFindings(secret, evidence), ...policyFindings(secret, facts, evidence));
   return findings;
-};
+}
+
+function notFound(secret: SecretFacts, detail: string, facts: Facts, evidence: Finding['evidence']): Finding {
+  const workload = facts.launchType === 'CODEBUILD' ? 'build' : 'task';
+  const otherRegion = secret.region !== facts.region;
+  return {
+    id: 'secret-not-found',
+    cause: 'secrets-not-found',
+    hop: 'secrets',
+    severity: 'error',
+    certainty: 'certain',
+    title: `${where(secret)} does not exist in ${secret.region}`,
+    detail: `${sentence(detail)}${otherRegion ? ` The ${workload} runs in ${facts.region}; the reference points to ${secret.region}.` : ` A name without an ARN is looked up in the ${workload}\u2019s own region.`}`,
+    evidence,
+    fixes: [
+      {
+        kind: 'aws-cli',
+        summary: 'find it: list secrets or parameters with that name in the region',
+        content:
+          secret.service === 'secretsmanager'
+            ? `aws secretsmanager list-secrets --region ${facts.region} --filters Key=name,Values=${secretName(secret.reference)}`
+            : `aws ssm describe-parameters --region ${facts.region} --parameter-filters Key=Name,Option=Contains,Values=${secretName(secret.reference)}`,
+      },
+      {
+        kind: 'text',
+        summary:
+          workload === 'build'
+            ? `then put its name or full ARN (from ${facts.region}) in the buildspec's env or the project's environment variable`
+            : 'then put its full ARN (from the same region as the task) in the task definition',
+      },
+    ],
+  };
+}
+
+/** Registry credentials must be JSON with `username` and `password`: ECS reads nothing else. */
+function credentialsShapeFindings(
+  secret: SecretFacts,
+  arn: string,
+  evidence: Finding['evidence'],
+): Finding[] {
+  const shape = secret.shape;
+  if (secret.use !== 'repositoryCredentials' || !shape) return [];
+  if (shape.state === 'failed') {
+    return [
+      {
+        ...uncheckedFinding(
+          secret,
+          shape.failure.code,
+          shape.failure.message,
+          'secretsmanager:GetSecretValue',
+        ),
+        id: 'registry-credentials-unchecked',
+        cause: 'auth-registry-credentials',
+        hop: 'registry-auth',
+        title: `could not check the shape of the registry credentials in ${secret.reference}`,
+        detail: 'Reading the value (never printed or saved) failed, so its JSON shape was not checked.',
+      },
+    ];
+  }
+  if (shape.state !== 'found' || shape.value === 'username-password') return [];
+  return [
+    {
+      id: 'registry-credentials-malformed',
+      cause: 'auth-registry-credentials',
+      hop: 'registry-auth',
+      severity: 'error',
+      certainty: 'certain',
+      title: `the registry credentials in ${secret.reference} are not {"username", "password"} JSON`,
+      detail: `ECS reads repositoryCredentials as a JSON object with "username" and "password"; this secret is ${describeShape(shape.value)}.`,
+      evidence: [...evidence, { label: 'shape', value: shape.value }],
+      fixes: [
+        {
+          kind: 'aws-cli',
+          summary: 'store it in the shape ECS reads (use a Docker Hub access token as the password)',
+          content: `aws secretsmanager put-secret-value --secret-id ${arn} --region ${secret.region} --secret-string '{"username":"<user>","password":"<access-token>"}'`,
+        },
+      ],
+    },
+  ];
+}
 
 /** A build reads `name:key`: the value must be a JSON object that has the key. */
 function keyFindings(secret: SecretFacts, evidence: Finding['evidence']): Finding[] {

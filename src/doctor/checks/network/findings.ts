@@ -1,4 +1,5 @@
 /** Network findings as drafts, merged across subnets and services before they are worded. */
+import { list } from '../../text.ts';
 import { hopOrder } from '../../types.ts';
 import type { Certainty, Evidence, Finding, Fix, Hop, Severity } from '../../types.ts';
 import type { Target } from './targets.ts';
@@ -23,12 +24,6 @@ export type DraftSpec = Omit<Draft, 'hops' | 'targets' | 'subnets' | 'peers'> & 
 
 const severityRank: Record<Severity, number> = { error: 0, warning: 1, unchecked: 2, info: 3 };
 const certaintyRank: Record<Certainty, number> = { certain: 0, likely: 1, possible: 2 };
-
-/** `a`, `a and b`, `a, b and c`. */
-export function list(items: readonly string[]): string {
-  if (items.length <= 1) return items.join('');
-  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
-}
 
 /**
  * The network findings of one run, merged by key: one finding names every target and subnet it applies to,

@@ -3,7 +3,8 @@
  * targets, subnets and peer ranges it ends up covering once merged. Fix commands are built beside their
  * checks; the fixes that are advice in words are here.
  */
-import { list, type Wording } from './findings.ts';
+import { list } from '../../text.ts';
+import type { Wording } from './findings.ts';
 
 /** A finding's title and detail as templates over the values its check found. */
 export interface FindingText<Values> {
