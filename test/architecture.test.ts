@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
 
 const root = join(import.meta.dirname, '..');
 const folders = readdirSync(join(root, 'src'), { withFileTypes: true })
@@ -52,7 +53,8 @@ test("docs/ARCHITECTURE.md's folder table has a row for every folder of src/, an
 
 test('lint allows exactly the imports the folder table names, from any depth of a folder', async () => {
   const documented = documentedImports();
-  const eslint = new ESLint({ cwd: root });
+  // The probes exist only as text: no type information for them, and none needed by the layer rule.
+  const eslint = new ESLint({ cwd: root, overrideConfig: tseslint.configs.disableTypeChecked });
   const disagreements: string[] = [];
   for (const from of folders) {
     const allowed = documented.get(from) ?? [];

@@ -36,7 +36,7 @@ import {
   secretsManagerCredentials,
   type CredentialSource,
 } from '../client/index.ts';
-import { PullThroughCache, RedisCoordinator, type RedisLike, type UpstreamOptions } from '../proxy/index.ts';
+import { PullThroughCache, RedisCoordinator, type UpstreamOptions } from '../proxy/index.ts';
 import { compileGlob } from '../shared/glob.ts';
 import { lazyEcr, lazySecretsManager } from './registry.ts';
 
@@ -356,5 +356,5 @@ async function connectRedis(url: string): Promise<RedisCoordinator> {
       },
     );
   }
-  return new RedisCoordinator(client as unknown as RedisLike);
+  return new RedisCoordinator(client);
 }
