@@ -1,13 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  dockerHubLoginBefore,
-  dockerfilePulls,
-  ecrLoginBefore,
-  planBuild,
-  splitCommand,
-  type PlanInput,
-} from './build-plan.ts';
+import { dockerHubLoginBefore, ecrLoginBefore, planBuild, type PlanInput } from './build-plan.ts';
+import { dockerfilePulls } from './build-plan/files.ts';
+import { splitCommand } from './build-plan/shell.ts';
 import { parseSecretsManagerReference } from '../shared/arn.ts';
 
 const account = '111122223333';

@@ -11,9 +11,11 @@
 import {
   DOCKER_HUB_API_HOST,
   OFFICIAL_REPOSITORY_PREFIX,
+  formatReference,
   isDockerHub,
   isInvalidReferenceError,
   parseReference,
+  tryParseReference,
   type ImageReference,
 } from '../reference/index.ts';
 import { formatArn, parseSecretArn, partitionOf, type AwsPartition } from '../shared/arn.ts';
@@ -351,4 +353,10 @@ export function endpointNeeds(
   }
   needs.internetRegistries = [...internet].sort();
   return needs;
+}
+
+/** A reference in its full form, so the same image written two ways is one image. */
+export function canonicalReference(reference: string): string {
+  const parsed = tryParseReference(reference);
+  return parsed ? formatReference(parsed) : reference;
 }

@@ -7,14 +7,13 @@ import type { Build, Project } from '@aws-sdk/client-codebuild';
 import type { PullThroughCacheRule } from '@aws-sdk/client-ecr';
 import { PullsafeError } from '../../errors/index.ts';
 import {
-  canonicalReference,
   dockerHubLoginBefore,
   ecrLoginBefore,
   planBuild,
   type BuildPlan,
   type PlanInput,
 } from '../build-plan.ts';
-import { classifyImage, parseEcrHost } from '../images.ts';
+import { canonicalReference, classifyImage, parseEcrHost } from '../images.ts';
 import { executionRequirements, pullRoleRequirements } from '../requirements.ts';
 import type {
   BuildFacts,
