@@ -279,15 +279,6 @@ export interface ServeOverrides {
   logLevel?: string;
 }
 
-export const serveEnvironment = {
-  PULLSAFE_CONFIG: 'config file path',
-  PULLSAFE_LISTEN: 'listen',
-  PULLSAFE_STORAGE: 'storage',
-  PULLSAFE_HTPASSWD: 'auth.htpasswd',
-  PULLSAFE_ALLOW_ANONYMOUS_PUSH: 'allowAnonymousPush (true/false)',
-  PULLSAFE_LOG_LEVEL: 'log.level',
-} as const;
-
 export async function loadServeConfig(options: {
   file?: string;
   env: Record<string, string | undefined>;

@@ -1,6 +1,6 @@
 /**
- * The cause catalogue of /work/shared/reference/pull-errors.md: stable ids that the JSON output, doctor's
- * findings (`Finding.cause`) and users match on. Ids are added when a real message needs one, never renamed.
+ * The cause catalogue (docs/explain.md lists it): stable ids that the JSON output, doctor's findings
+ * (`Finding.cause`) and users match on. Ids are added when a real message needs one, never renamed.
  */
 
 export const causeIds = [

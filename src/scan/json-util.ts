@@ -7,8 +7,6 @@ import { Document as YamlDocument, isAlias, isMap, isPair, isScalar, isSeq, pars
 import type { Document, Node, Pair, YAMLMap, YAMLSeq } from 'yaml';
 import { parseSimpleYaml } from './fast-yaml.ts';
 
-export type AnyNode = Node;
-
 export interface ParsedDocument {
   doc: Document.Parsed;
   root: Node | null;
