@@ -1,6 +1,6 @@
 /**
  * The pullsafe command line: parses the arguments, runs a command with the streams and environment it is
- * given, and returns the documented exit code. `main.ts` runs it as the process; tests run it in process.
+ * given, and returns the documented exit code. `entry.ts` runs it as the process; tests run it in process.
  */
 import {
   Command,
