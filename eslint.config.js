@@ -108,7 +108,8 @@ const unsafeToDo = ['src/scan/ci.ts', 'src/doctor/checks/ratelimit.test.ts'];
 const typedRules = [
   {
     files: typedFiles,
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    // tsconfig.json's one program (src, test, bench): about three times faster here than projectService.
+    languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname } },
   },
   { files: typedFiles, ignores: unsafeToDo, rules: unsafeRules },
   ...tseslint.configs.recommendedTypeCheckedOnly.map((config) => ({ ...config, files: ['src/cli/**/*.ts'] })),
