@@ -28,6 +28,7 @@ import {
   writeFileAtomic,
 } from './fsutil.ts';
 import { StoreError, type ManifestLink, type RepositoryStore } from './types.ts';
+import { BoundedMap } from '../shared/bounded.ts';
 
 const maxCachedEntries = 100_000;
 
@@ -337,20 +338,4 @@ async function exists(path: string): Promise<boolean> {
 /** Byte-order comparison, as distribution sorts names (not locale order). */
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** A Map that forgets its oldest entries past a size bound. */
-export class BoundedMap<K, V> extends Map<K, V> {
-  private readonly limit: number;
-  constructor(limit: number) {
-    super();
-    this.limit = limit;
-  }
-  override set(key: K, value: V): this {
-    if (!this.has(key) && this.size >= this.limit) {
-      const oldest = this.keys().next();
-      if (!oldest.done) this.delete(oldest.value);
-    }
-    return super.set(key, value);
-  }
 }

@@ -7,7 +7,8 @@
  */
 import { isDigest, type Digest } from '../oci/digest.ts';
 import { isRepositoryName, isTag } from '../oci/names.ts';
-import { BoundedMap, compareStrings } from './fs-repositories.ts';
+import { BoundedMap } from '../shared/bounded.ts';
+import { compareStrings } from './fs-repositories.ts';
 import { KeyedLock } from './fsutil.ts';
 import {
   catalogKey,
