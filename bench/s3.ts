@@ -10,13 +10,13 @@
  * - push throughput: 8 blobs of 64 MiB, 4 at a time, as POST + PUT (monolithic) and as POST + one streamed
  *   PATCH + PUT (what docker and skopeo send);
  * - S3 requests, by method and S3 operation, per blob GET and per blob push over those phases; then, after
- *   a restart of both registries, per image pull (first and second), per image push, per blob push and per
- *   blob pushed in 12 MiB PATCHes;
+ *   a restart of both registries, per image pull (first and second), per image push and per blob pushed in
+ *   12 MiB PATCHes;
  * - peak RSS of each registry process; CPU of each process by phase (what limits each side).
  * Targets (issue 18), PASS/FAIL: throughput >= 1.0x distribution's, no more S3 requests per operation than
  * distribution, pullsafe's RSS under 300 MB. Progress goes to stderr, the report to stdout.
  *
- * --quick               64 MiB blob, pushes of 4 x 16 MiB, fewer samples (smoke test, a few minutes)
+ * --quick               64 MiB blob, pushes of 4 x 16 MiB, fewer samples (smoke test, about a minute)
  * --json FILE           also write every figure as JSON
  * --strict              exit 2 if a target is missed
  * --pullsafe-entry FILE how to run pullsafe: a script run with node (default src/cli/main.ts, or
