@@ -609,7 +609,12 @@ async function main(): Promise<number> {
       });
     }
     const helpers: Helpers = { upstream, counters: caches.map((cache) => cache.counter) };
-    await measure(plan, helpers, caches, image, large);
+    // A failure part-way still reports what was measured before it, marked incomplete.
+    const failure = await measure(plan, helpers, caches, image, large).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    if (failure) console.log(`INCOMPLETE: the run stopped early: ${failure.message.split('\n')[0]}\n`);
 
     const figuresOf = (name: CacheName) => caches.find((cache) => cache.name === name)?.figures;
     if (pullsafeScript.startsWith(join(root, 'dist')) && (await distMtime()) !== builtAt) {
@@ -623,6 +628,7 @@ async function main(): Promise<number> {
         `${JSON.stringify(json, (key, value) => (key === 'counter' || key === 'start' ? undefined : value), 2)}\n`,
       );
     }
+    if (failure) throw failure;
     return options.strict && missed ? 2 : 0;
   } finally {
     for (const target of [...running]) await stop(target);

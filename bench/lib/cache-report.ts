@@ -119,9 +119,7 @@ export interface CacheFigures {
 }
 
 export interface ReportPlan {
-  runs: number;
   clients: number;
-  warmRounds: number;
   largeClients: number;
 }
 
@@ -165,7 +163,7 @@ export function printReport(
 ): boolean {
   const c = plan.clients;
   const samples = (kind: Kind): string =>
-    kind === 'warm' ? `median of ${plan.runs * plan.warmRounds}` : `median of ${plan.runs}`;
+    `median of ${Math.max(phasesOf(d, kind).length, phasesOf(p, kind).length)}`;
   const timeRow = (label: string, kind: Kind): Row => {
     const [dPhases, pPhases] = [phasesOf(d, kind), phasesOf(p, kind)];
     const dv = medianOf(dPhases, (phase) => phase.pull.seconds);
