@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { RedisCoordinator, type RedisLike } from '../src/proxy/index.ts';
+import { addImage } from './helpers/cache.ts';
 import { startServeProcess, type ServeProcess } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './helpers/fake-upstream.ts';
-import { makeImage, type TestImage } from './helpers/fixtures.ts';
+import { makeImage } from './helpers/fixtures.ts';
 import { OCI_INDEX, OCI_MANIFEST, request, sha256 } from './helpers/http.ts';
 import { requirePeer } from './helpers/peers.ts';
 import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
@@ -65,15 +66,6 @@ async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
       await new Promise((resolve) => child.once('exit', resolve));
     },
   };
-}
-
-function addImage(upstream: FakeUpstream, repository: string, tag: string, image: TestImage): void {
-  for (const manifest of image.manifests) {
-    upstream.addBlob(repository, manifest.config.bytes);
-    for (const layer of manifest.layers) upstream.addBlob(repository, layer.data);
-    upstream.addManifest(repository, manifest.digest, manifest.mediaType, manifest.bytes);
-  }
-  upstream.addManifest(repository, tag, image.index.mediaType, image.index.bytes);
 }
 
 describe('replicas on one S3 bucket and one Redis', () => {

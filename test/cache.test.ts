@@ -14,9 +14,10 @@ import { explicitCredentials } from '../src/client/index.ts';
 import type { Digest } from '../src/oci/digest.ts';
 import { PullThroughCache, type UpstreamOptions } from '../src/proxy/index.ts';
 import { AccessControl } from '../src/server/auth.ts';
-import { startServer, type RunningServer } from '../src/server/app.ts';
+import { startServer } from '../src/server/app.ts';
 import { openFsStorage } from '../src/store/index.ts';
 import { compileGlob } from '../src/shared/glob.ts';
+import { addImage, startCache, upstreamOptions as cacheUpstream, type TestCache } from './helpers/cache.ts';
 import { runCli, runCliInProcess, startServeProcess } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './helpers/fake-upstream.ts';
 import { makeImage, type TestImage } from './helpers/fixtures.ts';
@@ -25,86 +26,9 @@ import { skopeoOk } from './helpers/peers.ts';
 
 const ALL_TYPES = [OCI_INDEX, OCI_MANIFEST].join(', ');
 
-interface Cache {
-  url: string;
-  server: RunningServer;
-  storage: string;
-  logs: object[];
-  stop(): Promise<void>;
-}
-
-function upstreamOptions(upstream: FakeUpstream, overrides: Partial<UpstreamOptions> = {}): UpstreamOptions {
-  return {
-    name: 'docker.io',
-    url: new URL(upstream.url),
-    namespace: 'docker.io',
-    prefixes: ['hub'],
-    anonymousPull: true,
-    concurrency: 16,
-    requestsPerSecond: 0,
-    connectTimeoutMs: 2_000,
-    responseTimeoutMs: 5_000,
-    revalidateWaitMs: 1_000,
-    tagTtlMs: 60_000,
-    tagRules: [],
-    notFoundTtlMs: 30_000,
-    quotaReserve: 2,
-    ...overrides,
-  };
-}
-
-async function startCache(
-  upstreams: UpstreamOptions[],
-  options: { hosted?: string[]; htpasswd?: string } = {},
-): Promise<Cache> {
-  const storageDir = await mkdtemp(join(tmpdir(), 'pullsafe-cache-'));
-  const storage = await openFsStorage(storageDir);
-  const cache = new PullThroughCache(storage, {
-    upstreams,
-    hosted: options.hosted ?? [],
-    spoolDir: join(storageDir, 'fills'),
-  });
-  const access = await AccessControl.load({
-    realm: 'pullsafe',
-    anonymousPull: true,
-    anonymousPush: true,
-    ...(options.htpasswd ? { htpasswd: options.htpasswd } : {}),
-  });
-  const logs: object[] = [];
-  const logger = {
-    info: (f: object) => logs.push(f),
-    warn: (f: object) => logs.push(f),
-    error: (f: object) => logs.push(f),
-  };
-  const server = await startServer({
-    storage,
-    access,
-    logger,
-    cache,
-    host: '127.0.0.1',
-    port: 0,
-    logRequests: true,
-  });
-  return {
-    url: server.url,
-    server,
-    storage: storageDir,
-    logs,
-    async stop() {
-      await server.close({ immediate: true });
-      await rm(storageDir, { recursive: true, force: true });
-    },
-  };
-}
-
-function addImage(upstream: FakeUpstream, repository: string, tag: string, image: TestImage): void {
-  for (const manifest of image.manifests) {
-    upstream.addBlob(repository, manifest.config.bytes);
-    for (const layer of manifest.layers) upstream.addBlob(repository, layer.data);
-    upstream.addManifest(repository, manifest.digest, manifest.mediaType, manifest.bytes);
-  }
-  upstream.addManifest(repository, tag, image.index.mediaType, image.index.bytes);
-}
+/** docker.io at the fake upstream, with the short prefix hub. */
+const upstreamOptions = (upstream: FakeUpstream, overrides: Partial<UpstreamOptions> = {}): UpstreamOptions =>
+  cacheUpstream(upstream, { prefixes: ['hub'], quotaReserve: 2, ...overrides });
 
 /** Pulls the whole image by HTTP as a runtime does: the tag, each platform's manifest, every blob. */
 async function pull(base: string, path: string, tag: string, image: TestImage): Promise<void> {
@@ -138,7 +62,7 @@ function countBy(entries: RecordedRequest[]): Map<string, number> {
 
 describe('pull-through cache: routing and byte-exact content', () => {
   let upstream: FakeUpstream;
-  let cache: Cache;
+  let cache: TestCache;
   let image: TestImage;
 
   before(async () => {

@@ -8,78 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PullThroughCache, type UpstreamOptions } from '../src/proxy/index.ts';
-import { AccessControl } from '../src/server/auth.ts';
-import { startServer } from '../src/server/app.ts';
-import { openFsStorage } from '../src/store/index.ts';
+import { addImage, startCache, upstreamOptions, type TestCache } from './helpers/cache.ts';
 import { runCliInProcess, type CliResult } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage, type TestImage } from './helpers/fixtures.ts';
 import { OCI_INDEX, OCI_MANIFEST, request, sha256 } from './helpers/http.ts';
 import { skopeoOk } from './helpers/peers.ts';
-
-interface Cache {
-  url: string;
-  stop(): Promise<void>;
-}
-
-function upstreamOptions(upstream: FakeUpstream, overrides: Partial<UpstreamOptions> = {}): UpstreamOptions {
-  return {
-    name: 'docker.io',
-    url: new URL(upstream.url),
-    namespace: 'docker.io',
-    prefixes: [],
-    anonymousPull: true,
-    concurrency: 16,
-    requestsPerSecond: 0,
-    connectTimeoutMs: 2_000,
-    responseTimeoutMs: 5_000,
-    revalidateWaitMs: 1_000,
-    tagTtlMs: 60_000,
-    tagRules: [],
-    notFoundTtlMs: 30_000,
-    quotaReserve: 0,
-    ...overrides,
-  };
-}
-
-/** With `htpasswd`, only its users may pull (and read /status). */
-async function startCache(upstreams: UpstreamOptions[], htpasswd?: string): Promise<Cache> {
-  const storageDir = await mkdtemp(join(tmpdir(), 'pullsafe-warm-cache-'));
-  const storage = await openFsStorage(storageDir);
-  const cache = new PullThroughCache(storage, { upstreams, hosted: [], spoolDir: join(storageDir, 'fills') });
-  const access = await AccessControl.load({
-    realm: 'pullsafe',
-    anonymousPull: htpasswd === undefined,
-    anonymousPush: htpasswd === undefined,
-    ...(htpasswd ? { htpasswd } : {}),
-  });
-  const quiet = () => undefined;
-  const server = await startServer({
-    storage,
-    access,
-    logger: { info: quiet, warn: quiet, error: quiet },
-    cache,
-    host: '127.0.0.1',
-    port: 0,
-  });
-  return {
-    url: server.url,
-    async stop() {
-      await server.close({ immediate: true });
-      await rm(storageDir, { recursive: true, force: true });
-    },
-  };
-}
-
-function addImage(upstream: FakeUpstream, repository: string, tag: string, image: TestImage): void {
-  for (const manifest of image.manifests) {
-    upstream.addBlob(repository, manifest.config.bytes);
-    for (const layer of manifest.layers) upstream.addBlob(repository, layer.data);
-    upstream.addManifest(repository, manifest.digest, manifest.mediaType, manifest.bytes);
-  }
-  upstream.addManifest(repository, tag, image.index.mediaType, image.index.bytes);
-}
 
 function blobsOf(manifest: TestImage['manifests'][number]): string[] {
   return [manifest.config.digest, ...manifest.layers.map((layer) => layer.digest)];
@@ -128,7 +62,7 @@ async function warm(args: string[], env: Record<string, string> = {}): Promise<C
 
 describe('pullsafe warm: filling the cache ahead of a deploy', () => {
   let upstream: FakeUpstream;
-  let cache: Cache;
+  let cache: TestCache;
   let folder: string;
   let demo: TestImage;
   let tool: TestImage;
@@ -285,7 +219,7 @@ describe('pullsafe warm: platforms, quota and failures', () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  async function fixture(): Promise<{ upstream: FakeUpstream; cache: Cache }> {
+  async function fixture(): Promise<{ upstream: FakeUpstream; cache: TestCache }> {
     const upstream = await startFakeUpstream({
       auth: 'token',
       rateLimit: { limit: 100, windowSeconds: 3600 },
@@ -490,7 +424,9 @@ describe('pullsafe warm: platforms, quota and failures', () => {
     const bcrypt = (await import('bcryptjs')).default;
     const htpasswd = join(folder, 'htpasswd');
     await writeFile(htpasswd, `alice:${bcrypt.hashSync('alice-pw', 4)}\n`);
-    const cache = await startCache([upstreamOptions(upstream, { anonymousPull: false })], htpasswd);
+    const cache = await startCache([upstreamOptions(upstream, { anonymousPull: false })], {
+      htpasswd: htpasswd,
+    });
     try {
       const file = await writeFileOf('private.yaml', ['images:', '  - source: first:1']);
       const refused = await warm(['-f', file, '--endpoint', cache.url]);
