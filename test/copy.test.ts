@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { addImage } from './helpers/cache.ts';
 import { cliPath, noCacheHome, runCli, runCliInProcess } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage, pushImage, type TestImage } from './helpers/fixtures.ts';
@@ -21,15 +22,6 @@ const PLATFORMS = [
   { os: 'linux', architecture: 'amd64' },
   { os: 'linux', architecture: 'arm64', variant: 'v8' },
 ];
-
-function addImage(upstream: FakeUpstream, repository: string, tag: string, image: TestImage): void {
-  for (const manifest of image.manifests) {
-    upstream.addBlob(repository, manifest.config.bytes);
-    for (const layer of manifest.layers) upstream.addBlob(repository, layer.data);
-    upstream.addManifest(repository, manifest.digest, manifest.mediaType, manifest.bytes);
-  }
-  upstream.addManifest(repository, tag, image.index.mediaType, image.index.bytes);
-}
 
 /** Writes `work/NAME.yaml`, one line each, and returns its path. */
 async function writeMirror(name: string, lines: string[]): Promise<string> {
