@@ -65,6 +65,49 @@ describe('BlobLocations', () => {
     assert.deepEqual(later.candidates('r.example', digest(2), 'z/app'), ['b/app']);
   });
 
+  it('saves without parsing the file again when no other run wrote it since it was read', async () => {
+    const file = fresh();
+    const seed = await BlobLocations.open({ file });
+    for (let n = 1; n <= 500; n++) seed.record('r.example', `team/app${n % 7}`, digest(n));
+    await seed.save();
+    const before = await entriesOf(file);
+
+    const locations = await BlobLocations.open({ file });
+    locations.record('r.example', 'team/new', digest(1));
+    locations.forget('r.example', 'team/app2', digest(2));
+    const parse = JSON.parse;
+    let parsed = 0;
+    JSON.parse = (...args: Parameters<typeof JSON.parse>): unknown => {
+      parsed++;
+      return parse(...args);
+    };
+    try {
+      await locations.save();
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.equal(parsed, 0);
+    const expected = before.filter(
+      ([, repository, blob]) => !(repository === 'team/app2' && blob === digest(2)),
+    );
+    expected.push(['r.example', 'team/new', digest(1)]);
+    assert.deepEqual(await entriesOf(file), expected);
+  });
+
+  it('merges into a file another run created after this one found none', async () => {
+    const file = fresh();
+    const mine = await BlobLocations.open({ file });
+    const theirs = await BlobLocations.open({ file });
+    theirs.record('r.example', 'b/app', digest(2));
+    await theirs.save();
+    mine.record('r.example', 'a/app', digest(1));
+    await mine.save();
+    assert.deepEqual(await entriesOf(file), [
+      ['r.example', 'b/app', digest(2)],
+      ['r.example', 'a/app', digest(1)],
+    ]);
+  });
+
   it('reads a damaged, foreign or hostile file as empty or drops its bad entries, and replaces it', async () => {
     const bad = ['not json', '{"version": 2, "entries": []}', '{"version": 1, "entries": {}}', 'null'];
     for (const text of bad) {

@@ -9,6 +9,7 @@
  * at most `maxEntries` of them (the most recently used are kept), and at most `repositoriesPerBlob`
  * repositories for one blob of one registry.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isDigest } from '../oci/digest.ts';
@@ -42,17 +43,19 @@ export class BlobLocations {
   /** This run's records and forgettings, replayed onto the file's current content when saving. */
   private readonly changes: Change[] = [];
   private readonly inFlight = new Map<string, BlobInFlight>();
+  /** A hash of the file as it was read (undefined: there was none), to tell whether another run wrote it since. */
+  private readonly readFingerprint: string | undefined;
 
-  private constructor(options: BlobLocationsOptions, entries: Entry[]) {
+  private constructor(options: BlobLocationsOptions, text: string | undefined) {
     this.file = options.file;
     this.maxEntries = options.maxEntries ?? defaultMaxEntries;
-    this.table = new LocationTable(entries, this.maxEntries);
+    this.table = new LocationTable(parseEntries(text), this.maxEntries);
+    this.readFingerprint = fingerprintOf(text);
   }
 
   /** Reads the file when there is one; a missing, unreadable or malformed file counts as empty. */
   static async open(options: BlobLocationsOptions = {}): Promise<BlobLocations> {
-    const entries = options.file === undefined ? [] : await readEntries(options.file);
-    return new BlobLocations(options, entries);
+    return new BlobLocations(options, options.file === undefined ? undefined : await readText(options.file));
   }
 
   /** Other repositories of `registry` recorded to hold `digest`, the most recently seen first. */
@@ -102,14 +105,20 @@ export class BlobLocations {
    * Merges this run's records into the file as it is now (other runs may have written it meanwhile): the
    * newest records win, the oldest beyond `maxEntries` are dropped. Written to a temporary file and renamed,
    * so a reader never sees half a file; two runs saving at once may lose one's records, which only costs
-   * uploads later. A cache that cannot be written is left as it was.
+   * uploads later. A cache that cannot be written is left as it was. When no other run wrote the file since
+   * it was read, the merge is this run's own table, and the file is not parsed again (a full file takes tens
+   * of milliseconds to parse and index, at the end of every run).
    */
   async save(): Promise<void> {
     if (this.file === undefined || this.changes.length === 0) return;
-    const merged = new LocationTable(await readEntries(this.file), this.maxEntries);
-    for (const change of this.changes) {
-      if (change.record) merged.record(change.entry);
-      else merged.forget(change.entry);
+    const current = await readText(this.file);
+    let merged = this.table;
+    if (fingerprintOf(current) !== this.readFingerprint) {
+      merged = new LocationTable(parseEntries(current), this.maxEntries);
+      for (const change of this.changes) {
+        if (change.record) merged.record(change.entry);
+        else merged.forget(change.entry);
+      }
     }
     const text = `${JSON.stringify({ version: fileVersion, entries: merged.entries() })}\n`;
     const temporary = `${this.file}.${process.pid}.tmp`;
@@ -141,9 +150,10 @@ class LocationTable {
   }
 
   record(entry: Entry): void {
-    this.forget(entry);
+    const known = entryKey(entry);
+    if (this.byEntry.has(known)) this.forget(entry);
     const [registry, repository, digest] = entry;
-    this.byEntry.set(entryKey(entry), entry);
+    this.byEntry.set(known, entry);
     const key = blobKey(registry, digest);
     const repositories = this.byBlob.get(key) ?? [];
     repositories.push(repository);
@@ -180,10 +190,23 @@ function entryKey([registry, repository, digest]: Entry): string {
 /** A registry host and a repository path as references spell them: no spaces, no control characters. */
 const namePattern = /^[\w.:[\]-]+(\/[\w.-]+)*$/;
 
-async function readEntries(file: string): Promise<Entry[]> {
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function fingerprintOf(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : createHash('sha256').update(text).digest('hex');
+}
+
+function parseEntries(text: string | undefined): Entry[] {
+  if (text === undefined) return [];
   let document: unknown;
   try {
-    document = JSON.parse(await readFile(file, 'utf8'));
+    document = JSON.parse(text);
   } catch {
     return [];
   }
