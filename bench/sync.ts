@@ -2,16 +2,20 @@
  * `pullsafe sync` against `skopeo sync --all` and a `skopeo copy --all` loop: the same set of multi-arch
  * images moved between two docker-registry (distribution 2.8) instances on 127.0.0.1.
  *
- *   node bench/sync.ts [--quick] [--reps N] [--images N] [--blobs N] [--profile] [--json FILE] [--strict]
+ *   node bench/sync.ts [--shape small|large] [--quick] [--reps N] [--images N] [--blobs N] [--profile] ...
  *
- * One source registry is seeded once with 20 OCI images (bench/img00..img19:v1, each an index over 2-3
- * platforms with 2-3 gzip'd layers of random bytes per platform, about 300 MB in all; about 40 MB with
- * --quick). Every run copies the whole set into a fresh, empty target registry, is checked digest by
- * digest afterwards, and is timed from the first process start to the last exit. Tools take turns within
+ * One source registry is seeded once with one of two sets of OCI images (gzip'd layers of random bytes):
+ *   small (default): 20 images (bench/img00..img19:v1), each an index over 2-3 platforms with 2-3 layers
+ *     of 1.25-3.75 MiB per platform, 307 MB in all (43 MB with --quick);
+ *   large: 6 images, each an index over 2 platforms with 4 layers of 6-18 MiB per platform, 554 MB (528
+ *     MiB) in all (69 MB with --quick).
+ * Every run copies the whole set into a fresh, empty target registry, is checked digest by digest
+ * afterwards, and is timed from the first process start to the last exit. Tools take turns within
  * each repetition (A B C, then C B A, ...). The report gives the median wall time of each tool, bytes
  * stored in the target, the ratio skopeo time / pullsafe time and PASS/FAIL against "pullsafe at least 2x
  * faster than skopeo". Progress goes to stderr, the report to stdout.
  *
+ * --shape S     the image set: small (default: many small images) or large (few images, large layers)
  * --quick       smaller layers and one repetition (smoke test, under a minute)
  * --reps N      repetitions per tool (default 3; 1 with --quick)
  * --images N    pullsafe's concurrency.images (default 4)
@@ -33,23 +37,24 @@ import { quietLimit } from './lib/measure.ts';
 import { killAllChildren, run, stopService, waitForQuiet } from './lib/proc.ts';
 import { describeMachine, fixed, markdownTable } from './lib/report.ts';
 import { distributionBinary, startDistribution, type RunningTarget } from './lib/servers.ts';
-import { makeAndSeed, MiB, storedBlobs, verifyCopy, type ImageSet } from './lib/sync-images.ts';
+import { describeSet, makeAndSeed, MiB, setSizes, storedBlobs, verifyCopy } from './lib/sync-images.ts';
+import type { ImageSet, SetShape } from './lib/sync-images.ts';
 import { runProfile } from './lib/sync-profile.ts';
 import {
+  allCpu,
+  registryCpu,
   runTool,
   skopeoPolicy,
   targetRepository,
   toolLabels,
   toolNames,
-  type Concurrency,
-  type ToolContext,
-  type ToolName,
-  type ToolRun,
 } from './lib/sync-tools.ts';
+import type { Concurrency, ToolContext, ToolName, ToolRun } from './lib/sync-tools.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Plan {
+  shape: SetShape;
   images: number;
   /** Mean payload of one layer (before tar and gzip). */
   layerBytes: number;
@@ -59,23 +64,26 @@ interface Plan {
   deadlineMs: number;
 }
 
-const fullPlan: Plan = {
-  images: 20,
-  layerBytes: 2.5 * MiB,
+const fullPlan: Omit<Plan, 'shape' | 'images' | 'layerBytes'> = {
   reps: 3,
   toolTimeoutMs: 10 * 60_000,
   quietWaitMs: 120_000,
   deadlineMs: 60 * 60_000,
 };
 
-const quickPlan: Plan = {
-  ...fullPlan,
-  layerBytes: 0.35 * MiB,
+const quickPlan: typeof fullPlan = {
   reps: 1,
   toolTimeoutMs: 3 * 60_000,
   quietWaitMs: 10_000,
   deadlineMs: 15 * 60_000,
 };
+
+function planFor(shape: SetShape, quick: boolean): Plan {
+  const { images, layerBytes, quickLayerBytes } = setSizes[shape];
+  return quick
+    ? { ...quickPlan, shape, images, layerBytes: quickLayerBytes }
+    : { ...fullPlan, shape, images, layerBytes };
+}
 
 /** The target: pullsafe at least this many times faster than skopeo. */
 const targetFactor = 2;
@@ -85,6 +93,7 @@ const otherLimitCores = 0.3;
 const runAttempts = 3;
 
 interface Options {
+  shape: SetShape;
   quick: boolean;
   reps?: number;
   concurrency: Concurrency;
@@ -94,15 +103,21 @@ interface Options {
 }
 
 const usage =
-  'usage: node bench/sync.ts [--quick] [--reps N] [--images N] [--blobs N] [--profile] [--json FILE] [--strict]';
+  'usage: node bench/sync.ts [--shape small|large] [--quick] [--reps N] [--images N] [--blobs N] [--profile] [--json FILE] [--strict]';
 
 function log(message: string): void {
   const time = new Date().toISOString().slice(11, 19);
   process.stderr.write(`[${time}] ${message}\n`);
 }
 
+function usageError(message: string): never {
+  console.error(`${message}\n${usage}`);
+  process.exit(64);
+}
+
 function parseArgs(argv: string[]): Options {
   const options: Options = {
+    shape: 'small',
     quick: false,
     concurrency: { images: 4, blobs: 8 },
     profile: false,
@@ -110,24 +125,19 @@ function parseArgs(argv: string[]): Options {
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) {
-        console.error(`${arg} needs a value\n${usage}`);
-        process.exit(64);
-      }
-      return next;
-    };
+    const value = (): string => argv[++i] ?? usageError(`${arg} needs a value`);
     const count = (max: number): number => {
       const n = Number(value());
-      if (!Number.isInteger(n) || n < 1 || n > max) {
-        console.error(`${arg} takes a whole number from 1 to ${max}\n${usage}`);
-        process.exit(64);
-      }
+      if (!Number.isInteger(n) || n < 1 || n > max)
+        usageError(`${arg} takes a whole number from 1 to ${max}`);
       return n;
     };
     if (arg === '--quick') options.quick = true;
-    else if (arg === '--reps') options.reps = count(9);
+    else if (arg === '--shape') {
+      const shape = value();
+      options.shape =
+        shape === 'small' || shape === 'large' ? shape : usageError('--shape takes small or large');
+    } else if (arg === '--reps') options.reps = count(9);
     else if (arg === '--images') options.concurrency.images = count(32);
     else if (arg === '--blobs') options.concurrency.blobs = count(64);
     else if (arg === '--profile') options.profile = true;
@@ -136,10 +146,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--help' || arg === '-h') {
       console.log(usage);
       process.exit(0);
-    } else {
-      console.error(`unknown argument: ${arg}\n${usage}`);
-      process.exit(64);
-    }
+    } else usageError(`unknown argument: ${arg}`);
   }
   return options;
 }
@@ -285,11 +292,6 @@ interface Summary {
 }
 
 const cores = availableParallelism();
-
-/** CPU seconds of everything during a run: tool, registries, other processes, irq and softirq. */
-function allCpu(r: ToolRun): number {
-  return r.cpu.tool + r.cpu.source + r.cpu.target + r.cpu.other + r.cpu.irq;
-}
 
 function summarize(runs: Measured[]): Summary[] {
   return toolNames.map((tool) => {
@@ -462,6 +464,7 @@ function printReport(
         'irq + softirq (s)',
         'cores busy',
         `all CPU / ${cores} cores (s)`,
+        `registries + irq / ${cores} cores (s)`,
       ],
       summaries.map((s) => {
         const m = (pick: (r: Measured) => number): number | undefined =>
@@ -478,9 +481,10 @@ function printReport(
             2,
           ),
           seconds(m((r) => allCpu(r) / cores)),
+          seconds(m((r) => registryCpu(r) / cores)),
         ];
       }),
-      [false, true, true, true, true, true, true, true],
+      [false, true, true, true, true, true, true, true, true],
     ),
   );
   out();
@@ -488,10 +492,7 @@ function printReport(
   out(
     [
       'Method:',
-      `- Image set: ${set.images.length} OCI images (bench/img00..:v1), each an index over 2-3 platforms (linux/amd64,`,
-      `  linux/arm64, linux/arm/v7), 2-3 gzip'd tar layers of random bytes per platform: ${set.manifests} platform`,
-      `  manifests, ${set.layers} layers (${mb(set.layerBytes)} MB), ${mb(set.totalBytes)} MB with configs and manifests.`,
-      '  Made deterministically (test/helpers/fixtures.ts) and pushed once to the source registry.',
+      describeSet(plan.shape, set),
       '- Source and targets: docker-registry (distribution 2.8), filesystem storage, on 127.0.0.1. Each run gets a',
       '  fresh target with empty storage, started before the clock starts, so every run moves everything.',
       `- pullsafe: ./pullsafe sync -f FILE (the launcher, as users run it) with target 127.0.0.1:PORT/mirror/{repository}`,
@@ -508,7 +509,8 @@ function printReport(
       '- Bytes: sum of the blob data files under the target registry storage after the run (apparent size).',
       `- CPU: tool = user + system of the tool's processes (reaped children of this script); source and target = the`,
       '  registry processes; other = the rest of /proc/stat user + system; irq = /proc/stat irq + softirq. "all CPU /',
-      '  cores" is the shortest wall time that much CPU work allows on this machine. Before each run the script waits (up to',
+      '  cores" is the shortest wall time that much CPU work allows on this machine; "registries + irq / cores" is that',
+      "  bound without the tool's own CPU, the least any client could take. Before each run the script waits (up to",
       `  ${plan.quietWaitMs / 1000} s) for a second with less than ${quietLimit} cores busy; a run during which other processes`,
       `  kept more than ${otherLimitCores} cores busy is discarded and repeated (at most ${runAttempts} attempts; "repeated").`,
       `- One unrecorded warm-up run per tool (one image) comes first. All data is in the page cache.`,
@@ -520,7 +522,7 @@ function printReport(
 
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
-  const plan: Plan = { ...(options.quick ? quickPlan : fullPlan) };
+  const plan = planFor(options.shape, options.quick);
   if (options.reps !== undefined) plan.reps = options.reps;
   const deadline = setTimeout(() => {
     console.error(`benchmark exceeded its ${plan.deadlineMs / 60_000} min limit; stopping`);
@@ -553,7 +555,7 @@ async function main(): Promise<number> {
     .filter(Boolean).length;
   const c = options.concurrency;
   const mode = options.quick ? 'quick' : 'full';
-  console.log(`# pullsafe sync vs skopeo (${mode} run, ${new Date().toISOString()})\n`);
+  console.log(`# pullsafe sync vs skopeo (${plan.shape} images, ${mode} run, ${new Date().toISOString()})\n`);
   console.log(
     [
       `CPU:          ${machine.cpu}, ${machine.cores} cores`,
@@ -580,15 +582,15 @@ async function main(): Promise<number> {
     const source = await startDistribution(sourceDir);
     running.add(source);
     log(
-      `making ${plan.images} images (mean layer ${(plan.layerBytes / MiB).toFixed(2)} MiB) and pushing them`,
+      `making ${plan.images} ${plan.shape}-shape images (mean layer ${(plan.layerBytes / MiB).toFixed(2)} MiB) and pushing them`,
     );
-    const set = await makeAndSeed(source.base, plan.images, plan.layerBytes, log);
+    const set = await makeAndSeed(source.base, plan.shape, plan.images, plan.layerBytes, log);
     const sourceProblems = await verifyCopy(source.base, set, (spec) => spec.repository);
     if (sourceProblems.length)
       throw new Error(`source check failed: ${sourceProblems.slice(0, 3).join('; ')}`);
     log(
       `image set: ${set.images.length} images, ${set.manifests} platform manifests, ${set.layers} layers, ` +
-        `${(set.totalBytes / 1e6).toFixed(1)} MB in all`,
+        `${(set.totalBytes / 1e6).toFixed(1)} MB (${(set.totalBytes / MiB).toFixed(1)} MiB) in all`,
     );
     const policyFile = join(work, 'policy.json');
     await writeFile(policyFile, skopeoPolicy);

@@ -52,16 +52,20 @@ export interface RunResult {
 
 const maxCapture = 1 << 20;
 
-/** Runs a command to completion; SIGKILL after `timeoutMs`. Never rejects for a non-zero exit. */
+/**
+ * Runs a command to completion; SIGKILL after `timeoutMs`. Never rejects for a non-zero exit. `env` is added to
+ * this process's environment.
+ */
 export function run(
   command: string,
   args: string[],
-  options: { timeoutMs: number; cwd?: string },
+  options: { timeoutMs: number; cwd?: string; env?: Record<string, string> },
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd ? { cwd: options.cwd } : {}),
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     });
     live.add(child);
     let stdout = '';

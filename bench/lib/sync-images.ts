@@ -1,7 +1,9 @@
 /**
- * The image set of bench/sync.ts: N multi-arch OCI images (an index over 2-3 platforms, 2-3 gzip'd tar
- * layers of random bytes per platform), made deterministically with the test fixtures, pushed once to the
- * source registry, and checked digest by digest in each target afterwards.
+ * The image sets of bench/sync.ts, made deterministically with the test fixtures, pushed once to the
+ * source registry, and checked digest by digest in each target afterwards. Two shapes:
+ *   - small: N multi-arch OCI images, an index over 2-3 platforms, 2-3 gzip'd tar layers of random bytes
+ *     per platform (many small images);
+ *   - large: N two-platform images with 4 large layers per platform (few images, large layers).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -44,15 +46,31 @@ export interface ImageSet {
   manifests: number;
 }
 
+export type SetShape = 'small' | 'large';
+
+/** Images and mean layer payload of each shape, for full runs and for --quick. */
+export const setSizes: Record<SetShape, { images: number; layerBytes: number; quickLayerBytes: number }> = {
+  small: { images: 20, layerBytes: 2.5 * MiB, quickLayerBytes: 0.35 * MiB },
+  // 6 images × 2 platforms × 4 layers of 6-18 MiB (mean 11 MiB): 528 MiB of layers.
+  large: { images: 6, layerBytes: 12 * MiB, quickLayerBytes: 1.5 * MiB },
+};
+
 /**
- * The shape of image `i`: 3 platforms for even i, 2 for odd; 3 layers per platform when i % 3 == 0, else 2;
- * layer payloads of 0.5x to 1.5x `layerBytes` (mean 1x) by i % 5.
+ * The shape of image `i`. Layer payloads are 0.5x to 1.5x `layerBytes` by i % 5 in both shapes.
+ *   small: 3 platforms for even i, 2 for odd; 3 layers per platform when i % 3 == 0, else 2.
+ *   large: 2 platforms (linux/amd64, linux/arm64), 4 layers per platform.
  */
-function shapeOf(i: number, layerBytes: number): { platforms: Platform[]; layers: number; size: number } {
+function shapeOf(
+  shape: SetShape,
+  i: number,
+  layerBytes: number,
+): { platforms: Platform[]; layers: number; size: number } {
+  const size = Math.round(layerBytes * (0.5 + 0.25 * (i % 5)));
+  if (shape === 'large') return { platforms: allPlatforms.slice(0, 2), layers: 4, size };
   return {
     platforms: allPlatforms.slice(0, i % 2 === 0 ? 3 : 2),
     layers: i % 3 === 0 ? 3 : 2,
-    size: Math.round(layerBytes * (0.5 + 0.25 * (i % 5))),
+    size,
   };
 }
 
@@ -89,6 +107,7 @@ function specOf(repository: string, tag: string, image: TestImage, layersPerPlat
  */
 export async function makeAndSeed(
   sourceBase: string,
+  shape: SetShape,
   count: number,
   layerBytes: number,
   log: (message: string) => void,
@@ -98,16 +117,16 @@ export async function makeAndSeed(
   let layers = 0;
   for (let i = 0; i < count; i++) {
     const repository = `bench/img${String(i).padStart(2, '0')}`;
-    const shape = shapeOf(i, layerBytes);
+    const form = shapeOf(shape, i, layerBytes);
     const image = await makeImage({
       format: 'oci',
-      platforms: shape.platforms,
-      seed: `bench-sync/${repository}`,
-      layerSize: shape.size,
-      layers: shape.layers,
+      platforms: form.platforms,
+      seed: `bench-sync/${shape === 'large' ? 'large/' : ''}${repository}`,
+      layerSize: form.size,
+      layers: form.layers,
     });
     await pushImage(sourceBase, repository, 'v1', image);
-    const spec = specOf(repository, 'v1', image, shape.layers);
+    const spec = specOf(repository, 'v1', image, form.layers);
     for (const manifest of image.manifests) {
       for (const layer of manifest.layers) {
         layerTotal += layer.data.length;
@@ -115,7 +134,8 @@ export async function makeAndSeed(
       }
     }
     images.push(spec);
-    if ((i + 1) % 5 === 0 || i + 1 === count) log(`  made and pushed ${i + 1} of ${count} images`);
+    if ((i + 1) % 5 === 0 || i + 1 === count || shape === 'large')
+      log(`  made and pushed ${i + 1} of ${count} images`);
   }
   const totalBytes = images.reduce(
     (sum, spec) =>
@@ -127,6 +147,29 @@ export async function makeAndSeed(
   );
   const manifests = images.reduce((sum, spec) => sum + spec.manifests.length, 0);
   return { images, totalBytes, layerBytes: layerTotal, layers, manifests };
+}
+
+/** The image set as the report's Method section names it, wrapped at 110 columns. */
+export function describeSet(shape: SetShape, set: ImageSet): string {
+  const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+  const platforms =
+    shape === 'large'
+      ? '2 platforms (linux/amd64, linux/arm64), 4'
+      : '2-3 platforms (linux/amd64, linux/arm64, linux/arm/v7), 2-3';
+  const text =
+    `- Image set: ${set.images.length} OCI images (bench/img00..:v1), each an index over ${platforms} gzip'd ` +
+    `tar layers of random bytes per platform: ${set.manifests} platform manifests, ${set.layers} layers ` +
+    `(${mb(set.layerBytes)} MB, ${(set.layerBytes / MiB).toFixed(1)} MiB), ${mb(set.totalBytes)} MB with ` +
+    'configs and manifests. Made deterministically (test/helpers/fixtures.ts) and pushed once to the source registry.';
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > 110) {
+      lines.push(line);
+      line = `  ${word}`;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join('\n');
 }
 
 /** Runs `task` over `items`, at most `width` at a time. */

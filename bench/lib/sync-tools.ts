@@ -110,6 +110,16 @@ export interface ToolRun {
   stderr: string;
 }
 
+/** CPU seconds of everything during a run: tool, registries, other processes, irq and softirq. */
+export function allCpu(r: ToolRun): number {
+  return r.cpu.tool + r.cpu.source + r.cpu.target + r.cpu.other + r.cpu.irq;
+}
+
+/** CPU seconds of both registries and irq: what a run costs besides the tool's own CPU. */
+export function registryCpu(r: ToolRun): number {
+  return r.cpu.source + r.cpu.target + r.cpu.irq;
+}
+
 /** irq + softirq seconds machine-wide so far (/proc/stat, USER_HZ = 100 on Linux). */
 async function irqSeconds(): Promise<number> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
@@ -120,6 +130,7 @@ async function irqSeconds(): Promise<number> {
 interface Command {
   command: string;
   args: string[];
+  env?: Record<string, string>;
 }
 
 async function commandsFor(
@@ -133,7 +144,14 @@ async function commandsFor(
     const file = join(ctx.work, `pullsafe-${tag}.yaml`);
     await writeFile(file, pullsafeMirrorFile(ctx.sourceHost, targetHost, ctx.set, ctx.concurrency));
     const [command, ...prefix] = ctx.pullsafeCommand ?? [join(ctx.root, 'pullsafe')];
-    return [{ command: command!, args: [...prefix, 'sync', '-f', file, ...(ctx.pullsafeArgs ?? [])] }];
+    return [
+      {
+        command: command!,
+        args: [...prefix, 'sync', '-f', file, ...(ctx.pullsafeArgs ?? [])],
+        // Where pullsafe records which repositories hold which blobs: the bench's own, not the user's.
+        env: { XDG_CACHE_HOME: join(ctx.work, 'pullsafe-cache') },
+      },
+    ];
   }
   if (tool === 'node-pipe' || tool === 'node-raw') {
     const file = join(ctx.work, 'image-set.json');
@@ -210,7 +228,7 @@ export async function runTool(
   const startedAt = Date.now();
   const deadline = started + ctx.timeoutMs;
   const results: RunResult[] = [];
-  for (const { command, args } of commands) {
+  for (const { command, args, env } of commands) {
     const left = deadline - performance.now();
     if (left <= 0) {
       results.push({
@@ -222,7 +240,7 @@ export async function runTool(
       });
       break;
     }
-    const result = await run(command, args, { timeoutMs: left, cwd: ctx.work });
+    const result = await run(command, args, { timeoutMs: left, cwd: ctx.work, ...(env ? { env } : {}) });
     results.push(result);
     if (result.code !== 0) break;
   }
