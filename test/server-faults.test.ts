@@ -95,6 +95,27 @@ async function stopServer(server: ServeProcess | undefined): Promise<void> {
   await server.exited;
 }
 
+/**
+ * Runs `body` against `pullsafe serve` started with the config file `yaml` on a fresh storage
+ * folder, and stops it and removes the folder afterwards, whatever `body` did.
+ */
+async function withConfiguredServe(
+  yaml: string,
+  body: (server: ServeProcess) => Promise<void>,
+): Promise<void> {
+  const folder = await makeTempDir('pullsafe-configured-');
+  let server: ServeProcess | undefined;
+  try {
+    const config = join(folder, 'serve.yaml');
+    await writeFile(config, yaml);
+    server = await startServeProcess(['--config', config, '--storage', join(folder, 'data')]);
+    await body(server);
+  } finally {
+    await stopServer(server);
+    await removeTempDir(folder);
+  }
+}
+
 /** Counts upload folders left in the storage. */
 async function uploadsLeft(storage: string): Promise<number> {
   return (await readdir(join(storage, 'uploads')).catch(() => [])).length;
@@ -369,12 +390,7 @@ describe('serve access to /metrics', () => {
 
 describe('serve shutdown', () => {
   it('answers /readyz with 503 while the listener still accepts, for the drain delay', async () => {
-    const folder = await makeTempDir('pullsafe-drain-');
-    let server: ServeProcess | undefined;
-    try {
-      const config = join(folder, 'serve.yaml');
-      await writeFile(config, 'shutdownDelay: 2s\n');
-      server = await startServeProcess(['--config', config, '--storage', join(folder, 'data')]);
+    await withConfiguredServe('shutdownDelay: 2s\n', async (server) => {
       assert.equal((await request(`${server.url}/readyz`)).status, 200);
       const signalled = Date.now();
       server.child.kill('SIGTERM');
@@ -385,38 +401,22 @@ describe('serve shutdown', () => {
       assert.equal((await request(`${server.url}/v2/`)).status, 200, 'requests are still served');
       assert.equal(await server.exited, 0);
       assert.ok(Date.now() - signalled >= 1_900, 'the listener stayed open for the delay');
-    } finally {
-      await stopServer(server);
-      await removeTempDir(folder);
-    }
+    });
   });
 
   it('stops at once on Ctrl-C (SIGINT), without the drain delay', async () => {
-    const folder = await makeTempDir('pullsafe-drain-');
-    let server: ServeProcess | undefined;
-    try {
-      const config = join(folder, 'serve.yaml');
-      await writeFile(config, 'shutdownDelay: 20s\n');
-      server = await startServeProcess(['--config', config, '--storage', join(folder, 'data')]);
+    await withConfiguredServe('shutdownDelay: 20s\n', async (server) => {
       const signalled = Date.now();
       server.child.kill('SIGINT');
       assert.equal(await server.exited, 0);
       assert.ok(Date.now() - signalled < 5_000, 'SIGINT does not wait for the drain delay');
-    } finally {
-      await stopServer(server);
-      await removeTempDir(folder);
-    }
+    });
   });
 });
 
 describe('serve with gc while serving', () => {
   it('sweeps what nothing references and is past the grace period, and keeps what images use', async () => {
-    const folder = await makeTempDir('pullsafe-online-gc-');
-    let server: ServeProcess | undefined;
-    try {
-      const config = join(folder, 'serve.yaml');
-      await writeFile(config, 'gc:\n  interval: 1s\n  minAge: 0\n');
-      server = await startServeProcess(['--config', config, '--storage', join(folder, 'data')]);
+    await withConfiguredServe('gc:\n  interval: 1s\n  minAge: 0\n', async (server) => {
       const layer = randomBytes(64 * 1024);
       await pushImage(server.url, 'gc/app', 'v1', layer);
       const orphan = randomBytes(32 * 1024);
@@ -432,10 +432,7 @@ describe('serve with gc while serving', () => {
       assert.equal(sha256(kept.body), sha256(layer), 'a blob an image uses stays');
       assert.match((await request(`${server.url}/metrics`)).text(), /^pullsafe_gc_runs_total [1-9]/m);
       await assertAlive(server, 'after gc while serving');
-    } finally {
-      await stopServer(server);
-      await removeTempDir(folder);
-    }
+    });
   });
 });
 
