@@ -33,7 +33,8 @@ function collector(failAfter = Infinity): Writable & { bytes(): Buffer } {
         done(Object.assign(new Error('client went away'), { code: 'ECONNRESET' }));
         return;
       }
-      chunks.push(chunk);
+      // Copied, as a socket copies into the kernel: senders may reuse a chunk's memory after its callback.
+      chunks.push(Buffer.from(chunk));
       // Asynchronous, so the sender meets backpressure.
       setImmediate(done);
     },

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { digestOf, type Digest } from '../src/oci/digest.ts';
 import {
@@ -262,7 +263,7 @@ function collect(): Writable & { bytes(): Buffer } {
   const chunks: Buffer[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk)); // a sender may reuse the memory after the callback
       done();
     },
   });
@@ -271,20 +272,34 @@ function collect(): Writable & { bytes(): Buffer } {
 
 /**
  * A proxy in front of s3rver that cuts the next `cuts` blob GETs after 256 KiB, as a network or S3 itself
- * may cut a long transfer; it records every blob GET's Range.
+ * may cut a long transfer, or answers the next ones with an S3 error of its own; it records every blob GET's
+ * Range, counts requests by method, and counts the connections open to it.
  */
 async function startCuttingProxy(): Promise<{
   endpoint: string;
   cut(count: number): void;
+  refuse(count: number, status: number, code: string): void;
   ranges: string[];
+  methods: Map<string, number>;
+  openConnections(): number;
   server: Server;
 }> {
   let cuts = 0;
+  let refusal: { count: number; status: number; code: string } = { count: 0, status: 0, code: '' };
   const ranges: string[] = [];
+  const methods = new Map<string, number>();
+  let open = 0;
   const target = new URL(s3rver.endpoint);
   const server = createServer((incoming, outgoing) => {
     const isBlobGet = incoming.method === 'GET' && incoming.url?.includes('/blobs/sha256/');
+    methods.set(incoming.method ?? '', (methods.get(incoming.method ?? '') ?? 0) + 1);
     if (isBlobGet) ranges.push(incoming.headers.range ?? 'whole');
+    if (isBlobGet && refusal.count > 0) {
+      refusal.count--;
+      const body = `<?xml version="1.0"?><Error><Code>${refusal.code}</Code><Message>said by the test</Message></Error>`;
+      outgoing.writeHead(refusal.status, { 'content-type': 'application/xml' }).end(body);
+      return;
+    }
     const cutThis = isBlobGet && cuts > 0;
     if (cutThis) cuts--;
     const upstream = httpRequest(
@@ -314,9 +329,21 @@ async function startCuttingProxy(): Promise<{
     upstream.on('error', () => outgoing.destroy());
     incoming.pipe(upstream);
   });
+  server.on('connection', (socket) => {
+    open++;
+    socket.once('close', () => open--);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, cut: (count) => (cuts = count), ranges, server };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    cut: (count) => (cuts = count),
+    refuse: (count, status, code) => (refusal = { count, status, code }),
+    ranges,
+    methods,
+    openConnections: () => open,
+    server,
+  };
 }
 
 describe('s3: sending blobs', () => {
@@ -349,6 +376,79 @@ describe('s3: sending blobs', () => {
       proxy.cut(10);
       await assert.rejects(blobs.sendTo(digest, undefined, collect()), /reading the blob failed/);
     } finally {
+      proxy.server.close();
+      proxy.server.closeAllConnections();
+    }
+  });
+});
+
+describe('s3: opening blobs to send', () => {
+  it('knows the size from the GET itself: one request, no HEAD, and the bytes follow when asked', async () => {
+    const proxy = await startCuttingProxy();
+    try {
+      const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint }));
+      const data = randomBytes(600_000);
+      const { digest } = await blobs.put(data);
+      proxy.methods.clear();
+      const opened = await blobs.openSend(digest);
+      assert.ok(opened);
+      assert.equal(opened.size, data.length);
+      const sink = collect();
+      await opened.sendTo(sink);
+      assert.ok(sink.bytes().equals(data), 'byte-exact');
+      assert.deepEqual([...proxy.methods], [['GET', 1]]);
+      assert.equal(await blobs.openSend(digestOf('not stored')), undefined);
+    } finally {
+      proxy.server.close();
+      proxy.server.closeAllConnections();
+    }
+  });
+
+  it('closes the GET of a send given up unused, and a send to a sink already gone', async () => {
+    const proxy = await startCuttingProxy();
+    try {
+      const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint }));
+      const { digest } = await blobs.put(randomBytes(4 * 1024 * 1024));
+      const before = proxy.openConnections();
+      for (let round = 0; round < 5; round++) {
+        const opened = await blobs.openSend(digest);
+        assert.ok(opened);
+        opened.cancel();
+      }
+      const gone = collect();
+      gone.destroy();
+      const opened = await blobs.openSend(digest);
+      await assert.rejects(opened!.sendTo(gone), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      for (let wait = 0; wait < 50 && proxy.openConnections() > before; wait++) await sleep(20);
+      assert.ok(proxy.openConnections() <= before, `${proxy.openConnections()} open, ${before} before`);
+    } finally {
+      proxy.server.close();
+      proxy.server.closeAllConnections();
+    }
+  });
+
+  it('repeats a GET S3 answered with SlowDown or a 500, and reports an access denial at once', async () => {
+    const proxy = await startCuttingProxy();
+    try {
+      const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint }));
+      const data = randomBytes(100_000);
+      const { digest } = await blobs.put(data);
+      proxy.refuse(1, 503, 'SlowDown');
+      let sink = collect();
+      await blobs.sendTo(digest, undefined, sink);
+      assert.ok(sink.bytes().equals(data));
+      proxy.refuse(2, 500, 'InternalError');
+      sink = collect();
+      await blobs.sendTo(digest, undefined, sink);
+      assert.ok(sink.bytes().equals(data));
+      proxy.ranges.length = 0;
+      proxy.refuse(1, 403, 'AccessDenied');
+      await assert.rejects(blobs.sendTo(digest, undefined, collect()), /403 AccessDenied.*said by the test/);
+      assert.equal(proxy.ranges.length, 1, 'a denial is not repeated');
+      proxy.refuse(5, 503, 'SlowDown');
+      await assert.rejects(blobs.openSend(digest), /503 SlowDown/);
+    } finally {
+      proxy.refuse(0, 0, '');
       proxy.server.close();
       proxy.server.closeAllConnections();
     }

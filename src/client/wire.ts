@@ -25,9 +25,9 @@ import {
   type BodySink,
   type Head,
   type WireOptions,
-} from './wire-connection.ts';
+} from '../shared/http-connection.ts';
 
-export type { WireOptions } from './wire-connection.ts';
+export type { WireOptions } from '../shared/http-connection.ts';
 
 export interface WireEndpoint {
   url: URL;

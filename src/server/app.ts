@@ -367,6 +367,7 @@ export class RegistryApp {
     response.headers['X-Request-Id'] = requestId;
     if (this.draining) response.headers.Connection = 'close';
     let sent = 0;
+    let bodyUsed = false;
     try {
       res.writeHead(response.status, response.headers);
       if (response.body === undefined || req.method === 'HEAD') {
@@ -379,6 +380,7 @@ export class RegistryApp {
         await pipeline(response.body, res);
         sent = Number(response.headers['Content-Length'] ?? 0);
       } else {
+        bodyUsed = true;
         await response.body.send(res);
         res.end();
         sent = Number(response.headers['Content-Length'] ?? 0);
@@ -387,6 +389,10 @@ export class RegistryApp {
       if (!isClientAbort(error)) this.options.logger.warn({ err: error, requestId }, 'response failed');
       res.destroy();
     } finally {
+      const body = response.body;
+      if (!bodyUsed && body !== undefined && !Buffer.isBuffer(body) && !(body instanceof Readable)) {
+        body.cancel?.();
+      }
       if (hasBody && !req.complete && !req.destroyed) discardUnreadBody(req);
       if (!res.writableFinished) this.metrics.clientAborts++;
       const received = hasBody ? bodyBytes(req, socketBytesBefore) : 0;

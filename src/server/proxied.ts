@@ -65,7 +65,13 @@ export class ProxiedRegistry {
         const body = response.body;
         if (body && 'send' in body) {
           sending = true;
-          response.body = { send: (sink) => body.send(sink).finally(release) };
+          response.body = {
+            send: (sink) => body.send(sink).finally(release),
+            cancel: () => {
+              body.cancel?.();
+              release();
+            },
+          };
         }
         return this.logged(response, route, 'hit');
       }
@@ -89,14 +95,22 @@ export class ProxiedRegistry {
       headers['Content-Range'] = `bytes ${range.start}-${range.end}/${source.size}`;
       headers['Content-Length'] = range.end - range.start + 1;
       return this.logged(
-        { status: 206, headers, body: { send: (sink) => source.reader.sendTo(sink, range) } },
+        {
+          status: 206,
+          headers,
+          body: { send: (sink) => source.reader.sendTo(sink, range), cancel: () => source.reader.leave() },
+        },
         route,
         source.result,
       );
     }
     if (source.size !== undefined) headers['Content-Length'] = source.size;
     return this.logged(
-      { status: 200, headers, body: { send: (sink) => source.reader.sendTo(sink, undefined) } },
+      {
+        status: 200,
+        headers,
+        body: { send: (sink) => source.reader.sendTo(sink, undefined), cancel: () => source.reader.leave() },
+      },
       route,
       source.result,
     );

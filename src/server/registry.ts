@@ -288,10 +288,8 @@ export class Registry {
 
   async getBlob(request: RegistryRequest, name: string, reference: string): Promise<RegistryResponse> {
     const digest = parseDigest(reference);
-    const info = (await this.storage.repositories.hasBlob(name, digest))
-      ? await this.storage.blobs.stat(digest)
-      : undefined;
-    if (!info) throw new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+    const unknown = (): OciError => new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+    if (!(await this.storage.repositories.hasBlob(name, digest))) throw unknown();
     const headers: Record<string, string | number> = {
       'Content-Type': 'application/octet-stream',
       'Docker-Content-Digest': digest,
@@ -300,6 +298,14 @@ export class Registry {
       'Cache-Control': 'max-age=31536000',
     };
     const rangeHeader = header(request, 'range');
+    if (rangeHeader === undefined && request.method === 'GET') {
+      const opened = await this.storage.blobs.openSend(digest);
+      if (!opened) throw unknown();
+      headers['Content-Length'] = opened.size;
+      return { status: 200, headers, body: { send: (sink) => opened.sendTo(sink), cancel: opened.cancel } };
+    }
+    const info = await this.storage.blobs.stat(digest);
+    if (!info) throw unknown();
     const range = rangeHeader === undefined ? undefined : parseRange(rangeHeader, info.size);
     if (range === 'unsatisfiable') return rangeNotSatisfiable(rangeHeader!, info.size);
     if (range) {

@@ -24,6 +24,8 @@ export interface RegistryResponse {
 /** A body that writes itself into the response (blobs: buffers recycled, no per-chunk allocation). */
 export interface BodySender {
   send(sink: Writable): Promise<void>;
+  /** Called instead of `send` when the body will not be sent (the client left, the headers failed). */
+  cancel?(): void;
 }
 
 export function header(request: RegistryRequest, name: string): string | undefined {

@@ -22,7 +22,15 @@ import {
 } from '../oci/digest.ts';
 import { BufferPool, ByteBudget } from './buffer-pool.ts';
 import { isMissing, syncDirectory } from './fsutil.ts';
-import { StoreError, type BlobInfo, type BlobStore, type ByteRange, type Upload } from './types.ts';
+import { sendAfterStat } from './streaming-blobs.ts';
+import {
+  StoreError,
+  type BlobInfo,
+  type BlobSend,
+  type BlobStore,
+  type ByteRange,
+  type Upload,
+} from './types.ts';
 
 const uploadIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const readHighWaterMark = 1024 * 1024;
@@ -100,6 +108,11 @@ export class FsBlobStore implements BlobStore {
       highWaterMark: readHighWaterMark,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
+  }
+
+  /** A stat is one system call here: nothing to save by opening first. */
+  openSend(digest: Digest): Promise<BlobSend | undefined> {
+    return sendAfterStat(this, digest);
   }
 
   async sendTo(digest: Digest, range: ByteRange | undefined, sink: Writable): Promise<void> {

@@ -1,13 +1,17 @@
 /**
- * The repository half over any ObjectStore (S3, memory), in the layout of object-keys.ts. Nothing read is
- * cached in memory: every read goes to the objects, so processes sharing one bucket see each other's writes.
- * Each write of a tag, and each removal of a tag that checks what it points to first, runs under a lock of
+ * The repository half over any ObjectStore (S3, memory), in the layout of object-keys.ts. Tags, listings and
+ * everything gc and fsck read go to the objects every time, so processes sharing one bucket see each other's
+ * writes. Links (a blob's or a manifest's presence in a repository) may be remembered for `rememberLinksMs`:
+ * their content never changes for a digest, only their presence, and a blob's own presence is still read
+ * from the storage by whoever sends it, so a remembered link can never make a removed blob look present. What
+ * it can do: serve, by digest, content that another process unlinked from the repository (an API delete) for
+ * up to `rememberLinksMs`; this process forgets a link it removes at once. Each write of a tag, and each removal of a tag that checks what it points to first, runs under a lock of
  * the tag in this process, so a manifest delete never removes a tag that a concurrent push of this process
  * just moved. A repository enters the catalog before its first link, so no link exists outside it.
  */
 import { isDigest, type Digest } from '../oci/digest.ts';
 import { isRepositoryName, isTag } from '../oci/names.ts';
-import { BoundedMap } from '../shared/bounded.ts';
+import { BoundedMap, ExpiringMap } from '../shared/bounded.ts';
 import { compareStrings } from './fs-repositories.ts';
 import { KeyedLock } from './fsutil.ts';
 import {
@@ -26,14 +30,27 @@ import { StoreError, type ManifestLink, type RepositoryStore } from './types.ts'
 const readConcurrency = 16;
 const maxRemembered = 100_000;
 
+export interface ObjectRepositoryOptions {
+  /** How long a link read or written here is taken as present without asking again (default 0: never). */
+  rememberLinksMs?: number;
+}
+
 export class ObjectRepositoryStore implements RepositoryStore {
   private readonly objects: ObjectStore;
   private readonly tagLocks = new KeyedLock();
   /** Repositories this process has put in the catalog, so a push writes its entry once. */
   private readonly cataloged = new BoundedMap<string, true>(maxRemembered);
+  /** By link key: `true` for a blob link, the link itself for a manifest. */
+  private readonly links = new ExpiringMap<string, true | ManifestLink>({ maxEntries: maxRemembered });
+  private readonly rememberLinksMs: number;
 
-  constructor(objects: ObjectStore) {
+  constructor(objects: ObjectStore, options: ObjectRepositoryOptions = {}) {
     this.objects = objects;
+    this.rememberLinksMs = options.rememberLinksMs ?? 0;
+  }
+
+  private remember(key: string, value: true | ManifestLink): void {
+    if (this.rememberLinksMs > 0) this.links.set(key, value, this.rememberLinksMs);
   }
 
   async listRepositories(): Promise<string[]> {
@@ -59,14 +76,21 @@ export class ObjectRepositoryStore implements RepositoryStore {
     const key = linkKey(repository, '_layers', digest);
     await this.catalog(repository);
     await this.objects.put(key, '');
+    this.remember(key, true);
   }
 
   async hasBlob(repository: string, digest: Digest): Promise<boolean> {
-    return (await this.objects.head(linkKey(repository, '_layers', digest))) !== undefined;
+    const key = linkKey(repository, '_layers', digest);
+    if (this.links.has(key)) return true;
+    const present = (await this.objects.head(key)) !== undefined;
+    if (present) this.remember(key, true);
+    return present;
   }
 
   async unlinkBlob(repository: string, digest: Digest): Promise<boolean> {
-    return this.removeIfPresent(linkKey(repository, '_layers', digest));
+    const key = linkKey(repository, '_layers', digest);
+    this.links.delete(key);
+    return this.removeIfPresent(key);
   }
 
   async listBlobLinks(repository: string): Promise<Digest[]> {
@@ -81,16 +105,24 @@ export class ObjectRepositoryStore implements RepositoryStore {
     // referrers() skips, never a manifest missing from its subject's referrers.
     if (link.subject) await this.objects.put(referrerKey(repository, link.subject, link.digest), body);
     await this.objects.put(key, body);
+    this.remember(key, link);
   }
 
   async getManifest(repository: string, digest: Digest): Promise<ManifestLink | undefined> {
-    const object = await this.objects.get(linkKey(repository, '_manifests', digest));
-    return object ? parseLink(object.body.toString('utf8'), digest) : undefined;
+    const key = linkKey(repository, '_manifests', digest);
+    const remembered = this.links.get(key);
+    if (remembered !== undefined && remembered !== true) return remembered;
+    const object = await this.objects.get(key);
+    const link = object ? parseLink(object.body.toString('utf8'), digest) : undefined;
+    if (link) this.remember(key, link);
+    return link;
   }
 
   async unlinkManifest(repository: string, digest: Digest): Promise<boolean> {
     const key = linkKey(repository, '_manifests', digest);
+    this.links.delete(key);
     const link = await this.getManifest(repository, digest);
+    this.links.delete(key);
     const removed = await this.removeIfPresent(key);
     // The referrers entry goes after the link, for the same reason as in linkManifest.
     if (link?.subject) await this.objects.delete(referrerKey(repository, link.subject, digest));

@@ -1,22 +1,17 @@
 /**
  * The blob half on S3, in the layout of object-keys.ts: one object per blob, named by its verified digest.
- * Reads stream from S3 (a range is a ranged GET); a send cut by S3 or the network goes on with a ranged GET
- * from the byte it reached, so a client that reads slowly still gets the whole blob. Uploads: s3-uploads.ts.
+ * Sends to clients go through s3-reads.ts (a range is a ranged GET); a send cut by S3 or the network goes on
+ * with a ranged GET from the byte it reached, so a client that reads slowly still gets the whole blob. Other
+ * reads go through the SDK. Uploads: s3-uploads.ts.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../oci/digest.ts';
 import { blobKey, blobsPrefix, digestOfBlobKey } from './object-keys.ts';
 import type { S3Objects } from './s3-objects.ts';
+import type { OpenedRead, S3Reads } from './s3-reads.ts';
 import type { S3Uploads } from './s3-uploads.ts';
-import {
-  SourceFailure,
-  StreamingBlobStore,
-  checkedDigest,
-  pump,
-  readWhole,
-  tooLarge,
-} from './streaming-blobs.ts';
-import { StoreError, type BlobInfo, type ByteRange, type Upload } from './types.ts';
+import { SourceFailure, StreamingBlobStore, checkedDigest, readWhole, tooLarge } from './streaming-blobs.ts';
+import { StoreError, type BlobInfo, type BlobSend, type ByteRange, type Upload } from './types.ts';
 
 /** Ranged GETs one send may make after its first, when S3 or the network cuts it. */
 const maxResumes = 3;
@@ -24,11 +19,13 @@ const maxResumes = 3;
 export class S3BlobStore extends StreamingBlobStore {
   private readonly objects: S3Objects;
   private readonly uploads: S3Uploads;
+  private readonly reads: S3Reads;
 
-  constructor(objects: S3Objects, uploads: S3Uploads) {
+  constructor(objects: S3Objects, uploads: S3Uploads, reads: S3Reads) {
     super();
     this.objects = objects;
     this.uploads = uploads;
+    this.reads = reads;
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
@@ -43,15 +40,31 @@ export class S3BlobStore extends StreamingBlobStore {
   }
 
   override async sendTo(digest: Digest, range: ByteRange | undefined, sink: Writable): Promise<void> {
-    const key = blobKey(digest);
-    let stream = await this.objects.stream(key, range);
-    if (!stream) throw notFound(digest);
-    let position = range?.start ?? 0;
-    const end = position + stream.length - 1;
+    const read = await this.reads.open(blobKey(digest), range);
+    if (!read) throw notFound(digest);
+    await this.sendResuming(digest, read, range?.start ?? 0, sink);
+  }
+
+  /** One GET: its answer's head gives the size, its body is sent when asked for. */
+  override async openSend(digest: Digest): Promise<BlobSend | undefined> {
+    const read = await this.reads.open(blobKey(digest));
+    if (!read) return undefined;
+    return {
+      size: read.size,
+      sendTo: (sink) => this.sendResuming(digest, read, 0, sink),
+      cancel: () => read.cancel(),
+    };
+  }
+
+  /** Sends `read`, which starts at byte `start`; a cut goes on with a ranged GET from where it stopped. */
+  private async sendResuming(digest: Digest, read: OpenedRead, start: number, sink: Writable): Promise<void> {
+    let position = start;
+    const end = start + read.length - 1;
+    let current = read;
     for (let resumes = 0; ; resumes++) {
       let failure: unknown;
       try {
-        await pump(stream.body, sink, (length) => (position += length));
+        await current.sendTo(sink, (length) => (position += length));
       } catch (error) {
         if (!(error instanceof SourceFailure)) throw error;
         failure = error;
@@ -59,8 +72,9 @@ export class S3BlobStore extends StreamingBlobStore {
       if (position > end) return;
       failure ??= new SourceFailure(new Error(`S3 ended ${digest} at byte ${position} of ${end + 1}`));
       if (resumes >= maxResumes || sink.destroyed) throw failure;
-      stream = await this.objects.stream(key, { start: position, end });
-      if (!stream) throw notFound(digest);
+      const next = await this.reads.open(blobKey(digest), { start: position, end });
+      if (!next) throw notFound(digest);
+      current = next;
     }
   }
 

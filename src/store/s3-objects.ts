@@ -22,6 +22,7 @@ import {
   UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ByteRange } from './types.ts';
 import type { ObjectInfo, ObjectStore } from './objects.ts';
 
@@ -216,6 +217,15 @@ export class S3Objects implements ObjectStore {
       if (isMissingObject(error)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * A URL that GETs the object for `expiresInSeconds`, signed here without a request (SigV4 query
+   * signature: only the host is signed, so a `Range` header may go with it).
+   */
+  async presignGet(key: string, expiresInSeconds: number): Promise<URL> {
+    const command = new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) });
+    return new URL(await getSignedUrl(this.client, command, { expiresIn: expiresInSeconds }));
   }
 
   /** Copies inside the bucket, without the bytes passing through this process. */

@@ -3,13 +3,22 @@ import { ObjectRepositoryStore } from './object-repositories.ts';
 import { ObjectDocuments } from './objects.ts';
 import { S3BlobStore } from './s3-blobs.ts';
 import { S3Objects, createS3Client, type S3ConnectionOptions } from './s3-objects.ts';
+import { S3Reads } from './s3-reads.ts';
 import { S3Uploads, defaultPartSize } from './s3-uploads.ts';
 import type { Storage } from './storage.ts';
 
 export interface S3StorageOptions extends S3ConnectionOptions {
   /** Bytes per multipart part (default 8 MiB; S3 refuses parts under 5 MiB but the last). */
   partSize?: number;
+  /**
+   * How long a repository's link to a blob or manifest, once seen, is taken as present (default 30 s; 0:
+   * ask S3 every time). See object-repositories.ts for what it can and cannot make stale.
+   */
+  rememberLinksMs?: number;
 }
+
+/** A read's URL is used at once; the margin covers a clock a little behind S3's. */
+const presignedReadSeconds = 900;
 
 /**
  * Opens the bucket and checks at once that it can be listed (credentials, region, endpoint, bucket), so a
@@ -26,9 +35,10 @@ export async function openS3Storage(options: S3StorageOptions): Promise<Storage>
     throw new Error(describeS3Error(error, options), { cause: error });
   }
   const uploads = new S3Uploads(objects, options.partSize ?? defaultPartSize);
+  const reads = new S3Reads((key) => objects.presignGet(key, presignedReadSeconds));
   return {
-    blobs: new S3BlobStore(objects, uploads),
-    repositories: new ObjectRepositoryStore(objects),
+    blobs: new S3BlobStore(objects, uploads, reads),
+    repositories: new ObjectRepositoryStore(objects, { rememberLinksMs: options.rememberLinksMs ?? 30_000 }),
     documents: new ObjectDocuments(objects),
     location,
   };

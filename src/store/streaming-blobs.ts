@@ -5,7 +5,14 @@
  */
 import { Readable, type Writable } from 'node:stream';
 import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.ts';
-import { StoreError, type BlobInfo, type BlobStore, type ByteRange, type Upload } from './types.ts';
+import {
+  StoreError,
+  type BlobInfo,
+  type BlobSend,
+  type BlobStore,
+  type ByteRange,
+  type Upload,
+} from './types.ts';
 
 export abstract class StreamingBlobStore implements BlobStore {
   abstract stat(digest: Digest): Promise<BlobInfo | undefined>;
@@ -18,6 +25,10 @@ export abstract class StreamingBlobStore implements BlobStore {
 
   async sendTo(digest: Digest, range: ByteRange | undefined, sink: Writable): Promise<void> {
     await pump(await this.open(digest, range), sink);
+  }
+
+  async openSend(digest: Digest): Promise<BlobSend | undefined> {
+    return sendAfterStat(this, digest);
   }
 
   async read(digest: Digest, maxBytes: number): Promise<Buffer> {
@@ -38,6 +49,13 @@ export abstract class StreamingBlobStore implements BlobStore {
       throw error;
     }
   }
+}
+
+/** `openSend` for a storage where knowing the size costs its own request: stat, then send when asked. */
+export async function sendAfterStat(blobs: BlobStore, digest: Digest): Promise<BlobSend | undefined> {
+  const info = await blobs.stat(digest);
+  if (!info) return undefined;
+  return { size: info.size, sendTo: (sink) => blobs.sendTo(digest, undefined, sink), cancel: () => {} };
 }
 
 /** The digest of `data`; DIGEST_MISMATCH when it is not the `expected` one. */

@@ -16,14 +16,31 @@ export interface ByteRange {
   end: number;
 }
 
+/** A blob opened for sending: its size known before a byte is written. */
+export interface BlobSend {
+  size: number;
+  /** As `BlobStore.sendTo`, once. */
+  sendTo(sink: Writable): Promise<void>;
+  /** Gives the send up unused, releasing what the opening holds; a no-op after `sendTo`. */
+  cancel(): void;
+}
+
 /** Content-addressed bytes, shared by every repository. */
 export interface BlobStore {
   stat(digest: Digest): Promise<BlobInfo | undefined>;
+  /**
+   * The whole blob, opened for sending; undefined when absent. Where the storage can, one request both
+   * proves the blob is there and starts reading it (S3: one GET, where stat and sendTo cost a HEAD and a
+   * GET), so that the answer's headers can carry its size without a second request.
+   */
+  openSend(digest: Digest): Promise<BlobSend | undefined>;
   /** Throws a StoreError 'NOT_FOUND' when the blob is absent. */
   open(digest: Digest, range?: ByteRange): Promise<Readable>;
   /**
    * Writes the blob (or a range) into `sink` without ending it, honouring backpressure; the fast path for
    * serving. Rejects when the sink fails (a client that went away). Throws NOT_FOUND before writing anything.
+   * A chunk's memory may be reused once its write callback has run: a sink that keeps chunks copies them
+   * (a socket does: it hands them to the kernel).
    */
   sendTo(digest: Digest, range: ByteRange | undefined, sink: Writable): Promise<void>;
   /**

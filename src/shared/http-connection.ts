@@ -1,6 +1,7 @@
 /**
- * The wire's connections: one HTTP/1.1 connection to an origin, reading into a fixed buffer, and the
- * request and response heads it writes and reads. `Wire` (wire.ts) pools them and decides what to send.
+ * One HTTP/1.1 connection to an origin, reading into a fixed buffer, and the request and response heads it
+ * writes and reads: the fast path under sync's wire (`client/wire.ts`, which pools them and decides what to
+ * send) and under the S3 driver's blob reads (`store/s3-reads.ts`). No allocation per read over plain TCP.
  */
 import { connect as connectTcp, isIP, type LookupFunction, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
