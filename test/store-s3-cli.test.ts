@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
@@ -109,6 +109,69 @@ describe('pullsafe serve on S3 storage', () => {
     assert.equal(ranged.status, 206);
     assert.ok(ranged.body.equals(layer.data.subarray(8388600, 8388701)), 'a range across the first part');
     await stop(second);
+  });
+
+  it('with s3.redirect, blob GETs answer 307 to a presigned S3 URL: skopeo pulls through it byte-exact, ranges go to S3', async () => {
+    const storage = storageUrl();
+    const config = join(work, 'redirect.yaml');
+    await writeFile(config, 's3:\n  redirect: true\n');
+    const server = await serve(storage, ['--config', config]);
+    const host = new URL(server.url).host;
+    await skopeoOk([
+      'copy',
+      '--all',
+      ...insecure,
+      `oci:${join(work, 'src')}:v1`,
+      `docker://${host}/redirect/app:v1`,
+    ]);
+    const layer = image.manifests[0]!.layers[0]!;
+    const answer = await request(`${server.url}/v2/redirect/app/blobs/${layer.digest}`);
+    assert.equal(answer.status, 307);
+    assert.equal(answer.body.length, 0, 'no bytes from serve');
+    const location = new URL(String(answer.headers.location));
+    assert.equal(location.origin, new URL(s3rver.endpoint).origin, 'the bytes come from S3');
+    assert.ok(location.searchParams.get('X-Amz-Signature'), 'presigned');
+    assert.equal(location.searchParams.get('X-Amz-Expires'), '1200');
+    const direct = await request(location.href);
+    assert.equal(direct.status, 200);
+    assert.equal(sha256(direct.body), layer.digest);
+    const ranged = await request(location.href, { headers: { Range: 'bytes=100-199' } });
+    assert.equal(ranged.status, 206);
+    assert.ok(ranged.body.equals(layer.data.subarray(100, 200)), 'a range goes to S3 with the URL');
+    // HEAD stays with serve: a client learns size and digest without a route to S3.
+    const head = await request(`${server.url}/v2/redirect/app/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(Number(head.headers['content-length']), layer.data.length);
+    // Access control comes first: a repository that does not hold the blob gets no URL.
+    const elsewhere = await request(`${server.url}/v2/other/app/blobs/${layer.digest}`);
+    assert.equal(elsewhere.status, 404);
+
+    const out = join(work, 'redirected');
+    await skopeoOk(['copy', '--all', ...insecure, `docker://${host}/redirect/app:v1`, `oci:${out}:v1`]);
+    for (const manifest of image.manifests) {
+      for (const blob of [manifest.config, ...manifest.layers]) {
+        const bytes = 'data' in blob ? blob.data : (blob as { bytes: Buffer }).bytes;
+        const copy = await readFile(join(out, 'blobs', 'sha256', blob.digest.slice('sha256:'.length)));
+        assert.ok(copy.equals(bytes), `${blob.digest} byte-exact through the redirect`);
+      }
+    }
+    await stop(server);
+  });
+
+  it('refuses s3.redirect on a filesystem storage, naming the setting', async () => {
+    const config = join(work, 'redirect-fs.yaml');
+    await writeFile(config, 's3:\n  redirect: true\n');
+    const result = await runCli([
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--storage',
+      join(work, 'fs'),
+      '--config',
+      config,
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /s3\.redirect needs an s3:\/\/BUCKET\/PREFIX storage/);
   });
 
   it('a chunked upload goes on after the server is killed and started again', async () => {

@@ -119,6 +119,9 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   try {
     location = parseStorageLocation(config.storage);
     s3 = s3Connection(config.s3, env);
+    if (config.s3.redirect && location.kind !== 's3') {
+      throw new StoreError('INVALID_KEY', 's3.redirect needs an s3://BUCKET/PREFIX storage');
+    }
   } catch (error) {
     if (!(error instanceof StoreError)) throw error;
     throw new PullsafeError('CONFIG_INVALID', error.message, {
@@ -161,6 +164,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
         maxManifestBytes: config.limits.maxManifestBytes,
         manifestCacheBytes: config.limits.manifestCacheBytes,
         maxPageSize: config.limits.maxPageSize,
+        redirectBlobs: config.s3.redirect,
       },
       uploadMaxAgeMs: durationMs(config.uploads.maxAge),
       shutdownTimeoutMs: durationMs(config.shutdownTimeout),

@@ -170,8 +170,14 @@ export const serveConfigSchema = z.strictObject({
         .describe(
           'Bucket in the URL path instead of the host name; default: on for an endpoint on localhost or an IP',
         ),
+      redirect: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Answer blob GETs with a redirect to a presigned S3 URL (valid 20 minutes) instead of streaming the bytes; clients then need a route to S3',
+        ),
     })
-    .default({})
+    .default({ redirect: false })
     .describe('How to reach the bucket of an s3:// storage; credentials come from the AWS SDK chain'),
   allowAnonymousPush: z
     .boolean()

@@ -18,6 +18,11 @@ export interface RegistryOptions {
   manifestCacheBytes: number;
   /** Largest page `n` honoured for tags/list and _catalog. */
   maxPageSize: number;
+  /**
+   * Blob GETs answer 307 to where the storage says the bytes are (S3: a presigned URL), so that the bytes
+   * flow from the storage to the client; needs a storage that can `locate` blobs.
+   */
+  redirectBlobs?: boolean;
 }
 
 export const defaultRegistryOptions: RegistryOptions = {
@@ -298,6 +303,14 @@ export class Registry {
       'Cache-Control': 'max-age=31536000',
     };
     const rangeHeader = header(request, 'range');
+    const locate = this.options.redirectBlobs ? this.storage.blobs.locate : undefined;
+    if (locate && request.method === 'GET') {
+      const location = await locate.call(this.storage.blobs, digest);
+      return {
+        status: 307,
+        headers: { Location: location.href, 'Docker-Content-Digest': digest, 'Content-Length': 0 },
+      };
+    }
     if (rangeHeader === undefined && request.method === 'GET') {
       const opened = await this.storage.blobs.openSend(digest);
       if (!opened) throw unknown();

@@ -15,6 +15,8 @@ import { StoreError, type BlobInfo, type BlobSend, type ByteRange, type Upload }
 
 /** Ranged GETs one send may make after its first, when S3 or the network cuts it. */
 const maxResumes = 3;
+/** How long a redirect's URL works: long enough for a slow client's pull, as distribution's (20 min). */
+const locationSeconds = 20 * 60;
 
 export class S3BlobStore extends StreamingBlobStore {
   private readonly objects: S3Objects;
@@ -76,6 +78,10 @@ export class S3BlobStore extends StreamingBlobStore {
       if (!next) throw notFound(digest);
       current = next;
     }
+  }
+
+  async locate(digest: Digest): Promise<URL> {
+    return this.objects.presignGet(blobKey(digest), locationSeconds);
   }
 
   override async read(digest: Digest, maxBytes: number): Promise<Buffer> {

@@ -34,6 +34,11 @@ export interface BlobStore {
    * GET), so that the answer's headers can carry its size without a second request.
    */
   openSend(digest: Digest): Promise<BlobSend | undefined>;
+  /**
+   * Optional: a URL from which a client may GET the blob's bytes itself for a while (S3: presigned), for
+   * answering blob GETs with a redirect. Signed locally: it says nothing of whether the blob is there.
+   */
+  locate?(digest: Digest): Promise<URL>;
   /** Throws a StoreError 'NOT_FOUND' when the blob is absent. */
   open(digest: Digest, range?: ByteRange): Promise<Readable>;
   /**
