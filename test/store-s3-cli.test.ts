@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
@@ -66,6 +68,37 @@ after(async () => {
   await s3rver?.stop();
   if (work) await removeTempDir(work);
 });
+
+/** A plain forwarding proxy in front of s3rver that counts requests by method. */
+async function startCountingProxy(target: string): Promise<{
+  endpoint: string;
+  counts: Map<string, number>;
+  server: Server;
+}> {
+  const counts = new Map<string, number>();
+  const upstream = new URL(target);
+  const server = createServer((incoming, outgoing) => {
+    counts.set(incoming.method ?? '', (counts.get(incoming.method ?? '') ?? 0) + 1);
+    const forwarded = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: incoming.method,
+        path: incoming.url,
+        headers: incoming.headers,
+      },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    forwarded.on('error', () => outgoing.destroy());
+    incoming.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, counts, server };
+}
 
 describe('pullsafe serve on S3 storage', () => {
   it('skopeo copy --all round trips byte-exact, and a restarted server serves the same', async () => {
@@ -156,6 +189,52 @@ describe('pullsafe serve on S3 storage', () => {
       }
     }
     await stop(server);
+  });
+
+  it('a repeated pull costs one S3 GET for the tag and one per blob, and no HEAD', async () => {
+    const counter = await startCountingProxy(s3rver.endpoint);
+    const endpoint = process.env.AWS_ENDPOINT_URL_S3;
+    process.env.AWS_ENDPOINT_URL_S3 = counter.endpoint;
+    let server: ServeProcess;
+    try {
+      server = await serve(storageUrl());
+    } finally {
+      process.env.AWS_ENDPOINT_URL_S3 = endpoint;
+    }
+    try {
+      const host = new URL(server.url).host;
+      await skopeoOk([
+        'copy',
+        '--all',
+        ...insecure,
+        `oci:${join(work, 'src')}:v1`,
+        `docker://${host}/count/app:v1`,
+      ]);
+      const manifest = image.manifests[0]!;
+      const pull = async (): Promise<void> => {
+        const accept = { Accept: 'application/vnd.oci.image.index.v1+json' };
+        const index = await request(`${server.url}/v2/count/app/manifests/v1`, { headers: accept });
+        assert.equal(index.status, 200);
+        const one = await request(`${server.url}/v2/count/app/manifests/${manifest.digest}`, {
+          headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+        });
+        assert.equal(one.status, 200);
+        for (const blob of [manifest.config.bytes, ...manifest.layers.map((layer) => layer.data)]) {
+          const got = await request(`${server.url}/v2/count/app/blobs/${sha256(blob)}`);
+          assert.equal(got.status, 200);
+          assert.equal(sha256(got.body), sha256(blob));
+        }
+      };
+      await pull();
+      counter.counts.clear();
+      await pull();
+      const blobs = 1 + manifest.layers.length;
+      assert.deepEqual([...counter.counts], [['GET', 1 + blobs]], 'the tag, then each blob once');
+    } finally {
+      await stop(server);
+      counter.server.closeAllConnections();
+      counter.server.close();
+    }
   });
 
   it('refuses s3.redirect on a filesystem storage, naming the setting', async () => {
