@@ -5,10 +5,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
@@ -18,59 +16,15 @@ import { startServeProcess, type ServeProcess } from './helpers/cli.ts';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './helpers/fake-upstream.ts';
 import { makeImage } from './helpers/fixtures.ts';
 import { OCI_INDEX, OCI_MANIFEST, request, sha256 } from './helpers/http.ts';
-import { requirePeer } from './helpers/peers.ts';
+import { startRedis, type RedisPeer } from './helpers/redis.ts';
 import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
 const ALL_TYPES = [OCI_INDEX, OCI_MANIFEST].join(', ');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** redis-server on a loopback port, nothing saved; waits until it answers (bounded). */
-async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
-  const binary = requirePeer('redis-server', 'redis-server');
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  const client = createClient({ url, socket: { reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await client.connect();
-      await client.ping();
-      await client.quit();
-      break;
-    } catch (error) {
-      if (attempt > 50) throw new Error(`redis-server did not answer on ${url}`, { cause: error });
-      await sleep(100);
-    }
-  }
-  return {
-    url,
-    async stop() {
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
-}
-
 describe('replicas on one S3 bucket and one Redis', () => {
   let s3rver: S3rverPeer;
-  let redis: { url: string; stop(): Promise<void> };
+  let redis: RedisPeer;
   let upstream: FakeUpstream;
   let folder: string;
   const replicas: ServeProcess[] = [];
