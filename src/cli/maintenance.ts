@@ -2,8 +2,9 @@
 import { resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { parseDuration } from '../config/duration.ts';
-import { PullsafeError } from '../errors/index.ts';
+import { PullsafeError, redact } from '../errors/index.ts';
 import {
+  GcFence,
   StoreError,
   checkStorage,
   collectGarbage,
@@ -30,7 +31,10 @@ async function openExisting(value: string, env: Record<string, string | undefine
   let location;
   try {
     location = parseStorageLocation(value);
-    if (location.kind === 's3') return await openStorage(value, { s3: s3Connection(undefined, env) });
+    // Links are read from the bucket every time: gc and fsck judge what is stored now, not what was once seen.
+    if (location.kind === 's3') {
+      return await openStorage(value, { s3: s3Connection(undefined, env), rememberLinksMs: 0 });
+    }
   } catch (error) {
     if (error instanceof StoreError) {
       throw new PullsafeError('USAGE', error.message, {
@@ -66,6 +70,8 @@ export interface GcFlags {
   dryRun?: boolean;
   minAge?: string;
   deleteUntagged?: boolean;
+  /** The Redis the serving replicas share: this run then meets their writes at the gc fence. */
+  redis?: string;
   json?: boolean;
 }
 
@@ -82,12 +88,25 @@ export async function gc(flags: GcFlags, env: Record<string, string | undefined>
       hint: 'for example 0, 30m, 1h',
     });
   }
+  const redis = flags.redis ?? env.PULLSAFE_REDIS;
+  if (redis !== undefined && !/^rediss?:\/\/[^/?#\s]+/.test(redis)) {
+    throw new PullsafeError('USAGE', `--redis: "${redact(redis)}" is not a Redis URL`, {
+      hint: 'redis://HOST:PORT or rediss://HOST:PORT, as serve --redis is given',
+    });
+  }
   const storage = await openExisting(flags.storage, env);
-  return collectGarbage(storage, {
-    dryRun: !!flags.dryRun,
-    minAgeMs,
-    deleteUntagged: !!flags.deleteUntagged,
-  });
+  // Without the replicas' Redis, writes under way are safe from this run through --min-age alone.
+  const coordinator = redis ? await (await import('./serve.ts')).connectRedis(redis) : undefined;
+  try {
+    return await collectGarbage(storage, {
+      dryRun: !!flags.dryRun,
+      minAgeMs,
+      deleteUntagged: !!flags.deleteUntagged,
+      ...(coordinator ? { fence: new GcFence(coordinator) } : {}),
+    });
+  } finally {
+    await coordinator?.close();
+  }
 }
 
 export function printGc(report: GcReport, flags: { json?: boolean }, out: OutputStream): void {
@@ -112,6 +131,11 @@ export function printGc(report: GcReport, flags: { json?: boolean }, out: Output
     for (const blob of report.blobsSwept) lines.push(`  ${blob.digest}  ${formatBytes(blob.size)}`);
     if (report.blobsTooNew > 0)
       lines.push(`kept ${count(report.blobsTooNew, 'unreferenced blob')} younger than --min-age`);
+    if (report.blobsProtected + report.manifestsProtected > 0) {
+      lines.push(
+        `kept ${count(report.blobsProtected, 'unreferenced blob')} and ${count(report.manifestsProtected, 'untagged manifest')} that pushes or fills under way need`,
+      );
+    }
     if (report.danglingLinks.length > 0) {
       lines.push(`${verb} ${count(report.danglingLinks.length, 'link')} to blobs that are no longer stored`);
       for (const { repository, digest } of report.danglingLinks) lines.push(`  ${repository} ${digest}`);

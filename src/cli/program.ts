@@ -162,6 +162,10 @@ function addStorageCommands(program: Command, io: CommandIo, run: Run): void {
       'keep unreferenced blobs and untagged manifests younger than this (pushes in progress)',
       '1h',
     )
+    .option(
+      '--redis <url>',
+      "the serving replicas' Redis: what their pushes and fills under way need is kept (env PULLSAFE_REDIS)",
+    )
     .option('--json', 'print the report as JSON')
     .action((flags) => run(async () => (await commands.maintenance()).runGc(flags, io)));
 

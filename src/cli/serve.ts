@@ -20,6 +20,8 @@ import { PullsafeError, redact } from '../errors/index.ts';
 import { AccessControl, AuthConfigError } from '../server/auth.ts';
 import { startServer } from '../server/app.ts';
 import {
+  GcFence,
+  MemoryFenceStore,
   StoreError,
   openStorage,
   parseStorageLocation,
@@ -146,9 +148,11 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
 
   // Replicas sharing a Redis take turns at gc and share the cache's fills and memory.
   const coordinator = config.redis ? await connectRedis(config.redis.url) : undefined;
+  // Writes and every gc (this replica's, another's, `pullsafe gc --redis`) meet at the fence.
+  const gcFence = new GcFence(coordinator ?? new MemoryFenceStore());
   const cache =
     config.proxy.upstreams.length > 0
-      ? await openCache(config, storage, location, env, logger, coordinator)
+      ? await openCache(config, storage, location, env, logger, coordinator, gcFence)
       : undefined;
 
   let running;
@@ -156,6 +160,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
     running = await startServer({
       ...(cache ? { cache } : {}),
       storage,
+      gcFence,
       access,
       logger,
       host: listen.host,
@@ -237,6 +242,7 @@ async function openCache(
   env: Record<string, string | undefined>,
   logger: { warn(fields: object, message?: string): void },
   coordinator: RedisCoordinator | undefined,
+  gcFence: GcFence,
 ): Promise<PullThroughCache> {
   const upstreams: UpstreamOptions[] = config.proxy.upstreams.map((upstream) => {
     const credentials = upstreamCredentials(upstream, env);
@@ -289,6 +295,7 @@ async function openCache(
     upstreams,
     hosted: config.proxy.hosted,
     spoolDir,
+    gcFence,
     ...(coordinator && config.redis ? { coordinator, leaseMs: durationMs(config.redis.leaseTtl) } : {}),
     ...(maxBytes !== undefined
       ? {
@@ -338,7 +345,7 @@ function upstreamCredentials(
  * A Redis (or Valkey) connection for the replicas' coordinator. The client reconnects by itself after a
  * drop; a server that cannot be reached at start is a configuration problem, said at once.
  */
-async function connectRedis(url: string): Promise<RedisCoordinator> {
+export async function connectRedis(url: string): Promise<RedisCoordinator> {
   const { createClient } = await import('redis');
   const client = createClient({
     url,

@@ -17,7 +17,7 @@ import { OciError } from '../oci/errors.ts';
 import { digestOf, isDigest, type Digest } from '../oci/digest.ts';
 import { defaultPlatformManifest, parseManifest } from '../oci/manifest.ts';
 import { manifestKinds } from '../oci/mediatypes.ts';
-import type { ManifestLink, Storage } from '../store/index.ts';
+import type { GcFence, ManifestLink, Storage } from '../store/index.ts';
 import { compileRepositoryGlob } from '../shared/glob.ts';
 import { LocalCoordinator, type Coordinator } from './coordination.ts';
 import { Evictor } from './eviction.ts';
@@ -40,6 +40,8 @@ export interface CacheOptions {
    * replica that dies mid-fill is taken over by another within this time. Default 15 s.
    */
   leaseMs?: number;
+  /** Keeps gc from deleting a blob or manifest while the cache stores or links it (shared with the server). */
+  gcFence?: GcFence;
 }
 /** How often a replica waiting on another's fill or fetch looks whether it is done. */
 const pollMs = 200;
@@ -82,6 +84,7 @@ export class PullThroughCache {
   private readonly anyCredentialed: boolean;
   private readonly coordinator: Coordinator;
   private readonly leaseMs: number;
+  private readonly gcFence: GcFence | undefined;
   private readonly quotaTimer: NodeJS.Timeout | undefined;
   private readonly manifestFlights = new Map<string, Promise<unknown>>();
   /** Fills by `upstream@digest`, from the moment one is asked for: concurrent requests share its start. */
@@ -95,6 +98,7 @@ export class PullThroughCache {
     this.hosted = options.hosted.map((glob) => compileRepositoryGlob(glob));
     this.coordinator = options.coordinator ?? new LocalCoordinator();
     this.leaseMs = options.leaseMs ?? 15_000;
+    this.gcFence = options.gcFence;
     this.upstreams = options.upstreams.map(
       (upstream) =>
         new Upstream(upstream, {
@@ -365,6 +369,7 @@ export class PullThroughCache {
         `the manifest does not hash to ${digest}`,
       );
     }
+    await this.gcFence?.protect([digest]);
     await this.storage.blobs.put(bytes, digest);
     const link: ManifestLink = { digest, mediaType, size: bytes.length };
     try {
@@ -485,6 +490,11 @@ export class PullThroughCache {
     if (!(await this.storage.blobs.stat(digest))) return false;
     if (await repositories.hasBlob(route.local, digest)) return true;
     if (this.anyCredentialed && !(await this.confirmBlob(route, digest))) return false;
+    if (this.gcFence) {
+      // Looked at again once protected: gc may have been deleting it.
+      await this.gcFence.hold([digest]);
+      if (!(await this.storage.blobs.stat(digest))) return false;
+    }
     await repositories.linkBlob(route.local, digest);
     return true;
   }
@@ -500,6 +510,7 @@ export class PullThroughCache {
       spoolDir: join(this.spoolDir, route.upstream.options.namespace),
       storage: this.storage,
       repository: route.local,
+      gcFence: this.gcFence,
       onBytes: (count) => this.metrics.fetched(route.upstream.name, count),
       onCommitted: (size) => {
         this.evictor?.touch(digest);

@@ -11,7 +11,7 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Digest } from '../oci/digest.ts';
-import type { ByteRange, Storage } from '../store/index.ts';
+import type { ByteRange, GcFence, Storage } from '../store/index.ts';
 
 /** What one read of the spool takes: large enough for few syscalls, small enough for many readers. */
 const readChunk = 256 * 1024;
@@ -71,6 +71,8 @@ export class BlobFill {
       spoolDir: string;
       storage: Storage;
       repository: string;
+      /** Protects the blob from a gc sweeping meanwhile, before it is committed and linked. */
+      gcFence?: GcFence | undefined;
       onBytes: (count: number) => void;
       /** Runs once the blob is visible in the store, with its size. */
       onCommitted?: (size: number) => void;
@@ -105,6 +107,7 @@ export class BlobFill {
     options: {
       storage: Storage;
       repository: string;
+      gcFence?: GcFence | undefined;
       onBytes: (count: number) => void;
       onCommitted?: (size: number) => void;
     },
@@ -134,6 +137,7 @@ export class BlobFill {
       return;
     }
     try {
+      await options.gcFence?.hold([this.digest]);
       const blobs = options.storage.blobs;
       if (blobs.commitFile) {
         // The spool is on the storage's filesystem and its bytes were verified as they arrived: it becomes

@@ -11,6 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import { OciError } from '../oci/errors.ts';
 import { checkRepositoryName } from '../oci/names.ts';
 import { collectGarbage, StoreError, type Storage } from '../store/index.ts';
+import { GcFence, MemoryFenceStore } from '../store/index.ts';
+import { isDigest, parseDigest } from '../oci/digest.ts';
 import type { AccessControl, Action, Principal } from './auth.ts';
 import { Metrics } from './metrics.ts';
 import { ProxiedRegistry } from './proxied.ts';
@@ -54,6 +56,11 @@ export interface ServerOptions {
    * shared through Redis by replicas) sweeps what nothing references and is older than `minAgeMs`.
    */
   gc?: { intervalMs: number; minAgeMs: number; deleteUntagged: boolean; coordinator?: Coordinator };
+  /**
+   * What writes and gc share so that gc never deletes a blob a write under way relies on: the replicas'
+   * coordinator for replicas and an offline `pullsafe gc --redis`; this process's own memory when absent.
+   */
+  gcFence?: GcFence;
 }
 
 export interface RunningServer {
@@ -75,6 +82,7 @@ export class RegistryApp {
   readonly registry: Registry;
   readonly metrics = new Metrics();
   readonly cache: PullThroughCache | undefined;
+  readonly gcFence: GcFence;
   private readonly proxied: ProxiedRegistry | undefined;
   private readonly options: ServerOptions;
   private draining = false;
@@ -84,7 +92,9 @@ export class RegistryApp {
 
   constructor(options: ServerOptions) {
     this.options = options;
-    this.registry = new Registry(options.storage, options.registry, {
+    this.gcFence = options.gcFence ?? new GcFence(new MemoryFenceStore());
+    const registryOptions = { ...options.registry, gcFence: this.gcFence };
+    this.registry = new Registry(options.storage, registryOptions, {
       uploadStarted: () => this.metrics.uploadsStarted++,
       uploadCompleted: () => this.metrics.uploadsCompleted++,
       uploadFailed: () => this.metrics.uploadsFailed++,
@@ -178,6 +188,8 @@ export class RegistryApp {
         return registry.getManifest(request, name, reference);
       case 'blob':
         if (method === 'DELETE') return registry.deleteBlob(name, reference);
+        // A push that HEADs a blob and, finding it, skips its upload relies on it until its manifest.
+        if (method === 'HEAD' && isDigest(reference)) await this.gcFence.hold([parseDigest(reference)]);
         return registry.getBlob(request, name, reference);
       case 'referrers':
         return registry.referrers(request, name, reference);
@@ -445,7 +457,7 @@ export async function startServer(
   );
   cleaner.unref();
 
-  const gcTimer = options.gc ? startOnlineGc(options, app.metrics) : undefined;
+  const gcTimer = options.gc ? startOnlineGc(options, app.metrics, app.gcFence) : undefined;
 
   const server = createServer(
     { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 },
@@ -503,10 +515,11 @@ export async function startServer(
 
 /**
  * Runs gc on the storage every `gc.intervalMs` while serving, under a lease so that replicas sharing a
- * coordinator take turns. The grace period (`minAgeMs`) keeps what pushes, mounts and fills under way still
- * need; reads never see a blob as present that gc removed, because drivers answer from the storage.
+ * coordinator take turns. The fence keeps what pushes, mounts, uploads and fills under way rely on, and the
+ * grace period (`minAgeMs`) what they wrote; reads never see a blob as present that gc removed, because
+ * drivers answer from the storage.
  */
-function startOnlineGc(options: ServerOptions, metrics: Metrics): NodeJS.Timeout {
+function startOnlineGc(options: ServerOptions, metrics: Metrics, fence: GcFence): NodeJS.Timeout {
   const gc = options.gc!;
   const coordinator = gc.coordinator ?? new LocalCoordinator();
   let running = false;
@@ -521,6 +534,7 @@ function startOnlineGc(options: ServerOptions, metrics: Metrics): NodeJS.Timeout
           dryRun: false,
           minAgeMs: gc.minAgeMs,
           deleteUntagged: gc.deleteUntagged,
+          fence,
         });
         metrics.gcRuns++;
         metrics.gcBytesSwept += report.bytesSwept;
@@ -528,6 +542,7 @@ function startOnlineGc(options: ServerOptions, metrics: Metrics): NodeJS.Timeout
           {
             blobsSwept: report.blobsSwept.length,
             bytesSwept: report.bytesSwept,
+            blobsProtected: report.blobsProtected,
             manifestsRemoved: report.manifestsRemoved.length,
             warnings: report.warnings.length,
           },

@@ -9,6 +9,7 @@ import { defaultPlatformManifest, parseManifest } from '../oci/manifest.ts';
 import { bareMediaType, isNonDistributable, manifestKinds, mediaTypes } from '../oci/mediatypes.ts';
 import { checkRepositoryName, checkTag, isTag } from '../oci/names.ts';
 import { StoreError, type ByteRange, type ManifestLink, type Storage, type Upload } from '../store/index.ts';
+import type { GcFence } from '../store/index.ts';
 import { header, type BodySender, type RegistryRequest, type RegistryResponse } from './types.ts';
 
 export interface RegistryOptions {
@@ -18,6 +19,8 @@ export interface RegistryOptions {
   manifestCacheBytes: number;
   /** Largest page `n` honoured for tags/list and _catalog. */
   maxPageSize: number;
+  /** Keeps gc from deleting what a manifest PUT, mount or upload under way is about to rely on. */
+  gcFence?: GcFence;
   /**
    * Blob GETs answer 307 to where the storage says the bytes are (S3: a presigned URL), so that the bytes
    * flow from the storage to the client; needs a storage that can `locate` blobs.
@@ -192,8 +195,14 @@ export class Registry {
     }
 
     const repositories = this.storage.repositories;
-    for (const blob of parsed.blobs) {
-      if (isNonDistributable(blob.mediaType) && blob.urls?.length) continue;
+    const stored = parsed.blobs.filter((blob) => !(isNonDistributable(blob.mediaType) && blob.urls?.length));
+    // Before looking: what is found stored then stays stored however gc runs meanwhile.
+    await this.options.gcFence?.protect([
+      digest,
+      ...stored.map((blob) => blob.digest),
+      ...parsed.manifests.map((child) => child.digest),
+    ]);
+    for (const blob of stored) {
       if (!(await repositories.hasBlob(name, blob.digest))) {
         throw new OciError('MANIFEST_BLOB_UNKNOWN', `blob unknown to registry: ${blob.digest}`, {
           digest: blob.digest,
@@ -361,8 +370,11 @@ export class Registry {
     if (mount !== null && from !== null && isDigestLike(mount)) {
       const digest = parseDigest(mount);
       const source = checkRepositoryName(from);
+      const allowed = canMountFrom(source);
+      // Before looking: a blob found stored stays so for gc's grace period, for the manifest to name it.
+      if (allowed) await this.options.gcFence?.hold([digest]);
       if (
-        canMountFrom(source) &&
+        allowed &&
         (await this.storage.repositories.hasBlob(source, digest)) &&
         (await this.storage.blobs.stat(digest))
       ) {
@@ -450,6 +462,8 @@ export class Registry {
       await this.appendTo(upload, request.body, maxBytes);
     }
     try {
+      // A blob gc is deleting is written again only after gc is done with it.
+      await this.options.gcFence?.hold([digest]);
       const info = await upload.commit({ digest });
       await this.storage.repositories.linkBlob(name, digest);
       this.events.uploadCompleted(info.size);

@@ -19,3 +19,4 @@ export {
   type StorageOptions,
 } from './storage.ts';
 export * from './maintenance.ts';
+export * from './gc-fence.ts';

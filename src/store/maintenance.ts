@@ -8,6 +8,7 @@ import { digestAlgorithm, type Digest } from '../oci/digest.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { isNonDistributable } from '../oci/mediatypes.ts';
 import { staleTemporaryMs } from './fsutil.ts';
+import type { GcClaim, GcFence } from './gc-fence.ts';
 import type { Storage } from './storage.ts';
 import type { ManifestLink } from './types.ts';
 
@@ -23,6 +24,11 @@ export interface GcOptions {
   /** Also remove manifests no tag reaches, directly or through indexes, and that refer to no kept manifest. */
   deleteUntagged?: boolean;
   now?: Date;
+  /**
+   * Shared with the writers (serve and its replicas): what a manifest PUT, mount, upload or fill under way
+   * needs is kept whatever its age (see gc-fence.ts). Without it, only `minAgeMs` keeps such writes safe.
+   */
+  fence?: GcFence;
 }
 
 export interface RepositoryDigest {
@@ -39,10 +45,14 @@ export interface GcReport {
   manifestsRemoved: RepositoryDigest[];
   /** Untagged manifests kept only because they, or an index or subject of theirs, are younger than `minAgeMs`. */
   manifestsTooNew: number;
+  /** Untagged manifests kept because a write under way needs them (a push of an index naming them). */
+  manifestsProtected: number;
   blobsKept: number;
   blobsSwept: { digest: Digest; size: number }[];
   bytesSwept: number;
   blobsTooNew: number;
+  /** Unreferenced blobs kept because a write under way needs them (a manifest PUT, mount, upload or fill). */
+  blobsProtected: number;
   /** Repository links removed: those to swept blobs and those to blobs already missing. */
   linksRemoved: number;
   /** Links to blobs that were missing before this run (left by an interrupted gc). */
@@ -62,14 +72,135 @@ interface ManifestNode {
 /**
  * Mark and sweep. Every step that removes something runs only after the ones that make it unreachable, so
  * a gc killed at any point leaves a state that the next run finishes: untagged manifests go first (their
- * blobs are then unmarked), then the repository links of the blobs to sweep and of blobs already missing,
- * then the blobs themselves (a blob left behind is still unmarked next time), then stale temporaries.
+ * blobs are then unmarked), then, blob by blob, the repository links of a blob to sweep and the blob itself
+ * (a blob left behind is still unmarked next time), then stale temporaries. With a fence, each removal is
+ * claimed first and what a write under way protects is kept.
  */
 export async function collectGarbage(storage: Storage, options: GcOptions): Promise<GcReport> {
+  const startedAt = Date.now();
   const now = options.now ?? new Date();
   const deleteUntagged = options.deleteUntagged ?? false;
   const warnings: string[] = [];
   const repositories = await storage.repositories.listRepositories();
+  const { graph, manifests, unsure } = await readManifests(storage, repositories, warnings);
+
+  const report = emptyReport(options.dryRun, deleteUntagged, repositories.length, manifests, warnings);
+  const fence = options.dryRun ? undefined : options.fence;
+  // A write protected just before this run marked stays protected for protectMs: sweep only within half.
+  const sweep: Sweep = {
+    dryRun: options.dryRun,
+    minAgeMs: options.minAgeMs,
+    fence,
+    until: fence ? startedAt + fence.protectMs / 2 : Infinity,
+    stopped: 0,
+  };
+
+  const marked = new Set<string>();
+  for (const [repository, nodes] of graph) {
+    let kept = new Set<Digest>(nodes.keys());
+    if (deleteUntagged && !unsure) {
+      kept = await removeUntagged(
+        storage,
+        repository,
+        nodes,
+        now.getTime() - options.minAgeMs,
+        report,
+        sweep,
+      );
+    }
+    for (const digest of kept) {
+      marked.add(digest);
+      for (const reference of nodes.get(digest)?.references ?? []) marked.add(reference);
+    }
+  }
+
+  const stored = new Set<string>();
+  const candidates: { digest: Digest; size: number }[] = [];
+  for await (const blob of storage.blobs.list()) {
+    stored.add(blob.digest);
+    if (marked.has(blob.digest)) {
+      report.blobsKept++;
+    } else if (now.getTime() - blob.modified.getTime() < options.minAgeMs) {
+      report.blobsTooNew++;
+    } else if (!unsure) {
+      candidates.push({ digest: blob.digest, size: blob.size });
+    }
+  }
+  if (unsure) {
+    warnings.push(
+      `nothing was swept${deleteUntagged ? ' and no manifest removed' : ''}: fix or delete the manifests above (pullsafe fsck lists them), then run gc again`,
+    );
+  }
+
+  const linkedIn = await blobLinks(storage, repositories, candidates, stored, report);
+  await sweepBlobs(storage, candidates, linkedIn, report, sweep);
+  if (sweep.stopped > 0) {
+    warnings.push(
+      `stopped sweeping before ${sweep.stopped} removals: the run outlasted the fence's time; the next run removes them`,
+    );
+  }
+
+  if (storage.temporaries) {
+    // A temporary older than a minute is dead whatever --min-age says: writes hold one for milliseconds.
+    const age = Math.min(options.minAgeMs, staleTemporaryMs);
+    const dead = options.dryRun
+      ? (await storage.temporaries.list()).filter((file) => now.getTime() - file.modified.getTime() >= age)
+      : await storage.temporaries.remove(age, now);
+    report.temporariesRemoved = dead.map((file) => file.path);
+  }
+  return report;
+}
+
+function emptyReport(
+  dryRun: boolean,
+  deleteUntagged: boolean,
+  repositories: number,
+  manifests: number,
+  warnings: string[],
+): GcReport {
+  return {
+    dryRun,
+    deleteUntagged,
+    repositories,
+    manifests,
+    manifestsRemoved: [],
+    manifestsTooNew: 0,
+    manifestsProtected: 0,
+    blobsKept: 0,
+    blobsSwept: [],
+    bytesSwept: 0,
+    blobsTooNew: 0,
+    blobsProtected: 0,
+    linksRemoved: 0,
+    danglingLinks: [],
+    temporariesRemoved: [],
+    warnings,
+  };
+}
+
+/** How this run removes things: whether it does, under which fence, until when; `stopped` counts what it left. */
+interface Sweep {
+  dryRun: boolean;
+  minAgeMs: number;
+  fence: GcFence | undefined;
+  until: number;
+  stopped: number;
+}
+
+/** Blobs claimed per round trip to the fence. */
+const sweepBatch = 32;
+
+/** The fence's claim, or, without a fence, everything deletable for as long as the run takes. */
+async function claim(sweep: Sweep, digests: Digest[]): Promise<GcClaim> {
+  if (sweep.fence) return sweep.fence.claim(digests, sweep.minAgeMs);
+  return { deletable: digests, protected: [], busy: [], deleteBefore: Infinity, release: async () => {} };
+}
+
+async function readManifests(
+  storage: Storage,
+  repositories: string[],
+  warnings: string[],
+): Promise<{ graph: Map<string, Map<Digest, ManifestNode>>; manifests: number; unsure: boolean }> {
   const graph = new Map<string, Map<Digest, ManifestNode>>();
   let manifests = 0;
   // A manifest that cannot be read or parsed may reference anything: then nothing is swept.
@@ -101,101 +232,143 @@ export async function collectGarbage(storage: Storage, options: GcOptions): Prom
       }
     }
   }
-
-  const report: GcReport = {
-    dryRun: options.dryRun,
-    deleteUntagged,
-    repositories: repositories.length,
-    manifests,
-    manifestsRemoved: [],
-    manifestsTooNew: 0,
-    blobsKept: 0,
-    blobsSwept: [],
-    bytesSwept: 0,
-    blobsTooNew: 0,
-    linksRemoved: 0,
-    danglingLinks: [],
-    temporariesRemoved: [],
-    warnings,
-  };
-
-  const marked = new Set<string>();
-  for (const [repository, nodes] of graph) {
-    let kept = new Set<Digest>(nodes.keys());
-    if (deleteUntagged && !unsure) {
-      kept = await reachable(storage, repository, nodes, now.getTime() - options.minAgeMs, report);
-      for (const digest of nodes.keys()) {
-        if (!kept.has(digest)) report.manifestsRemoved.push({ repository, digest });
-      }
-    }
-    for (const digest of kept) {
-      marked.add(digest);
-      for (const reference of nodes.get(digest)?.references ?? []) marked.add(reference);
-    }
-  }
-
-  const stored = new Set<string>();
-  for await (const blob of storage.blobs.list()) {
-    stored.add(blob.digest);
-    if (marked.has(blob.digest)) {
-      report.blobsKept++;
-    } else if (now.getTime() - blob.modified.getTime() < options.minAgeMs) {
-      report.blobsTooNew++;
-    } else if (!unsure) {
-      report.blobsSwept.push({ digest: blob.digest, size: blob.size });
-      report.bytesSwept += blob.size;
-    }
-  }
-  if (unsure) {
-    warnings.push(
-      `nothing was swept${deleteUntagged ? ' and no manifest removed' : ''}: fix or delete the manifests above (pullsafe fsck lists them), then run gc again`,
-    );
-  }
-
-  for (const { repository, digest } of report.manifestsRemoved) {
-    if (!options.dryRun) await storage.repositories.unlinkManifest(repository, digest);
-  }
-  const swept = new Set<string>(report.blobsSwept.map((blob) => blob.digest));
-  for (const repository of repositories) {
-    for (const digest of await storage.repositories.listBlobLinks(repository)) {
-      let remove = swept.has(digest);
-      // A blob may have been stored since the listing (a push while gc runs): look again before saying so.
-      if (!remove && !stored.has(digest) && !(await storage.blobs.stat(digest))) {
-        report.danglingLinks.push({ repository, digest });
-        remove = true;
-      }
-      if (!remove) continue;
-      if (options.dryRun || (await storage.repositories.unlinkBlob(repository, digest)))
-        report.linksRemoved++;
-    }
-  }
-  for (const blob of report.blobsSwept) {
-    if (!options.dryRun) await storage.blobs.delete(blob.digest);
-  }
-
-  if (storage.temporaries) {
-    // A temporary older than a minute is dead whatever --min-age says: writes hold one for milliseconds.
-    const age = Math.min(options.minAgeMs, staleTemporaryMs);
-    const dead = options.dryRun
-      ? (await storage.temporaries.list()).filter((file) => now.getTime() - file.modified.getTime() >= age)
-      : await storage.temporaries.remove(age, now);
-    report.temporariesRemoved = dead.map((file) => file.path);
-  }
-  return report;
+  return { graph, manifests, unsure };
 }
 
 /**
- * The manifests of a repository that gc --delete-untagged keeps: every tagged one, every one linked since
- * `youngSince` (a push in progress), and, until nothing changes, the children of kept indexes and the
- * manifests whose subject is kept (referrers: signatures, SBOMs, and their own referrers).
+ * Removes the untagged manifests of a repository that nothing keeps (see `reachable`), indexes before the
+ * manifests they name; returns the manifests kept. Those a write under way protects are kept, and so is
+ * what they reach.
+ */
+async function removeUntagged(
+  storage: Storage,
+  repository: string,
+  nodes: Map<Digest, ManifestNode>,
+  youngSince: number,
+  report: GcReport,
+  sweep: Sweep,
+): Promise<Set<Digest>> {
+  let found = await reachable(storage, repository, nodes, youngSince, []);
+  const doomed = [...nodes.keys()]
+    .filter((digest) => !found.kept.has(digest))
+    .sort((a, b) => Number(!nodes.get(a)?.children?.length) - Number(!nodes.get(b)?.children?.length));
+  if (sweep.dryRun || doomed.length === 0) {
+    for (const digest of doomed) report.manifestsRemoved.push({ repository, digest });
+    report.manifestsTooNew += found.tooNew;
+    return found.kept;
+  }
+  const claimed = await claim(sweep, doomed);
+  try {
+    report.manifestsProtected += claimed.protected.length;
+    const keptAnyway = [...claimed.protected, ...claimed.busy];
+    if (keptAnyway.length > 0) found = await reachable(storage, repository, nodes, youngSince, keptAnyway);
+    const left: Digest[] = [];
+    for (const digest of claimed.deletable) {
+      if (found.kept.has(digest)) continue;
+      if (left.length > 0 || Date.now() >= Math.min(claimed.deleteBefore, sweep.until)) {
+        left.push(digest);
+        continue;
+      }
+      await storage.repositories.unlinkManifest(repository, digest);
+      report.manifestsRemoved.push({ repository, digest });
+    }
+    sweep.stopped += left.length;
+    for (const digest of left) found.kept.add(digest);
+  } finally {
+    await claimed.release();
+  }
+  report.manifestsTooNew += found.tooNew;
+  return found.kept;
+}
+
+/**
+ * The repositories linking each blob to sweep; links to blobs no longer stored are removed here (a blob
+ * may have been stored since the listing: it is looked at again first).
+ */
+async function blobLinks(
+  storage: Storage,
+  repositories: string[],
+  candidates: { digest: Digest }[],
+  stored: Set<string>,
+  report: GcReport,
+): Promise<Map<string, string[]>> {
+  const linkedIn = new Map<string, string[]>(candidates.map((blob) => [blob.digest, []]));
+  for (const repository of repositories) {
+    for (const digest of await storage.repositories.listBlobLinks(repository)) {
+      const linking = linkedIn.get(digest);
+      if (linking) {
+        linking.push(repository);
+        continue;
+      }
+      if (stored.has(digest) || (await storage.blobs.stat(digest))) continue;
+      report.danglingLinks.push({ repository, digest });
+      if (report.dryRun || (await storage.repositories.unlinkBlob(repository, digest))) report.linksRemoved++;
+    }
+  }
+  return linkedIn;
+}
+
+/** Removes each blob to sweep after its links, in batches claimed from the fence. */
+async function sweepBlobs(
+  storage: Storage,
+  candidates: { digest: Digest; size: number }[],
+  linkedIn: Map<string, string[]>,
+  report: GcReport,
+  sweep: Sweep,
+): Promise<void> {
+  for (let start = 0; start < candidates.length; start += sweepBatch) {
+    const batch = candidates.slice(start, start + sweepBatch);
+    if (sweep.dryRun) {
+      for (const blob of batch) {
+        report.blobsSwept.push(blob);
+        report.bytesSwept += blob.size;
+        report.linksRemoved += linkedIn.get(blob.digest)?.length ?? 0;
+      }
+      continue;
+    }
+    if (Date.now() >= sweep.until) {
+      sweep.stopped += candidates.length - start;
+      return;
+    }
+    const claimed = await claim(
+      sweep,
+      batch.map((blob) => blob.digest),
+    );
+    report.blobsProtected += claimed.protected.length;
+    const deletable = new Set<string>(claimed.deletable);
+    try {
+      for (const blob of batch) {
+        if (!deletable.has(blob.digest)) continue;
+        if (Date.now() >= Math.min(claimed.deleteBefore, sweep.until)) {
+          sweep.stopped++;
+          continue;
+        }
+        for (const repository of linkedIn.get(blob.digest) ?? []) {
+          if (await storage.repositories.unlinkBlob(repository, blob.digest)) report.linksRemoved++;
+        }
+        await storage.blobs.delete(blob.digest);
+        report.blobsSwept.push(blob);
+        report.bytesSwept += blob.size;
+      }
+    } finally {
+      await claimed.release();
+    }
+  }
+}
+
+/**
+ * The manifests of a repository that gc --delete-untagged keeps: every tagged one, every one in `alsoKeep`,
+ * every one linked since `youngSince` (a push in progress; counted in `tooNew`), and, until nothing changes,
+ * the children of kept indexes and the manifests whose subject is kept (referrers: signatures, SBOMs, and
+ * their own referrers).
  */
 async function reachable(
   storage: Storage,
   repository: string,
   nodes: Map<Digest, ManifestNode>,
   youngSince: number,
-  report: GcReport,
-): Promise<Set<Digest>> {
+  alsoKeep: Digest[],
+): Promise<{ kept: Set<Digest>; tooNew: number }> {
   const kept = new Set<Digest>();
   const pending: Digest[] = [];
   const keep = (digest: Digest): void => {
@@ -207,6 +380,7 @@ async function reachable(
     const digest = await storage.repositories.getTag(repository, tag);
     if (digest) keep(digest);
   }
+  for (const digest of alsoKeep) keep(digest);
   const referrers = new Map<Digest, Digest[]>();
   for (const [digest, node] of nodes) {
     const subject = node.link.subject;
@@ -230,8 +404,7 @@ async function reachable(
     keep(digest);
     drain();
   }
-  report.manifestsTooNew += kept.size - reachedByTags;
-  return kept;
+  return { kept, tooNew: kept.size - reachedByTags };
 }
 
 export interface FsckProblem {
