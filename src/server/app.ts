@@ -379,32 +379,12 @@ export class RegistryApp {
     response.headers['X-Request-Id'] = requestId;
     if (this.draining) response.headers.Connection = 'close';
     let sent = 0;
-    let bodyUsed = false;
     try {
-      res.writeHead(response.status, response.headers);
-      if (response.body === undefined || req.method === 'HEAD') {
-        if (response.body instanceof Readable) response.body.destroy();
-        res.end();
-      } else if (Buffer.isBuffer(response.body)) {
-        sent = response.body.length;
-        res.end(response.body);
-      } else if (response.body instanceof Readable) {
-        await pipeline(response.body, res);
-        sent = Number(response.headers['Content-Length'] ?? 0);
-      } else {
-        bodyUsed = true;
-        await response.body.send(res);
-        res.end();
-        sent = Number(response.headers['Content-Length'] ?? 0);
-      }
+      sent = await writeResponse(response, req.method === 'HEAD', res);
     } catch (error) {
       if (!isClientAbort(error)) this.options.logger.warn({ err: error, requestId }, 'response failed');
       res.destroy();
     } finally {
-      const body = response.body;
-      if (!bodyUsed && body !== undefined && !Buffer.isBuffer(body) && !(body instanceof Readable)) {
-        body.cancel?.();
-      }
       if (hasBody && !req.complete && !req.destroyed) discardUnreadBody(req);
       if (!res.writableFinished) this.metrics.clientAborts++;
       const received = hasBody ? bodyBytes(req, socketBytesBefore) : 0;
@@ -511,6 +491,43 @@ export async function startServer(
     handle: (request) => app.handle(request),
     close,
   };
+}
+
+/**
+ * Writes the head and body of `response` and returns the body's bytes. A sender body that is not sent (a
+ * HEAD, or the head failed) is cancelled, so what it opened (an S3 GET) is closed.
+ */
+async function writeResponse(
+  response: RegistryResponse,
+  head: boolean,
+  res: ServerResponse,
+): Promise<number> {
+  const body = response.body;
+  let sending = false;
+  try {
+    res.writeHead(response.status, response.headers);
+    if (body === undefined || head) {
+      if (body instanceof Readable) body.destroy();
+      res.end();
+      return 0;
+    }
+    if (Buffer.isBuffer(body)) {
+      res.end(body);
+      return body.length;
+    }
+    if (body instanceof Readable) {
+      await pipeline(body, res);
+    } else {
+      sending = true;
+      await body.send(res);
+      res.end();
+    }
+    return Number(response.headers['Content-Length'] ?? 0);
+  } finally {
+    if (!sending && body !== undefined && !Buffer.isBuffer(body) && !(body instanceof Readable)) {
+      body.cancel?.();
+    }
+  }
 }
 
 /**
