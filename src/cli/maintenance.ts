@@ -17,6 +17,7 @@ import {
   type GcReport,
   type Storage,
 } from '../store/index.ts';
+import type { RedisLinkRemovals } from '../proxy/index.ts';
 import {
   exitCodes,
   formatBytes,
@@ -97,7 +98,13 @@ export async function gc(flags: GcFlags, env: Record<string, string | undefined>
   const storage = await openExisting(flags.storage, env);
   // Without the replicas' Redis, writes under way are safe from this run through --min-age alone.
   const coordinator = redis ? await (await import('./serve.ts')).connectRedis(redis) : undefined;
+  let links: RedisLinkRemovals | undefined;
   try {
+    // Serving replicas remember links: told on the Redis channel, they forget at once those this run removes.
+    if (redis && storage.shareLinkRemovals) {
+      links = await (await import('./link-channel.ts')).connectLinkRemovals(redis, { listen: false });
+      storage.shareLinkRemovals(links);
+    }
     return await collectGarbage(storage, {
       dryRun: !!flags.dryRun,
       minAgeMs,
@@ -106,6 +113,7 @@ export async function gc(flags: GcFlags, env: Record<string, string | undefined>
     });
   } finally {
     await coordinator?.close();
+    await links?.close();
   }
 }
 

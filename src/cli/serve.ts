@@ -40,6 +40,7 @@ import {
 } from '../client/index.ts';
 import { PullThroughCache, RedisCoordinator, type UpstreamOptions } from '../proxy/index.ts';
 import { compileGlob } from '../shared/glob.ts';
+import { connectLinkRemovals } from './link-channel.ts';
 import { lazyEcr, lazySecretsManager } from './registry.ts';
 
 export interface ServeFlags {
@@ -132,7 +133,10 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   }
   let storage;
   try {
-    storage = await openStorage(location.kind === 'fs' ? resolve(location.path) : config.storage, { s3 });
+    storage = await openStorage(location.kind === 'fs' ? resolve(location.path) : config.storage, {
+      s3,
+      rememberLinksMs: config.s3.rememberLinksSeconds * 1000,
+    });
   } catch (error) {
     throw new PullsafeError(
       'STORAGE_UNAVAILABLE',
@@ -148,6 +152,10 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
 
   // Replicas sharing a Redis take turns at gc and share the cache's fills and memory.
   const coordinator = config.redis ? await connectRedis(config.redis.url) : undefined;
+  // A replica forgets at once a repository link another one removed, so links may be remembered for long.
+  if (config.redis && storage.shareLinkRemovals) {
+    storage.shareLinkRemovals(await connectLinkRemovals(config.redis.url, { listen: true }));
+  }
   // Writes and every gc (this replica's, another's, `pullsafe gc --redis`) meet at the fence.
   const gcFence = new GcFence(coordinator ?? new MemoryFenceStore());
   const cache =

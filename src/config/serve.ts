@@ -176,8 +176,17 @@ export const serveConfigSchema = z.strictObject({
         .describe(
           'Answer blob GETs with a redirect to a presigned S3 URL (valid 20 minutes) instead of streaming the bytes; clients then need a route to S3',
         ),
+      rememberLinksSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(3600)
+        .default(600)
+        .describe(
+          "How long a repository's link to a blob or manifest, once read, is taken as present without asking S3 again; 0: ask every time. Replicas with a Redis forget a link another one removes at once",
+        ),
     })
-    .default({ redirect: false })
+    .default({ redirect: false, rememberLinksSeconds: 600 })
     .describe('How to reach the bucket of an s3:// storage; credentials come from the AWS SDK chain'),
   allowAnonymousPush: z
     .boolean()

@@ -14,3 +14,9 @@ export {
   type Lease,
   type RedisLike,
 } from './coordination.ts';
+export {
+  RedisLinkRemovals,
+  type RedisLinkRemovalOptions,
+  type RedisPublisherLike,
+  type RedisSubscriberLike,
+} from './link-channel.ts';

@@ -1,11 +1,17 @@
 /**
- * The repository half over any ObjectStore (S3, memory), in the layout of object-keys.ts. Tags, listings and
- * everything gc and fsck read go to the objects every time, so processes sharing one bucket see each other's
- * writes. Links (a blob's or a manifest's presence in a repository) may be remembered for `rememberLinksMs`:
- * their content never changes for a digest, only their presence, and a blob's own presence is still read
- * from the storage by whoever sends it, so a remembered link can never make a removed blob look present. What
- * it can do: serve, by digest, content that another process unlinked from the repository (an API delete) for
- * up to `rememberLinksMs`; this process forgets a link it removes at once. Each write of a tag, and each removal of a tag that checks what it points to first, runs under a lock of
+ * The repository half over any ObjectStore (S3, memory), in the layout of object-keys.ts. Tags and listings
+ * go to the objects every time, so processes sharing one bucket see each other's writes. Links (a blob's or
+ * a manifest's presence in a repository) may be remembered for `rememberLinksMs`: their content never
+ * changes for a digest, only their presence, and a blob's own presence is still read from the storage by
+ * whoever sends it, so a remembered link can never make a removed blob look present.
+ *
+ * What remembering could do is serve, by digest, content that another process unlinked (an API delete, gc).
+ * A link this process removes is forgotten at once; one removed elsewhere is forgotten when the
+ * LinkRemovalChannel (shareLinkRemovals) says so, and while that channel is disconnected nothing is remembered
+ * and everything remembered before is dropped. Without a channel a link removed elsewhere may be answered for
+ * up to `rememberLinksMs`. A read that overlaps a removal never remembers what it found.
+ *
+ * Each write of a tag, and each removal of a tag that checks what it points to first, runs under a lock of
  * the tag in this process, so a manifest delete never removes a tag that a concurrent push of this process
  * just moved. A repository enters the catalog before its first link, so no link exists outside it.
  */
@@ -14,6 +20,7 @@ import { isRepositoryName, isTag } from '../oci/names.ts';
 import { BoundedMap, ExpiringMap } from '../shared/bounded.ts';
 import { compareStrings } from './fs-repositories.ts';
 import { KeyedLock } from './fsutil.ts';
+import type { LinkRemovalChannel } from './link-removals.ts';
 import {
   catalogKey,
   catalogPrefix,
@@ -41,16 +48,59 @@ export class ObjectRepositoryStore implements RepositoryStore {
   /** Repositories this process has put in the catalog, so a push writes its entry once. */
   private readonly cataloged = new BoundedMap<string, true>(maxRemembered);
   /** By link key: `true` for a blob link, the link itself for a manifest. */
-  private readonly links = new ExpiringMap<string, true | ManifestLink>({ maxEntries: maxRemembered });
+  private links = newLinkMemory();
   private readonly rememberLinksMs: number;
+  /**
+   * Counts the times links were forgotten: a read or write that began before the latest one may have seen
+   * what was removed since, so it remembers nothing.
+   */
+  private forgettings = 0;
+  /** False while the shared channel is disconnected: removals elsewhere go unheard, so nothing is remembered. */
+  private hearingRemovals = true;
+  private channel: LinkRemovalChannel | undefined;
 
   constructor(objects: ObjectStore, options: ObjectRepositoryOptions = {}) {
     this.objects = objects;
     this.rememberLinksMs = options.rememberLinksMs ?? 0;
   }
 
-  private remember(key: string, value: true | ManifestLink): void {
-    if (this.rememberLinksMs > 0) this.links.set(key, value, this.rememberLinksMs);
+  /**
+   * Announces every link this store removes on `channel`, and forgets every link removed elsewhere that it
+   * hears of there. Returns the function that stops hearing.
+   */
+  shareLinkRemovals(channel: LinkRemovalChannel): () => void {
+    this.channel = channel;
+    return channel.listen({
+      removed: (key) => this.forget(key),
+      hearing: (connected) => {
+        this.hearingRemovals = connected;
+        this.forgettings++;
+        this.links = newLinkMemory();
+      },
+    });
+  }
+
+  /** Remembers `value` unless links were forgotten since `since` (a value of `forgettings`). */
+  private remember(key: string, value: true | ManifestLink, since: number): void {
+    if (this.rememberLinksMs > 0 && this.hearingRemovals && since === this.forgettings) {
+      this.links.set(key, value, this.rememberLinksMs);
+    }
+  }
+
+  private forget(key: string): void {
+    this.forgettings++;
+    this.links.delete(key);
+  }
+
+  /**
+   * Removes the link object, then forgets it (a read overlapping the delete may have remembered it) and tells
+   * the other processes, also when it was already gone: one that missed that removal hears it now.
+   */
+  private async removeLink(key: string): Promise<boolean> {
+    const removed = await this.removeIfPresent(key);
+    this.forget(key);
+    await this.channel?.announce(key);
+    return removed;
   }
 
   async listRepositories(): Promise<string[]> {
@@ -74,23 +124,23 @@ export class ObjectRepositoryStore implements RepositoryStore {
 
   async linkBlob(repository: string, digest: Digest): Promise<void> {
     const key = linkKey(repository, '_layers', digest);
+    const since = this.forgettings;
     await this.catalog(repository);
     await this.objects.put(key, '');
-    this.remember(key, true);
+    this.remember(key, true, since);
   }
 
   async hasBlob(repository: string, digest: Digest): Promise<boolean> {
     const key = linkKey(repository, '_layers', digest);
     if (this.links.has(key)) return true;
+    const since = this.forgettings;
     const present = (await this.objects.head(key)) !== undefined;
-    if (present) this.remember(key, true);
+    if (present) this.remember(key, true, since);
     return present;
   }
 
   async unlinkBlob(repository: string, digest: Digest): Promise<boolean> {
-    const key = linkKey(repository, '_layers', digest);
-    this.links.delete(key);
-    return this.removeIfPresent(key);
+    return this.removeLink(linkKey(repository, '_layers', digest));
   }
 
   async listBlobLinks(repository: string): Promise<Digest[]> {
@@ -100,30 +150,34 @@ export class ObjectRepositoryStore implements RepositoryStore {
   async linkManifest(repository: string, link: ManifestLink): Promise<void> {
     const key = linkKey(repository, '_manifests', link.digest);
     const body = JSON.stringify(link);
+    const since = this.forgettings;
     await this.catalog(repository);
     // The referrers entry goes first: a failure in between leaves an entry that names no manifest, which
     // referrers() skips, never a manifest missing from its subject's referrers.
     if (link.subject) await this.objects.put(referrerKey(repository, link.subject, link.digest), body);
     await this.objects.put(key, body);
-    this.remember(key, link);
+    this.remember(key, link, since);
   }
 
   async getManifest(repository: string, digest: Digest): Promise<ManifestLink | undefined> {
     const key = linkKey(repository, '_manifests', digest);
     const remembered = this.links.get(key);
     if (remembered !== undefined && remembered !== true) return remembered;
-    const object = await this.objects.get(key);
-    const link = object ? parseLink(object.body.toString('utf8'), digest) : undefined;
-    if (link) this.remember(key, link);
+    const since = this.forgettings;
+    const link = await this.readManifestLink(key, digest);
+    if (link) this.remember(key, link, since);
     return link;
+  }
+
+  private async readManifestLink(key: string, digest: Digest): Promise<ManifestLink | undefined> {
+    const object = await this.objects.get(key);
+    return object ? parseLink(object.body.toString('utf8'), digest) : undefined;
   }
 
   async unlinkManifest(repository: string, digest: Digest): Promise<boolean> {
     const key = linkKey(repository, '_manifests', digest);
-    this.links.delete(key);
-    const link = await this.getManifest(repository, digest);
-    this.links.delete(key);
-    const removed = await this.removeIfPresent(key);
+    const link = await this.readManifestLink(key, digest);
+    const removed = await this.removeLink(key);
     // The referrers entry goes after the link, for the same reason as in linkManifest.
     if (link?.subject) await this.objects.delete(referrerKey(repository, link.subject, digest));
     for (const tag of await this.listTags(repository)) await this.deleteTagIf(repository, tag, digest);
@@ -205,6 +259,10 @@ export class ObjectRepositoryStore implements RepositoryStore {
     }
     return digests.sort(compareStrings);
   }
+}
+
+function newLinkMemory(): ExpiringMap<string, true | ManifestLink> {
+  return new ExpiringMap({ maxEntries: maxRemembered });
 }
 
 function parseLink(text: string, digest: Digest): ManifestLink | undefined {

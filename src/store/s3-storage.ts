@@ -11,11 +11,14 @@ export interface S3StorageOptions extends S3ConnectionOptions {
   /** Bytes per multipart part (default 8 MiB; S3 refuses parts under 5 MiB but the last). */
   partSize?: number;
   /**
-   * How long a repository's link to a blob or manifest, once seen, is taken as present (default 30 s; 0:
-   * ask S3 every time). See object-repositories.ts for what it can and cannot make stale.
+   * How long a repository's link to a blob or manifest, once seen, is taken as present (default 10 minutes;
+   * 0: ask S3 every time). Processes sharing the bucket keep it exact through `Storage.shareLinkRemovals`;
+   * see object-repositories.ts for what it can and cannot make stale.
    */
   rememberLinksMs?: number;
 }
+
+const defaultRememberLinksMs = 600_000;
 
 /** A read's URL is used at once; the margin covers a clock a little behind S3's. */
 const presignedReadSeconds = 900;
@@ -36,11 +39,15 @@ export async function openS3Storage(options: S3StorageOptions): Promise<Storage>
   }
   const uploads = new S3Uploads(objects, options.partSize ?? defaultPartSize);
   const reads = new S3Reads((key) => objects.presignGet(key, presignedReadSeconds));
+  const repositories = new ObjectRepositoryStore(objects, {
+    rememberLinksMs: options.rememberLinksMs ?? defaultRememberLinksMs,
+  });
   return {
     blobs: new S3BlobStore(objects, uploads, reads),
-    repositories: new ObjectRepositoryStore(objects, { rememberLinksMs: options.rememberLinksMs ?? 30_000 }),
+    repositories,
     documents: new ObjectDocuments(objects),
     location,
+    shareLinkRemovals: (channel) => repositories.shareLinkRemovals(channel),
   };
 }
 

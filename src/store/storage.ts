@@ -8,6 +8,7 @@ import {
   temporaryDirectory,
   writeFileAtomic,
 } from './fsutil.ts';
+import type { LinkRemovalChannel } from './link-removals.ts';
 import { checkDocumentName } from './objects.ts';
 import { openS3Storage, type S3StorageOptions } from './s3-storage.ts';
 import { StoreError, type BlobStore, type RepositoryStore, type TemporaryFiles } from './types.ts';
@@ -21,6 +22,12 @@ export interface Storage {
   documents: StorageDocuments;
   /** Where it lives, for logs (a folder, a bucket URL). */
   location: string;
+  /**
+   * For drivers that remember repository links (S3): announces the links this storage removes on `channel`
+   * and forgets those removed elsewhere, for processes sharing the storage. Returns the function that stops
+   * hearing. Absent where every read goes to the storage (the filesystem).
+   */
+  shareLinkRemovals?(channel: LinkRemovalChannel): () => void;
 }
 
 export interface FsStorageOptions {
@@ -143,13 +150,20 @@ export function s3Connection(
 export interface StorageOptions extends FsStorageOptions {
   /** How to reach S3 for an s3:// location: endpoint, region, addressing. */
   s3?: S3Connection;
+  /** For an s3:// location: how long a repository link once seen is taken as present (S3StorageOptions). */
+  rememberLinksMs?: number;
 }
 
 /** Opens the storage at `location` (a folder, or s3://BUCKET/PREFIX). */
 export function openStorage(location: string, options: StorageOptions = {}): Promise<Storage> {
   const parsed = parseStorageLocation(location);
   if (parsed.kind === 'fs') return openFsStorage(parsed.path, options);
-  return openS3Storage({ ...options.s3, bucket: parsed.bucket, prefix: parsed.prefix });
+  return openS3Storage({
+    ...options.s3,
+    ...(options.rememberLinksMs !== undefined ? { rememberLinksMs: options.rememberLinksMs } : {}),
+    bucket: parsed.bucket,
+    prefix: parsed.prefix,
+  });
 }
 
 /**
