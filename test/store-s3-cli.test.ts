@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
@@ -73,9 +74,11 @@ after(async () => {
 async function startCountingProxy(target: string): Promise<{
   endpoint: string;
   counts: Map<string, number>;
+  openConnections(): number;
   server: Server;
 }> {
   const counts = new Map<string, number>();
+  let open = 0;
   const upstream = new URL(target);
   const server = createServer((incoming, outgoing) => {
     counts.set(incoming.method ?? '', (counts.get(incoming.method ?? '') ?? 0) + 1);
@@ -95,9 +98,13 @@ async function startCountingProxy(target: string): Promise<{
     forwarded.on('error', () => outgoing.destroy());
     incoming.pipe(forwarded);
   });
+  server.on('connection', (socket) => {
+    open++;
+    socket.once('close', () => open--);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, counts, server };
+  return { endpoint: `http://127.0.0.1:${port}`, counts, openConnections: () => open, server };
 }
 
 describe('pullsafe serve on S3 storage', () => {
@@ -230,6 +237,52 @@ describe('pullsafe serve on S3 storage', () => {
       await pull();
       const blobs = 1 + manifest.layers.length;
       assert.deepEqual([...counter.counts], [['GET', 1 + blobs]], 'the tag, then each blob once');
+    } finally {
+      await stop(server);
+      counter.server.closeAllConnections();
+      counter.server.close();
+    }
+  });
+
+  it('outlives clients that hang up before or during a blob, and leaves no S3 connection behind', async () => {
+    const counter = await startCountingProxy(s3rver.endpoint);
+    const endpoint = process.env.AWS_ENDPOINT_URL_S3;
+    process.env.AWS_ENDPOINT_URL_S3 = counter.endpoint;
+    let server: ServeProcess;
+    try {
+      server = await serve(storageUrl());
+    } finally {
+      process.env.AWS_ENDPOINT_URL_S3 = endpoint;
+    }
+    try {
+      const data = randomBytes(12 * 1024 * 1024);
+      const digest = await pushBlob(server.url, 'cut/app', data);
+      const before = counter.openConnections();
+      const { hostname, port } = new URL(server.url);
+      // Half hang up as soon as the answer starts, half before it: the send, and the GET never sent on.
+      const hangUp = (early: boolean): Promise<void> =>
+        new Promise((resolve) => {
+          const socket = connect(Number(port), hostname, () => {
+            socket.write(`GET /v2/cut/app/blobs/${digest} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+            if (early) setImmediate(() => socket.destroy());
+          });
+          socket.once('data', () => socket.resetAndDestroy());
+          socket.once('close', () => resolve());
+          socket.on('error', () => undefined);
+        });
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(Array.from({ length: 16 }, (_, index) => hangUp(index % 2 === 0)));
+      }
+      const whole = await request(`${server.url}/v2/cut/app/blobs/${digest}`);
+      assert.equal(whole.status, 200, 'still serving');
+      assert.equal(sha256(whole.body), digest);
+      // Idle kept-alive reads close after 4 s: then only what was open before is left.
+      for (let wait = 0; wait < 80 && counter.openConnections() > before + 1; wait++) await sleep(100);
+      assert.ok(
+        counter.openConnections() <= before + 1,
+        `${counter.openConnections()} connections to S3 open, ${before} before`,
+      );
+      assert.equal(server.child.exitCode, null, 'serve is alive');
     } finally {
       await stop(server);
       counter.server.closeAllConnections();
