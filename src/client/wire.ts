@@ -18,9 +18,10 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { digestAlgorithm, type Digest } from '../oci/digest.ts';
+import type { Connection } from '../shared/http-connection.ts';
 import {
   ANSWER_LIMIT,
-  Connection,
+  ConnectionPool,
   WireFailure,
   type BodySink,
   type Head,
@@ -85,9 +86,7 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 class EarlyAnswer extends WireFailure {}
 
 export class Wire {
-  private readonly options: WireOptions;
-  private readonly idle = new Map<string, Connection[]>();
-  private closed = false;
+  private readonly pool: ConnectionPool;
   /**
    * Pumps that finished, pumps handed back to the caller (`ok: false`), exchanges answered and not, and
    * why the last one that failed did.
@@ -95,7 +94,7 @@ export class Wire {
   readonly stats: WireStats = { pumped: 0, declined: 0, exchanged: 0, unanswered: 0 };
 
   constructor(options: WireOptions) {
-    this.options = options;
+    this.pool = new ConnectionPool(options);
   }
 
   /**
@@ -129,7 +128,7 @@ export class Wire {
       this.stats.lastReason = (error as Error).message;
       return { ok: false, reason: (error as Error).message, ...(typeof code === 'string' ? { code } : {}) };
     } finally {
-      for (const connection of used) this.release(connection);
+      for (const connection of used) this.pool.release(connection);
     }
   }
 
@@ -146,7 +145,7 @@ export class Wire {
       this.decline((error as Error).message);
       return { ok: false, reason: (error as Error).message };
     } finally {
-      for (const connection of used) this.release(connection);
+      for (const connection of used) this.pool.release(connection);
     }
   }
 
@@ -154,7 +153,7 @@ export class Wire {
   private borrow(): { take: (url: URL) => Connection; used: Connection[] } {
     const used: Connection[] = [];
     const take = (url: URL): Connection => {
-      const connection = this.acquire(url);
+      const connection = this.pool.acquire(url);
       used.push(connection);
       return connection;
     };
@@ -167,9 +166,7 @@ export class Wire {
   }
 
   close(): void {
-    this.closed = true;
-    for (const list of this.idle.values()) for (const connection of list) connection.destroy();
-    this.idle.clear();
+    this.pool.close();
   }
 
   private async transfer(request: PumpRequest, take: (url: URL) => Connection): Promise<PumpOutcome> {
@@ -274,40 +271,6 @@ export class Wire {
       return { ok: false, reason: `the target answered ${putHead.status}`, put };
     }
     return { ok: true, put, bytes: received };
-  }
-
-  private acquire(url: URL): Connection {
-    const list = this.idle.get(url.origin);
-    while (list?.length) {
-      const connection = list.pop()!;
-      clearTimeout(connection.idleTimer);
-      if (!connection.socket.destroyed && connection.reusable) {
-        connection.unpark();
-        return connection;
-      }
-    }
-    return new Connection(url, this.options);
-  }
-
-  private release(connection: Connection): void {
-    if (this.closed || !connection.reusable || connection.failure || connection.socket.destroyed) {
-      connection.destroy();
-      return;
-    }
-    let list = this.idle.get(connection.origin);
-    if (!list) this.idle.set(connection.origin, (list = []));
-    if (list.length >= (this.options.maxIdlePerOrigin ?? 16)) {
-      connection.destroy();
-      return;
-    }
-    list.push(connection);
-    connection.park();
-    connection.idleTimer = setTimeout(() => {
-      const at = list.indexOf(connection);
-      if (at >= 0) list.splice(at, 1);
-      connection.destroy();
-    }, this.options.idleMs ?? 4_000);
-    connection.idleTimer.unref();
   }
 }
 

@@ -483,3 +483,62 @@ function framingOf(method: string, head: Head): Framing {
   }
   return { kind: 'close' };
 }
+
+/**
+ * Connections kept alive between requests, by origin: at most `maxIdlePerOrigin` (default 16) idle per
+ * origin, each for `idleMs` (default 4 s). A connection that failed, ended or may not be reused is closed
+ * instead of kept.
+ */
+export class ConnectionPool {
+  private readonly options: WireOptions;
+  private readonly idle = new Map<string, Connection[]>();
+  private closed = false;
+
+  constructor(options: WireOptions) {
+    this.options = options;
+  }
+
+  /** An idle connection to the URL's origin, or a new one. */
+  acquire(url: URL): Connection {
+    const list = this.idle.get(url.origin);
+    while (list?.length) {
+      const connection = list.pop()!;
+      clearTimeout(connection.idleTimer);
+      if (!connection.socket.destroyed && connection.reusable && !connection.failure) {
+        connection.unpark();
+        return connection;
+      }
+      connection.destroy();
+    }
+    return new Connection(url, this.options);
+  }
+
+  /** Back after a request whose response was read whole. */
+  release(connection: Connection): void {
+    if (this.closed || !connection.reusable || connection.failure || connection.socket.destroyed) {
+      connection.destroy();
+      return;
+    }
+    let list = this.idle.get(connection.origin);
+    if (!list) this.idle.set(connection.origin, (list = []));
+    if (list.length >= (this.options.maxIdlePerOrigin ?? 16)) {
+      connection.destroy();
+      return;
+    }
+    list.push(connection);
+    connection.park();
+    connection.idleTimer = setTimeout(() => {
+      const at = list.indexOf(connection);
+      if (at >= 0) list.splice(at, 1);
+      connection.destroy();
+    }, this.options.idleMs ?? 4_000);
+    connection.idleTimer.unref();
+  }
+
+  /** Closes the idle connections; later releases close theirs. */
+  close(): void {
+    this.closed = true;
+    for (const list of this.idle.values()) for (const connection of list) connection.destroy();
+    this.idle.clear();
+  }
+}

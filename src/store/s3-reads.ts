@@ -9,7 +9,13 @@
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../shared/backoff.ts';
-import { Connection, type BodySink, type Head, type WireOptions } from '../shared/http-connection.ts';
+import {
+  ConnectionPool,
+  type BodySink,
+  type Connection,
+  type Head,
+  type WireOptions,
+} from '../shared/http-connection.ts';
 import { SourceFailure, receiverGone } from './streaming-blobs.ts';
 import type { ByteRange } from './types.ts';
 
@@ -52,8 +58,7 @@ export class S3ReadError extends Error {
 export class S3Reads {
   private readonly presign: (key: string) => Promise<URL>;
   private readonly options: Required<Omit<S3ReadOptions, 'tls'>>;
-  private readonly wireOptions: WireOptions;
-  private readonly idle = new Map<string, Connection[]>();
+  private readonly pool: ConnectionPool;
   private closed = false;
 
   constructor(presign: (key: string) => Promise<URL>, options: S3ReadOptions = {}) {
@@ -64,7 +69,7 @@ export class S3Reads {
       idleMs: options.idleMs ?? 4_000,
       attempts: options.attempts ?? 3,
     };
-    this.wireOptions = {
+    this.pool = new ConnectionPool({
       connectMs: 10_000,
       headersMs: 30_000,
       // Idle time while the body is read, not the length of a transfer: a send to a client that stopped
@@ -72,8 +77,10 @@ export class S3Reads {
       bodyIdleMs: 60_000,
       userAgent: 'pullsafe',
       readBufferBytes: this.options.readBufferBytes,
+      maxIdlePerOrigin: this.options.maxIdle,
+      idleMs: this.options.idleMs,
       ...(options.tls ? { tls: options.tls } : {}),
-    };
+    });
   }
 
   /** The object's bytes (or a range of them) ready to be sent; undefined when there is no such object. */
@@ -84,7 +91,7 @@ export class S3Reads {
       let connection: Connection | undefined;
       let head: Head;
       try {
-        connection = this.acquire(url);
+        connection = this.pool.acquire(url);
         head = await connection.request('GET', url, headers);
       } catch (error) {
         connection?.destroy();
@@ -101,7 +108,7 @@ export class S3Reads {
       }
       if (head.status === 200 || head.status === 206) return this.opened(connection, head, key, range);
       const { body } = await connection.readAll('GET').catch(() => ({ body: Buffer.alloc(0) }));
-      this.release(connection);
+      this.pool.release(connection);
       if (head.status === 404 && errorCode(body) !== 'NoSuchBucket') return undefined;
       const code = errorCode(body);
       const retryable = head.status >= 500 || code === 'SlowDown';
@@ -117,8 +124,7 @@ export class S3Reads {
 
   close(): void {
     this.closed = true;
-    for (const list of this.idle.values()) for (const connection of list) connection.destroy();
-    this.idle.clear();
+    this.pool.close();
   }
 
   private opened(connection: Connection, head: Head, key: string, range?: ByteRange): OpenedRead {
@@ -204,42 +210,7 @@ export class S3Reads {
       connection.destroy();
       throw sinkError;
     }
-    this.release(connection);
-  }
-
-  private acquire(url: URL): Connection {
-    const list = this.idle.get(url.origin);
-    while (list?.length) {
-      const connection = list.pop()!;
-      clearTimeout(connection.idleTimer);
-      if (!connection.socket.destroyed && connection.reusable && !connection.failure) {
-        connection.unpark();
-        return connection;
-      }
-      connection.destroy();
-    }
-    return new Connection(url, this.wireOptions);
-  }
-
-  private release(connection: Connection): void {
-    if (this.closed || !connection.reusable || connection.failure || connection.socket.destroyed) {
-      connection.destroy();
-      return;
-    }
-    let list = this.idle.get(connection.origin);
-    if (!list) this.idle.set(connection.origin, (list = []));
-    if (list.length >= this.options.maxIdle) {
-      connection.destroy();
-      return;
-    }
-    list.push(connection);
-    connection.park();
-    connection.idleTimer = setTimeout(() => {
-      const at = list.indexOf(connection);
-      if (at >= 0) list.splice(at, 1);
-      connection.destroy();
-    }, this.options.idleMs);
-    connection.idleTimer.unref();
+    this.pool.release(connection);
   }
 }
 
