@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
@@ -26,6 +26,7 @@ import {
 import { runCli, startServeProcess, type ServeProcess } from './helpers/cli.ts';
 import { OCI_MANIFEST, getManifest, pushBlob, pushManifest, request, sha256 } from './helpers/http.ts';
 import { startRedis, type RedisPeer } from './helpers/redis.ts';
+import { startS3Proxy, type S3Proxy } from './helpers/s3-proxy.ts';
 import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
@@ -202,36 +203,6 @@ describe('s3.rememberLinksSeconds', () => {
   });
 });
 
-/** An HTTP proxy in front of s3rver that counts the requests it passes on. */
-async function startCountingProxy(
-  target: string,
-): Promise<{ endpoint: string; count(): number; server: Server }> {
-  const to = new URL(target);
-  let requests = 0;
-  const server = createServer((incoming, outgoing) => {
-    requests++;
-    const upstream = httpRequest(
-      {
-        host: to.hostname,
-        port: to.port,
-        method: incoming.method,
-        path: incoming.url,
-        headers: incoming.headers,
-      },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
-      },
-    );
-    upstream.on('error', () => outgoing.destroy());
-    incoming.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { endpoint: `http://127.0.0.1:${port}`, count: () => requests, server };
-}
-
 /** Polls `check` every 20 ms until it is true; returns how long that took, or fails after `limitMs`. */
 async function within(limitMs: number, what: string, check: () => Promise<boolean>): Promise<number> {
   const started = Date.now();
@@ -245,17 +216,17 @@ async function within(limitMs: number, what: string, check: () => Promise<boolea
 describe('removals shared through Redis, two storages on one s3rver bucket', () => {
   let redis: RedisPeer;
   let s3rver: S3rverPeer;
-  let proxy: Awaited<ReturnType<typeof startCountingProxy>>;
+  let proxy: S3Proxy;
   const channels: { close(): Promise<void> }[] = [];
 
   before(async () => {
     redis = await startRedis();
     s3rver = await startS3rver();
-    proxy = await startCountingProxy(s3rver.endpoint);
+    proxy = await startS3Proxy(s3rver.endpoint);
   });
   after(async () => {
     for (const channel of channels) await channel.close();
-    proxy?.server.close();
+    proxy?.stop();
     await s3rver?.stop();
     await redis?.stop();
   });
@@ -286,12 +257,12 @@ describe('removals shared through Redis, two storages on one s3rver bucket', () 
     await b.repositories.linkManifest('app', manifestLink('manifest'));
     assert.equal(await a.repositories.hasBlob('app', digest('layer')), true);
     assert.ok(await a.repositories.getManifest('app', digest('manifest')));
-    const requests = proxy.count();
+    const requests = proxy.requests();
     for (let round = 0; round < 5; round++) {
       assert.equal(await a.repositories.hasBlob('app', digest('layer')), true);
       assert.ok(await a.repositories.getManifest('app', digest('manifest')));
     }
-    assert.equal(proxy.count(), requests, 'remembered links cost no S3 request');
+    assert.equal(proxy.requests(), requests, 'remembered links cost no S3 request');
 
     await b.repositories.unlinkBlob('app', digest('layer'));
     await b.repositories.unlinkManifest('app', digest('manifest'));
@@ -340,16 +311,16 @@ describe('removals shared through Redis, two storages on one s3rver bucket', () 
       // Subscribed again: A remembers, ignores what is not a link key, and hears the next removal.
       await b.repositories.linkBlob('app', digest('after'));
       await within(5_000, 'A remembers again', async () => {
-        const before = proxy.count();
+        const before = proxy.requests();
         await a.repositories.hasBlob('app', digest('after'));
-        return proxy.count() === before;
+        return proxy.requests() === before;
       });
       await admin.publish('pullsafe:links', 'x'.repeat(5000));
       await admin.publish('pullsafe:links', '');
       await sleep(100);
-      const before = proxy.count();
+      const before = proxy.requests();
       assert.equal(await a.repositories.hasBlob('app', digest('after')), true);
-      assert.equal(proxy.count(), before, 'still remembered after messages that name no link');
+      assert.equal(proxy.requests(), before, 'still remembered after messages that name no link');
       await b.repositories.unlinkBlob('app', digest('after'));
       await within(2_000, 'A hears the next removal', async () => {
         return !(await a.repositories.hasBlob('app', digest('after')));

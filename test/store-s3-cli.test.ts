@@ -7,8 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -17,6 +16,7 @@ import { startFakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage, writeOciLayout, type TestImage } from './helpers/fixtures.ts';
 import { getBlob, pushBlob, request, sha256 } from './helpers/http.ts';
 import { skopeoOk } from './helpers/peers.ts';
+import { startS3Proxy } from './helpers/s3-proxy.ts';
 import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
@@ -69,43 +69,6 @@ after(async () => {
   await s3rver?.stop();
   if (work) await removeTempDir(work);
 });
-
-/** A plain forwarding proxy in front of s3rver that counts requests by method. */
-async function startCountingProxy(target: string): Promise<{
-  endpoint: string;
-  counts: Map<string, number>;
-  openConnections(): number;
-  server: Server;
-}> {
-  const counts = new Map<string, number>();
-  let open = 0;
-  const upstream = new URL(target);
-  const server = createServer((incoming, outgoing) => {
-    counts.set(incoming.method ?? '', (counts.get(incoming.method ?? '') ?? 0) + 1);
-    const forwarded = httpRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: incoming.method,
-        path: incoming.url,
-        headers: incoming.headers,
-      },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
-      },
-    );
-    forwarded.on('error', () => outgoing.destroy());
-    incoming.pipe(forwarded);
-  });
-  server.on('connection', (socket) => {
-    open++;
-    socket.once('close', () => open--);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, counts, openConnections: () => open, server };
-}
 
 describe('pullsafe serve on S3 storage', () => {
   it('skopeo copy --all round trips byte-exact, and a restarted server serves the same', async () => {
@@ -199,7 +162,7 @@ describe('pullsafe serve on S3 storage', () => {
   });
 
   it('a repeated pull costs one S3 GET for the tag and one per blob, and no HEAD', async () => {
-    const counter = await startCountingProxy(s3rver.endpoint);
+    const counter = await startS3Proxy(s3rver.endpoint);
     const endpoint = process.env.AWS_ENDPOINT_URL_S3;
     process.env.AWS_ENDPOINT_URL_S3 = counter.endpoint;
     let server: ServeProcess;
@@ -233,19 +196,18 @@ describe('pullsafe serve on S3 storage', () => {
         }
       };
       await pull();
-      counter.counts.clear();
+      counter.methods.clear();
       await pull();
       const blobs = 1 + manifest.layers.length;
-      assert.deepEqual([...counter.counts], [['GET', 1 + blobs]], 'the tag, then each blob once');
+      assert.deepEqual([...counter.methods], [['GET', 1 + blobs]], 'the tag, then each blob once');
     } finally {
       await stop(server);
-      counter.server.closeAllConnections();
-      counter.server.close();
+      counter.stop();
     }
   });
 
   it('outlives clients that hang up before or during a blob, and leaves no S3 connection behind', async () => {
-    const counter = await startCountingProxy(s3rver.endpoint);
+    const counter = await startS3Proxy(s3rver.endpoint);
     const endpoint = process.env.AWS_ENDPOINT_URL_S3;
     process.env.AWS_ENDPOINT_URL_S3 = counter.endpoint;
     let server: ServeProcess;
@@ -285,8 +247,7 @@ describe('pullsafe serve on S3 storage', () => {
       assert.equal(server.child.exitCode, null, 'serve is alive');
     } finally {
       await stop(server);
-      counter.server.closeAllConnections();
-      counter.server.close();
+      counter.stop();
     }
   });
 

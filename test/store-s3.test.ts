@@ -6,8 +6,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -21,6 +19,7 @@ import {
   type S3StorageOptions,
   type Storage,
 } from '../src/store/index.ts';
+import { startS3Proxy } from './helpers/s3-proxy.ts';
 import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
 import { storageContract } from './store-contract.ts';
 
@@ -270,85 +269,9 @@ function collect(): Writable & { bytes(): Buffer } {
   return Object.assign(sink, { bytes: () => Buffer.concat(chunks) });
 }
 
-/**
- * A proxy in front of s3rver that cuts the next `cuts` blob GETs after 256 KiB, as a network or S3 itself
- * may cut a long transfer, or answers the next ones with an S3 error of its own; it records every blob GET's
- * Range, counts requests by method, and counts the connections open to it.
- */
-async function startCuttingProxy(): Promise<{
-  endpoint: string;
-  cut(count: number): void;
-  refuse(count: number, status: number, code: string): void;
-  ranges: string[];
-  methods: Map<string, number>;
-  openConnections(): number;
-  server: Server;
-}> {
-  let cuts = 0;
-  let refusal: { count: number; status: number; code: string } = { count: 0, status: 0, code: '' };
-  const ranges: string[] = [];
-  const methods = new Map<string, number>();
-  let open = 0;
-  const target = new URL(s3rver.endpoint);
-  const server = createServer((incoming, outgoing) => {
-    const isBlobGet = incoming.method === 'GET' && incoming.url?.includes('/blobs/sha256/');
-    methods.set(incoming.method ?? '', (methods.get(incoming.method ?? '') ?? 0) + 1);
-    if (isBlobGet) ranges.push(incoming.headers.range ?? 'whole');
-    if (isBlobGet && refusal.count > 0) {
-      refusal.count--;
-      const body = `<?xml version="1.0"?><Error><Code>${refusal.code}</Code><Message>said by the test</Message></Error>`;
-      outgoing.writeHead(refusal.status, { 'content-type': 'application/xml' }).end(body);
-      return;
-    }
-    const cutThis = isBlobGet && cuts > 0;
-    if (cutThis) cuts--;
-    const upstream = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: incoming.method,
-        path: incoming.url,
-        headers: incoming.headers,
-      },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        let sent = 0;
-        answer.on('data', (chunk: Buffer) => {
-          if (cutThis && sent + chunk.length > 256 * 1024) {
-            outgoing.write(chunk.subarray(0, 256 * 1024 - sent));
-            outgoing.socket?.destroy();
-            answer.destroy();
-            return;
-          }
-          sent += chunk.length;
-          outgoing.write(chunk);
-        });
-        answer.on('end', () => outgoing.end());
-      },
-    );
-    upstream.on('error', () => outgoing.destroy());
-    incoming.pipe(upstream);
-  });
-  server.on('connection', (socket) => {
-    open++;
-    socket.once('close', () => open--);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    cut: (count) => (cuts = count),
-    refuse: (count, status, code) => (refusal = { count, status, code }),
-    ranges,
-    methods,
-    openConnections: () => open,
-    server,
-  };
-}
-
 describe('s3: sending blobs', () => {
   it('a send cut by the network goes on with a ranged GET from where it was, at most three times', async () => {
-    const proxy = await startCuttingProxy();
+    const proxy = await startS3Proxy(s3rver.endpoint);
     try {
       const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint }));
       const data = randomBytes(3 * 1024 * 1024);
@@ -376,15 +299,14 @@ describe('s3: sending blobs', () => {
       proxy.cut(10);
       await assert.rejects(blobs.sendTo(digest, undefined, collect()), /reading the blob failed/);
     } finally {
-      proxy.server.close();
-      proxy.server.closeAllConnections();
+      proxy.stop();
     }
   });
 });
 
 describe('s3: opening blobs to send', () => {
   it('knows the size from the GET itself: one request, no HEAD, and the bytes follow when asked', async () => {
-    const proxy = await startCuttingProxy();
+    const proxy = await startS3Proxy(s3rver.endpoint);
     try {
       const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint }));
       const data = randomBytes(600_000);
@@ -399,13 +321,12 @@ describe('s3: opening blobs to send', () => {
       assert.deepEqual([...proxy.methods], [['GET', 1]]);
       assert.equal(await blobs.openSend(digestOf('not stored')), undefined);
     } finally {
-      proxy.server.close();
-      proxy.server.closeAllConnections();
+      proxy.stop();
     }
   });
 
   it('closes the GET of a send given up unused, and a send to a sink already gone', async () => {
-    const proxy = await startCuttingProxy();
+    const proxy = await startS3Proxy(s3rver.endpoint);
     try {
       const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint }));
       const { digest } = await blobs.put(randomBytes(4 * 1024 * 1024));
@@ -422,13 +343,12 @@ describe('s3: opening blobs to send', () => {
       for (let wait = 0; wait < 50 && proxy.openConnections() > before; wait++) await sleep(20);
       assert.ok(proxy.openConnections() <= before, `${proxy.openConnections()} open, ${before} before`);
     } finally {
-      proxy.server.close();
-      proxy.server.closeAllConnections();
+      proxy.stop();
     }
   });
 
   it('repeats a GET S3 answered with SlowDown or a 500, and reports an access denial at once', async () => {
-    const proxy = await startCuttingProxy();
+    const proxy = await startS3Proxy(s3rver.endpoint);
     try {
       const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint }));
       const data = randomBytes(100_000);
@@ -449,8 +369,7 @@ describe('s3: opening blobs to send', () => {
       await assert.rejects(blobs.openSend(digest), /503 SlowDown/);
     } finally {
       proxy.refuse(0, 0, '');
-      proxy.server.close();
-      proxy.server.closeAllConnections();
+      proxy.stop();
     }
   });
 });
