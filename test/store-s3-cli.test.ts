@@ -16,7 +16,7 @@ import { startFakeUpstream } from './helpers/fake-upstream.ts';
 import { makeImage, writeOciLayout, type TestImage } from './helpers/fixtures.ts';
 import { getBlob, pushBlob, request, sha256 } from './helpers/http.ts';
 import { skopeoOk } from './helpers/peers.ts';
-import { startS3Proxy } from './helpers/s3-proxy.ts';
+import { startS3Proxy, type S3Proxy } from './helpers/s3-proxy.ts';
 import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
 import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
@@ -36,6 +36,17 @@ async function serve(storage: string, args: string[] = []): Promise<ServeProcess
   const server = await startServeProcess(['--storage', storage, ...args]);
   servers.push(server);
   return server;
+}
+
+/** serve on a fresh storage, reaching s3rver through `proxy`. */
+async function serveThrough(proxy: S3Proxy): Promise<ServeProcess> {
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3;
+  process.env.AWS_ENDPOINT_URL_S3 = proxy.endpoint;
+  try {
+    return await serve(storageUrl());
+  } finally {
+    process.env.AWS_ENDPOINT_URL_S3 = endpoint;
+  }
 }
 
 async function stop(server: ServeProcess): Promise<void> {
@@ -163,14 +174,7 @@ describe('pullsafe serve on S3 storage', () => {
 
   it('a repeated pull costs one S3 GET for the tag and one per blob, and no HEAD', async () => {
     const counter = await startS3Proxy(s3rver.endpoint);
-    const endpoint = process.env.AWS_ENDPOINT_URL_S3;
-    process.env.AWS_ENDPOINT_URL_S3 = counter.endpoint;
-    let server: ServeProcess;
-    try {
-      server = await serve(storageUrl());
-    } finally {
-      process.env.AWS_ENDPOINT_URL_S3 = endpoint;
-    }
+    const server = await serveThrough(counter);
     try {
       const host = new URL(server.url).host;
       await skopeoOk([
@@ -208,14 +212,7 @@ describe('pullsafe serve on S3 storage', () => {
 
   it('outlives clients that hang up before or during a blob, and leaves no S3 connection behind', async () => {
     const counter = await startS3Proxy(s3rver.endpoint);
-    const endpoint = process.env.AWS_ENDPOINT_URL_S3;
-    process.env.AWS_ENDPOINT_URL_S3 = counter.endpoint;
-    let server: ServeProcess;
-    try {
-      server = await serve(storageUrl());
-    } finally {
-      process.env.AWS_ENDPOINT_URL_S3 = endpoint;
-    }
+    const server = await serveThrough(counter);
     try {
       const data = randomBytes(12 * 1024 * 1024);
       const digest = await pushBlob(server.url, 'cut/app', data);

@@ -6,20 +6,16 @@
  * Valkey (ElastiCache).
  */
 import { randomUUID } from 'node:crypto';
+import type { FenceLease, FenceStore } from '../store/index.ts';
 
-export interface Lease {
+export interface Lease extends FenceLease {
   /** Extends the lease by its TTL; false when it was lost (expired and taken by another holder). */
   renew(): Promise<boolean>;
-  release(): Promise<void>;
 }
 
-export interface Coordinator {
-  /** Takes `key` for `ttlMs`, or undefined when another holder has it. */
+/** The gc fence's store (leases, values with a TTL), and what only the cache needs on top. */
+export interface Coordinator extends FenceStore {
   acquire(key: string, ttlMs: number): Promise<Lease | undefined>;
-  /** Whether someone holds `key` now. */
-  held(key: string): Promise<boolean>;
-  get(key: string): Promise<string | undefined>;
-  set(key: string, value: string, ttlMs: number): Promise<void>;
   /** Sets `key` to `value` when no larger number is there yet; returns whether it did. */
   advance(key: string, value: number, ttlMs: number): Promise<boolean>;
   close(): Promise<void>;
