@@ -96,6 +96,10 @@ function addServeCommands(program: Command, io: CommandIo, hooks: ProgramHooks, 
       'Redis shared by the replicas of one registry: redis://HOST:PORT (env PULLSAFE_REDIS)',
     )
     .option(
+      '--secret-file <file>',
+      'key that signs upload locations, shared by the replicas (env PULLSAFE_SECRET_FILE, or PULLSAFE_SECRET)',
+    )
+    .option(
       '--hosted <glob>',
       'repositories hosted here (push allowed) where bare names would go to the default upstream (repeatable)',
       collect,

@@ -1,6 +1,6 @@
 /** `pullsafe serve`: the hosted registry on filesystem or S3 storage. */
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -48,6 +48,7 @@ export interface ServeFlags {
   proxy?: string[];
   hosted?: string[];
   redis?: string;
+  secretFile?: string;
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -66,12 +67,14 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   if (flags.hosted?.length) overrides.hosted = flags.hosted;
   const redis = flags.redis ?? env.PULLSAFE_REDIS;
   if (redis !== undefined) overrides.redis = redis;
+  if (flags.secretFile !== undefined) overrides.secretFile = flags.secretFile;
   const config = await loadServeConfig({
     ...(flags.config ? { file: flags.config } : {}),
     env,
     flags: overrides,
   });
   const listen = parseListen(config.listen);
+  const uploadKeys = await loadUploadKeys(config.secretFile, env.PULLSAFE_SECRET);
 
   const logger = pino(
     {
@@ -178,6 +181,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
         manifestCacheBytes: config.limits.manifestCacheBytes,
         maxPageSize: config.limits.maxPageSize,
         redirectBlobs: config.s3.redirect,
+        ...(uploadKeys ? { uploadKeys } : {}),
       },
       uploadMaxAgeMs: durationMs(config.uploads.maxAge),
       shutdownTimeoutMs: durationMs(config.shutdownTimeout),
@@ -376,4 +380,47 @@ export async function connectRedis(url: string): Promise<RedisCoordinator> {
     );
   }
   return new RedisCoordinator(client);
+}
+
+/** Shortest key taken: 32 characters (`openssl rand -base64 32` gives 44). */
+const minimumKeyLength = 32;
+
+/**
+ * The keys that sign upload locations, from `secretFile` or else the value of PULLSAFE_SECRET (what ECS puts
+ * there from Secrets Manager): one per line, blank lines and `#` comments skipped.
+ */
+async function loadUploadKeys(
+  file: string | undefined,
+  value: string | undefined,
+): Promise<Buffer[] | undefined> {
+  let text = value;
+  const source = file !== undefined ? `secretFile ${file}` : 'PULLSAFE_SECRET';
+  if (file !== undefined) {
+    try {
+      text = await readFile(resolve(file), 'utf8');
+    } catch (error) {
+      throw new PullsafeError('CONFIG_INVALID', `cannot read ${source}: ${(error as Error).message}`, {
+        hint: 'the file holds the key that signs upload locations; create one with `openssl rand -base64 32 > FILE`',
+      });
+    }
+  }
+  if (text === undefined) return undefined;
+  const keys = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  if (keys.length === 0) {
+    throw new PullsafeError('CONFIG_INVALID', `${source} holds no key`, {
+      hint: 'put one key per line: `openssl rand -base64 32 > FILE`',
+    });
+  }
+  const short = keys.find((key) => key.length < minimumKeyLength);
+  if (short !== undefined) {
+    throw new PullsafeError(
+      'CONFIG_INVALID',
+      `a key in ${source} is ${short.length} characters; keys need at least ${minimumKeyLength}`,
+      { hint: 'make one with `openssl rand -base64 32`' },
+    );
+  }
+  return keys.map((key) => Buffer.from(key, 'utf8'));
 }

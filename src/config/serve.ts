@@ -234,6 +234,13 @@ export const serveConfigSchema = z.strictObject({
     .strictObject({ maxAge: duration.default('1h').describe('Uploads idle longer than this are removed') })
     .default({ maxAge: '1h' }),
   proxy: proxySchema.describe('Pull-through cache: upstream registries served from this registry'),
+  secretFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'File of the key that signs upload locations, one key per line (the first signs, every one verifies); replicas share it. Env PULLSAFE_SECRET_FILE, or the key itself in PULLSAFE_SECRET',
+    ),
   redis: z
     .strictObject({
       url: z
@@ -287,6 +294,8 @@ export interface ServeOverrides {
   hosted?: string[];
   /** `--redis URL`: `redis.url`. */
   redis?: string;
+  /** `--secret-file FILE`: `secretFile`. */
+  secretFile?: string;
   listen?: string;
   storage?: string;
   htpasswd?: string;
@@ -309,6 +318,7 @@ export async function loadServeConfig(options: {
   if (env.PULLSAFE_STORAGE) fromEnv.storage = env.PULLSAFE_STORAGE;
   if (env.PULLSAFE_HTPASSWD) fromEnv.htpasswd = env.PULLSAFE_HTPASSWD;
   if (env.PULLSAFE_LOG_LEVEL) fromEnv.logLevel = env.PULLSAFE_LOG_LEVEL;
+  if (env.PULLSAFE_SECRET_FILE) fromEnv.secretFile = env.PULLSAFE_SECRET_FILE;
   if (env.PULLSAFE_ALLOW_ANONYMOUS_PUSH !== undefined) {
     const value = env.PULLSAFE_ALLOW_ANONYMOUS_PUSH.toLowerCase();
     if (!['true', 'false', '1', '0'].includes(value)) {
@@ -420,6 +430,7 @@ function applyOverrides(raw: Record<string, unknown>, overrides: ServeOverrides)
     result.proxy = { ...proxy, upstreams };
   }
   if (overrides.redis !== undefined) result.redis = { ...asObject(result.redis), url: overrides.redis };
+  if (overrides.secretFile !== undefined) result.secretFile = overrides.secretFile;
   if (overrides.hosted?.length) {
     const proxy = asObject(result.proxy);
     const hosted = Array.isArray(proxy.hosted) ? [...(proxy.hosted as unknown[])] : [];

@@ -200,10 +200,10 @@ export class RegistryApp {
           (source) => access.authorize(principal, source, 'pull') === 'allow',
         );
       case 'upload':
-        if (method === 'GET') return registry.uploadStatus(name, reference);
+        if (method === 'GET') return registry.uploadStatus(request, name, reference);
         if (method === 'PATCH') return registry.patchUpload(request, name, reference);
         if (method === 'PUT') return registry.putUpload(request, name, reference);
-        return registry.cancelUpload(name, reference);
+        return registry.cancelUpload(request, name, reference);
     }
   }
 

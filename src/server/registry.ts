@@ -11,6 +11,7 @@ import { checkRepositoryName, checkTag, isTag } from '../oci/names.ts';
 import { StoreError, type ByteRange, type ManifestLink, type Storage, type Upload } from '../store/index.ts';
 import type { GcFence } from '../store/index.ts';
 import { header, type BodySender, type RegistryRequest, type RegistryResponse } from './types.ts';
+import { UploadLocations } from './upload-locations.ts';
 
 export interface RegistryOptions {
   /** Manifests larger than this are refused (distribution: 4 MiB). */
@@ -26,6 +27,12 @@ export interface RegistryOptions {
    * flow from the storage to the client; needs a storage that can `locate` blobs.
    */
   redirectBlobs?: boolean;
+  /**
+   * Keys that sign upload locations: the first signs, every one verifies (so a key can be rotated). When
+   * given, an upload is reached only through a location signed by one of them: replicas sharing the keys
+   * take each other's locations, and a guessed or altered one is refused before the storage is asked.
+   */
+  uploadKeys?: readonly Buffer[];
 }
 
 export const defaultRegistryOptions: RegistryOptions = {
@@ -48,6 +55,7 @@ export class Registry {
   readonly options: RegistryOptions;
   private readonly events: RegistryEvents;
   private readonly manifestBytes: ByteBoundedCache;
+  private readonly locations: UploadLocations;
   private readonly dropped = new WeakSet<Upload>();
 
   constructor(storage: Storage, options: Partial<RegistryOptions> = {}, events: RegistryEvents = noEvents) {
@@ -55,6 +63,7 @@ export class Registry {
     this.options = { ...defaultRegistryOptions, ...options };
     this.events = events;
     this.manifestBytes = new ByteBoundedCache(this.options.manifestCacheBytes);
+    this.locations = new UploadLocations(this.options.uploadKeys);
   }
 
   // ---- discovery -------------------------------------------------------------------------------------
@@ -399,10 +408,11 @@ export class Registry {
 
     const upload = await this.storage.blobs.startUpload(name);
     this.events.uploadStarted();
-    return uploadAccepted(name, upload.id, 0, 202);
+    return uploadAccepted(this.locations.location(name, upload.id), upload.id, 0, 202);
   }
 
-  private async findUpload(name: string, id: string): Promise<Upload> {
+  private async findUpload(name: string, id: string, query: URLSearchParams): Promise<Upload> {
+    this.locations.check(name, id, query);
     const upload = await this.storage.blobs.findUpload(id);
     // An upload belongs to the repository it was started in: another repository's URL (which the caller
     // may be allowed to push to) must not reach it.
@@ -412,20 +422,20 @@ export class Registry {
     return upload;
   }
 
-  async uploadStatus(name: string, id: string): Promise<RegistryResponse> {
-    const upload = await this.findUpload(name, id);
-    return uploadAccepted(name, upload.id, upload.size, 204);
+  async uploadStatus(request: RegistryRequest, name: string, id: string): Promise<RegistryResponse> {
+    const upload = await this.findUpload(name, id, request.query);
+    return uploadAccepted(this.locations.location(name, upload.id), upload.id, upload.size, 204);
   }
 
   async patchUpload(request: RegistryRequest, name: string, id: string): Promise<RegistryResponse> {
-    const upload = await this.findUpload(name, id);
+    const upload = await this.findUpload(name, id, request.query);
     const maxBytes = this.checkChunkRange(request, upload);
     const size = await this.appendTo(upload, request.body, maxBytes);
-    return uploadAccepted(name, upload.id, size, 202);
+    return uploadAccepted(this.locations.location(name, upload.id), upload.id, size, 202);
   }
 
   async putUpload(request: RegistryRequest, name: string, id: string): Promise<RegistryResponse> {
-    const upload = await this.findUpload(name, id);
+    const upload = await this.findUpload(name, id, request.query);
     const rawDigest = request.query.get('digest');
     if (rawDigest === null) {
       throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
@@ -441,8 +451,8 @@ export class Registry {
     this.events.uploadFailed();
   }
 
-  async cancelUpload(name: string, id: string): Promise<RegistryResponse> {
-    const upload = await this.findUpload(name, id);
+  async cancelUpload(request: RegistryRequest, name: string, id: string): Promise<RegistryResponse> {
+    const upload = await this.findUpload(name, id, request.query);
     await upload.abort();
     this.events.uploadFailed();
     return { status: 204, headers: { 'Content-Length': 0 } };
@@ -570,11 +580,11 @@ function blobCreated(name: string, digest: Digest): RegistryResponse {
   };
 }
 
-function uploadAccepted(name: string, id: string, size: number, status: number): RegistryResponse {
+function uploadAccepted(location: string, id: string, size: number, status: number): RegistryResponse {
   return {
     status,
     headers: {
-      Location: `/v2/${name}/blobs/uploads/${id}`,
+      Location: location,
       'Docker-Upload-UUID': id,
       Range: `0-${size > 0 ? size - 1 : 0}`,
       'Content-Length': 0,
