@@ -582,11 +582,22 @@ export class PullThroughCache {
     await this.coordinator.set(key, '1', route.upstream.options.notFoundTtlMs).catch(() => undefined);
   }
 
-  /** Quota observations other replicas shared, when newer than this replica's own. */
+  /**
+   * Quota observations other replicas shared, when newer than this replica's own. A value that is not an
+   * observation (anything can write to a shared Redis) is skipped: it runs on a timer, so a throw here would
+   * be an unhandled rejection, which ends the process.
+   */
   private async readQuotas(): Promise<void> {
     for (const upstream of this.upstreams) {
       const text = await this.coordinator.get(`quota:${upstream.name}`).catch(() => undefined);
-      if (text !== undefined) upstream.adoptQuota(JSON.parse(text) as QuotaState);
+      if (text === undefined) continue;
+      let state: unknown;
+      try {
+        state = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      if (state !== null && typeof state === 'object') upstream.adoptQuota(state as QuotaState);
     }
   }
 
