@@ -386,6 +386,11 @@ export class FsBlobStore implements BlobStore {
       let position = start;
       let writing: Promise<void> = Promise.resolve();
       let writeFailure: Error | undefined;
+      // A write's rejection sets `writeFailure`; checking through a function keeps TypeScript from taking
+      // the later checks for dead code.
+      const throwIfWriteFailed = (): void => {
+        if (writeFailure) throw writeFailure;
+      };
       // Written data is flushed to disk in the background while more arrives, so the fsync at commit
       // only waits for the tail instead of the whole blob. At most one flush is in flight.
       let flushing: Promise<void> | undefined;
@@ -421,12 +426,12 @@ export class FsBlobStore implements BlobStore {
           filled = 0;
         }
         await writing;
-        if (writeFailure) throw writeFailure;
+        throwIfWriteFailed();
       };
       try {
         // The request is not destroyed when the append stops early: the caller still answers it.
         for await (const data of source.iterator({ destroyOnReturn: false })) {
-          if (writeFailure) throw writeFailure;
+          throwIfWriteFailed();
           const chunk = data as Buffer;
           received += chunk.length;
           if (maxBytes !== undefined && received > maxBytes) {
@@ -442,7 +447,7 @@ export class FsBlobStore implements BlobStore {
             if (filled === target.length) {
               // The other buffer must be written out before it is filled again.
               await writing;
-              if (writeFailure) throw writeFailure;
+              throwIfWriteFailed();
               writeOut(target, filled);
               current = 1 - current;
               filled = 0;

@@ -280,15 +280,21 @@ export class S3Uploads {
     owned.push(buffer);
     const free: Buffer[] = [];
     let inFlight: Promise<void> | undefined;
-    let storageFailure: unknown;
-    let sourceFailure: unknown;
+    // The first failure of each side, boxed: whatever was thrown is rethrown as it was.
+    let storageFailure: { error: unknown } | undefined;
+    let sourceFailure: { error: unknown } | undefined;
+    // Storage calls record their failure from callbacks; checking through a function keeps TypeScript from
+    // taking the later checks for dead code.
+    const throwIfStorageFailed = (): void => {
+      if (storageFailure) throw storageFailure.error;
+    };
     let received = 0;
 
     const storage = async <T>(operation: Promise<T>): Promise<T> => {
       try {
         return await operation;
       } catch (error) {
-        storageFailure ??= error;
+        storageFailure ??= { error };
         throw error;
       }
     };
@@ -300,7 +306,7 @@ export class S3Uploads {
     const sendPart = async (): Promise<void> => {
       await load();
       if (inFlight) await inFlight;
-      if (storageFailure) throw storageFailure;
+      throwIfStorageFailed();
       if (nextNumber > maxParts) throw new StoreError('TOO_LARGE', `more than ${maxParts} parts`);
       state.multipart ??= { id: await storage(this.objects.createMultipart(key)), parts: [] };
       const multipart = state.multipart;
@@ -312,7 +318,7 @@ export class S3Uploads {
           free.push(sending);
         },
         (error: unknown) => {
-          storageFailure ??= error;
+          storageFailure ??= { error };
         },
       );
       // The pieces are in the part now; the state names them until it is written again.
@@ -328,7 +334,7 @@ export class S3Uploads {
         owned.push(buffer);
       } else {
         await inFlight;
-        if (storageFailure) throw storageFailure;
+        throwIfStorageFailed();
         const done = free.pop()!;
         if (done.length >= target) {
           buffer = done;
@@ -363,14 +369,14 @@ export class S3Uploads {
         }
       }
     } catch (error) {
-      if (storageFailure === undefined) sourceFailure = error;
+      if (storageFailure === undefined) sourceFailure = { error };
     }
     try {
       if (inFlight) await inFlight;
-      if (storageFailure !== undefined) throw storageFailure;
+      throwIfStorageFailed();
       if (received === 0) {
         if (hash) this.hashes.set(id, { hash, size: before.size });
-        if (sourceFailure !== undefined) throw sourceFailure;
+        if (sourceFailure) throw sourceFailure.error;
         return before.size;
       }
       state.size = before.size + received;
@@ -394,7 +400,7 @@ export class S3Uploads {
         .filter((piece) => !named.has(piece));
       // Best effort: a piece no state names is removed with the upload anyway.
       if (replaced.length > 0) await this.objects.deleteMany(replaced).catch(() => undefined);
-      if (sourceFailure !== undefined) throw sourceFailure;
+      if (sourceFailure) throw sourceFailure.error;
       return state.size;
     } finally {
       for (const owner of owned) this.giveBuffer(owner);
