@@ -227,12 +227,17 @@ export class BlobFill {
     // pool when the socket has taken it; a write that failed keeps its buffer (the socket may still hold it).
     const pending = new Set<Promise<void>>();
     let failure: Error | undefined;
+    // A write's callback sets `failure`; checking through a function keeps TypeScript from taking the
+    // check after the loop for dead code.
+    const throwIfWriteFailed = (): void => {
+      if (failure) throw failure;
+    };
     activeReaders++;
     try {
       let position = range?.start ?? 0;
       const end = range ? range.end + 1 : undefined;
       for (;;) {
-        if (failure) throw failure;
+        throwIfWriteFailed();
         if (gone || sink.destroyed) throw receiverGone();
         if (this.failure) throw this.failure;
         const limit = end ?? (this.complete ? this.written : Infinity);
@@ -260,7 +265,7 @@ export class BlobFill {
         pending.add(written);
       }
       await Promise.race([Promise.all(pending), closed(sink)]);
-      if (failure) throw failure;
+      throwIfWriteFailed();
     } finally {
       activeReaders--;
       sink.off('close', onClose);
