@@ -121,7 +121,7 @@ export function explicitCredentials(
   const scope = scopeList(options.registry);
   return {
     description,
-    get: async (registry) => (appliesTo(scope, registry) ? credentials : undefined),
+    get: (registry) => Promise.resolve(appliesTo(scope, registry) ? credentials : undefined),
   };
 }
 
@@ -142,8 +142,10 @@ export function envCredentials(
   const scope = scopeList(options.registry) ?? fromEnv ?? [];
   return {
     description: 'PULLSAFE_REGISTRY_USER/PULLSAFE_REGISTRY_PASSWORD',
-    get: async (registry) =>
-      username && password !== undefined && appliesTo(scope, registry) ? { username, password } : undefined,
+    get: (registry) =>
+      Promise.resolve(
+        username && password !== undefined && appliesTo(scope, registry) ? { username, password } : undefined,
+      ),
   };
 }
 
@@ -246,9 +248,10 @@ export const runHelper: HelperRunner = (program, args, input, env) =>
     const child = execFile(
       program,
       [...args],
-      { env: env as NodeJS.ProcessEnv, timeout: 30_000, maxBuffer: 1024 * 1024, encoding: 'utf8' },
+      { env, timeout: 30_000, maxBuffer: 1024 * 1024, encoding: 'utf8' },
       (error, stdout, stderr) => {
         if (error && typeof (error as { code?: unknown }).code !== 'number') {
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- execFile fails with Errors; its type (ExecFileException, built of Omit<...>) does not say so
           reject(error);
           return;
         }

@@ -345,7 +345,7 @@ export class RegistryClient {
     const op = pushOperation(`push blob ${digest}`, repo);
     for (let round = 1; ; round++) {
       const location = await this.startUpload(op, digest, probe);
-      if (location === 'present') return 'present';
+      if (location === undefined) return 'present';
       const target = new URL(location);
       target.search = `${target.search ? `${target.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
       const body: RequestBody = { length: size, open };
@@ -415,7 +415,7 @@ export class RegistryClient {
     const probe = options.probe === 'auto' ? this.probeSupport.get(host) === 'yes' : Boolean(options.probe);
     const op = pushOperation(`push blob ${digest}`, to);
     const started = await this.startUpload(op, digest, probe);
-    if (started === 'present') return 'present';
+    if (started === undefined) return 'present';
     const put = new URL(started);
     put.search = `${put.search ? `${put.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
     const pull = pullOperation(`fetch blob ${digest}`, from);
@@ -453,15 +453,18 @@ export class RegistryClient {
     return 'uploaded';
   }
 
-  /** Opens an upload (POST; with `probe`, a mount from the repository itself): its Location, or `present`. */
-  private async startUpload(op: Operation, digest: Digest, probe: boolean): Promise<string | 'present'> {
+  /**
+   * Opens an upload (POST; with `probe`, a mount from the repository itself): its Location, or undefined when
+   * the registry answered that it has the blob already.
+   */
+  private async startUpload(op: Operation, digest: Digest, probe: boolean): Promise<string | undefined> {
     const started = await this.requests.send(op, {
       method: 'POST',
       url: this.uploadStartUrl(op.repo, digest, probe),
       retrySafe: true,
       bufferLimit: ERROR_BODY_LIMIT,
     });
-    if (started.status === 201) return 'present';
+    if (started.status === 201) return undefined;
     if (started.status !== 202) throw await this.requests.statusError(op, started);
     return this.requests.uploadLocation(op, started);
   }
