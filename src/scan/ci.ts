@@ -119,7 +119,7 @@ function gitlabVariables(content: string): Map<string, Map<string, string>> {
     }
     if (scope === undefined || name === undefined || scalar.value === undefined) continue;
     let map = scopes.get(scope);
-    if (!map) scopes.set(scope, (map = new Map()));
+    if (!map) scopes.set(scope, (map = new Map<string, string>()));
     if (!map.has(name)) map.set(name, scalar.value);
   }
   return scopes;

@@ -365,7 +365,7 @@ describe('fast YAML/JSON reader', () => {
     assert.equal(resolvePlain('0x1F'), 31);
     assert.equal(resolvePlain('0o17'), 15);
     assert.equal(resolvePlain('-.inf'), -Infinity);
-    assert.ok(Number.isNaN(resolvePlain('.nan') as number));
+    assert.ok(Number.isNaN(resolvePlain('.nan')));
     assert.equal(resolvePlain('1.50'), 1.5);
     assert.equal(resolvePlain('NULL'), null);
     assert.equal(resolvePlain('yes'), 'yes');

@@ -50,8 +50,11 @@ function newPair(key: Node, value: Node): Pair<Node, Node> {
   return pair;
 }
 
-/** Thrown inside the reader when the input leaves the supported subset; never escapes this module. */
-const notSimple = { notSimple: true };
+/**
+ * Thrown inside the reader when the input leaves the supported subset; never escapes this module. Made once,
+ * so a throw records no stack: leaving the fast path costs no more than returning.
+ */
+const notSimple = new Error('outside the subset the fast YAML reader handles');
 
 /** Characters the fast path does not handle anywhere (tabs, CR, controls, BOM, line separators, surrogates). */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
@@ -605,7 +608,7 @@ class BlockReader {
         blanks++;
         continue;
       }
-      const text = content.slice(this.starts[bodyLine]! + indent, this.ends[bodyLine]!);
+      const text = content.slice(this.starts[bodyLine]! + indent, this.ends[bodyLine]);
       if (first) value += text;
       else if (!folded) value += `\n${text}`;
       else value += (blanks === 0 ? ' ' : '\n'.repeat(blanks)) + text;

@@ -4,7 +4,7 @@
  * that does not parse yields no documents.
  */
 import { Document as YamlDocument, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
-import type { Document, Node, Pair, YAMLMap, YAMLSeq } from 'yaml';
+import type { Document, Node, Pair, YAMLMap } from 'yaml';
 import { parseSimpleYaml } from './fast-yaml.ts';
 
 export interface ParsedDocument {
@@ -61,8 +61,7 @@ export function simpleDocument(): Document.Parsed {
 export function deref(node: unknown, doc: Document.Parsed): Node | undefined {
   if (isAlias(node)) {
     try {
-      const target = node.resolve(doc);
-      return (target as Node | undefined) ?? undefined;
+      return node.resolve(doc);
     } catch {
       return undefined;
     }
@@ -126,7 +125,7 @@ export function stringValue(node: unknown, doc: Document.Parsed): string | undef
 export function seqItems(node: unknown, doc: Document.Parsed): Node[] {
   const seq = deref(node, doc);
   if (!isSeq(seq)) return [];
-  return (seq as YAMLSeq).items.map((item) => deref(item, doc)).filter((item) => item !== undefined);
+  return seq.items.map((item) => deref(item, doc)).filter((item) => item !== undefined);
 }
 
 /**

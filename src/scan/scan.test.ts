@@ -103,7 +103,7 @@ describe('scanPaths', () => {
 
   it('keeps custom extractors on the calling thread', async () => {
     const dockerfileOnly = allExtractors.filter((extractor) => extractor.kind === 'dockerfile');
-    const custom = { ...dockerfileOnly[0]!, extract: dockerfileOnly[0]!.extract };
+    const custom = { ...dockerfileOnly[0]! };
     const result = await scanPaths([root], [custom], { workers: 2, workersAfterMs: 0 });
     assert.equal(result.workersUsed, 0);
     assert.deepEqual(

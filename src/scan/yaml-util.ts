@@ -36,7 +36,7 @@ export interface YamlScalar {
 /** Parses every document of `content`; never throws (returns what could be read). */
 export function parseYamlDocuments(content: string): Document[] {
   try {
-    return parseAllDocuments(content, { prettyErrors: false, uniqueKeys: false }) as Document[];
+    return parseAllDocuments(content, { prettyErrors: false, uniqueKeys: false });
   } catch {
     return [];
   }
