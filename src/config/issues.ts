@@ -53,7 +53,7 @@ function shapeAt(root: unknown, path: readonly PropertyKey[]): Record<string, un
 function unwrap(schema: unknown): unknown {
   let current = schema as SchemaInternals | undefined;
   for (let i = 0; i < 5 && current; i++) {
-    if (current.def?.innerType) current = current.def.innerType as SchemaInternals;
+    if (current.def?.innerType) current = current.def.innerType;
     else break;
   }
   return current;

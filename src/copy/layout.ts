@@ -508,14 +508,14 @@ export class OciLayout implements ImageSource, ImageTarget {
     return 'uploaded';
   }
 
-  async mountBlob(): Promise<boolean> {
-    return false;
+  mountBlob(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<void> {
     const digest = digestOf(bytes);
     if (!(await this.blobHasSize(digest, bytes.length))) {
-      await this.putBlob(digest, bytes.length, async () => Readable.from([bytes]));
+      await this.putBlob(digest, bytes.length, () => Promise.resolve(Readable.from([bytes])));
     } else {
       await this.prepare();
     }

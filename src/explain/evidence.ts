@@ -315,7 +315,7 @@ export function stripWrappers(text: string, extracted: Extracted = {}): string {
     core = core.replace(global, (...args: unknown[]) => {
       const groups = args
         .slice(0, -2)
-        .filter((value) => typeof value === 'string' || value === undefined) as (string | undefined)[];
+        .filter((value): value is string | undefined => typeof value === 'string' || value === undefined);
       const match = Object.assign([...groups], { index: 0, input: core }) as unknown as RegExpExecArray;
       if (!wrappers.includes(rule.name)) wrappers.push(rule.name);
       if (rule.source && sourcePriority.indexOf(rule.source) < sourcePriority.indexOf(extracted.source)) {
@@ -367,7 +367,7 @@ function extractEvidence(text: string, extracted: Extracted, s3Ranges?: readonly
     /log-group:([^\s:,"']+)/.exec(text) ??
     /log group (?:'|")([^'"]+)(?:'|")/.exec(text) ??
     /awslogs-group[=: ]+"?([^\s,"]+)/.exec(text);
-  if (logGroup) extracted.logGroup = logGroup[1] as string;
+  if (logGroup) extracted.logGroup = logGroup[1];
 
   if (!extracted.region) {
     const region =
@@ -377,13 +377,13 @@ function extractEvidence(text: string, extracted: Extracted, s3Ranges?: readonly
         `\\b(?:s3|secretsmanager|ssm|logs|kms|sts|api\\.ecr)[.-](${regionPattern})\\.amazonaws`,
       ).exec(text) ??
       new RegExp(`arn:aws[\\w-]*:[a-z0-9-]+:(${regionPattern}):`).exec(text);
-    if (region) extracted.region = region[1] as string;
+    if (region) extracted.region = region[1];
   }
   if (!extracted.accountId) {
     const account =
       /\b(\d{12})\.dkr\.ecr\./.exec(text) ??
       /arn:aws[\w-]*:(?:ecr|secretsmanager|ssm|logs):[a-z0-9-]+:(\d{12}):/.exec(text);
-    if (account) extracted.accountId = account[1] as string;
+    if (account) extracted.accountId = account[1];
   }
 }
 
@@ -469,7 +469,7 @@ function extractHosts(text: string, extracted: Extracted): void {
 
 function extractIam(text: string, extracted: Extracted): void {
   const action = /not authorized to perform:? ([a-z0-9-]+:[A-Za-z0-9*]+)/i.exec(text);
-  if (action) extracted.iamAction = action[1] as string;
+  if (action) extracted.iamAction = action[1];
   const principal =
     /(?:User|Principal): (arn:aws[\w-]*:(?:sts|iam)::(\d{12}|\*+|[\w.]+):[^\s]+?)\s+is not authorized/.exec(
       text,
@@ -521,13 +521,13 @@ function extractNetwork(text: string, extracted: Extracted, s3Ranges?: readonly 
   }
   const clock = /current time (\S+) is (before|after) (\S+?)[.,;]?(?:\s|$)/.exec(text);
   if (clock) {
-    extracted.clockTime = clock[1] as string;
-    if (clock[2] === 'before') extracted.certNotBefore = clock[3] as string;
-    else extracted.certNotAfter = clock[3] as string;
+    extracted.clockTime = clock[1];
+    if (clock[2] === 'before') extracted.certNotBefore = clock[3];
+    else extracted.certNotAfter = clock[3];
   }
   const lookup =
     /lookup ([A-Za-z0-9.-]+\.[A-Za-z]{2,})(?: on [^\s]+)?:? (?:no such host|server misbehaving|Temporary failure|i\/o timeout|read udp)/.exec(
       text,
     );
-  if (lookup) extracted.lookupHost = lookup[1] as string;
+  if (lookup) extracted.lookupHost = lookup[1];
 }

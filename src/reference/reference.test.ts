@@ -547,7 +547,7 @@ describe('robustness', () => {
   test('non-string input is rejected, not crashed on', () => {
     for (const value of [undefined, null, 42, {}, ['nginx']]) {
       assert.throws(
-        () => parseReference(value as unknown as string),
+        () => parseReference(value as string),
         (error: unknown) => isInvalidReferenceError(error) && error.code === 'REFERENCE_INVALID',
       );
     }

@@ -22,7 +22,7 @@ export function readBuildspec(text: string): { spec?: Buildspec; error?: string 
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     return { error: 'the buildspec is not a YAML mapping with version and phases' };
   }
-  return { spec: parsed as Buildspec };
+  return { spec: parsed };
 }
 
 /** The string (or number) entries of a YAML mapping, as `[key, value]` pairs. */

@@ -104,8 +104,10 @@ export function composeContents(
     if (!definition || typeof definition !== 'object') continue;
     const build = definition.build;
     if (typeof build === 'string' || (build && typeof build === 'object')) {
-      const context =
-        typeof build === 'string' ? build : String((build as { context?: unknown }).context ?? '.');
+      const given = typeof build === 'string' ? build : ((build as { context?: unknown }).context ?? '.');
+      // A mapping or a list is no folder (compose refuses it): no Dockerfile to read.
+      if (typeof given !== 'string' && typeof given !== 'number' && typeof given !== 'boolean') continue;
+      const context = String(given);
       const file = typeof build === 'object' ? (build as { dockerfile?: unknown }).dockerfile : undefined;
       const path = normalizePath(
         directory,

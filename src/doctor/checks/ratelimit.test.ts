@@ -65,6 +65,11 @@ function fixesOf(finding: Finding, kind: Fix['kind']): Fix[] {
   return finding.fixes.filter((fix) => fix.kind === kind);
 }
 
+/** The part of an IAM policy document these tests read. */
+interface PolicyDocument {
+  Statement: { Action: string | string[]; Resource: string | string[] }[];
+}
+
 describe('rateLimitCheck: which images and how sure', () => {
   const secret = `arn:aws:secretsmanager:${region}:${account}:secret:dockerhub/pull-AbCdEf`;
   const cases: { name: string; images: ImageFacts[]; overrides?: Partial<Facts>; expected: string[] }[] = [
@@ -173,22 +178,22 @@ describe('rateLimitCheck: remediation artefacts', () => {
       secret?.content,
       `aws secretsmanager create-secret --name dockerhub/pull --secret-string '{"username":"<docker-hub-user>","password":"<access-token>"}' --region ${region}`,
     );
-    const [pullPolicy, secretPolicy, kmsPolicy] = fixesOf(finding, 'iam-policy').map((fix) =>
-      JSON.parse(fix.content ?? '{}'),
+    const [pullPolicy, secretPolicy, kmsPolicy] = fixesOf(finding, 'iam-policy').map(
+      (fix) => JSON.parse(fix.content ?? '{}') as PolicyDocument,
     );
-    const pullThroughStatement = pullPolicy.Statement[1];
+    const pullThroughStatement = pullPolicy?.Statement[1];
     assert.deepEqual(
-      pullThroughStatement.Resource,
+      pullThroughStatement?.Resource,
       `arn:aws:ecr:${region}:${account}:repository/docker-hub/*`,
     );
-    assert.ok(pullThroughStatement.Action.includes('ecr:BatchImportUpstreamImage'));
+    assert.ok(pullThroughStatement?.Action.includes('ecr:BatchImportUpstreamImage'));
     assert.ok(pullThroughStatement.Action.includes('ecr:CreateRepository'));
-    assert.deepEqual(secretPolicy.Statement[0].Action, 'secretsmanager:GetSecretValue');
+    assert.deepEqual(secretPolicy?.Statement[0]?.Action, 'secretsmanager:GetSecretValue');
     assert.equal(
       secretPolicy.Statement[0].Resource,
       `arn:aws:secretsmanager:${region}:${account}:secret:dockerhub/pull-*`,
     );
-    assert.equal(kmsPolicy.Statement[0].Action, 'kms:Decrypt');
+    assert.equal(kmsPolicy?.Statement[0]?.Action, 'kms:Decrypt');
     assert.ok(
       fixesOf(finding, 'iam-policy').every((fix) => fix.summary.includes('role ecsTaskExecutionRole')),
     );
