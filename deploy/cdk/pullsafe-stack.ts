@@ -28,7 +28,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 
 /** The port `serve` listens on in the container. */
@@ -93,9 +93,9 @@ export interface PullsafeRegistryProps {
   /** An S3 gateway endpoint in the task subnets' route tables (free; bytes to S3 bypass NAT); default true. */
   s3GatewayEndpoint?: boolean;
   /**
-   * Interface endpoints for ECR (api, dkr), CloudWatch Logs and (when a secret is used) Secrets Manager, for
-   * subnets without NAT; default false. The upstream registries still need a route (a proxy, a transit
-   * gateway to a shared egress VPC).
+   * Interface endpoints for ECR (api, dkr), CloudWatch Logs and Secrets Manager (the upload signing key,
+   * upstream credentials), for subnets without NAT; default false. The upstream registries still need a
+   * route (a proxy, a transit gateway to a shared egress VPC).
    */
   interfaceEndpoints?: boolean;
   /** Task size; default 1024 CPU units and 2048 MiB. */
@@ -114,6 +114,13 @@ export interface PullsafeRegistryProps {
   drainTimeout?: Duration;
   /** Retention of the log group; default one month. */
   logRetention?: logs.RetentionDays;
+  /**
+   * The key that signs upload locations, given to every task as `PULLSAFE_SECRET` (what serve's
+   * `--secret-file` holds): one key of 32 characters or more per line, the first signs, every one verifies.
+   * Default a new secret of 48 random letters and digits. Only the execution role may read it, to hand it
+   * to the container at start; the value is in neither the template nor the task definition.
+   */
+  uploadSigningSecret?: secretsmanager.ISecret;
 }
 
 /** pullsafe serve on ECS Fargate behind an ALB, on S3, with Valkey for several tasks. */
@@ -128,6 +135,8 @@ export class PullsafeRegistry extends Construct {
   readonly taskRole: iam.Role;
   readonly taskSecurityGroup: ec2.SecurityGroup;
   readonly logGroup: logs.LogGroup;
+  /** The key every task signs and checks upload locations with. */
+  readonly uploadSigningSecret: secretsmanager.ISecret;
   /** `redis://HOST:6379` of the Valkey primary, when there is one. */
   readonly redisUrl: string | undefined;
   /** The URL clients pull from: `https://NAME` or `http://NAME:80`. */
@@ -172,6 +181,7 @@ export class PullsafeRegistry extends Construct {
     this.redisUrl = settings.redis ? this.createRedis(taskSubnets, props.redisNodeType) : undefined;
 
     this.taskRole = this.createTaskRole(settings.prefix, settings.upstreams);
+    this.uploadSigningSecret = props.uploadSigningSecret ?? this.createUploadSigningSecret();
     this.taskDefinition = this.createTaskDefinition(props, settings);
 
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc: this.vpc });
@@ -192,7 +202,7 @@ export class PullsafeRegistry extends Construct {
     this.targetGroup = this.listen(props, settings.drainSeconds);
     const host = props.domainName ?? this.loadBalancer.loadBalancerDnsName;
     this.endpoint = props.certificateArn !== undefined ? `https://${host}` : `http://${host}:80`;
-    this.addEndpoints(props, taskSubnets, settings);
+    this.addEndpoints(props, taskSubnets);
   }
 
   /** The container's arguments after `node dist/cli/main.js`. */
@@ -260,6 +270,16 @@ export class PullsafeRegistry extends Construct {
     return role;
   }
 
+  private createUploadSigningSecret(): secretsmanager.Secret {
+    return new secretsmanager.Secret(this, 'UploadSigningKey', {
+      description: 'pullsafe: the key that signs upload locations, shared by every serve task',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      // Deleted with the stack: the key guards upload locations for at most uploads.maxAge and nothing
+      // stored depends on it, so a kept copy would be a key of no registry (and a monthly charge).
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+  }
+
   private createTaskDefinition(
     props: PullsafeRegistryProps,
     settings: CheckedSettings,
@@ -291,6 +311,8 @@ export class PullsafeRegistry extends Construct {
         PULLSAFE_CONFIG_JSON: Stack.of(this).toJsonString(config),
         AWS_REGION: Stack.of(this).region,
       },
+      // The ECS agent reads the secret with the execution role when the task starts; the task role cannot.
+      secrets: { PULLSAFE_SECRET: ecs.Secret.fromSecretsManager(this.uploadSigningSecret) },
       portMappings: [{ containerPort, protocol: ecs.Protocol.TCP }],
       stopTimeout: Duration.seconds(shutdownDelaySeconds + settings.drainSeconds + exitMarginSeconds),
       logging: ecs.LogDrivers.awsLogs({
@@ -386,11 +408,7 @@ export class PullsafeRegistry extends Construct {
     return targetGroup;
   }
 
-  private addEndpoints(
-    props: PullsafeRegistryProps,
-    subnets: ec2.SubnetSelection,
-    settings: CheckedSettings,
-  ): void {
+  private addEndpoints(props: PullsafeRegistryProps, subnets: ec2.SubnetSelection): void {
     // The tasks start once their routes to AWS exist (without NAT they have no other).
     if (props.s3GatewayEndpoint ?? true) {
       const endpoint = this.vpc.addGatewayEndpoint('S3Endpoint', {
@@ -410,10 +428,8 @@ export class PullsafeRegistry extends Construct {
       ['EcrApiEndpoint', ec2.InterfaceVpcEndpointAwsService.ECR],
       ['EcrDockerEndpoint', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
       ['LogsEndpoint', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
+      ['SecretsManagerEndpoint', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
     ];
-    if (settings.upstreams.some((upstream) => upstream.credentials !== undefined)) {
-      services.push(['SecretsManagerEndpoint', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER]);
-    }
     for (const [id, service] of services) {
       const endpoint = this.vpc.addInterfaceEndpoint(id, {
         service,
@@ -563,6 +579,7 @@ export class PullsafeStack extends Stack {
     new CfnOutput(this, 'Endpoint', { value: this.registry.endpoint });
     new CfnOutput(this, 'LoadBalancerDnsName', { value: this.registry.loadBalancer.loadBalancerDnsName });
     new CfnOutput(this, 'BucketName', { value: this.registry.bucket.bucketName });
+    new CfnOutput(this, 'UploadSigningSecretArn', { value: this.registry.uploadSigningSecret.secretArn });
     new CfnOutput(this, 'ClientConfigCommand', {
       value: `pullsafe client-config --endpoint ${this.registry.endpoint} --proxy docker.io`,
     });
