@@ -179,7 +179,7 @@ export class RegistryApp {
     }
     this.require(principal, name, actionFor(method));
 
-    switch (match.route as Exclude<RouteName, 'base' | 'catalog'>) {
+    switch (match.route) {
       case 'tags':
         return registry.tags(request, name);
       case 'manifest':

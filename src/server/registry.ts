@@ -321,9 +321,9 @@ export class Registry {
       'Cache-Control': 'max-age=31536000',
     };
     const rangeHeader = header(request, 'range');
-    const locate = this.options.redirectBlobs ? this.storage.blobs.locate : undefined;
-    if (locate && request.method === 'GET') {
-      const location = await locate.call(this.storage.blobs, digest);
+    const blobs = this.storage.blobs;
+    if (this.options.redirectBlobs && blobs.locate && request.method === 'GET') {
+      const location = await blobs.locate(digest);
       return {
         status: 307,
         headers: { Location: location.href, 'Docker-Content-Digest': digest, 'Content-Length': 0 },
@@ -333,7 +333,11 @@ export class Registry {
       const opened = await this.storage.blobs.openSend(digest);
       if (!opened) throw unknown();
       headers['Content-Length'] = opened.size;
-      return { status: 200, headers, body: { send: (sink) => opened.sendTo(sink), cancel: opened.cancel } };
+      return {
+        status: 200,
+        headers,
+        body: { send: (sink) => opened.sendTo(sink), cancel: () => opened.cancel() },
+      };
     }
     const info = await this.storage.blobs.stat(digest);
     if (!info) throw unknown();
