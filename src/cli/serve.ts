@@ -1,7 +1,7 @@
 /** `pullsafe serve`: the hosted registry on filesystem or S3 storage. */
 import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { homedir, networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import {
@@ -163,7 +163,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   const gcFence = new GcFence(coordinator ?? new MemoryFenceStore());
   const cache =
     config.proxy.upstreams.length > 0
-      ? await openCache(config, storage, location, env, logger, coordinator, gcFence)
+      ? await openCache(config, storage, location, env, logger, coordinator, gcFence, uploadKeys)
       : undefined;
 
   let running;
@@ -199,6 +199,9 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
           }
         : {}),
     });
+    if (cache && uploadKeys && config.redis) {
+      cache.setPeerUrl(config.redis.advertiseUrl ?? advertisedUrl(listen.host, new URL(running.url).port));
+    }
   } catch (error) {
     throw new PullsafeError(
       'LISTEN_FAILED',
@@ -255,6 +258,7 @@ async function openCache(
   logger: { warn(fields: object, message?: string): void },
   coordinator: RedisCoordinator | undefined,
   gcFence: GcFence,
+  uploadKeys: Buffer[] | undefined,
 ): Promise<PullThroughCache> {
   const upstreams: UpstreamOptions[] = config.proxy.upstreams.map((upstream) => {
     const credentials = upstreamCredentials(upstream, env);
@@ -309,6 +313,8 @@ async function openCache(
     spoolDir,
     gcFence,
     ...(coordinator && config.redis ? { coordinator, leaseMs: durationMs(config.redis.leaseTtl) } : {}),
+    // Fills stream between replicas only when they share Redis (to find each other) and a key (to trust).
+    ...(coordinator && config.redis && uploadKeys ? { peer: { keys: uploadKeys } } : {}),
     ...(maxBytes !== undefined
       ? {
           eviction: {
@@ -423,4 +429,18 @@ async function loadUploadKeys(
     );
   }
   return keys.map((key) => Buffer.from(key, 'utf8'));
+}
+
+/**
+ * Where the other replicas reach this one when no `redis.advertiseUrl` says: the listening address when it
+ * is a specific one, else this host's first non-loopback IPv4 address (a task's or pod's own address).
+ */
+function advertisedUrl(host: string, port: string): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
+  if (!wildcard) return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  for (const addresses of Object.values(networkInterfaces())) {
+    const address = addresses?.find((entry) => entry.family === 'IPv4' && !entry.internal);
+    if (address) return `http://${address.address}:${port}`;
+  }
+  return `http://127.0.0.1:${port}`;
 }

@@ -254,6 +254,13 @@ export const serveConfigSchema = z.strictObject({
         .describe(
           "How long a replica's claim on a fill lasts unrenewed: a replica that dies is taken over within it",
         ),
+      advertiseUrl: z
+        .string()
+        .regex(/^https?:\/\/[^/?#]+\/?$/, 'must be http(s)://HOST:PORT')
+        .optional()
+        .describe(
+          "How the other replicas reach this one, for streaming fills between replicas (needs secretFile); default: http:// this host's first non-loopback IPv4 address and the listening port",
+        ),
     })
     .optional()
     .describe('Several replicas on one storage act as one registry (see docs/cache.md, Replicas)'),

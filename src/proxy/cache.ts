@@ -23,6 +23,7 @@ import { LocalCoordinator, type Coordinator } from './coordination.ts';
 import { Evictor } from './eviction.ts';
 import { BlobFill, type FillReader } from './fill.ts';
 import { CacheMetrics, type CacheResult } from './metrics.ts';
+import { checkPeerToken, openPeerFill, type PeerOptions } from './peers.ts';
 import { Upstream, UpstreamFailure, type QuotaState, type UpstreamOptions } from './upstream.ts';
 
 export interface CacheOptions {
@@ -42,6 +43,8 @@ export interface CacheOptions {
   leaseMs?: number;
   /** Keeps gc from deleting a blob or manifest while the cache stores or links it (shared with the server). */
   gcFence?: GcFence;
+  /** Replicas' shared key and this replica's address: fills are then streamed between replicas (peers.ts). */
+  peer?: PeerOptions;
 }
 /** How often a replica waiting on another's fill or fetch looks whether it is done. */
 const pollMs = 200;
@@ -85,6 +88,7 @@ export class PullThroughCache {
   private readonly coordinator: Coordinator;
   private readonly leaseMs: number;
   private readonly gcFence: GcFence | undefined;
+  private readonly peer: PeerOptions | undefined;
   private readonly quotaTimer: NodeJS.Timeout | undefined;
   private readonly manifestFlights = new Map<string, Promise<unknown>>();
   /** Fills by `upstream@digest`, from the moment one is asked for: concurrent requests share its start. */
@@ -99,6 +103,7 @@ export class PullThroughCache {
     this.coordinator = options.coordinator ?? new LocalCoordinator();
     this.leaseMs = options.leaseMs ?? 15_000;
     this.gcFence = options.gcFence;
+    this.peer = options.peer;
     this.upstreams = options.upstreams.map(
       (upstream) =>
         new Upstream(upstream, {
@@ -412,7 +417,7 @@ export class PullThroughCache {
       if (fill !== 'stored') {
         const reader = fill.join();
         if (reader) {
-          const result = own ? 'miss' : 'coalesced';
+          const result = own && !fill.relayed ? 'miss' : 'coalesced';
           this.metrics.request(route.upstream.name, result);
           return { kind: 'fill', size: fill.size, result, reader };
         }
@@ -456,15 +461,26 @@ export class PullThroughCache {
           await lease.release().catch(() => undefined);
           throw error;
         }
-        const renewal = setInterval(() => void lease.renew().catch(() => undefined), this.leaseMs / 3);
+        const announce = (): Promise<void> =>
+          this.peer?.url
+            ? this.coordinator.set(`fill-at:${key}`, this.peer.url, this.leaseMs)
+            : Promise.resolve();
+        await announce().catch(() => undefined);
+        const renewal = setInterval(() => {
+          void lease.renew().catch(() => undefined);
+          void announce().catch(() => undefined);
+        }, this.leaseMs / 3);
         void fill.finished.finally(() => {
           clearInterval(renewal);
           void lease.release().catch(() => undefined);
         });
         return fill;
       }
+      const asked = new Set<string>();
       while (Date.now() < until && (await this.coordinator.held(`fill:${key}`))) {
         if (await this.storage.blobs.stat(digest)) return 'stored';
+        const relayed = await this.relayPeerFill(route, digest, key, asked);
+        if (relayed) return relayed;
         await sleep(pollMs);
       }
       if (await this.storage.blobs.stat(digest)) return 'stored';
@@ -478,6 +494,54 @@ export class PullThroughCache {
         );
       }
     }
+  }
+
+  /**
+   * The fill another replica runs, streamed from it into a spool of this replica's for the clients here;
+   * undefined when no replica says it fills the blob, or the one that says so has no such fill (then the
+   * commit is waited for). Each replica is asked once per wait. The filling replica commits the blob.
+   */
+  private async relayPeerFill(
+    route: CacheRoute,
+    digest: Digest,
+    key: string,
+    asked: Set<string>,
+  ): Promise<BlobFill | undefined> {
+    if (!this.peer?.keys.length) return undefined;
+    const at = await this.coordinator.get(`fill-at:${key}`);
+    if (at === undefined || at === this.peer.url || asked.has(at)) return undefined;
+    asked.add(at);
+    const source = await openPeerFill(at, this.peer.keys, route.upstream.name, digest);
+    if (!source) return undefined;
+    return BlobFill.start(digest, source, {
+      spoolDir: join(this.spoolDir, route.upstream.options.namespace),
+      storage: this.storage,
+      repository: route.local,
+      relayed: true,
+      onBytes: () => {},
+    });
+  }
+
+  /**
+   * A reader of a fill this replica runs, for another replica (peers.ts); undefined when none is under
+   * way here, or it is itself relayed from a peer.
+   */
+  async peerFill(
+    upstream: string,
+    digest: Digest,
+    token: string | undefined,
+  ): Promise<{ size: number | undefined; reader: FillReader } | undefined> {
+    if (!this.peer?.keys.length || !checkPeerToken(this.peer.keys, upstream, digest, token)) return undefined;
+    const starting = this.fills.get(`${upstream}@${digest}`);
+    const fill = starting ? await starting.catch(() => undefined) : undefined;
+    if (fill === undefined || fill === 'stored' || fill.relayed) return undefined;
+    const reader = fill.join();
+    return reader ? { size: fill.size, reader } : undefined;
+  }
+
+  /** Where the other replicas reach this one, once the listener is up. */
+  setPeerUrl(url: string): void {
+    if (this.peer) this.peer.url = url;
   }
 
   /**

@@ -52,11 +52,14 @@ export class BlobFill {
   private spool: FileHandle | undefined;
   private readers = 0;
   private closed = false;
+  /** Streamed from the replica that fills the blob: spooled for the clients here, committed by that one. */
+  readonly relayed: boolean;
 
-  private constructor(digest: Digest, size: number | undefined, spoolPath: string) {
+  private constructor(digest: Digest, size: number | undefined, spoolPath: string, relayed: boolean) {
     this.digest = digest;
     this.size = size;
     this.spoolPath = spoolPath;
+    this.relayed = relayed;
     this.finished = Promise.resolve();
   }
 
@@ -73,6 +76,8 @@ export class BlobFill {
       repository: string;
       /** Protects the blob from a gc sweeping meanwhile, before it is committed and linked. */
       gcFence?: GcFence | undefined;
+      /** The bytes come from the replica that fills the blob: serve them, commit nothing. */
+      relayed?: boolean;
       onBytes: (count: number) => void;
       /** Runs once the blob is visible in the store, with its size. */
       onCommitted?: (size: number) => void;
@@ -80,7 +85,7 @@ export class BlobFill {
   ): Promise<BlobFill> {
     await mkdir(options.spoolDir, { recursive: true });
     const spoolPath = join(options.spoolDir, `${randomUUID()}.part`);
-    const fill = new BlobFill(digest, source.size, spoolPath);
+    const fill = new BlobFill(digest, source.size, spoolPath, options.relayed ?? false);
     let writer: FileHandle;
     try {
       writer = await open(spoolPath, 'w+');
@@ -132,7 +137,7 @@ export class BlobFill {
     } finally {
       source.done();
     }
-    if (this.failure) {
+    if (this.failure || this.relayed) {
       await this.release();
       return;
     }

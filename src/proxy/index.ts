@@ -6,6 +6,7 @@ export {
   type ManifestOutcome,
 } from './cache.ts';
 export { CacheMetrics, type CacheResult } from './metrics.ts';
+export { peerFillPrefix, peerTokenHeader, type PeerOptions } from './peers.ts';
 export { Upstream, UpstreamFailure, type UpstreamOptions } from './upstream.ts';
 export {
   LocalCoordinator,

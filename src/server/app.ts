@@ -16,6 +16,7 @@ import { isDigest, parseDigest } from '../oci/digest.ts';
 import type { AccessControl, Action, Principal } from './auth.ts';
 import { Metrics } from './metrics.ts';
 import { ProxiedRegistry } from './proxied.ts';
+import { peerFillPrefix } from '../proxy/index.ts';
 import {
   LocalCoordinator,
   type CacheRoute,
@@ -146,6 +147,9 @@ export class RegistryApp {
       return text(200, this.metrics.render() + cacheLines, 'text/plain; version=0.0.4');
     }
 
+    if (path.startsWith(peerFillPrefix) && this.proxied && method === 'GET') {
+      return this.proxied.peerFill(request);
+    }
     const match = matchRoute(path);
     if (!match) throw new OciError('UNSUPPORTED', 'unknown endpoint', { path: path.slice(0, 200) }, 404);
     if (!allowedMethods[match.route].includes(method)) {

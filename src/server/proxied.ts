@@ -7,7 +7,14 @@
 import { OciError } from '../oci/errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { isTag } from '../oci/names.ts';
-import type { CacheResult, CacheRoute, ManifestOutcome, PullThroughCache } from '../proxy/index.ts';
+import {
+  peerFillPrefix,
+  peerTokenHeader,
+  type CacheResult,
+  type CacheRoute,
+  type ManifestOutcome,
+  type PullThroughCache,
+} from '../proxy/index.ts';
 import { acceptList, parseRange, type Registry } from './registry.ts';
 import { header, type RegistryRequest, type RegistryResponse } from './types.ts';
 
@@ -114,6 +121,37 @@ export class ProxiedRegistry {
       route,
       source.result,
     );
+  }
+
+  /**
+   * GET /_pullsafe/peer/fills/UPSTREAM/DIGEST: another replica asks for a fill under way here (peers.ts).
+   * Only a token signed with the replicas' shared key opens it; anything else is 404, as if unknown.
+   */
+  async peerFill(request: RegistryRequest): Promise<RegistryResponse> {
+    const [rawUpstream, rawDigest, ...rest] = request.path.slice(peerFillPrefix.length).split('/');
+    const unknown = new OciError('BLOB_UNKNOWN', 'no such fill here', {}, 404);
+    if (rawUpstream === undefined || rawDigest === undefined || rest.length > 0 || !isDigest(rawDigest)) {
+      throw unknown;
+    }
+    let upstream: string;
+    try {
+      upstream = decodeURIComponent(rawUpstream);
+    } catch {
+      throw unknown;
+    }
+    const digest = parseDigest(rawDigest);
+    const fill = await this.cache.peerFill(upstream, digest, header(request, peerTokenHeader));
+    if (!fill) throw unknown;
+    const headers: Record<string, string | number> = {
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': digest,
+    };
+    if (fill.size !== undefined) headers['Content-Length'] = fill.size;
+    return {
+      status: 200,
+      headers,
+      body: { send: (sink) => fill.reader.sendTo(sink, undefined), cancel: () => fill.reader.leave() },
+    };
   }
 
   async tags(route: CacheRoute, name: string): Promise<RegistryResponse> {

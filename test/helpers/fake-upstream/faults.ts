@@ -11,12 +11,17 @@ interface ActiveFault {
   remaining: number;
 }
 
-function isBodyFault(action: FaultAction): action is 'truncate' | 'wrong-digest' {
-  return action === 'truncate' || action === 'wrong-digest';
+function isBodyFault(action: FaultAction): boolean {
+  return (
+    action === 'truncate' ||
+    action === 'wrong-digest' ||
+    (typeof action === 'object' && 'trickleMs' in action)
+  );
 }
 
 function faultName(action: FaultAction): string {
   if (typeof action === 'string') return action;
+  if ('trickleMs' in action) return 'trickle';
   return 'delayMs' in action ? 'delay' : 'status';
 }
 
@@ -119,6 +124,18 @@ export class FakeFaults {
     ctx.res.writeHead(status, { ...commonHeaders(ctx), ...headers, 'Content-Length': String(bytes.length) });
     if (head) {
       ctx.res.end();
+    } else if (typeof fault === 'object' && 'trickleMs' in fault) {
+      const pieces = 20;
+      const size = Math.ceil(body.length / pieces);
+      let sent = 0;
+      const next = (): void => {
+        if (ctx.res.destroyed) return;
+        const piece = body.subarray(sent, sent + size);
+        sent += piece.length;
+        if (sent >= body.length) ctx.res.end(piece);
+        else ctx.res.write(piece, () => setTimeout(next, fault.trickleMs / pieces));
+      };
+      next();
     } else if (fault === 'truncate') {
       const half = body.subarray(0, Math.floor(body.length / 2));
       if (half.length > 0) ctx.res.write(half, () => ctx.res.destroy());

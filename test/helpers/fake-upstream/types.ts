@@ -45,7 +45,9 @@ export type FaultAction =
   /** Serve different bytes of the same length (the Docker-Content-Digest header still names the real content). */
   | 'wrong-digest'
   /** Wait, then handle the request normally. */
-  | { delayMs: number };
+  | { delayMs: number }
+  /** Send the content in 20 even pieces spread over this many milliseconds (a slow upstream). */
+  | { trickleMs: number };
 
 export interface Fault {
   match: FaultMatch;
@@ -66,7 +68,7 @@ export interface RecordedRequest {
   status: number;
   server: ServerName;
   kind: RequestKind;
-  /** The injected fault that hit this request, if any: 'status', 'reset', 'truncate', 'wrong-digest' or 'delay'. */
+  /** The injected fault that hit this request, if any: 'status', 'reset', 'truncate', 'wrong-digest', 'trickle' or 'delay'. */
   fault?: string;
 }
 
