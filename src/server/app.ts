@@ -129,6 +129,7 @@ export class RegistryApp {
   /** The route name used in metrics and logs. */
   routeName(path: string): string {
     if (['/healthz', '/readyz', '/metrics', '/status'].includes(path)) return path.slice(1);
+    if (path.startsWith(peerFillPrefix)) return 'peer-fill';
     return matchRoute(path)?.route ?? 'unknown';
   }
 
