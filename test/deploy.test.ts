@@ -472,7 +472,7 @@ describe('deploy: the CloudFormation template', () => {
     });
   });
 
-  test('security groups: clients to the ALB, the ALB to the tasks on 5000, the tasks to Valkey on 6379', () => {
+  test('security groups: clients to the ALB, the ALB to the tasks on 5000, the tasks to Valkey on 6379 and to each other on 5000', () => {
     const alb = securityGroup(template, /^pullsafe load balancer/);
     const task = securityGroup(template, /^pullsafe tasks:/);
     const redis = securityGroup(template, /^pullsafe Valkey/);
@@ -489,8 +489,21 @@ describe('deploy: the CloudFormation template', () => {
         'task -> "0.0.0.0/0" tcp:443-443',
         'task -> redis tcp:6379-6379',
         'task -> redis tcp:6379-6379',
+        // Fills streamed between tasks: the tasks' own group, in and out, on the container port alone.
+        `task -> task tcp:${containerPort}-${containerPort}`,
+        `task -> task tcp:${containerPort}-${containerPort}`,
       ].sort(),
     );
+    const taskGroup = { 'Fn::GetAtt': [task, 'GroupId'] };
+    const between = { IpProtocol: 'tcp', FromPort: containerPort, ToPort: containerPort, GroupId: taskGroup };
+    assertions.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      ...between,
+      SourceSecurityGroupId: taskGroup,
+    });
+    assertions.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      ...between,
+      DestinationSecurityGroupId: taskGroup,
+    });
   });
 
   test('an S3 gateway endpoint on the task subnets, which the service waits for', () => {
@@ -692,6 +705,11 @@ describe('deploy: PullsafeRegistry variants', () => {
     assert.deepEqual(
       rules.filter((rule) => rule.includes('endpoints')),
       ['endpoints -> "255.255.255.255/32" icmp:252-86', 'task -> endpoints tcp:443-443'],
+    );
+    // One task without Valkey learns of no other task's fills: the tasks' group stays closed to itself.
+    assert.deepEqual(
+      rules.filter((rule) => rule.startsWith('task -> task')),
+      [],
     );
     assertions.hasResourceProperties('AWS::ECS::Service', {
       DesiredCount: 1,

@@ -179,6 +179,20 @@ export class PullsafeRegistry extends Construct {
       'HTTPS: upstream registries, S3, ECR, CloudWatch Logs, Secrets Manager',
     );
     this.redisUrl = settings.redis ? this.createRedis(taskSubnets, props.redisNodeType) : undefined;
+    if (this.redisUrl !== undefined) {
+      // A task waiting on a fill another task is doing streams it from that task's own address (found
+      // through Valkey) instead of waiting for the commit; without Valkey no task learns of another's fills.
+      this.taskSecurityGroup.addIngressRule(
+        this.taskSecurityGroup,
+        ec2.Port.tcp(containerPort),
+        'pullsafe tasks: fills streamed between tasks',
+      );
+      this.taskSecurityGroup.addEgressRule(
+        this.taskSecurityGroup,
+        ec2.Port.tcp(containerPort),
+        'pullsafe tasks: fills streamed between tasks',
+      );
+    }
 
     this.taskRole = this.createTaskRole(settings.prefix, settings.upstreams);
     this.uploadSigningSecret = props.uploadSigningSecret ?? this.createUploadSigningSecret();
