@@ -100,6 +100,14 @@ describe('fills streamed between replicas', () => {
     const digest = upstream.addBlob('library/slow', blob);
     upstream.inject({ match: { kind: 'blob', server: 'cdn' }, times: 1, action: { trickleMs: 4_000 } });
     const [filler, other, third] = [replicas[0]!, replicas[1]!, replicas[2]!];
+    for (const replica of replicas) {
+      // Listening on a given address, a replica advertises that address to the others.
+      const listening = replica
+        .logs()
+        .split('\n')
+        .find((line) => line.includes('"msg":"listening"'));
+      assert.ok(listening?.includes(`"peer":"${replica.url}"`), listening);
+    }
     const first = timedGet(`${filler.url}/v2/library/slow/blobs/${digest}`);
     await sleep(600);
     const [second, last, answered] = await Promise.all([

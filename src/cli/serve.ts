@@ -167,6 +167,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
       : undefined;
 
   let running;
+  let peerUrl: string | undefined;
   try {
     running = await startServer({
       ...(cache ? { cache } : {}),
@@ -200,7 +201,8 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
         : {}),
     });
     if (cache && uploadKeys && config.redis) {
-      cache.setPeerUrl(config.redis.advertiseUrl ?? advertisedUrl(listen.host, new URL(running.url).port));
+      peerUrl = config.redis.advertiseUrl ?? advertisedUrl(listen.host, new URL(running.url).port);
+      cache.setPeerUrl(peerUrl);
     }
   } catch (error) {
     throw new PullsafeError(
@@ -239,6 +241,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
       storage: storage.location,
       users: access.usersConfigured,
       ...(cache ? { upstreams: cache.upstreams.map((upstream) => upstream.name) } : {}),
+      ...(peerUrl !== undefined ? { peer: peerUrl } : {}),
     },
     'listening',
   );
@@ -433,13 +436,16 @@ async function loadUploadKeys(
 
 /**
  * Where the other replicas reach this one when no `redis.advertiseUrl` says: the listening address when it
- * is a specific one, else this host's first non-loopback IPv4 address (a task's or pod's own address).
+ * is a specific one, else this host's first IPv4 address that is neither loopback nor link-local (a task's
+ * or pod's own address; link-local ones, 169.254.x.x, are for metadata endpoints).
  */
 function advertisedUrl(host: string, port: string): string {
   const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
   if (!wildcard) return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
   for (const addresses of Object.values(networkInterfaces())) {
-    const address = addresses?.find((entry) => entry.family === 'IPv4' && !entry.internal);
+    const address = addresses?.find(
+      (entry) => entry.family === 'IPv4' && !entry.internal && !entry.address.startsWith('169.254.'),
+    );
     if (address) return `http://${address.address}:${port}`;
   }
   return `http://127.0.0.1:${port}`;
