@@ -388,6 +388,39 @@ describe('serve access to /metrics', () => {
   });
 });
 
+describe('serve and a failure nothing handled', () => {
+  it('logs and counts an unhandled rejection, and goes on serving', async () => {
+    const folder = await makeTempDir('pullsafe-unhandled-');
+    let server: ServeProcess | undefined;
+    // A promise rejected with nobody listening, 1.5 s after start: what a bug in any operation leaves.
+    const bug = join(folder, 'bug.mjs');
+    await writeFile(bug, 'setTimeout(() => { Promise.reject(new Error("injected by the test")); }, 1500);\n');
+    const injected = `--import=${bug}`;
+    const before = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `${before ?? ''} ${injected}`.trim();
+    try {
+      server = await startServeProcess(['--storage', join(folder, 'data')]);
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
+    }
+    try {
+      for (let wait = 0; wait < 50 && !server.logs().includes('injected by the test'); wait++)
+        await sleep(100);
+      assert.match(server.logs(), /unhandled rejection \(a bug in pullsafe; serving goes on\)/);
+      assert.match(server.logs(), /injected by the test/);
+      assert.equal(server.child.exitCode, null, 'serve is alive');
+      const digest = await pushBlob(server.url, 'after/rejection', Buffer.from('still serving'));
+      assert.equal((await request(`${server.url}/v2/after/rejection/blobs/${digest}`)).status, 200);
+      const metrics = await request(`${server.url}/metrics`);
+      assert.match(metrics.text(), /^pullsafe_unhandled_rejections_total 1$/m);
+    } finally {
+      await stopServer(server);
+      await removeTempDir(folder);
+    }
+  });
+});
+
 describe('serve shutdown', () => {
   it('answers /readyz with 503 while the listener still accepts, for the drain delay', async () => {
     await withConfiguredServe('shutdownDelay: 2s\n', async (server) => {

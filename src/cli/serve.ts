@@ -213,6 +213,12 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
       },
     );
   }
+  // A promise that failed unheard is a bug of one operation, not of the process: the default (the process
+  // ends) would take every pull in flight with it. It is logged at error level and counted instead.
+  process.on('unhandledRejection', (reason) => {
+    running.metrics.unhandledRejections++;
+    logger.error({ err: reason }, 'unhandled rejection (a bug in pullsafe; serving goes on)');
+  });
   // The signal handlers come before the line that says the server is up: whoever waits for that line may
   // send SIGTERM at once, and without a handler the signal would kill the process outright.
   const exited = new Promise<number>((resolveExit) => {

@@ -19,6 +19,8 @@ export class Metrics {
   storageFullErrors = 0;
   /** Clients that hung up before their response was complete. */
   clientAborts = 0;
+  /** Promises that failed with nobody to hear it: each one a bug, logged; serving went on. */
+  unhandledRejections = 0;
   gcRuns = 0;
   gcBytesSwept = 0;
 
@@ -85,6 +87,12 @@ export class Metrics {
       'Requests whose client hung up before the response was complete.',
     );
     lines.push(`pullsafe_http_client_aborts_total ${this.clientAborts}`);
+    metric(
+      'pullsafe_unhandled_rejections_total',
+      'counter',
+      'Failures nothing in pullsafe handled (a bug: see the error log); the process served on.',
+    );
+    lines.push(`pullsafe_unhandled_rejections_total ${this.unhandledRejections}`);
     metric('pullsafe_gc_runs_total', 'counter', 'Garbage collections run while serving (gc.interval).');
     lines.push(`pullsafe_gc_runs_total ${this.gcRuns}`);
     metric(
