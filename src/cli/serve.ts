@@ -57,101 +57,16 @@ export interface ServeFlags {
 }
 
 export async function runServe(flags: ServeFlags, env: Record<string, string | undefined>): Promise<number> {
-  const overrides: ServeOverrides = {};
-  if (flags.listen !== undefined) overrides.listen = flags.listen;
-  if (flags.storage !== undefined) overrides.storage = flags.storage;
-  if (flags.htpasswd !== undefined) overrides.htpasswd = flags.htpasswd;
-  if (flags.allowAnonymousPush) overrides.allowAnonymousPush = true;
-  if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel;
-  if (flags.proxy?.length) overrides.proxies = flags.proxy;
-  if (flags.hosted?.length) overrides.hosted = flags.hosted;
-  const redis = flags.redis ?? env.PULLSAFE_REDIS;
-  if (redis !== undefined) overrides.redis = redis;
-  if (flags.secretFile !== undefined) overrides.secretFile = flags.secretFile;
   const config = await loadServeConfig({
     ...(flags.config ? { file: flags.config } : {}),
     env,
-    flags: overrides,
+    flags: flagOverrides(flags, env),
   });
   const listen = parseListen(config.listen);
   const uploadKeys = await loadUploadKeys(config.secretFile, env.PULLSAFE_SECRET);
-
-  const logger = pino(
-    {
-      name: 'pullsafe',
-      level: config.log.level,
-      redact: {
-        paths: [
-          '*.authorization',
-          '*.password',
-          '*.token',
-          'headers.authorization',
-          'req.headers.authorization',
-        ],
-        censor: '[redacted]',
-      },
-    },
-    pino.destination({ fd: 2, sync: false }),
-  );
-
-  let access: AccessControl;
-  try {
-    const usersFile = config.auth.htpasswd ? resolve(config.auth.htpasswd) : undefined;
-    const anonymousPush = anonymousPushAllowed(config);
-    access = await AccessControl.load({
-      realm: config.auth.realm,
-      ...(usersFile ? { htpasswd: usersFile } : {}),
-      ...(config.auth.rules ? { rules: config.auth.rules } : {}),
-      anonymousPull: config.auth.anonymousPull,
-      anonymousPush,
-    });
-    if (!anonymousPush && !usersFile && !config.auth.rules) {
-      logger.warn(
-        { listen: config.listen },
-        'push is refused: anonymous push is off on a non-loopback address; configure users (--htpasswd) or pass --allow-anonymous-push',
-      );
-    }
-  } catch (error) {
-    if (error instanceof AuthConfigError) {
-      throw new PullsafeError('AUTH_CONFIG_INVALID', error.message, {
-        hint: 'create entries with `htpasswd -B -c FILE USER` (bcrypt only)',
-      });
-    }
-    throw error;
-  }
-
-  let location: StorageLocation;
-  let s3;
-  try {
-    location = parseStorageLocation(config.storage);
-    s3 = s3Connection(config.s3, env);
-    if (config.s3.redirect && location.kind !== 's3') {
-      throw new StoreError('INVALID_KEY', 's3.redirect needs an s3://BUCKET/PREFIX storage');
-    }
-  } catch (error) {
-    if (!(error instanceof StoreError)) throw error;
-    throw new PullsafeError('CONFIG_INVALID', error.message, {
-      hint: 'storage is a folder or s3://BUCKET/PREFIX (docs/storage.md)',
-    });
-  }
-  let storage;
-  try {
-    storage = await openStorage(location.kind === 'fs' ? resolve(location.path) : config.storage, {
-      s3,
-      rememberLinksMs: config.s3.rememberLinksSeconds * 1000,
-    });
-  } catch (error) {
-    throw new PullsafeError(
-      'STORAGE_UNAVAILABLE',
-      `cannot open storage ${config.storage}: ${(error as Error).message}`,
-      {
-        hint:
-          location.kind === 'fs'
-            ? 'the folder must be writable by this user'
-            : 'check the bucket, the AWS credentials, s3.region (or AWS_REGION) and s3.endpoint (or AWS_ENDPOINT_URL_S3); see docs/storage.md',
-      },
-    );
-  }
+  const logger = createLogger(config.log.level);
+  const access = await loadAccess(config, logger);
+  const { storage, location } = await openConfiguredStorage(config, env);
 
   // Replicas sharing a Redis take turns at gc and share the cache's fills and memory.
   const coordinator = config.redis ? await connectRedis(config.redis.url) : undefined;
@@ -189,16 +104,7 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
       drainDelayMs:
         config.shutdownDelay !== undefined ? durationMs(config.shutdownDelay) : listen.loopback ? 0 : 5_000,
       logRequests: config.log.requests,
-      ...(config.gc
-        ? {
-            gc: {
-              intervalMs: durationMs(config.gc.interval),
-              minAgeMs: durationMs(config.gc.minAge),
-              deleteUntagged: config.gc.deleteUntagged,
-              ...(coordinator ? { coordinator } : {}),
-            },
-          }
-        : {}),
+      ...(config.gc ? { gc: onlineGc(config.gc, coordinator) } : {}),
     });
     if (cache && uploadKeys && config.redis) {
       peerUrl = config.redis.advertiseUrl ?? advertisedUrl(listen.host, new URL(running.url).port);
@@ -221,8 +127,29 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
   });
   // The signal handlers come before the line that says the server is up: whoever waits for that line may
   // send SIGTERM at once, and without a handler the signal would kill the process outright.
-  const exited = new Promise<number>((resolveExit) => {
-    // SIGTERM comes from orchestrators, which want the drain delay; Ctrl-C (SIGINT) is a person waiting.
+  const exited = stopOnSignals(running, logger);
+  logger.info(
+    {
+      url: running.url,
+      storage: storage.location,
+      users: access.usersConfigured,
+      ...(cache ? { upstreams: cache.upstreams.map((upstream) => upstream.name) } : {}),
+      ...(peerUrl !== undefined ? { peer: peerUrl } : {}),
+    },
+    'listening',
+  );
+  return exited;
+}
+
+/**
+ * Resolves with serve's exit code once SIGTERM or SIGINT has stopped the server: SIGTERM comes from
+ * orchestrators, which want the drain delay; Ctrl-C (SIGINT) is a person waiting.
+ */
+function stopOnSignals(
+  running: { close(options?: { immediate?: boolean }): Promise<void> },
+  logger: pino.Logger,
+): Promise<number> {
+  return new Promise<number>((resolveExit) => {
     const stop = (signal: 'SIGTERM' | 'SIGINT'): void => {
       logger.info({ signal }, 'shutting down: finishing in-flight requests');
       running.close({ immediate: signal === 'SIGINT' }).then(
@@ -241,17 +168,127 @@ export async function runServe(flags: ServeFlags, env: Record<string, string | u
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  logger.info(
+}
+
+/** serve's own gc (`gc.interval`), taking turns with the other replicas through their Redis. */
+function onlineGc(
+  gc: NonNullable<ServeConfig['gc']>,
+  coordinator: RedisCoordinator | undefined,
+): { intervalMs: number; minAgeMs: number; deleteUntagged: boolean; coordinator?: RedisCoordinator } {
+  return {
+    intervalMs: durationMs(gc.interval),
+    minAgeMs: durationMs(gc.minAge),
+    deleteUntagged: gc.deleteUntagged,
+    ...(coordinator ? { coordinator } : {}),
+  };
+}
+
+/** What serve's flags (and PULLSAFE_REDIS) set over the config file and its environment. */
+function flagOverrides(flags: ServeFlags, env: Record<string, string | undefined>): ServeOverrides {
+  const overrides: ServeOverrides = {};
+  if (flags.listen !== undefined) overrides.listen = flags.listen;
+  if (flags.storage !== undefined) overrides.storage = flags.storage;
+  if (flags.htpasswd !== undefined) overrides.htpasswd = flags.htpasswd;
+  if (flags.allowAnonymousPush) overrides.allowAnonymousPush = true;
+  if (flags.logLevel !== undefined) overrides.logLevel = flags.logLevel;
+  if (flags.proxy?.length) overrides.proxies = flags.proxy;
+  if (flags.hosted?.length) overrides.hosted = flags.hosted;
+  const redis = flags.redis ?? env.PULLSAFE_REDIS;
+  if (redis !== undefined) overrides.redis = redis;
+  if (flags.secretFile !== undefined) overrides.secretFile = flags.secretFile;
+  return overrides;
+}
+
+/** JSON lines on stderr, with credentials redacted wherever a field may hold them. */
+function createLogger(level: string): pino.Logger {
+  return pino(
     {
-      url: running.url,
-      storage: storage.location,
-      users: access.usersConfigured,
-      ...(cache ? { upstreams: cache.upstreams.map((upstream) => upstream.name) } : {}),
-      ...(peerUrl !== undefined ? { peer: peerUrl } : {}),
+      name: 'pullsafe',
+      level,
+      redact: {
+        paths: [
+          '*.authorization',
+          '*.password',
+          '*.token',
+          'headers.authorization',
+          'req.headers.authorization',
+        ],
+        censor: '[redacted]',
+      },
     },
-    'listening',
+    pino.destination({ fd: 2, sync: false }),
   );
-  return exited;
+}
+
+/** Users and rules; says at start when pushes will be refused for want of both. */
+async function loadAccess(
+  config: ServeConfig,
+  logger: { warn(fields: object, message?: string): void },
+): Promise<AccessControl> {
+  try {
+    const usersFile = config.auth.htpasswd ? resolve(config.auth.htpasswd) : undefined;
+    const anonymousPush = anonymousPushAllowed(config);
+    const access = await AccessControl.load({
+      realm: config.auth.realm,
+      ...(usersFile ? { htpasswd: usersFile } : {}),
+      ...(config.auth.rules ? { rules: config.auth.rules } : {}),
+      anonymousPull: config.auth.anonymousPull,
+      anonymousPush,
+    });
+    if (!anonymousPush && !usersFile && !config.auth.rules) {
+      logger.warn(
+        { listen: config.listen },
+        'push is refused: anonymous push is off on a non-loopback address; configure users (--htpasswd) or pass --allow-anonymous-push',
+      );
+    }
+    return access;
+  } catch (error) {
+    if (error instanceof AuthConfigError) {
+      throw new PullsafeError('AUTH_CONFIG_INVALID', error.message, {
+        hint: 'create entries with `htpasswd -B -c FILE USER` (bcrypt only)',
+      });
+    }
+    throw error;
+  }
+}
+
+/** The storage the config names, opened and checked (a usage error or STORAGE_UNAVAILABLE when not). */
+async function openConfiguredStorage(
+  config: ServeConfig,
+  env: Record<string, string | undefined>,
+): Promise<{ storage: Storage; location: StorageLocation }> {
+  let location: StorageLocation;
+  let s3;
+  try {
+    location = parseStorageLocation(config.storage);
+    s3 = s3Connection(config.s3, env);
+    if (config.s3.redirect && location.kind !== 's3') {
+      throw new StoreError('INVALID_KEY', 's3.redirect needs an s3://BUCKET/PREFIX storage');
+    }
+  } catch (error) {
+    if (!(error instanceof StoreError)) throw error;
+    throw new PullsafeError('CONFIG_INVALID', error.message, {
+      hint: 'storage is a folder or s3://BUCKET/PREFIX (docs/storage.md)',
+    });
+  }
+  try {
+    const storage = await openStorage(location.kind === 'fs' ? resolve(location.path) : config.storage, {
+      s3,
+      rememberLinksMs: config.s3.rememberLinksSeconds * 1000,
+    });
+    return { storage, location };
+  } catch (error) {
+    throw new PullsafeError(
+      'STORAGE_UNAVAILABLE',
+      `cannot open storage ${config.storage}: ${(error as Error).message}`,
+      {
+        hint:
+          location.kind === 'fs'
+            ? 'the folder must be writable by this user'
+            : 'check the bucket, the AWS credentials, s3.region (or AWS_REGION) and s3.endpoint (or AWS_ENDPOINT_URL_S3); see docs/storage.md',
+      },
+    );
+  }
 }
 
 /**
