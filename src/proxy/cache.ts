@@ -22,6 +22,7 @@ import { compileRepositoryGlob } from '../shared/glob.ts';
 import { LocalCoordinator, type Coordinator } from './coordination.ts';
 import { Evictor } from './eviction.ts';
 import { BlobFill, type FillReader } from './fill.ts';
+import { clientError, describeFailure, notFoundError, type Wanted } from './client-errors.ts';
 import { CacheMetrics, type CacheResult } from './metrics.ts';
 import { checkPeerToken, openPeerFill, type PeerOptions } from './peers.ts';
 import { Upstream, UpstreamFailure, type QuotaState, type UpstreamOptions } from './upstream.ts';
@@ -687,79 +688,11 @@ export class PullThroughCache {
     reference: string,
     error: unknown,
   ): Promise<OciError> {
-    if (error instanceof OciError) return error;
-    if (!(error instanceof UpstreamFailure)) {
-      return new OciError(
-        'UNAVAILABLE',
-        `${route.upstream.name}: ${(error as Error).message}`,
-        undefined,
-        503,
-      );
+    if (error instanceof UpstreamFailure && error.kind === 'not-found') {
+      await this.rememberNotFound(route, wanted, reference);
     }
-    switch (error.kind) {
-      case 'not-found':
-        await this.rememberNotFound(route, wanted, reference);
-        return notFoundError(route, wanted, reference);
-      case 'rate-limited': {
-        const retryAfter = error.retryAfterSeconds ?? 60;
-        return Object.assign(
-          new OciError(
-            'TOOMANYREQUESTS',
-            `${route.upstream.name} is rate limiting the cache and ${route.remote}:${reference} is not cached yet`,
-            { upstream: route.upstream.name, retryAfterSeconds: retryAfter },
-            429,
-          ),
-          { retryAfterSeconds: retryAfter },
-        );
-      }
-      case 'refused':
-        return new OciError(
-          'UNAVAILABLE',
-          `${route.upstream.name} refused the cache's credentials (HTTP ${error.status}) for ${route.remote}`,
-          { upstream: route.upstream.name },
-          502,
-        );
-      case 'unavailable':
-        return new OciError(
-          'UNAVAILABLE',
-          `${route.upstream.name} is unavailable and ${route.remote}:${reference} is not cached`,
-          { upstream: route.upstream.name },
-          503,
-        );
-    }
+    return clientError(route, wanted, reference, error);
   }
-}
-
-type Wanted = 'manifest' | 'blob';
-
-function notFoundError(route: CacheRoute, wanted: Wanted, reference: string): OciError {
-  if (wanted === 'blob') {
-    return new OciError(
-      'BLOB_UNKNOWN',
-      `${route.upstream.name} has no blob ${reference} in ${route.remote}`,
-      {
-        digest: reference,
-      },
-    );
-  }
-  return isDigest(reference)
-    ? new OciError('MANIFEST_UNKNOWN', `${route.upstream.name} has no ${route.remote}@${reference}`, {
-        name: route.local,
-        reference,
-      })
-    : new OciError('MANIFEST_UNKNOWN', `${route.upstream.name} has no ${route.remote}:${reference}`, {
-        name: route.local,
-        tag: reference,
-      });
-}
-
-function describeFailure(error: unknown): string {
-  if (error instanceof UpstreamFailure) {
-    return error.status !== undefined
-      ? `${error.upstream} answered HTTP ${error.status}`
-      : `${error.upstream}: ${error.message}`;
-  }
-  return error instanceof Error ? error.message : String(error);
 }
 
 function sleep(ms: number): Promise<void> {
