@@ -120,69 +120,12 @@ function reportImage(state: CfnState, node: unknown, context: string, depth = 0)
   }
   const argument = deref(intrinsic.argument, doc);
   switch (intrinsic.name) {
-    case 'Ref': {
-      const span = scalarSpan(argument, content, doc);
-      const name = stringValue(argument, doc);
-      if (!span || name === undefined) return;
-      if (state.parameters.has(name)) {
-        const fallback = state.parameters.get(name);
-        if (fallback !== undefined) {
-          pushOnce(
-            state,
-            build(path, content, 'cloudformation', span, {
-              context: `${context}: comes from parameter ${name} (its Default is ${fallback})`,
-              resolved: fallback,
-            }),
-          );
-        } else {
-          pushOnce(
-            state,
-            build(path, content, 'cloudformation', span, {
-              context,
-              unresolved: `comes from parameter ${name}, which has no Default`,
-            }),
-          );
-        }
-      } else {
-        pushOnce(
-          state,
-          build(path, content, 'cloudformation', span, {
-            context,
-            unresolved: PSEUDO_PARAMETER.test(name)
-              ? `refers to pseudo parameter ${name}`
-              : `refers to resource ${name}`,
-          }),
-        );
-      }
+    case 'Ref':
+      reportRef(state, argument, context);
       return;
-    }
-    case 'Fn::Sub': {
-      let templateNode: unknown = argument;
-      const locals = new Map<string, string | undefined>();
-      if (isSeq(argument)) {
-        const [first, variables] = seqItems(argument, doc);
-        templateNode = first;
-        if (isMap(variables)) {
-          for (const pair of mapPairs(variables, doc)) {
-            const key = keyString(pair, doc);
-            if (key === undefined) continue;
-            const value = deref(pair.value, doc);
-            locals.set(key, intrinsicOf(value, doc) ? undefined : stringValue(value, doc));
-          }
-        }
-      }
-      const span = scalarSpan(templateNode, content, doc);
-      const template = stringValue(templateNode, doc);
-      if (!span || template === undefined) return;
-      const result = substitute(template, state, locals);
-      const extra: { context: string; resolved?: string; unresolved?: string } = {
-        context: result.hasVariables ? `${context} (Fn::Sub)` : context,
-      };
-      if (result.unresolved !== undefined) extra.unresolved = result.unresolved;
-      if (result.resolved !== undefined) extra.resolved = result.resolved;
-      pushOnce(state, build(path, content, 'cloudformation', span, extra));
+    case 'Fn::Sub':
+      reportSub(state, argument, context);
       return;
-    }
     case 'Fn::If': {
       // Both branches are candidate images.
       const [, whenTrue, whenFalse] = seqItems(argument, doc);
@@ -190,25 +133,117 @@ function reportImage(state: CfnState, node: unknown, context: string, depth = 0)
       reportImage(state, whenFalse, `${context} (Fn::If, false branch)`, depth + 1);
       return;
     }
-    default: {
-      const span = isScalar(argument) ? scalarSpan(argument, content, doc) : nodeSpan(argument, content);
-      if (!span) return;
-      const reasons: Record<string, string> = {
-        'Fn::GetAtt': 'comes from a resource attribute (Fn::GetAtt)',
-        'Fn::FindInMap': 'comes from a Mappings lookup (Fn::FindInMap)',
-        'Fn::ImportValue': 'comes from another stack’s export (Fn::ImportValue)',
-        'Fn::Join': 'is built with Fn::Join at deploy time',
-        'Fn::Select': 'is chosen with Fn::Select at deploy time',
-      };
+    default:
+      reportComputed(state, intrinsic.name, argument, context);
+  }
+}
+
+/** `Ref` to a parameter resolves to its Default; to anything else (resource, pseudo parameter) it stays unresolved. */
+function reportRef(state: CfnState, argument: unknown, context: string): void {
+  const { doc, content, path } = state;
+  const span = scalarSpan(argument, content, doc);
+  const name = stringValue(argument, doc);
+  if (!span || name === undefined) return;
+  if (state.parameters.has(name)) {
+    const fallback = state.parameters.get(name);
+    if (fallback !== undefined) {
+      pushOnce(
+        state,
+        build(path, content, 'cloudformation', span, {
+          context: `${context}: comes from parameter ${name} (its Default is ${fallback})`,
+          resolved: fallback,
+        }),
+      );
+    } else {
       pushOnce(
         state,
         build(path, content, 'cloudformation', span, {
           context,
-          unresolved: reasons[intrinsic.name] ?? `is computed by ${intrinsic.name} at deploy time`,
+          unresolved: `comes from parameter ${name}, which has no Default`,
         }),
       );
     }
+  } else {
+    pushOnce(
+      state,
+      build(path, content, 'cloudformation', span, {
+        context,
+        unresolved: PSEUDO_PARAMETER.test(name)
+          ? `refers to pseudo parameter ${name}`
+          : `refers to resource ${name}`,
+      }),
+    );
   }
+}
+
+/** `Fn::Sub`, short (`template`) or long (`[template, variables]`) form, substituted as far as is known. */
+function reportSub(state: CfnState, argument: unknown, context: string): void {
+  const { doc, content, path } = state;
+  let templateNode: unknown = argument;
+  let locals = new Map<string, string | undefined>();
+  if (isSeq(argument)) {
+    const [first, variables] = seqItems(argument, doc);
+    templateNode = first;
+    locals = subVariables(variables, doc);
+  }
+  const span = scalarSpan(templateNode, content, doc);
+  const template = stringValue(templateNode, doc);
+  if (!span || template === undefined) return;
+  const result = substitute(template, state, locals);
+  const extra: { context: string; resolved?: string; unresolved?: string } = {
+    context: result.hasVariables ? `${context} (Fn::Sub)` : context,
+  };
+  if (result.unresolved !== undefined) extra.unresolved = result.unresolved;
+  if (result.resolved !== undefined) extra.resolved = result.resolved;
+  pushOnce(state, build(path, content, 'cloudformation', span, extra));
+}
+
+/** The variable map of a long-form `Fn::Sub`: name → literal value, or undefined when it is itself an intrinsic. */
+function subVariables(variables: unknown, doc: Document.Parsed): Map<string, string | undefined> {
+  const locals = new Map<string, string | undefined>();
+  if (!isMap(variables)) return locals;
+  for (const pair of mapPairs(variables, doc)) {
+    const key = keyString(pair, doc);
+    if (key === undefined) continue;
+    const value = deref(pair.value, doc);
+    locals.set(key, intrinsicOf(value, doc) ? undefined : stringValue(value, doc));
+  }
+  return locals;
+}
+
+const COMPUTED_REASONS: Record<string, string> = {
+  'Fn::GetAtt': 'comes from a resource attribute (Fn::GetAtt)',
+  'Fn::FindInMap': 'comes from a Mappings lookup (Fn::FindInMap)',
+  'Fn::ImportValue': 'comes from another stack’s export (Fn::ImportValue)',
+  'Fn::Join': 'is built with Fn::Join at deploy time',
+  'Fn::Select': 'is chosen with Fn::Select at deploy time',
+};
+
+/** Any other intrinsic: the image is known only at deploy time; reported unresolved with the reason. */
+function reportComputed(state: CfnState, name: string, argument: unknown, context: string): void {
+  const { doc, content, path } = state;
+  const span = isScalar(argument) ? scalarSpan(argument, content, doc) : nodeSpan(argument, content);
+  if (!span) return;
+  pushOnce(
+    state,
+    build(path, content, 'cloudformation', span, {
+      context,
+      unresolved: COMPUTED_REASONS[name] ?? `is computed by ${name} at deploy time`,
+    }),
+  );
+}
+
+/** Parameter name → its Default, for every parameter the template declares. */
+function readParameters(root: unknown, doc: Document.Parsed): Map<string, string | undefined> {
+  const parameters = new Map<string, string | undefined>();
+  const parametersNode = mapGet(root, 'Parameters', doc);
+  if (isMap(parametersNode)) {
+    for (const pair of mapPairs(parametersNode, doc)) {
+      const name = keyString(pair, doc);
+      if (name !== undefined) parameters.set(name, stringValue(mapGet(pair.value, 'Default', doc), doc));
+    }
+  }
+  return parameters;
 }
 
 function extractCloudFormation(path: string, content: string): FoundReference[] {
@@ -216,14 +251,7 @@ function extractCloudFormation(path: string, content: string): FoundReference[] 
   const seen = new Set<number>();
   for (const { doc, root } of parseDocuments(content, { fast: false })) {
     if (!isMap(root)) continue;
-    const parameters = new Map<string, string | undefined>();
-    const parametersNode = mapGet(root, 'Parameters', doc);
-    if (isMap(parametersNode)) {
-      for (const pair of mapPairs(parametersNode, doc)) {
-        const name = keyString(pair, doc);
-        if (name !== undefined) parameters.set(name, stringValue(mapGet(pair.value, 'Default', doc), doc));
-      }
-    }
+    const parameters = readParameters(root, doc);
     const state: CfnState = { path, content, doc, parameters, found, seen };
     const resources = mapGet(root, 'Resources', doc);
     if (!isMap(resources)) continue;
@@ -233,70 +261,76 @@ function extractCloudFormation(path: string, content: string): FoundReference[] 
       const type = stringValue(mapGet(pair.value, 'Type', doc), doc);
       const properties = mapGet(pair.value, 'Properties', doc);
       if (type === undefined || !isMap(properties)) continue;
-      const base = `Resources.${logicalId} (${type}) Properties`;
-      switch (type) {
-        case 'AWS::ECS::TaskDefinition':
-          seqItems(mapGet(properties, 'ContainerDefinitions', doc), doc).forEach((container, index) => {
-            const name = stringValue(mapGet(container, 'Name', doc), doc);
-            const suffix = name === undefined ? '' : ` (container ${name})`;
-            reportImage(
-              state,
-              mapGet(container, 'Image', doc),
-              `${base}.ContainerDefinitions[${index}].Image${suffix}`,
-            );
-          });
-          break;
-        case 'AWS::CodeBuild::Project':
-          state.codebuild = true;
-          reportImage(
-            state,
-            mapGet(mapGet(properties, 'Environment', doc), 'Image', doc),
-            `${base}.Environment.Image`,
-          );
-          state.codebuild = false;
-          break;
-        case 'AWS::Batch::JobDefinition': {
-          reportImage(
-            state,
-            mapGet(mapGet(properties, 'ContainerProperties', doc), 'Image', doc),
-            `${base}.ContainerProperties.Image`,
-          );
-          const ranges = mapGet(mapGet(properties, 'NodeProperties', doc), 'NodeRangeProperties', doc);
-          seqItems(ranges, doc).forEach((range, index) => {
-            reportImage(
-              state,
-              mapGet(mapGet(range, 'Container', doc), 'Image', doc),
-              `${base}.NodeProperties.NodeRangeProperties[${index}].Container.Image`,
-            );
-          });
-          const tasks = mapGet(mapGet(properties, 'EcsProperties', doc), 'TaskProperties', doc);
-          seqItems(tasks, doc).forEach((task, taskIndex) => {
-            seqItems(mapGet(task, 'Containers', doc), doc).forEach((container, index) => {
-              reportImage(
-                state,
-                mapGet(container, 'Image', doc),
-                `${base}.EcsProperties.TaskProperties[${taskIndex}].Containers[${index}].Image`,
-              );
-            });
-          });
-          break;
-        }
-        case 'AWS::Lambda::Function':
-          reportImage(
-            state,
-            mapGet(mapGet(properties, 'Code', doc), 'ImageUri', doc),
-            `${base}.Code.ImageUri`,
-          );
-          break;
-        case 'AWS::Serverless::Function':
-          reportImage(state, mapGet(properties, 'ImageUri', doc), `${base}.ImageUri`);
-          break;
-        default:
-          break;
-      }
+      reportResourceImages(state, type, properties, `Resources.${logicalId} (${type}) Properties`);
     }
   }
   return found;
+}
+
+/** The image fields of one resource of a known type; other types have none. */
+function reportResourceImages(state: CfnState, type: string, properties: unknown, base: string): void {
+  const { doc } = state;
+  switch (type) {
+    case 'AWS::ECS::TaskDefinition':
+      seqItems(mapGet(properties, 'ContainerDefinitions', doc), doc).forEach((container, index) => {
+        const name = stringValue(mapGet(container, 'Name', doc), doc);
+        const suffix = name === undefined ? '' : ` (container ${name})`;
+        reportImage(
+          state,
+          mapGet(container, 'Image', doc),
+          `${base}.ContainerDefinitions[${index}].Image${suffix}`,
+        );
+      });
+      break;
+    case 'AWS::CodeBuild::Project':
+      state.codebuild = true;
+      reportImage(
+        state,
+        mapGet(mapGet(properties, 'Environment', doc), 'Image', doc),
+        `${base}.Environment.Image`,
+      );
+      state.codebuild = false;
+      break;
+    case 'AWS::Batch::JobDefinition':
+      reportBatchImages(state, properties, base);
+      break;
+    case 'AWS::Lambda::Function':
+      reportImage(state, mapGet(mapGet(properties, 'Code', doc), 'ImageUri', doc), `${base}.Code.ImageUri`);
+      break;
+    case 'AWS::Serverless::Function':
+      reportImage(state, mapGet(properties, 'ImageUri', doc), `${base}.ImageUri`);
+      break;
+    default:
+      break;
+  }
+}
+
+/** A Batch job's images: single container, multi-node ranges, and ECS task containers. */
+function reportBatchImages(state: CfnState, properties: unknown, base: string): void {
+  const { doc } = state;
+  reportImage(
+    state,
+    mapGet(mapGet(properties, 'ContainerProperties', doc), 'Image', doc),
+    `${base}.ContainerProperties.Image`,
+  );
+  const ranges = mapGet(mapGet(properties, 'NodeProperties', doc), 'NodeRangeProperties', doc);
+  seqItems(ranges, doc).forEach((range, index) => {
+    reportImage(
+      state,
+      mapGet(mapGet(range, 'Container', doc), 'Image', doc),
+      `${base}.NodeProperties.NodeRangeProperties[${index}].Container.Image`,
+    );
+  });
+  const tasks = mapGet(mapGet(properties, 'EcsProperties', doc), 'TaskProperties', doc);
+  seqItems(tasks, doc).forEach((task, taskIndex) => {
+    seqItems(mapGet(task, 'Containers', doc), doc).forEach((container, index) => {
+      reportImage(
+        state,
+        mapGet(container, 'Image', doc),
+        `${base}.EcsProperties.TaskProperties[${taskIndex}].Containers[${index}].Image`,
+      );
+    });
+  });
 }
 
 export const cloudFormationExtractor: Extractor = {
