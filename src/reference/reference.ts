@@ -89,37 +89,7 @@ export function parseReference(text: string): ImageReference {
       'pass the image reference as text, e.g. "nginx:1.25"',
     );
   }
-  // `oci:1.0` is Docker Hub's library/oci; a path after `oci:` (as copy takes it) can only be a layout.
-  if (/^oci:(?:[./~]|[^:@]*\/)/i.test(text)) {
-    throw invalid(
-      text,
-      'an OCI image layout (oci:DIR) is not a registry image',
-      'OCI layouts work with pullsafe copy and inspect; name a registry image here',
-    );
-  }
-  if (text === '') {
-    throw new InvalidReferenceError(
-      'REFERENCE_EMPTY',
-      text,
-      'the reference is empty',
-      'give an image name, e.g. "nginx" or "registry.example.com/team/app:1.0"',
-    );
-  }
-  checkCharacters(text);
-  if (text.includes('://')) {
-    throw invalid(
-      text,
-      'a URL scheme is not part of an image reference',
-      'drop the scheme: write "registry.example.com/app", not "https://registry.example.com/app"',
-    );
-  }
-  if (imageIdPattern.test(text)) {
-    throw invalid(
-      text,
-      'a 64-character hex string is an image ID, not a repository name',
-      'to pin content, name the repository too: "name@sha256:<hex>"',
-    );
-  }
+  rejectNonReferences(text);
 
   const at = text.indexOf('@');
   const nameAndTag = at === -1 ? text : text.slice(0, at);
@@ -167,6 +137,44 @@ export function parseReference(text: string): ImageReference {
   if (tag !== undefined) reference.tag = tag;
   if (digest !== undefined) reference.digest = digest;
   return reference;
+}
+
+/**
+ * Refuses the texts that are not image references at all (empty, a layout, a URL, an image ID, stray
+ * characters), each with its own hint, before the reference's parts are looked at.
+ */
+function rejectNonReferences(text: string): void {
+  // `oci:1.0` is Docker Hub's library/oci; a path after `oci:` (as copy takes it) can only be a layout.
+  if (/^oci:(?:[./~]|[^:@]*\/)/i.test(text)) {
+    throw invalid(
+      text,
+      'an OCI image layout (oci:DIR) is not a registry image',
+      'OCI layouts work with pullsafe copy and inspect; name a registry image here',
+    );
+  }
+  if (text === '') {
+    throw new InvalidReferenceError(
+      'REFERENCE_EMPTY',
+      text,
+      'the reference is empty',
+      'give an image name, e.g. "nginx" or "registry.example.com/team/app:1.0"',
+    );
+  }
+  checkCharacters(text);
+  if (text.includes('://')) {
+    throw invalid(
+      text,
+      'a URL scheme is not part of an image reference',
+      'drop the scheme: write "registry.example.com/app", not "https://registry.example.com/app"',
+    );
+  }
+  if (imageIdPattern.test(text)) {
+    throw invalid(
+      text,
+      'a 64-character hex string is an image ID, not a repository name',
+      'to pin content, name the repository too: "name@sha256:<hex>"',
+    );
+  }
 }
 
 /** Like `parseReference`, but returns `undefined` instead of throwing. */
