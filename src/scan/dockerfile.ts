@@ -23,25 +23,31 @@ interface Instruction {
   rest: string;
 }
 
-/** Removes the escape character's line continuations and comment lines, keeping each character's offset. */
-function parseInstructions(content: string): Instruction[] {
-  const lines: { text: string; start: number }[] = [];
-  {
-    let start = 0;
-    while (start <= content.length) {
-      let end = content.indexOf('\n', start);
-      if (end === -1) end = content.length;
-      let text = content.slice(start, end);
-      if (text.endsWith('\r')) text = text.slice(0, -1);
-      lines.push({ text, start });
-      if (end === content.length) break;
-      start = end + 1;
-    }
+interface Line {
+  text: string;
+  start: number;
+}
+
+/** The content's lines without their `\n` or `\r\n`, each with the offset where it starts. */
+function splitLines(content: string): Line[] {
+  const lines: Line[] = [];
+  let start = 0;
+  while (start <= content.length) {
+    let end = content.indexOf('\n', start);
+    if (end === -1) end = content.length;
+    let text = content.slice(start, end);
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    lines.push({ text, start });
+    if (end === content.length) break;
+    start = end + 1;
   }
-  // Parser directives: `# key=value` lines at the very top.
+  return lines;
+}
+
+/** The escape character set by the parser directives (`# key=value` lines at the very top); `\` by default. */
+function escapeDirective(lines: Line[]): string {
   let escape = '\\';
-  let lineIndex = 0;
-  for (; lineIndex < lines.length; lineIndex++) {
+  for (let lineIndex = 0; lineIndex < lines.length; lineIndex++) {
     const line = lines[lineIndex];
     if (!line) break;
     const directive = /^\s*#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$/.exec(line.text);
@@ -50,7 +56,14 @@ function parseInstructions(content: string): Instruction[] {
       escape = directive[2];
     }
   }
-  lineIndex = 0;
+  return escape;
+}
+
+/** Removes the escape character's line continuations and comment lines, keeping each character's offset. */
+function parseInstructions(content: string): Instruction[] {
+  const lines = splitLines(content);
+  const escape = escapeDirective(lines);
+  let lineIndex = 0;
 
   const instructions: Instruction[] = [];
   while (lineIndex < lines.length) {
@@ -95,25 +108,34 @@ function parseInstructions(content: string): Instruction[] {
     const keyword = head.text.toUpperCase();
     const restStart = chars.indexOf(head.text) + head.text.length;
     instructions.push({ keyword, args: tokens, rest: chars.slice(restStart).trim() });
-    // Heredocs (`RUN <<EOF`, `COPY <<-"EOF" /x`): skip their bodies.
     if (keyword === 'RUN' || keyword === 'COPY' || keyword === 'ADD') {
-      const delimiters: { word: string; strip: boolean }[] = [];
-      const heredoc = /<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2/g;
-      for (let match = heredoc.exec(chars); match; match = heredoc.exec(chars)) {
-        delimiters.push({ word: match[3] ?? '', strip: match[1] === '-' });
-      }
-      for (const delimiter of delimiters) {
-        while (lineIndex < lines.length) {
-          const body = lines[lineIndex];
-          lineIndex++;
-          if (!body) break;
-          const candidate = delimiter.strip ? body.text.replace(/^\t+/, '') : body.text;
-          if (candidate === delimiter.word) break;
-        }
-      }
+      lineIndex = skipHeredocBodies(chars, lines, lineIndex);
     }
   }
   return instructions;
+}
+
+/**
+ * Heredocs (`RUN <<EOF`, `COPY <<-"EOF" /x`) opened on an instruction's logical line: the index of the first
+ * line after their bodies, which start at `lineIndex`.
+ */
+function skipHeredocBodies(chars: string, lines: Line[], lineIndex: number): number {
+  const delimiters: { word: string; strip: boolean }[] = [];
+  const heredoc = /<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2/g;
+  for (let match = heredoc.exec(chars); match; match = heredoc.exec(chars)) {
+    delimiters.push({ word: match[3] ?? '', strip: match[1] === '-' });
+  }
+  let index = lineIndex;
+  for (const delimiter of delimiters) {
+    while (index < lines.length) {
+      const body = lines[index];
+      index++;
+      if (!body) break;
+      const candidate = delimiter.strip ? body.text.replace(/^\t+/, '') : body.text;
+      if (candidate === delimiter.word) break;
+    }
+  }
+  return index;
 }
 
 function unquote(value: string): string {
@@ -215,6 +237,57 @@ function substitute(text: string, scope: Map<string, string | undefined>, escape
   return { value: out };
 }
 
+type Scope = Map<string, string | undefined>;
+type Report = (text: string, offset: number, variables: Scope, context: string) => void;
+
+/** Records an ARG's names: into the globals before the first FROM, else into the stage's scope. */
+function declareArgs(rest: string, sawFrom: boolean, scope: Scope, globals: Scope): void {
+  for (const [name, value] of parseArg(rest)) {
+    const target = sawFrom ? scope : globals;
+    if (value !== undefined) {
+      const resolved = substitute(value, sawFrom ? scope : globals);
+      target.set(name, resolved.value ?? undefined);
+    } else if (sawFrom && globals.has(name)) {
+      target.set(name, globals.get(name));
+    } else {
+      target.set(name, undefined);
+    }
+  }
+}
+
+/** `COPY --from=<image>` among the flags that lead the arguments. */
+function reportCopyFrom(args: Token[], scope: Scope, stageLabel: string, report: Report): void {
+  for (const token of args) {
+    if (!token.text.startsWith('--')) break;
+    const match = /^--from=/i.exec(token.text);
+    if (!match) continue;
+    const raw = token.text.slice(match[0].length);
+    const value = unquote(raw);
+    const offset = token.offset + match[0].length + (value === raw ? 0 : 1);
+    report(value, offset, scope, `${stageLabel}, COPY --from`);
+  }
+}
+
+/** `RUN --mount=…,from=<image>` among the flags that lead the arguments. */
+function reportRunMountFrom(args: Token[], scope: Scope, stageLabel: string, report: Report): void {
+  for (const token of args) {
+    if (!token.text.startsWith('--')) break;
+    const match = /^--mount=/i.exec(token.text);
+    if (!match) continue;
+    let position = match[0].length;
+    for (const part of token.text.slice(position).split(',')) {
+      const pair = /^from=/i.exec(part);
+      if (pair) {
+        const raw = part.slice(pair[0].length);
+        const value = unquote(raw);
+        const offset = token.offset + position + pair[0].length + (value === raw ? 0 : 1);
+        report(value, offset, scope, `${stageLabel}, RUN --mount from`);
+      }
+      position += part.length + 1;
+    }
+  }
+}
+
 export function extractDockerfile(file: string, content: string): FoundReference[] {
   const found: FoundReference[] = [];
   let instructions: Instruction[];
@@ -223,21 +296,16 @@ export function extractDockerfile(file: string, content: string): FoundReference
   } catch {
     return [];
   }
-  const globals = new Map<string, string | undefined>();
+  const globals: Scope = new Map();
   const stages: string[] = [];
   let stageCount = 0;
-  let scope = new Map<string, string | undefined>();
+  let scope: Scope = new Map();
   let sawFrom = false;
   let stageLabel = '';
 
   const isStage = (value: string): boolean => /^\d+$/.test(value) || stages.includes(value.toLowerCase());
 
-  const report = (
-    text: string,
-    offset: number,
-    variables: Map<string, string | undefined>,
-    context: string,
-  ): void => {
+  const report: Report = (text, offset, variables, context) => {
     if (offset < 0 || text === '' || content.slice(offset, offset + text.length) !== text) return;
     const substitution = text.includes('$') ? substitute(text, variables) : { value: text };
     const resolved = substitution.value;
@@ -256,17 +324,7 @@ export function extractDockerfile(file: string, content: string): FoundReference
     try {
       const { keyword, args } = instruction;
       if (keyword === 'ARG') {
-        for (const [name, value] of parseArg(instruction.rest)) {
-          const target = sawFrom ? scope : globals;
-          if (value !== undefined) {
-            const resolved = substitute(value, sawFrom ? scope : globals);
-            target.set(name, resolved.value ?? undefined);
-          } else if (sawFrom && globals.has(name)) {
-            target.set(name, globals.get(name));
-          } else {
-            target.set(name, undefined);
-          }
-        }
+        declareArgs(instruction.rest, sawFrom, scope, globals);
         continue;
       }
       if (keyword === 'FROM') {
@@ -285,35 +343,10 @@ export function extractDockerfile(file: string, content: string): FoundReference
       }
       if (!sawFrom) continue;
       if (keyword === 'COPY') {
-        for (const token of args) {
-          if (!token.text.startsWith('--')) break;
-          const match = /^--from=/i.exec(token.text);
-          if (!match) continue;
-          const raw = token.text.slice(match[0].length);
-          const value = unquote(raw);
-          const offset = token.offset + match[0].length + (value === raw ? 0 : 1);
-          report(value, offset, scope, `${stageLabel}, COPY --from`);
-        }
+        reportCopyFrom(args, scope, stageLabel, report);
         continue;
       }
-      if (keyword === 'RUN') {
-        for (const token of args) {
-          if (!token.text.startsWith('--')) break;
-          const match = /^--mount=/i.exec(token.text);
-          if (!match) continue;
-          let position = match[0].length;
-          for (const part of token.text.slice(position).split(',')) {
-            const pair = /^from=/i.exec(part);
-            if (pair) {
-              const raw = part.slice(pair[0].length);
-              const value = unquote(raw);
-              const offset = token.offset + position + pair[0].length + (value === raw ? 0 : 1);
-              report(value, offset, scope, `${stageLabel}, RUN --mount from`);
-            }
-            position += part.length + 1;
-          }
-        }
-      }
+      if (keyword === 'RUN') reportRunMountFrom(args, scope, stageLabel, report);
     } catch {
       // Keep going: one odd instruction must not hide the others.
     }
