@@ -15,7 +15,13 @@ import { redact } from '../errors/index.ts';
 import { ExpiringMap } from '../shared/bounded.ts';
 import type { CredentialSource, Credentials } from './credentials.ts';
 import { RegistryError } from './errors.ts';
-import { parseRetryAfter, TransportError, type Transport, type TransportResponse } from './transport.ts';
+import {
+  parseRetryAfter,
+  TransportError,
+  type Transport,
+  type TransportRequest,
+  type TransportResponse,
+} from './transport.ts';
 import { parseRateLimit } from './ratelimit.ts';
 
 /** How the CLI takes credentials, for hints: every command has --creds, `copy` its own pair. */
@@ -354,56 +360,12 @@ export class Authenticator {
     scheme: Extract<HostScheme, { kind: 'bearer' }>,
     scopes: string[],
   ): Promise<{ token: string; expiresIn: number }> {
-    let realm: URL;
-    try {
-      realm = new URL(scheme.realm, this.transport.url(target.host, '/v2/'));
-    } catch {
-      realm = new URL('invalid:');
-    }
-    const details = { registry: target.registry, host: realm.host || target.host };
-    if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
-      throw new RegistryError(
-        'REGISTRY_REJECTED',
-        `${target.host} named an unusable token service realm ${JSON.stringify(redact(scheme.realm).slice(0, 200))}`,
-        details,
-        { hint: 'the registry is misconfigured: its Bearer realm must be an http(s) URL' },
-      );
-    }
+    const realm = tokenRealm(target, scheme.realm, this.transport);
+    const details = tokenErrorDetails(target, realm);
     const credentials = await this.credentialsFor(target.registry);
     let response: TransportResponse;
     try {
-      if (credentials && 'identityToken' in credentials) {
-        const form = new URLSearchParams({
-          grant_type: 'refresh_token',
-          refresh_token: credentials.identityToken,
-          client_id: 'pullsafe',
-        });
-        if (scheme.service !== undefined) form.set('service', scheme.service);
-        if (scopes.length > 0) form.set('scope', scopes.join(' '));
-        response = await this.transport.request({
-          method: 'POST',
-          url: realm,
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: form.toString(),
-          retrySafe: true,
-          bufferLimit: TOKEN_BODY_LIMIT,
-        });
-      } else {
-        const url = new URL(realm);
-        if (scheme.service !== undefined) url.searchParams.append('service', scheme.service);
-        for (const scope of scopes) url.searchParams.append('scope', scope);
-        const headers: Record<string, string> = {};
-        if (credentials) {
-          url.searchParams.append('account', credentials.username);
-          headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
-        }
-        response = await this.transport.request({
-          method: 'GET',
-          url,
-          headers,
-          bufferLimit: TOKEN_BODY_LIMIT,
-        });
-      }
+      response = await this.transport.request(tokenRequest(realm, scheme, scopes, credentials));
     } catch (error) {
       if (error instanceof TransportError) {
         throw new RegistryError(
@@ -419,44 +381,8 @@ export class Authenticator {
       throw error;
     }
     const status = response.status;
-    const who = credentials
-      ? `with the credentials from ${this.credentialSource?.description ?? 'the caller'}`
-      : 'anonymously';
-    if (status === 401 || status === 403) {
-      throw new RegistryError(
-        'REGISTRY_UNAUTHORIZED',
-        `the token service ${realm.host} refused a token for ${target.registry} ${who} (HTTP ${status})`,
-        { ...details, status },
-        {
-          hint: credentials
-            ? `check the user name and password or token for ${target.registry} (docker login ${target.registry})`
-            : `log in: pass credentials for ${target.registry} (docker login, or ${credentialFlags})`,
-        },
-      );
-    }
-    if (status === 429) {
-      const retryAfter = parseRetryAfter(response.header('retry-after'));
-      const rateLimit = parseRateLimit(response.headers);
-      throw new RegistryError(
-        'RATE_LIMITED',
-        `the token service ${realm.host} rate-limited token requests for ${target.registry} (HTTP 429)`,
-        {
-          ...details,
-          status,
-          ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-          ...(rateLimit ? { rateLimit } : {}),
-        },
-        { hint: 'wait and retry; tokens are cached, so this usually means many separate processes' },
-      );
-    }
-    if (status < 200 || status >= 300) {
-      throw new RegistryError(
-        status >= 500 ? 'REGISTRY_UNAVAILABLE' : 'REGISTRY_REJECTED',
-        `the token service ${realm.host} answered HTTP ${status} to a token request for ${target.registry}`,
-        { ...details, status },
-        { hint: status >= 500 ? 'the token service is failing; retry later' : 'check the registry address' },
-      );
-    }
+    const refusal = this.tokenRefusal(target, realm, response, credentials);
+    if (refusal) throw refusal;
     this.stats.tokensFetched++;
     const answer = parseTokenAnswer((response.bytes ?? Buffer.alloc(0)).toString('utf8'));
     if (!answer) {
@@ -469,4 +395,114 @@ export class Authenticator {
     }
     return answer;
   }
+
+  /** The error for a token service's answer that is not a 2xx (refused, rate-limited, failing); else undefined. */
+  private tokenRefusal(
+    target: AuthTarget,
+    realm: URL,
+    response: TransportResponse,
+    credentials: Credentials | undefined,
+  ): RegistryError | undefined {
+    const status = response.status;
+    const details = { ...tokenErrorDetails(target, realm), status };
+    if (status === 401 || status === 403) {
+      const who = credentials
+        ? `with the credentials from ${this.credentialSource?.description ?? 'the caller'}`
+        : 'anonymously';
+      return new RegistryError(
+        'REGISTRY_UNAUTHORIZED',
+        `the token service ${realm.host} refused a token for ${target.registry} ${who} (HTTP ${status})`,
+        details,
+        {
+          hint: credentials
+            ? `check the user name and password or token for ${target.registry} (docker login ${target.registry})`
+            : `log in: pass credentials for ${target.registry} (docker login, or ${credentialFlags})`,
+        },
+      );
+    }
+    if (status === 429) {
+      const retryAfter = parseRetryAfter(response.header('retry-after'));
+      const rateLimit = parseRateLimit(response.headers);
+      return new RegistryError(
+        'RATE_LIMITED',
+        `the token service ${realm.host} rate-limited token requests for ${target.registry} (HTTP 429)`,
+        {
+          ...details,
+          ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+          ...(rateLimit ? { rateLimit } : {}),
+        },
+        { hint: 'wait and retry; tokens are cached, so this usually means many separate processes' },
+      );
+    }
+    if (status < 200 || status >= 300) {
+      return new RegistryError(
+        status >= 500 ? 'REGISTRY_UNAVAILABLE' : 'REGISTRY_REJECTED',
+        `the token service ${realm.host} answered HTTP ${status} to a token request for ${target.registry}`,
+        details,
+        { hint: status >= 500 ? 'the token service is failing; retry later' : 'check the registry address' },
+      );
+    }
+    return undefined;
+  }
+}
+
+/** The token service's URL, resolved against the registry's; one that is not http(s) is refused. */
+function tokenRealm(target: AuthTarget, written: string, transport: Transport): URL {
+  let realm: URL;
+  try {
+    realm = new URL(written, transport.url(target.host, '/v2/'));
+  } catch {
+    realm = new URL('invalid:');
+  }
+  if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
+    throw new RegistryError(
+      'REGISTRY_REJECTED',
+      `${target.host} named an unusable token service realm ${JSON.stringify(redact(written).slice(0, 200))}`,
+      tokenErrorDetails(target, realm),
+      { hint: 'the registry is misconfigured: its Bearer realm must be an http(s) URL' },
+    );
+  }
+  return realm;
+}
+
+function tokenErrorDetails(target: AuthTarget, realm: URL): { registry: string; host: string } {
+  return { registry: target.registry, host: realm.host || target.host };
+}
+
+/**
+ * The token request Docker's protocol asks for: with an identity token, an OAuth2 refresh-token POST;
+ * otherwise a GET, anonymous or with Basic credentials.
+ */
+function tokenRequest(
+  realm: URL,
+  scheme: Extract<HostScheme, { kind: 'bearer' }>,
+  scopes: string[],
+  credentials: Credentials | undefined,
+): TransportRequest {
+  if (credentials && 'identityToken' in credentials) {
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: credentials.identityToken,
+      client_id: 'pullsafe',
+    });
+    if (scheme.service !== undefined) form.set('service', scheme.service);
+    if (scopes.length > 0) form.set('scope', scopes.join(' '));
+    return {
+      method: 'POST',
+      url: realm,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+      retrySafe: true,
+      bufferLimit: TOKEN_BODY_LIMIT,
+    };
+  }
+  const url = new URL(realm);
+  if (scheme.service !== undefined) url.searchParams.append('service', scheme.service);
+  for (const scope of scopes) url.searchParams.append('scope', scope);
+  const headers: Record<string, string> = {};
+  if (credentials) {
+    url.searchParams.append('account', credentials.username);
+    headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  }
+  return { method: 'GET', url, headers, bufferLimit: TOKEN_BODY_LIMIT };
 }

@@ -171,34 +171,9 @@ export class Wire {
 
   private async transfer(request: PumpRequest, take: (url: URL) => Connection): Promise<PumpOutcome> {
     const { digest, size } = request;
-    const sourceOrigin = request.get.url.origin;
-    let url = request.get.url;
-    let source: Connection;
-    let head: Head;
-    for (let hop = 0; ; hop++) {
-      const headers =
-        url.origin === sourceOrigin ? request.get.headers : withoutAuthorization(request.get.headers);
-      ({ connection: source, head } = await send(take, 'GET', url, headers));
-      const location = head.headers.location;
-      if (!REDIRECTS.has(head.status) || location === undefined) break;
-      await source.readAll('GET');
-      if (hop >= (request.maxRedirects ?? 5)) return { ok: false, reason: 'too many redirects' };
-      const next = new URL(location, url);
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        return { ok: false, reason: `redirect to a ${next.protocol} URL` };
-      }
-      url = next;
-    }
-    if (head.status !== 200) {
-      const { body } = await source.readAll('GET');
-      return { ok: false, reason: `the source answered ${head.status}`, get: { ...head, body } };
-    }
-    const announced = head.headers['content-length'];
-    if (announced !== undefined && Number(announced) !== size) {
-      source.destroy();
-      return { ok: false, reason: `the source announced ${announced} bytes, expected ${size}` };
-    }
-
+    const opened = await openSource(request, take);
+    if (!opened.ok) return opened;
+    const source = opened.connection;
     if (size === 0) {
       const empty = `${digestAlgorithm(digest)}:${createHash(digestAlgorithm(digest)).digest('hex')}`;
       if (empty !== digest) return { ok: false, reason: `an empty blob hashes to ${empty}` };
@@ -263,15 +238,67 @@ export class Wire {
     if (!early && (received !== size || !verified)) {
       throw new WireFailure(`the source sent ${received} of ${size} bytes`);
     }
-    const putHead = await answered;
-    const { body } = await target.readAll('PUT');
-    const put = { ...putHead, body };
-    if (received !== size || putHead.status < 200 || putHead.status >= 300) {
-      target.reusable = false;
-      return { ok: false, reason: `the target answered ${putHead.status}`, put };
-    }
-    return { ok: true, put, bytes: received };
+    return uploadOutcome(target, await answered, received, size);
   }
+}
+
+type Declined = Extract<PumpOutcome, { ok: false }>;
+
+/**
+ * The GET of the blob, its redirects followed, on a connection whose head said 200 with the expected length
+ * (or none): the body is next. Anything else is declined, its connection read to the end or given up.
+ */
+async function openSource(
+  request: PumpRequest,
+  take: (url: URL) => Connection,
+): Promise<{ ok: true; connection: Connection } | Declined> {
+  const sourceOrigin = request.get.url.origin;
+  let url = request.get.url;
+  let source: Connection;
+  let head: Head;
+  for (let hop = 0; ; hop++) {
+    const headers =
+      url.origin === sourceOrigin ? request.get.headers : withoutAuthorization(request.get.headers);
+    ({ connection: source, head } = await send(take, 'GET', url, headers));
+    const location = head.headers.location;
+    if (!REDIRECTS.has(head.status) || location === undefined) break;
+    await source.readAll('GET');
+    if (hop >= (request.maxRedirects ?? 5)) return { ok: false, reason: 'too many redirects' };
+    const next = new URL(location, url);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      return { ok: false, reason: `redirect to a ${next.protocol} URL` };
+    }
+    url = next;
+  }
+  if (head.status !== 200) {
+    const { body } = await source.readAll('GET');
+    return { ok: false, reason: `the source answered ${head.status}`, get: { ...head, body } };
+  }
+  const announced = head.headers['content-length'];
+  if (announced !== undefined && Number(announced) !== request.size) {
+    source.destroy();
+    return { ok: false, reason: `the source announced ${announced} bytes, expected ${request.size}` };
+  }
+  return { ok: true, connection: source };
+}
+
+/**
+ * The pump's outcome from the target's answer, once the body was sent (or the target answered early): a
+ * success only for a 2xx to a complete upload; otherwise the connection is not reused.
+ */
+async function uploadOutcome(
+  target: Connection,
+  putHead: Head,
+  received: number,
+  size: number,
+): Promise<PumpOutcome> {
+  const { body } = await target.readAll('PUT');
+  const put = { ...putHead, body };
+  if (received !== size || putHead.status < 200 || putHead.status >= 300) {
+    target.reusable = false;
+    return { ok: false, reason: `the target answered ${putHead.status}`, put };
+  }
+  return { ok: true, put, bytes: received };
 }
 
 /**
