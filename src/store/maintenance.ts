@@ -453,6 +453,31 @@ export async function checkStorage(storage: Storage, options: FsckOptions = {}):
     tags: 0,
     problems: [],
   };
+  const blobs = await checkBlobs(storage, report);
+  const repositories = await storage.repositories.listRepositories();
+  report.repositories = repositories.length;
+  for (const repository of repositories) {
+    await checkRepository(storage, repository, options.onDemand?.(repository) === true, blobs, report);
+  }
+  for (const file of (await storage.temporaries?.list()) ?? []) {
+    report.problems.push({
+      kind: 'temporary-file',
+      path: file.path,
+      message: `left by an interrupted write at ${file.modified.toISOString()}; nothing reads it, and gc removes it`,
+    });
+  }
+  return report;
+}
+
+interface CheckedBlobs {
+  /** Every blob the storage lists. */
+  stored: Set<string>;
+  /** The stored blobs whose content hashes to their digest. */
+  present: Set<string>;
+}
+
+/** Re-hashes every stored blob, counting it in the report and reporting those that do not match their digest. */
+async function checkBlobs(storage: Storage, report: FsckReport): Promise<CheckedBlobs> {
   const present = new Set<string>();
   const stored = new Set<string>();
   for await (const blob of storage.blobs.list()) {
@@ -476,94 +501,111 @@ export async function checkStorage(storage: Storage, options: FsckOptions = {}):
       present.add(blob.digest);
     }
   }
+  return { stored, present };
+}
 
-  const repositories = await storage.repositories.listRepositories();
-  report.repositories = repositories.length;
-  for (const repository of repositories) {
-    const onDemand = options.onDemand?.(repository) === true;
-    const links = await storage.repositories.listManifests(repository);
-    const linked = new Set<string>(links.map((link) => link.digest));
-    for (const link of links) {
-      report.manifests++;
-      if (!present.has(link.digest)) {
-        report.problems.push({
-          kind: 'missing-manifest',
-          repository,
-          digest: link.digest,
-          message: 'manifest content is missing or corrupt',
-        });
-        continue;
-      }
-      let parsed;
-      try {
-        parsed = parseManifest(await storage.blobs.read(link.digest, manifestReadLimit), link.mediaType);
-      } catch (error) {
-        report.problems.push({
-          kind: 'invalid-manifest',
-          repository,
-          digest: link.digest,
-          message: (error as Error).message,
-        });
-        continue;
-      }
-      for (const blob of parsed.blobs) {
-        if (isNonDistributable(blob.mediaType) && blob.urls?.length) continue;
-        if (onDemand && !stored.has(blob.digest)) {
-          report.notCached++;
-          continue;
-        }
-        if (!present.has(blob.digest)) {
-          report.problems.push({
-            kind: 'missing-blob',
-            repository,
-            digest: blob.digest,
-            message: `referenced by manifest ${link.digest} but missing or corrupt`,
-          });
-        }
-      }
-      for (const child of parsed.manifests) {
-        if (onDemand && !linked.has(child.digest)) {
-          report.notCached++;
-          continue;
-        }
-        if (!linked.has(child.digest)) {
-          report.problems.push({
-            kind: 'missing-manifest',
-            repository,
-            digest: child.digest,
-            message: `referenced by index ${link.digest} but not in the repository`,
-          });
-        }
-      }
-    }
-    for (const digest of await storage.repositories.listBlobLinks(repository)) {
-      if (stored.has(digest) || (await storage.blobs.stat(digest))) continue;
-      report.problems.push({
-        kind: 'dangling-layer-link',
-        repository,
-        digest,
-        message: 'the repository links a blob that is not stored (gc removes the link)',
-      });
-    }
-    for (const tag of await storage.repositories.listTags(repository)) {
-      report.tags++;
-      const digest = await storage.repositories.getTag(repository, tag);
-      if (!digest || !linked.has(digest)) {
-        report.problems.push({
-          kind: 'dangling-tag',
-          repository,
-          tag,
-          message: `tag points to ${digest ?? 'nothing readable'}, which is not in the repository`,
-        });
-      }
-    }
+/** One repository's manifests, blob links and tags, in that order. */
+async function checkRepository(
+  storage: Storage,
+  repository: string,
+  onDemand: boolean,
+  blobs: CheckedBlobs,
+  report: FsckReport,
+): Promise<void> {
+  const links = await storage.repositories.listManifests(repository);
+  const linked = new Set<string>(links.map((link) => link.digest));
+  for (const link of links) {
+    await checkManifest(storage, { repository, onDemand, linked, blobs }, link, report);
   }
-  for (const file of (await storage.temporaries?.list()) ?? []) {
+  for (const digest of await storage.repositories.listBlobLinks(repository)) {
+    if (blobs.stored.has(digest) || (await storage.blobs.stat(digest))) continue;
     report.problems.push({
-      kind: 'temporary-file',
-      path: file.path,
-      message: `left by an interrupted write at ${file.modified.toISOString()}; nothing reads it, and gc removes it`,
+      kind: 'dangling-layer-link',
+      repository,
+      digest,
+      message: 'the repository links a blob that is not stored (gc removes the link)',
     });
   }
-  return report;
+  for (const tag of await storage.repositories.listTags(repository)) {
+    report.tags++;
+    const digest = await storage.repositories.getTag(repository, tag);
+    if (!digest || !linked.has(digest)) {
+      report.problems.push({
+        kind: 'dangling-tag',
+        repository,
+        tag,
+        message: `tag points to ${digest ?? 'nothing readable'}, which is not in the repository`,
+      });
+    }
+  }
+}
+
+interface RepositoryCheck {
+  repository: string;
+  onDemand: boolean;
+  /** The digests of the manifests the repository links. */
+  linked: Set<string>;
+  blobs: CheckedBlobs;
+}
+
+/** One linked manifest: its content is present and parses, and what it references is stored or linked. */
+async function checkManifest(
+  storage: Storage,
+  check: RepositoryCheck,
+  link: ManifestLink,
+  report: FsckReport,
+): Promise<void> {
+  const { repository, onDemand, linked } = check;
+  const { present, stored } = check.blobs;
+  report.manifests++;
+  if (!present.has(link.digest)) {
+    report.problems.push({
+      kind: 'missing-manifest',
+      repository,
+      digest: link.digest,
+      message: 'manifest content is missing or corrupt',
+    });
+    return;
+  }
+  let parsed;
+  try {
+    parsed = parseManifest(await storage.blobs.read(link.digest, manifestReadLimit), link.mediaType);
+  } catch (error) {
+    report.problems.push({
+      kind: 'invalid-manifest',
+      repository,
+      digest: link.digest,
+      message: (error as Error).message,
+    });
+    return;
+  }
+  for (const blob of parsed.blobs) {
+    if (isNonDistributable(blob.mediaType) && blob.urls?.length) continue;
+    if (onDemand && !stored.has(blob.digest)) {
+      report.notCached++;
+      continue;
+    }
+    if (!present.has(blob.digest)) {
+      report.problems.push({
+        kind: 'missing-blob',
+        repository,
+        digest: blob.digest,
+        message: `referenced by manifest ${link.digest} but missing or corrupt`,
+      });
+    }
+  }
+  for (const child of parsed.manifests) {
+    if (onDemand && !linked.has(child.digest)) {
+      report.notCached++;
+      continue;
+    }
+    if (!linked.has(child.digest)) {
+      report.problems.push({
+        kind: 'missing-manifest',
+        repository,
+        digest: child.digest,
+        message: `referenced by index ${link.digest} but not in the repository`,
+      });
+    }
+  }
 }
