@@ -108,34 +108,8 @@ export function pullsafeEntries(
   warnings: string[],
 ): SyncPlanEntry[] {
   const sourcesOnly = options.sourcesOnly === true;
-  let defaultTarget = sourcesOnly ? undefined : file.target;
-  let defaultTargetValid = true;
-  if (options.scoped && !sourcesOnly) {
-    warnings.push(
-      "--scoped: applies to skopeo sync files only; in pullsafe's format, name targets with {registry} and {repository}",
-    );
-  }
-  if (options.dest !== undefined && !sourcesOnly) {
-    const dest = options.dest.trim().replace(/\/+$/, '');
-    defaultTarget = dest.includes('{') ? dest : `${dest}/{repository}`;
-    const problem = dest.includes('{') ? templateProblem(dest) : prefixProblem(dest);
-    if (problem) problems.push(`--dest: ${problem}`);
-    defaultTargetValid = problem === undefined;
-  } else if (defaultTarget !== undefined) {
-    const problem = templateProblem(defaultTarget);
-    if (problem) problems.push(`target: ${problem}`);
-    defaultTargetValid = problem === undefined;
-  }
-
-  const registries = new Map<
-    string,
-    { tlsVerify?: boolean; credentials?: { username: string; password: string } }
-  >();
-  for (const [key, settings] of Object.entries(file.registries ?? {})) {
-    const host = registryHost(key);
-    if (host === undefined) problems.push(`${formatPath(['registries', key])}: not a registry host[:port]`);
-    else registries.set(host, settings);
-  }
+  const defaultTarget = defaultTargetOf(file, options, problems, warnings);
+  const registries = registrySettings(file, problems);
   const usedRegistries = new Set<string>();
 
   const defaultPlatforms = platformProblems(file.defaults?.platforms, 'defaults.platforms', problems);
@@ -145,65 +119,16 @@ export function pullsafeEntries(
 
   file.images.forEach((image, index) => {
     const where = `images[${index}]`;
-    let source: ImageReference;
-    try {
-      source = parseReference(image.source);
-    } catch (error) {
-      problems.push(`${where}.source: ${referenceProblem(error)}`);
-      return;
-    }
+    const selected = imageSelection(image, where, problems, warnings);
+    if (!selected) return;
+    const { source, selection } = selected;
 
-    let selection: SyncSelection;
-    if (image.tags !== undefined) {
-      if (source.tag !== undefined || source.digest !== undefined) {
-        problems.push(
-          `${where}.tags: the source "${image.source}" names a ${source.digest ? 'digest' : 'tag'}; ` +
-            'remove it to select tags with filters, or remove tags',
-        );
-        return;
-      }
-      if (image.tags.length === 0) {
-        problems.push(`${where}.tags: list at least one filter; for every tag write [{ glob: '*' }]`);
-        return;
-      }
-      const filters: TagFilter[] = [];
-      let latestSeen = false;
-      image.tags.forEach((filter, filterIndex) => {
-        const filterPath = `${where}.tags[${filterIndex}]`;
-        const found = tagFilterProblems(filter);
-        for (const [relative, message] of found) {
-          problems.push(`${filterPath}${relative ? `.${relative}` : ''}: ${message}`);
-        }
-        if (found.length > 0) return;
-        if (filter.latest !== undefined) {
-          if (latestSeen) problems.push(`${filterPath}.latest: one latest filter per image`);
-          latestSeen = true;
-        }
-        filters.push(filter as TagFilter);
-      });
-      selection = { kind: 'filters', filters };
-      source = stripSelection(source);
-    } else if (source.digest !== undefined) {
-      const digest = source.digest;
-      if (source.tag !== undefined) {
-        warnings.push(
-          `${where}.source: "${image.source}" has a tag and a digest; the digest is copied, the tag ignored`,
-        );
-        source = { ...stripSelection(source), digest };
-      }
-      selection = { kind: 'digest', digest };
-    } else {
-      const tag = source.tag ?? 'latest';
-      source = { ...source, tag };
-      selection = { kind: 'tag', tag };
-    }
-
-    const targetTemplate = sourcesOnly ? '' : (image.target ?? defaultTarget);
+    const targetTemplate = sourcesOnly ? '' : (image.target ?? defaultTarget.template);
     if (targetTemplate === undefined) {
       missingTarget = true;
       return;
     }
-    if (!sourcesOnly && image.target === undefined && !defaultTargetValid) return;
+    if (!sourcesOnly && image.target === undefined && !defaultTarget.valid) return;
     const platforms =
       image.platforms === undefined
         ? defaultPlatforms
@@ -235,4 +160,119 @@ export function pullsafeEntries(
       warnings.push(`${formatPath(['registries', host])}: no image comes from this registry`);
   }
   return entries;
+}
+
+/**
+ * The template for images that name no target of their own: `--dest` (a prefix or a template) over the
+ * file's `target`; `valid` is false when it has a problem (added to `problems`).
+ */
+function defaultTargetOf(
+  file: PullsafeFile,
+  options: SyncLoadOptions,
+  problems: string[],
+  warnings: string[],
+): { template: string | undefined; valid: boolean } {
+  const sourcesOnly = options.sourcesOnly === true;
+  let template = sourcesOnly ? undefined : file.target;
+  let valid = true;
+  if (options.scoped && !sourcesOnly) {
+    warnings.push(
+      "--scoped: applies to skopeo sync files only; in pullsafe's format, name targets with {registry} and {repository}",
+    );
+  }
+  if (options.dest !== undefined && !sourcesOnly) {
+    const dest = options.dest.trim().replace(/\/+$/, '');
+    template = dest.includes('{') ? dest : `${dest}/{repository}`;
+    const problem = dest.includes('{') ? templateProblem(dest) : prefixProblem(dest);
+    if (problem) problems.push(`--dest: ${problem}`);
+    valid = problem === undefined;
+  } else if (template !== undefined) {
+    const problem = templateProblem(template);
+    if (problem) problems.push(`target: ${problem}`);
+    valid = problem === undefined;
+  }
+  return { template, valid };
+}
+
+type RegistrySettings = { tlsVerify?: boolean; credentials?: { username: string; password: string } };
+
+/** The `registries` section by normalised host; a key that is no host[:port] is a problem. */
+function registrySettings(file: PullsafeFile, problems: string[]): Map<string, RegistrySettings> {
+  const registries = new Map<string, RegistrySettings>();
+  for (const [key, settings] of Object.entries(file.registries ?? {})) {
+    const host = registryHost(key);
+    if (host === undefined) problems.push(`${formatPath(['registries', key])}: not a registry host[:port]`);
+    else registries.set(host, settings);
+  }
+  return registries;
+}
+
+/**
+ * What an image copies: the tags its filters select, its digest, or its tag (`latest` when it names
+ * none), with the source named accordingly. Undefined when the source or filters have a problem.
+ */
+function imageSelection(
+  image: PullsafeFile['images'][number],
+  where: string,
+  problems: string[],
+  warnings: string[],
+): { source: ImageReference; selection: SyncSelection } | undefined {
+  let source: ImageReference;
+  try {
+    source = parseReference(image.source);
+  } catch (error) {
+    problems.push(`${where}.source: ${referenceProblem(error)}`);
+    return undefined;
+  }
+  if (image.tags !== undefined) {
+    if (source.tag !== undefined || source.digest !== undefined) {
+      problems.push(
+        `${where}.tags: the source "${image.source}" names a ${source.digest ? 'digest' : 'tag'}; ` +
+          'remove it to select tags with filters, or remove tags',
+      );
+      return undefined;
+    }
+    if (image.tags.length === 0) {
+      problems.push(`${where}.tags: list at least one filter; for every tag write [{ glob: '*' }]`);
+      return undefined;
+    }
+    const filters = tagFilters(image.tags, where, problems);
+    return { source: stripSelection(source), selection: { kind: 'filters', filters } };
+  }
+  if (source.digest !== undefined) {
+    const digest = source.digest;
+    if (source.tag !== undefined) {
+      warnings.push(
+        `${where}.source: "${image.source}" has a tag and a digest; the digest is copied, the tag ignored`,
+      );
+      source = { ...stripSelection(source), digest };
+    }
+    return { source, selection: { kind: 'digest', digest } };
+  }
+  const tag = source.tag ?? 'latest';
+  return { source: { ...source, tag }, selection: { kind: 'tag', tag } };
+}
+
+/** An image's valid tag filters; each problem (and a second `latest`) is added to `problems`. */
+function tagFilters(
+  written: NonNullable<PullsafeFile['images'][number]['tags']>,
+  where: string,
+  problems: string[],
+): TagFilter[] {
+  const filters: TagFilter[] = [];
+  let latestSeen = false;
+  written.forEach((filter, filterIndex) => {
+    const filterPath = `${where}.tags[${filterIndex}]`;
+    const found = tagFilterProblems(filter);
+    for (const [relative, message] of found) {
+      problems.push(`${filterPath}${relative ? `.${relative}` : ''}: ${message}`);
+    }
+    if (found.length > 0) return;
+    if (filter.latest !== undefined) {
+      if (latestSeen) problems.push(`${filterPath}.latest: one latest filter per image`);
+      latestSeen = true;
+    }
+    filters.push(filter as TagFilter);
+  });
+  return filters;
 }

@@ -52,21 +52,7 @@ export function skopeoEntries(
   problems: string[],
   warnings: string[],
 ): SyncPlanEntry[] {
-  let targetTemplate: string | undefined;
-  if (options.sourcesOnly) {
-    targetTemplate = '';
-  } else if (options.dest === undefined || options.dest.trim() === '') {
-    problems.push(
-      "--dest: skopeo's format names no target; pass --dest PREFIX (skopeo sync's DESTINATION), " +
-        'e.g. --dest registry.example.com/mirror',
-    );
-  } else {
-    const dest = options.dest.trim().replace(/\/+$/, '');
-    const problem = prefixProblem(dest);
-    if (problem) problems.push(`--dest: ${problem}`);
-    else targetTemplate = options.scoped ? `${dest}/{registry}/{repository}` : `${dest}/{name}`;
-  }
-
+  const targetTemplate = skopeoTargetTemplate(options, problems);
   const entries: SyncPlanEntry[] = [];
   const targets: { target: ImageReference; source: ImageReference; where: string }[] = [];
   for (const [key, settings] of Object.entries(file)) {
@@ -97,7 +83,7 @@ export function skopeoEntries(
       ...(settings?.credentials ? { credentials: { ...settings.credentials } } : {}),
     };
 
-    const add = (where: string, source: ImageReference, selection: SyncSelection): void => {
+    const add: AddEntry = (where, source, selection) => {
       if (targetTemplate === undefined) return;
       const entry: SyncPlanEntry = { source, selection, targetTemplate, ...common };
       if (!options.sourcesOnly) {
@@ -106,72 +92,133 @@ export function skopeoEntries(
       }
       entries.push(entry);
     };
-    const repository = (repo: string, where: string): ImageReference | undefined => {
-      try {
-        const parsed = parseReference(`${key}/${repo}`);
-        if (parsed.tag !== undefined || parsed.digest !== undefined) {
-          problems.push(`${where}: name a repository; list tags or digests under it`);
-          return undefined;
-        }
-        return parsed;
-      } catch (error) {
-        problems.push(`${where}: ${referenceProblem(error)}`);
-        return undefined;
-      }
-    };
-
-    for (const [repo, refs] of Object.entries(images)) {
-      const where = formatPath([key, 'images', repo]);
-      const source = repository(repo, where);
-      if (!source) continue;
-      if (!refs || refs.length === 0) {
-        add(where, source, { kind: 'filters', filters: [] });
-        continue;
-      }
-      refs.forEach((ref, index) => {
-        const refWhere = `${where}[${index}]`;
-        const isDigest = ref.includes(':');
-        try {
-          const parsed = parseReference(`${source.original}${isDigest ? '@' : ':'}${ref}`);
-          add(
-            refWhere,
-            parsed,
-            isDigest
-              ? { kind: 'digest', digest: parsed.digest ?? ref }
-              : { kind: 'tag', tag: parsed.tag ?? ref },
-          );
-        } catch (error) {
-          problems.push(`${refWhere}: ${referenceProblem(error)}`);
-        }
-      });
-    }
-    for (const [repo, written] of Object.entries(byRegex)) {
-      const where = formatPath([key, 'images-by-tag-regex', repo]);
-      // Go's leading flag group `(?i)` (skopeo's regexes are Go's) is a modifier group in JavaScript.
-      const flags = /^\(\?([ims]+)\)/.exec(written);
-      const pattern = flags ? `(?${flags[1]}:${written.slice(flags[0].length)})` : written;
-      const source = repository(repo, where);
-      if (!source) continue;
-      const problem = tagRegexProblem(pattern, false);
-      if (problem) problems.push(`${where}: ${problem}`);
-      // skopeo matches anywhere in the tag; a TagFilter regex matches the whole tag.
-      else add(where, source, { kind: 'filters', filters: [{ regex: `.*(?:${pattern}).*` }] });
-    }
-    for (const [repo, range] of Object.entries(bySemver)) {
-      const where = formatPath([key, 'images-by-semver', repo]);
-      const source = repository(repo, where);
-      if (!source) continue;
-      // Masterminds separates ANDed comparisons with commas or spaces; node-semver with spaces only.
-      const converted = range.replace(/\s*,\s*/g, ' ').trim();
-      const problem = semverRangeProblem(converted);
-      if (problem)
-        problems.push(`${where}: ${problem.replace(JSON.stringify(converted), JSON.stringify(range))}`);
-      else add(where, source, { kind: 'filters', filters: [{ semver: converted }] });
-    }
+    addListedImages(key, images, add, problems);
+    addImagesByRegex(key, byRegex, add, problems);
+    addImagesBySemver(key, bySemver, add, problems);
   }
   const shared = sharedTargets(targets);
   if (shared.length > 0) {
     warnings.push(...shared.map((line) => `${line}${options.scoped ? '' : ' (--scoped keeps them apart)'}`));
   }
   return entries;
+}
+
+/** Adds one entry of the plan (unless the target is unusable), `where` naming it in problems. */
+type AddEntry = (where: string, source: ImageReference, selection: SyncSelection) => void;
+
+/**
+ * The target template every entry gets, from `--dest` (skopeo sync's DESTINATION; the whole source under
+ * it with `scoped`); undefined, with a problem, when `--dest` is missing or not a prefix.
+ */
+function skopeoTargetTemplate(options: SyncLoadOptions, problems: string[]): string | undefined {
+  if (options.sourcesOnly) return '';
+  if (options.dest === undefined || options.dest.trim() === '') {
+    problems.push(
+      "--dest: skopeo's format names no target; pass --dest PREFIX (skopeo sync's DESTINATION), " +
+        'e.g. --dest registry.example.com/mirror',
+    );
+    return undefined;
+  }
+  const dest = options.dest.trim().replace(/\/+$/, '');
+  const problem = prefixProblem(dest);
+  if (problem) {
+    problems.push(`--dest: ${problem}`);
+    return undefined;
+  }
+  return options.scoped ? `${dest}/{registry}/{repository}` : `${dest}/{name}`;
+}
+
+/** `key/repo` as a repository (no tag, no digest); undefined, with a problem, otherwise. */
+function registryRepository(
+  key: string,
+  repo: string,
+  where: string,
+  problems: string[],
+): ImageReference | undefined {
+  try {
+    const parsed = parseReference(`${key}/${repo}`);
+    if (parsed.tag !== undefined || parsed.digest !== undefined) {
+      problems.push(`${where}: name a repository; list tags or digests under it`);
+      return undefined;
+    }
+    return parsed;
+  } catch (error) {
+    problems.push(`${where}: ${referenceProblem(error)}`);
+    return undefined;
+  }
+}
+
+/** `images`: each listed tag or digest, or every tag of a repository listed with none. */
+function addListedImages(
+  key: string,
+  images: Record<string, string[] | null>,
+  add: AddEntry,
+  problems: string[],
+): void {
+  for (const [repo, refs] of Object.entries(images)) {
+    const where = formatPath([key, 'images', repo]);
+    const source = registryRepository(key, repo, where, problems);
+    if (!source) continue;
+    if (!refs || refs.length === 0) {
+      add(where, source, { kind: 'filters', filters: [] });
+      continue;
+    }
+    refs.forEach((ref, index) => {
+      const refWhere = `${where}[${index}]`;
+      const isDigest = ref.includes(':');
+      try {
+        const parsed = parseReference(`${source.original}${isDigest ? '@' : ':'}${ref}`);
+        add(
+          refWhere,
+          parsed,
+          isDigest
+            ? { kind: 'digest', digest: parsed.digest ?? ref }
+            : { kind: 'tag', tag: parsed.tag ?? ref },
+        );
+      } catch (error) {
+        problems.push(`${refWhere}: ${referenceProblem(error)}`);
+      }
+    });
+  }
+}
+
+/** `images-by-tag-regex`: Go regexes matching anywhere in the tag, as tag filters. */
+function addImagesByRegex(
+  key: string,
+  byRegex: Record<string, string>,
+  add: AddEntry,
+  problems: string[],
+): void {
+  for (const [repo, written] of Object.entries(byRegex)) {
+    const where = formatPath([key, 'images-by-tag-regex', repo]);
+    // Go's leading flag group `(?i)` (skopeo's regexes are Go's) is a modifier group in JavaScript.
+    const flags = /^\(\?([ims]+)\)/.exec(written);
+    const pattern = flags ? `(?${flags[1]}:${written.slice(flags[0].length)})` : written;
+    const source = registryRepository(key, repo, where, problems);
+    if (!source) continue;
+    const problem = tagRegexProblem(pattern, false);
+    if (problem) problems.push(`${where}: ${problem}`);
+    // skopeo matches anywhere in the tag; a TagFilter regex matches the whole tag.
+    else add(where, source, { kind: 'filters', filters: [{ regex: `.*(?:${pattern}).*` }] });
+  }
+}
+
+/** `images-by-semver`: Masterminds ranges, as node-semver tag filters. */
+function addImagesBySemver(
+  key: string,
+  bySemver: Record<string, string>,
+  add: AddEntry,
+  problems: string[],
+): void {
+  for (const [repo, range] of Object.entries(bySemver)) {
+    const where = formatPath([key, 'images-by-semver', repo]);
+    const source = registryRepository(key, repo, where, problems);
+    if (!source) continue;
+    // Masterminds separates ANDed comparisons with commas or spaces; node-semver with spaces only.
+    const converted = range.replace(/\s*,\s*/g, ' ').trim();
+    const problem = semverRangeProblem(converted);
+    if (problem)
+      problems.push(`${where}: ${problem.replace(JSON.stringify(converted), JSON.stringify(range))}`);
+    else add(where, source, { kind: 'filters', filters: [{ semver: converted }] });
+  }
 }
