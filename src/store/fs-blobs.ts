@@ -8,7 +8,17 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
@@ -372,99 +382,32 @@ export class FsBlobStore implements BlobStore {
       if (state && state.size !== start) state = undefined;
       this.hashes.delete(id);
       let received = 0;
-      // Chunks are hashed as they arrive and copied into one pooled buffer, written when full: memory stays
+      // Chunks are hashed as they arrive and copied into pooled buffers, written when full: memory stays
       // bounded whatever the upload's size, and the disk sees large writes.
       const handle = await open(path, 'r+').catch((error: unknown) => {
         throw asStoreError(error);
       });
-      // Two pooled buffers: one fills from the request while the other is being written, so receiving
-      // and the disk overlap. Writes stay in order (one in flight at a time); the first failure is kept
-      // and ends the append at the next chunk, so no write's rejection is ever left unobserved.
-      const buffers = [writePool.take(), writePool.take()];
-      let current = 0;
-      let filled = 0;
-      let position = start;
-      let writing: Promise<void> = Promise.resolve();
-      let writeFailure: Error | undefined;
-      // A write's rejection sets `writeFailure`; checking through a function keeps TypeScript from taking
-      // the later checks for dead code.
-      const throwIfWriteFailed = (): void => {
-        if (writeFailure) throw writeFailure;
-      };
-      // Written data is flushed to disk in the background while more arrives, so the fsync at commit
-      // only waits for the tail instead of the whole blob. At most one flush is in flight.
-      let flushing: Promise<void> | undefined;
-      let unflushed = 0;
-      const writeOut = (buffer: Buffer, length: number): void => {
-        const at = position;
-        position += length;
-        writing = writing
-          .then(async () => {
-            if (writeFailure) return;
-            let offset = 0;
-            while (offset < length) {
-              const { bytesWritten } = await handle.write(buffer, offset, length - offset, at + offset);
-              offset += bytesWritten;
-            }
-            unflushed += length;
-            if (unflushed >= backgroundFlushBytes && !flushing) {
-              unflushed = 0;
-              flushing = handle.datasync().then(
-                () => void (flushing = undefined),
-                () => void (flushing = undefined),
-              );
-            }
-          })
-          .catch((error: unknown) => {
-            writeFailure ??= asStoreError(error);
-          });
-      };
-      const flush = async (): Promise<void> => {
-        if (filled > 0) {
-          writeOut(buffers[current]!, filled);
-          current = 1 - current;
-          filled = 0;
-        }
-        await writing;
-        throwIfWriteFailed();
-      };
+      const writer = new WriteBehind(handle, start);
       try {
         // The request is not destroyed when the append stops early: the caller still answers it.
         for await (const data of source.iterator({ destroyOnReturn: false })) {
-          throwIfWriteFailed();
+          writer.throwIfWriteFailed();
           const chunk = data as Buffer;
           received += chunk.length;
           if (maxBytes !== undefined && received > maxBytes) {
             throw new StoreError('TOO_LARGE', `more than ${maxBytes} bytes in one request`);
           }
           state?.sha256.update(chunk);
-          let offset = 0;
-          while (offset < chunk.length) {
-            const target = buffers[current]!;
-            const copied = chunk.copy(target, filled, offset);
-            filled += copied;
-            offset += copied;
-            if (filled === target.length) {
-              // The other buffer must be written out before it is filled again.
-              await writing;
-              throwIfWriteFailed();
-              writeOut(target, filled);
-              current = 1 - current;
-              filled = 0;
-            }
-          }
+          await writer.write(chunk);
         }
-        await flush();
+        await writer.flush();
       } catch (error) {
         // Whatever arrived intact is kept (a client may resume from the upload's size); the running hash is
         // dropped, so commit re-reads the file.
-        if (!writeFailure) await flush().catch(() => undefined);
+        if (!writer.failed) await writer.flush().catch(() => undefined);
         throw error;
       } finally {
-        await writing;
-        await flushing;
-        for (const buffer of buffers) writePool.give(buffer);
-        await handle.close();
+        await writer.close();
       }
       const size = start + received;
       if (state) this.hashes.set(id, { sha256: state.sha256, size });
@@ -528,6 +471,103 @@ export class FsBlobStore implements BlobStore {
     this.hashes.delete(id);
     this.owners.delete(id);
     await rm(this.uploadDir(id), { recursive: true, force: true });
+  }
+}
+
+/**
+ * An append's bytes on their way into the upload's file, from `position` on. Two pooled buffers: one fills
+ * from the request while the other is being written, so receiving and the disk overlap. Writes stay in order
+ * (one in flight at a time); the first failure is kept and thrown at the next `throwIfWriteFailed`, `write`
+ * or `flush`, so no write's rejection is ever left unobserved. Written data is flushed to disk in the
+ * background while more arrives, so the fsync at commit only waits for the tail instead of the whole blob;
+ * at most one flush is in flight.
+ */
+class WriteBehind {
+  private readonly handle: FileHandle;
+  private readonly buffers = [writePool.take(), writePool.take()];
+  private current = 0;
+  private filled = 0;
+  private position: number;
+  private writing: Promise<void> = Promise.resolve();
+  private writeFailure: Error | undefined;
+  private flushing: Promise<void> | undefined;
+  private unflushed = 0;
+
+  constructor(handle: FileHandle, position: number) {
+    this.handle = handle;
+    this.position = position;
+  }
+
+  /** A write has failed (its error, mapped to a StoreError, is what the append throws). */
+  get failed(): boolean {
+    return this.writeFailure !== undefined;
+  }
+
+  throwIfWriteFailed(): void {
+    if (this.writeFailure) throw this.writeFailure;
+  }
+
+  /** Copies a chunk into the buffers; a full one is written out once the other one's write has finished. */
+  async write(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const target = this.buffers[this.current]!;
+      const copied = chunk.copy(target, this.filled, offset);
+      this.filled += copied;
+      offset += copied;
+      if (this.filled === target.length) {
+        // The other buffer must be written out before it is filled again.
+        await this.writing;
+        this.throwIfWriteFailed();
+        this.writeOut(target, this.filled);
+        this.current = 1 - this.current;
+        this.filled = 0;
+      }
+    }
+  }
+
+  /** Writes out what is buffered and waits for every write. */
+  async flush(): Promise<void> {
+    if (this.filled > 0) {
+      this.writeOut(this.buffers[this.current]!, this.filled);
+      this.current = 1 - this.current;
+      this.filled = 0;
+    }
+    await this.writing;
+    this.throwIfWriteFailed();
+  }
+
+  /** Waits for the writes and the background flush, gives the buffers back and closes the file. */
+  async close(): Promise<void> {
+    await this.writing;
+    await this.flushing;
+    for (const buffer of this.buffers) writePool.give(buffer);
+    await this.handle.close();
+  }
+
+  private writeOut(buffer: Buffer, length: number): void {
+    const at = this.position;
+    this.position += length;
+    this.writing = this.writing
+      .then(async () => {
+        if (this.writeFailure) return;
+        let offset = 0;
+        while (offset < length) {
+          const { bytesWritten } = await this.handle.write(buffer, offset, length - offset, at + offset);
+          offset += bytesWritten;
+        }
+        this.unflushed += length;
+        if (this.unflushed >= backgroundFlushBytes && !this.flushing) {
+          this.unflushed = 0;
+          this.flushing = this.handle.datasync().then(
+            () => void (this.flushing = undefined),
+            () => void (this.flushing = undefined),
+          );
+        }
+      })
+      .catch((error: unknown) => {
+        this.writeFailure ??= asStoreError(error);
+      });
   }
 }
 
