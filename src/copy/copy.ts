@@ -117,14 +117,49 @@ class CopyRun {
     // What the target's tag pointed to when the copy began, when that was asked: no second HEAD later.
     let targetAtStart: { digest: string } | undefined | null = null;
     if (!filtering && !this.options.referrers) {
-      // Up to date without fetching: a HEAD on each side (free against Docker Hub's pull quota).
-      const [sourceHead, targetHead] = await Promise.all([
-        this.source.resolveManifest(sourceReference),
-        this.target.resolveManifest(targetReference),
-      ]);
-      targetAtStart = targetHead ?? undefined;
-      if (sourceHead && sourceHead.digest === targetHead?.digest) {
-        return {
+      const heads = await this.compareHeads(sourceReference, targetReference);
+      if ('upToDate' in heads) return heads.upToDate;
+      targetAtStart = heads.targetAtStart;
+    }
+
+    const fetched = await this.source.getManifest(sourceReference);
+    const parsed = parse(fetched, this.source.label);
+    let top = fetched;
+    let platforms = platformsOf(parsed);
+    if (filtering) ({ top, platforms } = await this.filteredTop(fetched, parsed));
+    else await this.options.beforeChildManifests?.(parsed.manifests.length);
+    if (isDigest(targetReference)) this.checkTargetDigest(targetReference as Digest, top, fetched);
+
+    await this.copyTree(top, parse(top, this.source.label), 0);
+    await this.putTop(top, targetReference, targetAtStart);
+    await this.target.finish?.();
+    return {
+      ...this.result,
+      sourceDigest: fetched.digest,
+      targetDigest: top.digest,
+      mediaType: top.mediaType,
+      upToDate:
+        this.result.manifestsWritten === 0 && this.result.blobsCopied === 0 && this.result.blobsMounted === 0,
+      digestChanged: top.digest !== fetched.digest,
+      platforms,
+    };
+  }
+
+  /**
+   * A HEAD on each side (free against Docker Hub's pull quota): the result when the target already holds
+   * the source's manifest under the reference, else what the target's reference pointed to.
+   */
+  private async compareHeads(
+    sourceReference: string,
+    targetReference: string,
+  ): Promise<{ upToDate: CopyResult } | { targetAtStart: { digest: string } | undefined }> {
+    const [sourceHead, targetHead] = await Promise.all([
+      this.source.resolveManifest(sourceReference),
+      this.target.resolveManifest(targetReference),
+    ]);
+    if (sourceHead && sourceHead.digest === targetHead?.digest) {
+      return {
+        upToDate: {
           ...this.result,
           sourceDigest: sourceHead.digest,
           targetDigest: sourceHead.digest,
@@ -132,65 +167,70 @@ class CopyRun {
           platforms: [],
           upToDate: true,
           digestChanged: false,
-        };
-      }
+        },
+      };
     }
+    return { targetAtStart: targetHead ?? undefined };
+  }
 
-    const fetched = await this.source.getManifest(sourceReference);
-    const parsed = parse(fetched, this.source.label);
-    let top: FetchedManifest = fetched;
-    let platforms = platformsOf(parsed);
-    if (filtering && parsed.kind === 'index') {
-      const selected = parsed.manifests.filter(
-        (entry) =>
-          entry.platform &&
-          this.options.platforms!.some((filter) => platformMatches(filter, entry.platform!)),
-      );
-      if (selected.length === 0) {
-        throw new PullsafeError('USAGE', `${this.source.label}: no manifest for the requested platforms`, {
-          hint: `the image has: ${platforms.join(', ') || 'no platform information'}`,
-        });
-      }
-      platforms = platformsOf({ ...parsed, manifests: selected });
-      await this.options.beforeChildManifests?.(selected.length);
-      if (selected.length === 1) {
-        top = await this.source.getManifest(selected[0]!.digest);
-      } else {
-        const document = JSON.parse(fetched.bytes.toString('utf8')) as Record<string, unknown>;
-        const bytes = Buffer.from(JSON.stringify({ ...document, manifests: selected }));
-        top = { bytes, digest: digestOf(bytes), mediaType: fetched.mediaType };
-      }
-    } else if (filtering) {
+  /**
+   * What a platform filter leaves of the source's manifest, to be written to the target: the one selected
+   * child, an index of the selected children, or a single image whose platform matches; refused when
+   * nothing matches. Tells `beforeChildManifests` how many child manifests follow.
+   */
+  private async filteredTop(
+    fetched: FetchedManifest,
+    parsed: ParsedManifest,
+  ): Promise<{ top: FetchedManifest; platforms: string[] }> {
+    if (parsed.kind !== 'index') {
       const platform = await this.platformOfImage(parsed, fetched);
       if (!platform || !this.options.platforms!.some((filter) => platformMatches(filter, platform))) {
         throw new PullsafeError('USAGE', `${this.source.label}: no manifest for the requested platforms`, {
           hint: `the image has: ${platform ? `${formatPlatform(platform)} (a single-platform image)` : 'no platform information'}`,
         });
       }
-      platforms = [formatPlatform(platform)];
       await this.options.beforeChildManifests?.(0);
-    } else {
-      await this.options.beforeChildManifests?.(parsed.manifests.length);
+      return { top: fetched, platforms: [formatPlatform(platform)] };
     }
-    if (isDigest(targetReference)) {
-      // Refused before any upload: the registry would reject the manifest only at the very end.
-      const wanted = targetReference as Digest;
-      if (digestOf(top.bytes, digestAlgorithm(wanted)) !== wanted) {
-        throw new PullsafeError(
-          'USAGE',
-          `${this.target.label}@${wanted}: the copy writes ${top.digest}, not the digest the target names`,
-          {
-            hint:
-              `name the target by tag, or by the digest of what is copied (@${top.digest})` +
-              (top.digest !== fetched.digest
-                ? `; --platform made it differ from the source's ${fetched.digest}`
-                : ''),
-          },
-        );
-      }
+    const selected = parsed.manifests.filter(
+      (entry) =>
+        entry.platform && this.options.platforms!.some((filter) => platformMatches(filter, entry.platform!)),
+    );
+    if (selected.length === 0) {
+      throw new PullsafeError('USAGE', `${this.source.label}: no manifest for the requested platforms`, {
+        hint: `the image has: ${platformsOf(parsed).join(', ') || 'no platform information'}`,
+      });
     }
+    const platforms = platformsOf({ ...parsed, manifests: selected });
+    await this.options.beforeChildManifests?.(selected.length);
+    if (selected.length === 1) return { top: await this.source.getManifest(selected[0]!.digest), platforms };
+    const document = JSON.parse(fetched.bytes.toString('utf8')) as Record<string, unknown>;
+    const bytes = Buffer.from(JSON.stringify({ ...document, manifests: selected }));
+    return { top: { bytes, digest: digestOf(bytes), mediaType: fetched.mediaType }, platforms };
+  }
 
-    await this.copyTree(top, parse(top, this.source.label), 0);
+  /** Refused before any upload: the registry would reject the manifest only at the very end. */
+  private checkTargetDigest(wanted: Digest, top: FetchedManifest, fetched: FetchedManifest): void {
+    if (digestOf(top.bytes, digestAlgorithm(wanted)) === wanted) return;
+    throw new PullsafeError(
+      'USAGE',
+      `${this.target.label}@${wanted}: the copy writes ${top.digest}, not the digest the target names`,
+      {
+        hint:
+          `name the target by tag, or by the digest of what is copied (@${top.digest})` +
+          (top.digest !== fetched.digest
+            ? `; --platform made it differ from the source's ${fetched.digest}`
+            : ''),
+      },
+    );
+  }
+
+  /** Writes the top manifest under the reference unless the target's reference already names it. */
+  private async putTop(
+    top: FetchedManifest,
+    targetReference: string,
+    targetAtStart: { digest: string } | undefined | null,
+  ): Promise<void> {
     const existing =
       targetAtStart === null ? await this.target.resolveManifest(targetReference) : targetAtStart;
     let written = false;
@@ -205,20 +245,8 @@ class CopyRun {
       reference: targetReference,
       written,
     });
-    await this.target.finish?.();
-    return {
-      ...this.result,
-      sourceDigest: fetched.digest,
-      targetDigest: top.digest,
-      mediaType: top.mediaType,
-      upToDate:
-        this.result.manifestsWritten === 0 && this.result.blobsCopied === 0 && this.result.blobsMounted === 0,
-      digestChanged: top.digest !== fetched.digest,
-      platforms,
-    };
   }
 
-  /** Copies everything a manifest references (children, blobs, referrers), then nothing else. */
   /**
    * Waits for every task, then fails with the first failure. Once one task failed, tasks not yet started
    * start nothing: when a copy reports its failure, nothing of it is still running or writing.
@@ -240,6 +268,7 @@ class CopyRun {
     if (this.failure) throw this.failure.reason;
   }
 
+  /** Copies everything a manifest references (children, blobs, referrers), then nothing else. */
   private async copyTree(manifest: FetchedManifest, parsed: ParsedManifest, depth: number): Promise<void> {
     await this.settle([
       ...parsed.manifests.map((child) => this.copyManifestByDigest(child.digest, depth)),

@@ -13,7 +13,7 @@ import type { BlobLocations } from './blob-locations.ts';
 import { copyImage, type CopyEvent, type CopyResult } from './copy.ts';
 import { parsePlatform, selectTags, missingExactTags } from './filters.ts';
 import { Limiter } from './limit.ts';
-import { QuotaGuards } from './quota.ts';
+import { QuotaGuards, type ImageBudget } from './quota.ts';
 import { RegistryEndpoint } from './registry-endpoint.ts';
 
 export interface SyncEntry {
@@ -88,6 +88,38 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
     warnings: [],
   };
   const guards = new QuotaGuards(options.quotaReserve);
+  const jobs = await planJobs(client, options, summary);
+  summary.images = jobs.length + summary.failed;
+
+  const images = new Limiter(options.concurrency.images);
+  const run: SyncRun = { client, options, summary, guards, blobs: new Limiter(options.concurrency.blobs) };
+  await Promise.all(jobs.map((job) => images.run(() => syncImage(job, run))));
+  summary.stoppedForQuota = guards.stopped;
+  summary.quotas = guards.lastSeen();
+  return summary;
+}
+
+/** What the images of one run share. */
+interface SyncRun {
+  client: RegistryClient;
+  options: SyncOptions;
+  summary: SyncSummary;
+  guards: QuotaGuards;
+  blobs: Limiter;
+}
+
+/** One image being synced: its job, both ends, and the names its events give. */
+interface ImageSync {
+  job: Job;
+  source: RegistryEndpoint;
+  target: RegistryEndpoint;
+  targetReference: string;
+  sourceLabel: string;
+  targetLabel: string;
+}
+
+/** The run's images: each entry's tags or digest; an entry that cannot be expanded is counted and reported failed. */
+async function planJobs(client: RegistryClient, options: SyncOptions, summary: SyncSummary): Promise<Job[]> {
   const jobs: Job[] = [];
   for (const entry of options.entries) {
     try {
@@ -110,111 +142,119 @@ export async function runSync(client: RegistryClient, options: SyncOptions): Pro
       });
     }
   }
-  summary.images = jobs.length + summary.failed;
+  return jobs;
+}
 
-  const images = new Limiter(options.concurrency.images);
-  const blobs = new Limiter(options.concurrency.blobs);
-  await Promise.all(
-    jobs.map((job) =>
-      images.run(async () => {
-        const sourceLabel = imageLabel(job.source, job.sourceReference);
-        const targetLabel = describe(job.target);
-        const quota = guards.for(job.source.registry);
-        if (quota.stopped) {
-          summary.deferred++;
-          options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'deferred' });
-          return;
+/**
+ * One image, under its source registry's quota: deferred when the guard has stopped or the source refuses
+ * for its quota, else copied (or, in a dry run, compared); counted in the summary and reported either way.
+ */
+async function syncImage(job: Job, run: SyncRun): Promise<void> {
+  const sourceLabel = imageLabel(job.source, job.sourceReference);
+  const targetLabel = describe(job.target);
+  const { summary, options } = run;
+  const quota = run.guards.for(job.source.registry);
+  if (quota.stopped) {
+    summary.deferred++;
+    options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'deferred' });
+    return;
+  }
+  options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'started' });
+  const source = new RegistryEndpoint(run.client, job.source);
+  const target = new RegistryEndpoint(run.client, job.target);
+  const budget = quota.budget();
+  source.onRateLimit = (rate) => quota.observe(rate);
+  source.beforeManifestGet = () => budget.beforeGet();
+  const targetReference = job.target.digest ?? job.target.tag ?? job.sourceReference;
+  const image: ImageSync = { job, source, target, targetReference, sourceLabel, targetLabel };
+  try {
+    if (options.dryRun) await compareImage(image, run);
+    else await copyOne(image, budget, run);
+  } catch (error) {
+    // The source refusing for its quota (429) ends its budget just as the guard would have.
+    if (quota.defers(error, job.source.registry)) {
+      summary.deferred++;
+      options.onImage?.({
+        source: sourceLabel,
+        target: targetLabel,
+        status: 'deferred',
+        error: errorFields(error),
+      });
+      return;
+    }
+    summary.failed++;
+    options.onImage?.({
+      source: sourceLabel,
+      target: targetLabel,
+      status: 'failed',
+      error: errorFields(error),
+    });
+  } finally {
+    budget.end();
+  }
+}
+
+/** A dry run's look at one image: two HEADs say whether it would be copied; nothing is written. */
+async function compareImage(image: ImageSync, run: SyncRun): Promise<void> {
+  const { job, sourceLabel, targetLabel } = image;
+  const { summary, options } = run;
+  const [from, to] = await Promise.all([
+    image.source.resolveManifest(job.sourceReference),
+    image.target.resolveManifest(image.targetReference),
+  ]);
+  if (!from) {
+    summary.failed++;
+    options.onImage?.({
+      source: sourceLabel,
+      target: targetLabel,
+      status: 'failed',
+      error: {
+        code: 'REGISTRY_NOT_FOUND',
+        message: `${sourceLabel} does not exist at the source`,
+        hint: 'check the repository and the tag or digest',
+      },
+    });
+    return;
+  }
+  const filtered = !!job.entry.platforms?.length;
+  const status = !filtered && from.digest === to?.digest ? 'up-to-date' : 'would-copy';
+  if (status === 'up-to-date') summary.upToDate++;
+  else summary.wouldCopy++;
+  options.onImage?.({
+    source: sourceLabel,
+    target: targetLabel,
+    status,
+    // The filtered index's digest is known only from the source index, which a dry run does not GET.
+    ...(filtered && to
+      ? {
+          note: 'unless already up to date: the target holds this tag, and telling needs the source index',
         }
-        options.onImage?.({ source: sourceLabel, target: targetLabel, status: 'started' });
-        const source = new RegistryEndpoint(client, job.source);
-        const target = new RegistryEndpoint(client, job.target);
-        const budget = quota.budget();
-        source.onRateLimit = (rate) => quota.observe(rate);
-        source.beforeManifestGet = () => budget.beforeGet();
-        const targetReference = job.target.digest ?? job.target.tag ?? job.sourceReference;
-        try {
-          if (options.dryRun) {
-            const [from, to] = await Promise.all([
-              source.resolveManifest(job.sourceReference),
-              target.resolveManifest(targetReference),
-            ]);
-            if (!from) {
-              summary.failed++;
-              options.onImage?.({
-                source: sourceLabel,
-                target: targetLabel,
-                status: 'failed',
-                error: {
-                  code: 'REGISTRY_NOT_FOUND',
-                  message: `${sourceLabel} does not exist at the source`,
-                  hint: 'check the repository and the tag or digest',
-                },
-              });
-              return;
-            }
-            const filtered = !!job.entry.platforms?.length;
-            const status = !filtered && from.digest === to?.digest ? 'up-to-date' : 'would-copy';
-            if (status === 'up-to-date') summary.upToDate++;
-            else summary.wouldCopy++;
-            options.onImage?.({
-              source: sourceLabel,
-              target: targetLabel,
-              status,
-              // The filtered index's digest is known only from the source index, which a dry run does not GET.
-              ...(filtered && to
-                ? {
-                    note: 'unless already up to date: the target holds this tag, and telling needs the source index',
-                  }
-                : {}),
-            });
-            return;
-          }
-          const result = await copyImage(source, job.sourceReference, target, targetReference, {
-            platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
-            referrers: job.entry.referrers,
-            blobs,
-            ...(options.blobLocations ? { blobLocations: options.blobLocations } : {}),
-            beforeChildManifests: (count) => budget.expect(count),
-            onEvent: (event) => options.onCopyEvent?.(sourceLabel, event),
-          });
-          if (result.upToDate) summary.upToDate++;
-          else summary.copied++;
-          summary.bytesCopied += result.bytesCopied;
-          summary.blobsCopied += result.blobsCopied;
-          options.onImage?.({
-            source: sourceLabel,
-            target: targetLabel,
-            status: result.upToDate ? 'up-to-date' : 'copied',
-            result,
-          });
-        } catch (error) {
-          // The source refusing for its quota (429) ends its budget just as the guard would have.
-          if (quota.defers(error, job.source.registry)) {
-            summary.deferred++;
-            options.onImage?.({
-              source: sourceLabel,
-              target: targetLabel,
-              status: 'deferred',
-              error: errorFields(error),
-            });
-            return;
-          }
-          summary.failed++;
-          options.onImage?.({
-            source: sourceLabel,
-            target: targetLabel,
-            status: 'failed',
-            error: errorFields(error),
-          });
-        } finally {
-          budget.end();
-        }
-      }),
-    ),
-  );
-  summary.stoppedForQuota = guards.stopped;
-  summary.quotas = guards.lastSeen();
-  return summary;
+      : {}),
+  });
+}
+
+/** Copies one image, its child manifests announced to its quota budget; counts and reports the result. */
+async function copyOne(image: ImageSync, budget: ImageBudget, run: SyncRun): Promise<void> {
+  const { job, sourceLabel, targetLabel } = image;
+  const { summary, options } = run;
+  const result = await copyImage(image.source, job.sourceReference, image.target, image.targetReference, {
+    platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
+    referrers: job.entry.referrers,
+    blobs: run.blobs,
+    ...(options.blobLocations ? { blobLocations: options.blobLocations } : {}),
+    beforeChildManifests: (count) => budget.expect(count),
+    onEvent: (event) => options.onCopyEvent?.(sourceLabel, event),
+  });
+  if (result.upToDate) summary.upToDate++;
+  else summary.copied++;
+  summary.bytesCopied += result.bytesCopied;
+  summary.blobsCopied += result.blobsCopied;
+  options.onImage?.({
+    source: sourceLabel,
+    target: targetLabel,
+    status: result.upToDate ? 'up-to-date' : 'copied',
+    result,
+  });
 }
 
 /** One image an entry names: the tag or digest to fetch, and what its target is named after. */

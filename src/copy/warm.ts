@@ -131,10 +131,46 @@ export async function runWarm(client: RegistryClient, options: WarmOptions): Pro
     );
   }
 
-  const fail = (image: string, error: unknown): void => {
-    summary.failed++;
-    options.onImage?.({ image, status: 'failed', error: errorFields(error) });
+  const run: WarmRun = {
+    client,
+    options,
+    summary,
+    guards,
+    blobs: new Limiter(options.concurrency.blobs),
+    blobsRead: new Map(),
   };
+  const jobs = await planWarmJobs(run);
+  summary.images = jobs.length + summary.failed;
+
+  const images = new Limiter(options.concurrency.images);
+  await Promise.all(jobs.map((job) => images.run(() => warmImage(job, run))));
+  summary.stoppedForQuota = guards.stopped;
+  summary.quotas = guards.lastSeen();
+  return summary;
+}
+
+/** What the images of one run share. */
+interface WarmRun {
+  client: RegistryClient;
+  options: WarmOptions;
+  summary: WarmSummary;
+  guards: QuotaGuards;
+  blobs: Limiter;
+  blobsRead: Map<string, Promise<BlobOutcome>>;
+}
+
+/** Counts and reports a failed image (or entry). */
+function fail(run: WarmRun, image: string, error: unknown): void {
+  run.summary.failed++;
+  run.options.onImage?.({ image, status: 'failed', error: errorFields(error) });
+}
+
+/**
+ * The run's images: each entry's tags (listed through the cache) or digest; an entry from a registry the
+ * cache does not proxy, or that cannot be expanded, is counted and reported failed.
+ */
+async function planWarmJobs(run: WarmRun): Promise<Job[]> {
+  const { client, options } = run;
   const jobs: Job[] = [];
   for (const entry of options.entries) {
     const repository = { registry: options.endpoint, repository: options.cacheRepository(entry.source) };
@@ -149,64 +185,59 @@ export async function runWarm(client: RegistryClient, options: WarmOptions): Pro
             throw explained(error, entry.source, options);
           }
         },
-        summary.warnings,
+        run.summary.warnings,
       );
       for (const { reference } of images) {
         jobs.push({ entry, reference, label: imageLabel(entry.source, reference), repository });
       }
     } catch (error) {
-      fail(describeEntry(entry), error);
+      fail(run, describeEntry(entry), error);
     }
   }
-  summary.images = jobs.length + summary.failed;
+  return jobs;
+}
 
-  const images = new Limiter(options.concurrency.images);
-  const blobs = new Limiter(options.concurrency.blobs);
-  const blobsRead = new Map<string, Promise<BlobOutcome>>();
-  await Promise.all(
-    jobs.map((job) =>
-      images.run(async () => {
-        const quota = guards.for(job.entry.source.registry);
-        if (quota.stopped) {
-          summary.deferred++;
-          options.onImage?.({ image: job.label, status: 'deferred' });
-          return;
-        }
-        options.onImage?.({ image: job.label, status: 'started' });
-        const budget = quota.budget();
-        const run = new ImageWarm(client, job, {
-          quota,
-          budget,
-          blobs,
-          blobsRead,
-          platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
-          ...(options.onBlobEvent ? { onEvent: options.onBlobEvent } : {}),
-        });
-        try {
-          const { result, fetchedAny } = await run.warm();
-          if (fetchedAny) summary.warmed++;
-          else summary.cached++;
-          summary.blobsPulled += result.blobs;
-          summary.bytesPulled += result.bytes;
-          summary.bytesFetched += result.bytesFetched;
-          options.onImage?.({ image: job.label, status: fetchedAny ? 'warmed' : 'cached', result });
-        } catch (error) {
-          // The cache refusing for its upstream's quota (429) ends that upstream's budget as the guard would.
-          if (quota.defers(error, options.endpoint)) {
-            summary.deferred++;
-            options.onImage?.({ image: job.label, status: 'deferred', error: errorFields(error) });
-            return;
-          }
-          fail(job.label, explained(error, job.entry.source, options));
-        } finally {
-          budget.end();
-        }
-      }),
-    ),
-  );
-  summary.stoppedForQuota = guards.stopped;
-  summary.quotas = guards.lastSeen();
-  return summary;
+/**
+ * One image pulled through the cache under its upstream's quota: deferred when the guard has stopped or
+ * the cache refuses for its upstream's quota, else warmed; counted in the summary and reported either way.
+ */
+async function warmImage(job: Job, run: WarmRun): Promise<void> {
+  const { summary, options } = run;
+  const quota = run.guards.for(job.entry.source.registry);
+  if (quota.stopped) {
+    summary.deferred++;
+    options.onImage?.({ image: job.label, status: 'deferred' });
+    return;
+  }
+  options.onImage?.({ image: job.label, status: 'started' });
+  const budget = quota.budget();
+  const image = new ImageWarm(run.client, job, {
+    quota,
+    budget,
+    blobs: run.blobs,
+    blobsRead: run.blobsRead,
+    platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
+    ...(options.onBlobEvent ? { onEvent: options.onBlobEvent } : {}),
+  });
+  try {
+    const { result, fetchedAny } = await image.warm();
+    if (fetchedAny) summary.warmed++;
+    else summary.cached++;
+    summary.blobsPulled += result.blobs;
+    summary.bytesPulled += result.bytes;
+    summary.bytesFetched += result.bytesFetched;
+    options.onImage?.({ image: job.label, status: fetchedAny ? 'warmed' : 'cached', result });
+  } catch (error) {
+    // The cache refusing for its upstream's quota (429) ends that upstream's budget as the guard would.
+    if (quota.defers(error, options.endpoint)) {
+      summary.deferred++;
+      options.onImage?.({ image: job.label, status: 'deferred', error: errorFields(error) });
+      return;
+    }
+    fail(run, job.label, explained(error, job.entry.source, options));
+  } finally {
+    budget.end();
+  }
 }
 
 interface ImageWarmContext {
