@@ -389,6 +389,25 @@ describe('pullsafe warm: platforms, quota and failures', () => {
     }
   });
 
+  it('fails the one image whose platform in the file does not parse, and warms the rest', async () => {
+    const { upstream, cache } = await fixture();
+    try {
+      const file = await writeFileOf('bad-platform.yaml', [
+        'images:',
+        '  - source: first:1',
+        '    platforms: [foo/amd64]',
+        '  - source: docker.io/library/first:1',
+      ]);
+      const result = await warm(['-f', file, '--endpoint', cache.url]);
+      assert.equal(result.code, 3, result.stderr + result.stdout);
+      assert.match(result.stdout, /^failed {5}docker\.io\/library\/first:1: .*foo/m);
+      assert.match(result.stdout, /^(warmed|cached) {5}docker\.io\/library\/first:1/m);
+    } finally {
+      await cache.stop();
+      await upstream.close();
+    }
+  });
+
   it('refuses bad flags with exit 2 before any request', async () => {
     const file = await writeFileOf('one.yaml', ['images:', '  - source: first:1']);
     for (const [args, message] of [

@@ -211,15 +211,16 @@ async function warmImage(job: Job, run: WarmRun): Promise<void> {
   }
   options.onImage?.({ image: job.label, status: 'started' });
   const budget = quota.budget();
-  const image = new ImageWarm(run.client, job, {
-    quota,
-    budget,
-    blobs: run.blobs,
-    blobsRead: run.blobsRead,
-    platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
-    ...(options.onBlobEvent ? { onEvent: options.onBlobEvent } : {}),
-  });
   try {
+    // Inside the try: a platform of the file that does not parse fails this image, as in sync, not the run.
+    const image = new ImageWarm(run.client, job, {
+      quota,
+      budget,
+      blobs: run.blobs,
+      blobsRead: run.blobsRead,
+      platforms: (job.entry.platforms ?? []).map((text) => parsePlatform(text)),
+      ...(options.onBlobEvent ? { onEvent: options.onBlobEvent } : {}),
+    });
     const { result, fetchedAny } = await image.warm();
     if (fetchedAny) summary.warmed++;
     else summary.cached++;
