@@ -262,91 +262,14 @@ export class S3Uploads {
     const { id } = upload;
     const before = upload.state;
     const state: UploadState = structuredClone(before);
-    const key = dataKeyOf(id);
     const running = this.hashes.get(id);
     const hash = running?.size === before.size ? running.hash : undefined;
     this.hashes.delete(id);
-
-    const partsEnd = (): number => (state.multipart?.parts ?? []).reduce((sum, part) => sum + part.size, 0);
-    let nextNumber = (state.multipart?.parts.length ?? 0) + 1;
-    let target = this.partSizeOf(nextNumber);
-    // The buffer holds the bytes after the parts: [0, unloaded) are the pending pieces, not read yet (they
-    // are read only when a part needs them), then what arrives.
-    let unloaded = before.size - partsEnd();
-    let fill = unloaded;
-    const owned: Buffer[] = [];
-    let budgeted = 0;
-    let buffer = this.takeBuffer(target);
-    owned.push(buffer);
-    const free: Buffer[] = [];
-    let inFlight: Promise<void> | undefined;
-    // The first failure of each side, boxed: whatever was thrown is rethrown as it was.
-    let storageFailure: { error: unknown } | undefined;
+    const parts = this.startParts(id, state);
     let sourceFailure: { error: unknown } | undefined;
-    // Storage calls record their failure from callbacks; checking through a function keeps TypeScript from
-    // taking the later checks for dead code.
-    const throwIfStorageFailed = (): void => {
-      if (storageFailure) throw storageFailure.error;
-    };
     let received = 0;
-
-    const storage = async <T>(operation: Promise<T>): Promise<T> => {
-      try {
-        return await operation;
-      } catch (error) {
-        storageFailure ??= { error };
-        throw error;
-      }
-    };
-    const load = async (): Promise<void> => {
-      if (unloaded === 0) return;
-      await storage(this.loadPieces(id, state.pending, partsEnd(), buffer));
-      unloaded = 0;
-    };
-    const sendPart = async (): Promise<void> => {
-      await load();
-      if (inFlight) await inFlight;
-      throwIfStorageFailed();
-      if (nextNumber > maxParts) throw new StoreError('TOO_LARGE', `more than ${maxParts} parts`);
-      state.multipart ??= { id: await storage(this.objects.createMultipart(key)), parts: [] };
-      const multipart = state.multipart;
-      const number = nextNumber++;
-      const sending = buffer;
-      inFlight = this.objects.uploadPart(key, multipart.id, number, sending.subarray(0, target)).then(
-        (part) => {
-          multipart.parts[number - 1] = part;
-          free.push(sending);
-        },
-        (error: unknown) => {
-          storageFailure ??= { error };
-        },
-      );
-      // The pieces are in the part now; the state names them until it is written again.
-      state.pending = [];
-      target = this.partSizeOf(nextNumber);
-      fill = 0;
-      const reusable = free.pop();
-      if (reusable && reusable.length >= target) {
-        buffer = reusable;
-      } else if (this.partSize === target && overlapBudget.tryAcquire(target)) {
-        budgeted += target;
-        buffer = this.takeBuffer(target);
-        owned.push(buffer);
-      } else {
-        await inFlight;
-        throwIfStorageFailed();
-        const done = free.pop()!;
-        if (done.length >= target) {
-          buffer = done;
-        } else {
-          buffer = this.takeBuffer(target);
-          owned.push(buffer);
-        }
-      }
-    };
-
     try {
-      if (state.pending.length >= maxPendingPieces) await load();
+      if (state.pending.length >= maxPendingPieces) await this.loadPending(parts);
       // The request is not destroyed when the append stops early: the caller still answers it.
       for await (const data of source.iterator({ destroyOnReturn: false })) {
         const chunk = data as Buffer;
@@ -358,54 +281,162 @@ export class S3Uploads {
         let offset = 0;
         while (offset < chunk.length) {
           const copied = chunk.copy(
-            buffer,
-            fill,
+            parts.buffer,
+            parts.fill,
             offset,
-            offset + Math.min(chunk.length - offset, target - fill),
+            offset + Math.min(chunk.length - offset, parts.target - parts.fill),
           );
-          fill += copied;
+          parts.fill += copied;
           offset += copied;
-          if (fill === target) await sendPart();
+          if (parts.fill === parts.target) await this.sendPart(parts);
         }
       }
     } catch (error) {
-      if (storageFailure === undefined) sourceFailure = { error };
+      if (parts.storageFailure === undefined) sourceFailure = { error };
     }
     try {
-      if (inFlight) await inFlight;
-      throwIfStorageFailed();
+      if (parts.inFlight) await parts.inFlight;
+      throwIfStorageFailed(parts);
       if (received === 0) {
         if (hash) this.hashes.set(id, { hash, size: before.size });
         if (sourceFailure) throw sourceFailure.error;
         return before.size;
       }
       state.size = before.size + received;
-      const start = partsEnd();
-      if (unloaded === 0) {
-        // The buffer holds every byte after the parts: one piece replaces the old ones.
-        state.pending = fill > 0 ? [{ start, end: start + fill }] : [];
-        if (fill > 0) await this.objects.put(pieceKeyOf(id, state.pending[0]!), buffer.subarray(0, fill));
-      } else if (fill > unloaded) {
-        const piece = { start: before.size, end: state.size };
-        await this.objects.put(pieceKeyOf(id, piece), buffer.subarray(unloaded, fill));
-        state.pending.push(piece);
-      }
-      await this.writeState(id, state);
-      upload.state = state;
-      upload.revision = this.revision(id);
-      if (hash) this.hashes.set(id, { hash, size: state.size });
-      const named = new Set(state.pending.map((piece) => pieceKeyOf(id, piece)));
-      const replaced = before.pending
-        .map((piece) => pieceKeyOf(id, piece))
-        .filter((piece) => !named.has(piece));
-      // Best effort: a piece no state names is removed with the upload anyway.
-      if (replaced.length > 0) await this.objects.deleteMany(replaced).catch(() => undefined);
+      await this.putTail(parts, before);
+      await this.saveAppend(upload, before, state, hash);
       if (sourceFailure) throw sourceFailure.error;
       return state.size;
     } finally {
-      for (const owner of owned) this.giveBuffer(owner);
-      if (budgeted > 0) overlapBudget.release(budgeted);
+      for (const owner of parts.owned) this.giveBuffer(owner);
+      if (parts.budgeted > 0) overlapBudget.release(parts.budgeted);
     }
+  }
+
+  /** An append's parts after those `state` names, starting with one buffer for the next part. */
+  private startParts(id: string, state: UploadState): AppendParts {
+    const nextNumber = (state.multipart?.parts.length ?? 0) + 1;
+    const target = this.partSizeOf(nextNumber);
+    const unloaded = state.size - partsEnd(state);
+    const buffer = this.takeBuffer(target);
+    return {
+      id,
+      key: dataKeyOf(id),
+      state,
+      nextNumber,
+      target,
+      unloaded,
+      fill: unloaded,
+      buffer,
+      owned: [buffer],
+      budgeted: 0,
+      free: [],
+      inFlight: undefined,
+      storageFailure: undefined,
+    };
+  }
+
+  /** Reads the pending pieces into the start of the buffer, if they are not there yet. */
+  private async loadPending(parts: AppendParts): Promise<void> {
+    if (parts.unloaded === 0) return;
+    await storageCall(
+      parts,
+      this.loadPieces(parts.id, parts.state.pending, partsEnd(parts.state), parts.buffer),
+    );
+    parts.unloaded = 0;
+  }
+
+  /**
+   * Starts the upload of the full buffer as the next part, once the previous part's upload is done, and
+   * moves on to a buffer for the part after it.
+   */
+  private async sendPart(parts: AppendParts): Promise<void> {
+    await this.loadPending(parts);
+    if (parts.inFlight) await parts.inFlight;
+    throwIfStorageFailed(parts);
+    if (parts.nextNumber > maxParts) throw new StoreError('TOO_LARGE', `more than ${maxParts} parts`);
+    const { state, key } = parts;
+    state.multipart ??= { id: await storageCall(parts, this.objects.createMultipart(key)), parts: [] };
+    const multipart = state.multipart;
+    const number = parts.nextNumber++;
+    const sending = parts.buffer;
+    parts.inFlight = this.objects
+      .uploadPart(key, multipart.id, number, sending.subarray(0, parts.target))
+      .then(
+        (part) => {
+          multipart.parts[number - 1] = part;
+          parts.free.push(sending);
+        },
+        (error: unknown) => {
+          parts.storageFailure ??= { error };
+        },
+      );
+    // The pieces are in the part now; the state names them until it is written again.
+    state.pending = [];
+    parts.target = this.partSizeOf(parts.nextNumber);
+    parts.fill = 0;
+    await this.nextPartBuffer(parts);
+  }
+
+  /**
+   * The buffer for the next part: a free one if large enough, else a second one if the overlap budget allows
+   * it, else the one in flight once its upload is done. At most two part buffers per append.
+   */
+  private async nextPartBuffer(parts: AppendParts): Promise<void> {
+    const { target } = parts;
+    const reusable = parts.free.pop();
+    if (reusable && reusable.length >= target) {
+      parts.buffer = reusable;
+    } else if (this.partSize === target && overlapBudget.tryAcquire(target)) {
+      parts.budgeted += target;
+      parts.buffer = this.takeBuffer(target);
+      parts.owned.push(parts.buffer);
+    } else {
+      await parts.inFlight;
+      throwIfStorageFailed(parts);
+      const done = parts.free.pop()!;
+      if (done.length >= target) {
+        parts.buffer = done;
+      } else {
+        parts.buffer = this.takeBuffer(target);
+        parts.owned.push(parts.buffer);
+      }
+    }
+  }
+
+  /** Writes the bytes after the parts that are not stored yet as one new piece, and names it in the state. */
+  private async putTail(parts: AppendParts, before: UploadState): Promise<void> {
+    const { id, state, buffer, fill, unloaded } = parts;
+    const start = partsEnd(state);
+    if (unloaded === 0) {
+      // The buffer holds every byte after the parts: one piece replaces the old ones.
+      state.pending = fill > 0 ? [{ start, end: start + fill }] : [];
+      if (fill > 0) await this.objects.put(pieceKeyOf(id, state.pending[0]!), buffer.subarray(0, fill));
+    } else if (fill > unloaded) {
+      const piece = { start: before.size, end: state.size };
+      await this.objects.put(pieceKeyOf(id, piece), buffer.subarray(unloaded, fill));
+      state.pending.push(piece);
+    }
+  }
+
+  /** Writes the appended state and makes it the upload's; then removes the pieces it no longer names. */
+  private async saveAppend(
+    upload: S3Upload,
+    before: UploadState,
+    state: UploadState,
+    hash: Hash | undefined,
+  ): Promise<void> {
+    const { id } = upload;
+    await this.writeState(id, state);
+    upload.state = state;
+    upload.revision = this.revision(id);
+    if (hash) this.hashes.set(id, { hash, size: state.size });
+    const named = new Set(state.pending.map((piece) => pieceKeyOf(id, piece)));
+    const replaced = before.pending
+      .map((piece) => pieceKeyOf(id, piece))
+      .filter((piece) => !named.has(piece));
+    // Best effort: a piece no state names is removed with the upload anyway.
+    if (replaced.length > 0) await this.objects.deleteMany(replaced).catch(() => undefined);
   }
 
   /** Reads `pieces` (bytes from `offset` on) into `buffer` from its start. */
@@ -533,6 +564,60 @@ class S3Upload implements Upload {
   abort(): Promise<void> {
     return this.uploads.abort(this);
   }
+}
+
+/**
+ * One append's way into the multipart upload. Memory: the part buffers it owns, at most two (the second only
+ * when `overlapBudget` allows it).
+ */
+interface AppendParts {
+  id: string;
+  /** The multipart upload's object. */
+  key: string;
+  /** The state being appended to (a copy of the upload's until it is written). */
+  state: UploadState;
+  nextNumber: number;
+  /** The size of the part being filled. */
+  target: number;
+  /**
+   * The buffer holds the bytes after the parts: [0, unloaded) are the pending pieces, not read yet (they are
+   * read only when a part needs them), then what arrives, up to `fill`.
+   */
+  buffer: Buffer;
+  unloaded: number;
+  fill: number;
+  /** Buffers to give back when the append ends, and the overlap budget they hold. */
+  owned: Buffer[];
+  budgeted: number;
+  /** Buffers whose part is uploaded. */
+  free: Buffer[];
+  /** The part being uploaded; its failure is recorded in `storageFailure`, never thrown. */
+  inFlight: Promise<void> | undefined;
+  /** The first storage failure, boxed: whatever was thrown is rethrown as it was. */
+  storageFailure: { error: unknown } | undefined;
+}
+
+/**
+ * Throws the recorded storage failure. Storage calls record it from callbacks; checking through a function
+ * keeps TypeScript from taking the later checks for dead code.
+ */
+function throwIfStorageFailed(parts: AppendParts): void {
+  if (parts.storageFailure) throw parts.storageFailure.error;
+}
+
+/** Awaits a storage call; its failure becomes the append's storage failure (the first one is kept). */
+async function storageCall<T>(parts: AppendParts, operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    parts.storageFailure ??= { error };
+    throw error;
+  }
+}
+
+/** Where the state's parts end: the offset of its pending pieces. */
+function partsEnd(state: UploadState): number {
+  return (state.multipart?.parts ?? []).reduce((sum, part) => sum + part.size, 0);
 }
 
 const stateName = 'state.json';
