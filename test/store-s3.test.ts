@@ -304,6 +304,37 @@ describe('s3: sending blobs', () => {
   });
 });
 
+describe('s3: a part S3 refuses', () => {
+  it('fails the append, keeps the upload at what S3 holds, and the upload goes on from there', async () => {
+    const proxy = await startS3Proxy(s3rver.endpoint);
+    try {
+      const { blobs } = await openS3Storage(s3rverOptions({ endpoint: proxy.endpoint, partSize: 64 * 1024 }));
+      const data = randomBytes(400_000);
+      const upload = await blobs.startUpload();
+      await upload.append(Readable.from([data.subarray(0, 100_000)]));
+      // Every attempt of the next part upload is refused (the SDK repeats a 500 twice).
+      const partUploads = (method: string, url: string): boolean =>
+        method === 'PUT' && url.includes('partNumber=');
+      proxy.refuse(3, 500, 'InternalError', partUploads);
+      await assert.rejects(upload.append(Readable.from([data.subarray(100_000, 300_000)])));
+      proxy.refuse(0, 0, '');
+      const resumed = await blobs.findUpload(upload.id);
+      assert.ok(resumed, 'the upload is still there');
+      assert.ok(resumed.size >= 100_000 && resumed.size <= 300_000, `size ${resumed.size}`);
+      await resumed.append(Readable.from([data.subarray(resumed.size)]));
+      assert.deepEqual(await resumed.commit({ digest: digestOf(data), size: data.length }), {
+        digest: digestOf(data),
+        size: data.length,
+      });
+      const sink = collect();
+      await blobs.sendTo(digestOf(data), undefined, sink);
+      assert.ok(sink.bytes().equals(data), 'byte-exact after the refused part');
+    } finally {
+      proxy.stop();
+    }
+  });
+});
+
 describe('s3: opening blobs to send', () => {
   it('knows the size from the GET itself: one request, no HEAD, and the bytes follow when asked', async () => {
     const proxy = await startS3Proxy(s3rver.endpoint);

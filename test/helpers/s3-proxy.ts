@@ -16,8 +16,11 @@ export interface S3Proxy {
   ranges: string[];
   /** Cuts the next `count` blob GETs after 256 KiB. */
   cut(count: number): void;
-  /** Answers the next `count` blob GETs with `status` and an S3 error body naming `code`. */
-  refuse(count: number, status: number, code: string): void;
+  /**
+   * Answers the next `count` requests `which` picks (default: blob GETs) with `status` and an S3 error body
+   * naming `code`.
+   */
+  refuse(count: number, status: number, code: string, which?: (method: string, url: string) => boolean): void;
   openConnections(): number;
   requests(): number;
   stop(): void;
@@ -29,7 +32,9 @@ export async function startS3Proxy(target: string): Promise<S3Proxy> {
   const methods = new Map<string, number>();
   const ranges: string[] = [];
   let cuts = 0;
-  let refusal = { count: 0, status: 0, code: '' };
+  const blobGets = (method: string, url: string): boolean =>
+    method === 'GET' && url.includes('/blobs/sha256/');
+  let refusal = { count: 0, status: 0, code: '', which: blobGets };
   let open = 0;
   const upstream = new URL(target);
   const server: Server = createServer((incoming, outgoing) => {
@@ -37,7 +42,7 @@ export async function startS3Proxy(target: string): Promise<S3Proxy> {
     methods.set(method, (methods.get(method) ?? 0) + 1);
     const isBlobGet = method === 'GET' && incoming.url?.includes('/blobs/sha256/') === true;
     if (isBlobGet) ranges.push(incoming.headers.range ?? 'whole');
-    if (isBlobGet && refusal.count > 0) {
+    if (refusal.count > 0 && refusal.which(method, incoming.url ?? '')) {
       refusal.count--;
       const body = `<?xml version="1.0"?><Error><Code>${refusal.code}</Code><Message>said by the test</Message></Error>`;
       outgoing.writeHead(refusal.status, { 'content-type': 'application/xml' }).end(body);
@@ -81,7 +86,7 @@ export async function startS3Proxy(target: string): Promise<S3Proxy> {
     methods,
     ranges,
     cut: (count) => (cuts = count),
-    refuse: (count, status, code) => (refusal = { count, status, code }),
+    refuse: (count, status, code, which = blobGets) => (refusal = { count, status, code, which }),
     openConnections: () => open,
     requests: () => [...methods.values()].reduce((sum, count) => sum + count, 0),
     stop: () => {
