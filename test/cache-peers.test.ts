@@ -131,6 +131,18 @@ describe('fills streamed between replicas', () => {
       (entry) => entry.server === 'cdn' && entry.path.includes(digest.slice(7)) && entry.status === 200,
     );
     assert.equal(fetched.length, 1, 'one upstream GET of the blob');
+    // Each replica says what it did, in its metrics.
+    const metricsOf = async (replica: ServeProcess): Promise<string> =>
+      (await request(`${replica.url}/metrics`)).text();
+    const served = /^pullsafe_cache_peer_fills_total\{upstream="docker\.io",direction="served"\} (\d+)$/m;
+    const relayedFills = /^pullsafe_cache_peer_fills_total\{upstream="docker\.io",direction="relayed"\} 1$/m;
+    const relayedBytes = /^pullsafe_cache_peer_relayed_bytes_total\{upstream="docker\.io"\} (\d+)$/m;
+    assert.equal(Number(served.exec(await metricsOf(filler))?.[1]), 2, 'the filler served two replicas');
+    for (const replica of [other, third]) {
+      const text = await metricsOf(replica);
+      assert.match(text, relayedFills);
+      assert.equal(Number(relayedBytes.exec(text)?.[1]), blob.length);
+    }
   });
 
   it('opens a fill to no one without a token signed with the shared key', async () => {

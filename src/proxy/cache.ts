@@ -514,12 +514,13 @@ export class PullThroughCache {
     asked.add(at);
     const source = await openPeerFill(at, this.peer.keys, route.upstream.name, digest);
     if (!source) return undefined;
+    this.metrics.peerFill(route.upstream.name, 'relayed');
     return BlobFill.start(digest, source, {
       spoolDir: join(this.spoolDir, route.upstream.options.namespace),
       storage: this.storage,
       repository: route.local,
       relayed: true,
-      onBytes: () => {},
+      onBytes: (count) => this.metrics.peerRelayed(route.upstream.name, count),
     });
   }
 
@@ -537,6 +538,7 @@ export class PullThroughCache {
     const fill = starting ? await starting.catch(() => undefined) : undefined;
     if (fill === undefined || fill === 'stored' || fill.relayed) return undefined;
     const reader = fill.join();
+    if (reader) this.metrics.peerFill(upstream, 'served');
     return reader ? { size: fill.size, reader } : undefined;
   }
 

@@ -16,6 +16,8 @@ export class CacheMetrics {
   private readonly results = new Map<string, number>();
   private readonly served = new Map<string, number>();
   private readonly fetchedBytes = new Map<string, number>();
+  private readonly peerFills = new Map<string, number>();
+  private readonly peerBytes = new Map<string, number>();
   private readonly upstreamStatus = new Map<string, number>();
   private readonly latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
   private readonly quotas = new Map<string, () => number | undefined>();
@@ -35,6 +37,16 @@ export class CacheMetrics {
 
   fetched(upstream: string, count: number): void {
     increment(this.fetchedBytes, `upstream="${upstream}"`, count);
+  }
+
+  /** A fill streamed between replicas: `relayed` from another one, or `served` to another one. */
+  peerFill(upstream: string, direction: 'relayed' | 'served'): void {
+    increment(this.peerFills, `upstream="${upstream}",direction="${direction}"`, 1);
+  }
+
+  /** Bytes of fills relayed from other replicas. */
+  peerRelayed(upstream: string, count: number): void {
+    increment(this.peerBytes, `upstream="${upstream}"`, count);
   }
 
   upstreamRequest(upstream: string, method: string, status: number | 'error', seconds: number): void {
@@ -79,6 +91,18 @@ export class CacheMetrics {
       'counter',
       'Blob bytes fetched from each upstream.',
       this.fetchedBytes,
+    );
+    family(
+      'pullsafe_cache_peer_fills_total',
+      'counter',
+      'Fills streamed between replicas: relayed from the replica filling them, or served to another replica.',
+      this.peerFills,
+    );
+    family(
+      'pullsafe_cache_peer_relayed_bytes_total',
+      'counter',
+      'Blob bytes relayed from another replica instead of fetched upstream.',
+      this.peerBytes,
     );
     family(
       'pullsafe_upstream_requests_total',
