@@ -48,7 +48,6 @@ import {
 import {
   pullScript,
   readCounts,
-  resetCounts,
   startCounter,
   startDistributionCache,
   startPullsafeCache,
@@ -69,7 +68,7 @@ import {
   waitForQuiet,
 } from './lib/proc.ts';
 import { describeMachine, fixed, type Machine } from './lib/report.ts';
-import { distributionBinary, type RunningTarget } from './lib/servers.ts';
+import { distributionBinary, resetCounts, type RunningTarget } from './lib/servers.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cores = availableParallelism();

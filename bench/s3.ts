@@ -66,7 +66,6 @@ import {
 import { printReport, type Run } from './lib/s3-report.ts';
 import {
   readCounts,
-  resetCounts,
   startCounter,
   startDistributionS3,
   startPullsafeS3,
@@ -74,7 +73,7 @@ import {
   type RegistryName,
   type S3rver,
 } from './lib/s3-servers.ts';
-import { distributionBinary, type RunningTarget } from './lib/servers.ts';
+import { distributionBinary, resetCounts, type RunningTarget } from './lib/servers.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cores = availableParallelism();

@@ -6,11 +6,10 @@
  *
  *   node bench/lib/cache-counter.ts LISTEN_PORT UPSTREAM_BASE
  *
- * Control paths, which no registry client uses:
- *   GET  /-/counts  the counts since the last reset (JSON, see CounterReport) and requests in flight
- *   POST /-/reset   zero the counts
+ * Control paths GET /-/counts (JSON, see CounterReport) and POST /-/reset: see counting-proxy.ts.
  */
-import { Agent, createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { endToEnd, forward, serveCountingProxy, type Traffic, type Upstream } from './counting-proxy.ts';
 
 /** One method and path of the upstream, with what it answered. */
 export interface CountedPath {
@@ -23,132 +22,61 @@ export interface CountedPath {
   statuses: Record<string, number>;
 }
 
-export interface CounterReport {
+export interface CounterReport extends Traffic {
   paths: CountedPath[];
-  inFlight: number;
-  /** Requests that failed between the counter and the upstream (connection errors). */
-  upstreamErrors: number;
 }
 
-// Connection-level headers belong to one hop; the rest passes through as it is.
-const hopByHop = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-]);
+class PathCounter implements Traffic {
+  private counts = new Map<string, CountedPath>();
+  inFlight = 0;
+  upstreamErrors = 0;
 
-function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const kept: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !hopByHop.has(name)) kept[name] = value;
-  }
-  return kept;
-}
-
-function main(): void {
-  const [portArg, upstreamArg] = process.argv.slice(2);
-  if (!portArg || !upstreamArg) {
-    console.error('usage: node bench/lib/cache-counter.ts LISTEN_PORT UPSTREAM_BASE');
-    process.exit(64);
-  }
-  const upstream = new URL(upstreamArg);
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  let counts = new Map<string, CountedPath>();
-  let inFlight = 0;
-  let upstreamErrors = 0;
-
-  const entryFor = (method: string, path: string): CountedPath => {
+  entry(method: string, path: string): CountedPath {
     const key = `${method} ${path}`;
-    let entry = counts.get(key);
+    let entry = this.counts.get(key);
     if (!entry) {
       entry = { method, path, requests: 0, bytes: 0, statuses: {} };
-      counts.set(key, entry);
+      this.counts.set(key, entry);
     }
     return entry;
-  };
+  }
 
-  const server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    if (url === '/-/counts' && req.method === 'GET') {
-      const report: CounterReport = { paths: [...counts.values()], inFlight, upstreamErrors };
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(report));
-      return;
-    }
-    if (url === '/-/reset' && req.method === 'POST') {
-      counts = new Map();
-      upstreamErrors = 0;
-      res.writeHead(204).end();
-      return;
-    }
-    const method = req.method ?? 'GET';
-    const entry = entryFor(method, url.split('?')[0]!);
-    entry.requests++;
-    inFlight++;
-    let settled = false;
-    const settle = (): void => {
-      if (settled) return;
-      settled = true;
-      inFlight--;
-    };
-    const forward = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method,
-        path: url,
-        headers: { ...endToEnd(req.headers), host: upstream.host },
-        agent,
-      },
-      (answer) => {
-        const status = String(answer.statusCode ?? 0);
-        entry.statuses[status] = (entry.statuses[status] ?? 0) + 1;
-        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
-        answer.on('data', (chunk: Buffer) => {
-          entry.bytes += chunk.length;
-          // Backpressure: the upstream is read only as fast as the cache reads.
-          if (!res.write(chunk)) {
-            answer.pause();
-            res.once('drain', () => answer.resume());
-          }
-        });
-        answer.once('end', () => {
-          res.end();
-          settle();
-        });
-        answer.once('error', () => {
-          res.destroy();
-          settle();
-        });
-        answer.once('aborted', () => {
-          res.destroy();
-          settle();
-        });
-      },
-    );
-    let cacheGone = false;
-    forward.once('error', () => {
-      if (!cacheGone) upstreamErrors++;
-      if (!res.headersSent) res.writeHead(502).end();
-      else res.destroy();
-      settle();
-    });
-    // A cache that hangs up stops the upstream transfer too.
-    res.once('close', () => {
-      if (!res.writableFinished) {
-        cacheGone = true;
-        forward.destroy();
-      }
-      settle();
-    });
-    req.pipe(forward);
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(Number(portArg), '127.0.0.1');
-  process.once('SIGTERM', () => process.exit(0));
+  report(): CounterReport {
+    return { paths: [...this.counts.values()], inFlight: this.inFlight, upstreamErrors: this.upstreamErrors };
+  }
+
+  reset(): void {
+    this.counts = new Map();
+    this.upstreamErrors = 0;
+  }
 }
 
-main();
+/** Counts the request under its method and path (without query) and forwards it to the upstream. */
+function countAndForward(
+  counter: PathCounter,
+  upstream: Upstream,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const entry = counter.entry(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
+  entry.requests++;
+  forward(upstream, counter, req, res, {
+    headers: { ...endToEnd(req.headers), host: upstream.url.host },
+    onAnswer: (answer) => {
+      const status = String(answer.statusCode ?? 0);
+      entry.statuses[status] = (entry.statuses[status] ?? 0) + 1;
+    },
+    onAnswerData: (chunk) => {
+      entry.bytes += chunk.length;
+    },
+  });
+}
+
+serveCountingProxy('node bench/lib/cache-counter.ts LISTEN_PORT UPSTREAM_BASE', (upstream) => {
+  const counter = new PathCounter();
+  return {
+    report: () => counter.report(),
+    reset: () => counter.reset(),
+    handle: (req, res) => countAndForward(counter, upstream, req, res),
+  };
+});

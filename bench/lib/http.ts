@@ -120,15 +120,22 @@ export async function putManifest(base: string, repo: string, tag: string, manif
   }
 }
 
-/** Polls GET `url` until it answers 200; fails early if `alive()` turns false. */
-export async function waitForOk(url: string, timeoutMs: number, alive: () => boolean): Promise<void> {
+/**
+ * Polls GET `url` until it answers 200 (or any status `accepts`); fails early if `alive()` turns false.
+ */
+export async function waitForOk(
+  url: string,
+  timeoutMs: number,
+  alive: () => boolean,
+  accepts: (status: number) => boolean = (status) => status === 200,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`process exited before ${url} answered`);
     try {
       const result = await httpRequest(url, { method: 'GET', timeoutMs: 2_000 });
-      if (result.status === 200) return;
+      if (accepts(result.status)) return;
       last = `status ${result.status}`;
     } catch (error) {
       last = (error as Error).message;

@@ -10,12 +10,11 @@
  * from the multipart uploads and parts it saw pass, as S3 would; they are counted like the others (on S3
  * they are real requests) and marked `emulated`. Every other request reaches s3rver.
  *
- * Control paths, which no S3 client uses (`-` is not a bucket name):
- *   GET  /-/counts  the counts since the last reset (JSON, see S3CounterReport) and requests in flight
- *   POST /-/reset   zero the counts
+ * Control paths GET /-/counts (JSON, see S3CounterReport) and POST /-/reset: see counting-proxy.ts (`-` is
+ * not a bucket name).
  */
-import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { endToEnd, forward, serveCountingProxy, type Traffic, type Upstream } from './counting-proxy.ts';
 
 /** One S3 operation, with what s3rver (or the proxy, for emulated ones) answered. */
 export interface S3Count {
@@ -32,11 +31,8 @@ export interface S3Count {
   emulated: boolean;
 }
 
-export interface S3CounterReport {
+export interface S3CounterReport extends Traffic {
   operations: S3Count[];
-  inFlight: number;
-  /** Requests that failed between the proxy and s3rver (connection errors). */
-  upstreamErrors: number;
 }
 
 interface Part {
@@ -50,26 +46,6 @@ interface OpenMultipart {
   key: string;
   initiated: string;
   parts: Map<number, Part>;
-}
-
-// Connection-level headers belong to one hop; `expect` was answered here already (Node sends 100 Continue).
-const hopByHop = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-]);
-
-function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const kept: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !hopByHop.has(name)) kept[name] = value;
-  }
-  return kept;
 }
 
 interface Target {
@@ -158,7 +134,7 @@ function listParts(open: Map<string, OpenMultipart>, target: Target): string | u
   );
 }
 
-class Counter {
+class Counter implements Traffic {
   private counts = new Map<string, S3Count>();
   inFlight = 0;
   upstreamErrors = 0;
@@ -238,67 +214,18 @@ function answerEmulated(
   res.writeHead(status, { 'Content-Type': 'application/xml' }).end(text);
 }
 
-interface Exchange {
-  operation: string;
-  target: Target;
-  entry: S3Count;
-  req: IncomingMessage;
-  /** Request body bytes forwarded so far. */
-  sent: () => number;
-}
-
-/** Sends s3rver's answer on to the registry, counting it, and keeps the record of multipart uploads. */
-function relay(
+/**
+ * Counts the request under its S3 operation; answers the emulated ones itself and forwards the rest to
+ * s3rver as they came, keeping the record of multipart uploads as s3rver answers.
+ */
+function countAndForward(
   counter: Counter,
-  exchange: Exchange,
-  answer: IncomingMessage,
-  res: ServerResponse,
-  settle: () => void,
-): void {
-  const { operation, target, entry, req } = exchange;
-  const status = answer.statusCode ?? 502;
-  entry.statuses[String(status)] = (entry.statuses[String(status)] ?? 0) + 1;
-  res.writeHead(status, endToEnd(answer.headers));
-  const small: Buffer[] = [];
-  answer.on('data', (chunk: Buffer) => {
-    entry.bytesOut += chunk.length;
-    if (operation === 'CreateMultipartUpload') small.push(chunk);
-    // Backpressure: s3rver is read only as fast as the registry reads.
-    if (!res.write(chunk)) {
-      answer.pause();
-      res.once('drain', () => answer.resume());
-    }
-  });
-  answer.once('end', () => {
-    track(counter, operation, target, status, {
-      body: () => Buffer.concat(small).toString('utf8'),
-      size: () =>
-        Number(
-          req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length'] ?? exchange.sent(),
-        ),
-      etag: () => String(answer.headers.etag ?? ''),
-    });
-    res.end();
-    settle();
-  });
-  const cut = (): void => {
-    res.destroy();
-    settle();
-  };
-  answer.once('error', cut);
-  answer.once('aborted', cut);
-}
-
-function forward(
-  counter: Counter,
-  upstream: URL,
-  agent: Agent,
+  upstream: Upstream,
   req: IncomingMessage,
   res: ServerResponse,
 ): void {
   const method = req.method ?? 'GET';
-  const url = req.url ?? '/';
-  const target = targetOf(url);
+  const target = targetOf(req.url ?? '/');
   const operation = operationOf(method, target, req.headers);
   const emulated = operation === 'ListMultipartUploads' || operation === 'ListParts';
   const entry = counter.entry(operation, method, emulated);
@@ -308,70 +235,37 @@ function forward(
     answerEmulated(counter, operation, target, entry, res);
     return;
   }
-  counter.inFlight++;
-  let settled = false;
-  const settle = (): void => {
-    if (settled) return;
-    settled = true;
-    counter.inFlight--;
-  };
   let sent = 0;
   req.on('data', (chunk: Buffer) => {
     sent += chunk.length;
     entry.bytesIn += chunk.length;
   });
-  const outgoing = request(
-    {
-      host: upstream.hostname,
-      port: upstream.port,
-      method,
-      path: url,
-      headers: endToEnd(req.headers),
-      agent,
+  const small: Buffer[] = [];
+  forward(upstream, counter, req, res, {
+    headers: endToEnd(req.headers),
+    onAnswer: (answer) => {
+      const status = String(answer.statusCode ?? 502);
+      entry.statuses[status] = (entry.statuses[status] ?? 0) + 1;
     },
-    (answer) => relay(counter, { operation, target, entry, req, sent: () => sent }, answer, res, settle),
-  );
-  let registryGone = false;
-  outgoing.once('error', () => {
-    if (!registryGone) counter.upstreamErrors++;
-    if (!res.headersSent) res.writeHead(502).end();
-    else res.destroy();
-    settle();
+    onAnswerData: (chunk) => {
+      entry.bytesOut += chunk.length;
+      if (operation === 'CreateMultipartUpload') small.push(chunk);
+    },
+    onAnswerEnd: (answer) =>
+      track(counter, operation, target, answer.statusCode ?? 502, {
+        body: () => Buffer.concat(small).toString('utf8'),
+        size: () =>
+          Number(req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length'] ?? sent),
+        etag: () => String(answer.headers.etag ?? ''),
+      }),
   });
-  // A registry that hangs up stops the transfer to or from s3rver too.
-  res.once('close', () => {
-    if (!res.writableFinished) {
-      registryGone = true;
-      outgoing.destroy();
-    }
-    settle();
-  });
-  req.pipe(outgoing);
 }
 
-function main(): void {
-  const [portArg, upstreamArg] = process.argv.slice(2);
-  if (!portArg || !upstreamArg) {
-    console.error('usage: node bench/lib/s3-counter.ts LISTEN_PORT S3RVER_BASE');
-    process.exit(64);
-  }
-  const upstream = new URL(upstreamArg);
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+serveCountingProxy('node bench/lib/s3-counter.ts LISTEN_PORT S3RVER_BASE', (upstream) => {
   const counter = new Counter();
-  const server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    if (url === '/-/counts' && req.method === 'GET') {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(counter.report()));
-    } else if (url === '/-/reset' && req.method === 'POST') {
-      counter.reset();
-      res.writeHead(204).end();
-    } else {
-      forward(counter, upstream, agent, req, res);
-    }
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(Number(portArg), '127.0.0.1');
-  process.once('SIGTERM', () => process.exit(0));
-}
-
-main();
+  return {
+    report: () => counter.report(),
+    reset: () => counter.reset(),
+    handle: (req, res) => countAndForward(counter, upstream, req, res),
+  };
+});
