@@ -30,10 +30,19 @@
  *
  * See docs/benchmarks.md, section "pull-through cache: pullsafe vs distribution's proxy mode".
  */
+import {
+  currentWorkDir,
+  endRun,
+  guardRun,
+  keepRunning,
+  makeWorkDir,
+  runMain,
+  stop,
+} from './lib/bench-run.ts';
 import { createHash } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeBenchImage, pushBenchImage, type BenchImage, type ImageShape } from './lib/cache-image.ts';
@@ -58,12 +67,10 @@ import { MiB } from './lib/data.ts';
 import {
   busyCores,
   cpuSecondsOf,
-  killAllChildren,
   memoryOf,
   run,
   selfAndChildrenCpuSeconds,
   sleep,
-  stopService,
   systemCpu,
   waitForQuiet,
 } from './lib/proc.ts';
@@ -186,20 +193,6 @@ interface Cache {
   figures: CacheFigures;
 }
 
-const running = new Set<RunningTarget>();
-let workDir: string | undefined;
-
-function emergencyCleanup(): void {
-  killAllChildren();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-  workDir = undefined;
-}
-
-async function stop(target: RunningTarget): Promise<void> {
-  await stopService(target.service);
-  running.delete(target);
-}
-
 async function settle(plan: Plan): Promise<void> {
   const busy = await waitForQuiet(cores, plan.quietWaitMs, 0.25, (n) =>
     log(`machine busy (${n.toFixed(2)} cores) with other work; waiting up to ${plan.quietWaitMs / 1000} s`),
@@ -220,7 +213,7 @@ async function withFreshCaches<T>(
   const targets = new Map<Cache, RunningTarget>();
   try {
     for (const cache of caches) {
-      const folder = await mkdtemp(join(workDir!, `${cache.name}-${label}-`));
+      const folder = await mkdtemp(join(currentWorkDir(), `${cache.name}-${label}-`));
       folders.push(folder);
       targets.set(cache, await cache.start(folder));
     }
@@ -354,7 +347,7 @@ const skopeoPolicy = '{"default":[{"type":"insecureAcceptAnything"}]}';
 async function skopeoCheck(plan: Plan, cache: Cache, image: BenchImage): Promise<void> {
   const { result } = await withFreshCaches([cache], 'skopeo', async (targets) => {
     const target = targets.get(cache)!;
-    const folder = await mkdtemp(join(workDir!, `skopeo-${cache.name}-`));
+    const folder = await mkdtemp(join(currentWorkDir(), `skopeo-${cache.name}-`));
     const policy = join(folder, 'policy.json');
     await writeFile(policy, skopeoPolicy);
     const destination = join(folder, 'image');
@@ -523,6 +516,68 @@ async function printHeader(mode: string, names: CacheName[], pullsafeScript: str
   return machine;
 }
 
+/** The measured image, the warm-up image and (with --large) the large one, written to `work`. */
+async function makeImages(work: string, plan: Plan, withLarge: boolean) {
+  log('writing the image');
+  const shape: ImageShape = {
+    repository: 'library/demo',
+    tag: 'v1',
+    platforms,
+    layerSizes: plan.layerSizes,
+  };
+  const image = await makeBenchImage(work, shape);
+  const warmup = await makeBenchImage(work, {
+    repository: 'library/warmup',
+    tag: 'v1',
+    platforms,
+    layerSizes: [256 * 1024, 128 * 1024],
+  });
+  const large = withLarge
+    ? await makeBenchImage(work, {
+        repository: 'library/large',
+        tag: 'v1',
+        platforms: platforms.slice(0, 1),
+        layerSizes: [plan.largeBytes, 8 * MiB, 2 * MiB],
+      })
+    : undefined;
+  return { image, warmup, large };
+}
+
+/**
+ * One counting proxy per cache in front of `upstream`, and how to start each cache behind its proxy (and
+ * warm it up with `warmup`).
+ */
+async function startCounters(
+  work: string,
+  names: CacheName[],
+  upstream: RunningTarget,
+  plan: Plan,
+  pullsafeScript: string,
+  warmup: BenchImage,
+): Promise<Cache[]> {
+  const caches: Cache[] = [];
+  for (const name of names) {
+    const counter = await startCounter(work, name, upstream.base);
+    keepRunning(counter);
+    const remote = counter.base;
+    caches.push({
+      name,
+      counter,
+      figures: { runs: [] },
+      start: async (folder) => {
+        const target =
+          name === 'distribution'
+            ? await startDistributionCache(folder, remote)
+            : await startPullsafeCache(root, folder, pullsafeScript, remote);
+        keepRunning(target);
+        await warmUp(plan, target, warmup);
+        return target;
+      },
+    });
+  }
+  return caches;
+}
+
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const base = options.quick ? quickPlan : fullPlan;
@@ -532,22 +587,7 @@ async function main(): Promise<number> {
     clients: options.clients ?? base.clients,
     clientProcesses: options.clientProcesses ?? base.clientProcesses,
   };
-  const deadline = setTimeout(
-    () => {
-      console.error(`benchmark exceeded its ${plan.deadlineMs / 60_000} min limit; stopping`);
-      emergencyCleanup();
-      process.exit(1);
-    },
-    plan.deadlineMs + (options.large ? 15 * 60_000 : 0),
-  );
-  deadline.unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`${signal}: stopping servers and removing temporary files`);
-      emergencyCleanup();
-      process.exit(130);
-    });
-  }
+  const deadline = guardRun(plan.deadlineMs + (options.large ? 15 * 60_000 : 0), 'servers');
 
   const names: CacheName[] = options.only ? [options.only] : ['distribution', 'pullsafe'];
   const pullsafeScript = await checkPeers(options, names);
@@ -555,58 +595,17 @@ async function main(): Promise<number> {
   const mode = options.quick ? 'quick' : 'full';
   const machine = await printHeader(mode, names, pullsafeScript);
 
-  workDir = await mkdtemp(join(tmpdir(), 'pullsafe-bench-cache-'));
-  const work = workDir;
+  const work = await makeWorkDir('pullsafe-bench-cache-');
   try {
-    log('writing the image');
-    const shape: ImageShape = {
-      repository: 'library/demo',
-      tag: 'v1',
-      platforms,
-      layerSizes: plan.layerSizes,
-    };
-    const image = await makeBenchImage(work, shape);
-    const warmup = await makeBenchImage(work, {
-      repository: 'library/warmup',
-      tag: 'v1',
-      platforms,
-      layerSizes: [256 * 1024, 128 * 1024],
-    });
-    const large = options.large
-      ? await makeBenchImage(work, {
-          repository: 'library/large',
-          tag: 'v1',
-          platforms: platforms.slice(0, 1),
-          layerSizes: [plan.largeBytes, 8 * MiB, 2 * MiB],
-        })
-      : undefined;
+    const { image, warmup, large } = await makeImages(work, plan, options.large);
     log('starting the upstream and seeding it');
     const upstream = await startUpstream(work);
-    running.add(upstream);
+    keepRunning(upstream);
     await pushBenchImage(upstream.base, image);
     if (large) await pushBenchImage(upstream.base, large);
     await pushBenchImage(upstream.base, warmup);
 
-    const caches: Cache[] = [];
-    for (const name of names) {
-      const counter = await startCounter(work, name, upstream.base);
-      running.add(counter);
-      const remote = counter.base;
-      caches.push({
-        name,
-        counter,
-        figures: { runs: [] },
-        start: async (folder) => {
-          const target =
-            name === 'distribution'
-              ? await startDistributionCache(folder, remote)
-              : await startPullsafeCache(root, folder, pullsafeScript, remote);
-          running.add(target);
-          await warmUp(plan, target, warmup);
-          return target;
-        },
-      });
-    }
+    const caches = await startCounters(work, names, upstream, plan, pullsafeScript, warmup);
     const helpers: Helpers = { upstream, counters: caches.map((cache) => cache.counter) };
     // A failure part-way still reports what was measured before it, marked incomplete.
     const failure = await measure(plan, helpers, caches, image, large).then(
@@ -630,11 +629,7 @@ async function main(): Promise<number> {
     if (failure) throw failure;
     return options.strict && missed ? 2 : 0;
   } finally {
-    for (const target of [...running]) await stop(target);
-    killAllChildren();
-    await rm(work, { recursive: true, force: true });
-    workDir = undefined;
-    clearTimeout(deadline);
+    await endRun(deadline);
   }
 }
 
@@ -648,11 +643,4 @@ function describe(image: BenchImage) {
   };
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`benchmark failed: ${(error as Error).stack ?? String(error)}`);
-    emergencyCleanup();
-    process.exit(1);
-  },
-);
+runMain(main);

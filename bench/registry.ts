@@ -19,9 +19,10 @@
  *
  * See docs/benchmarks.md.
  */
-import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { endRun, guardRun, keepRunning, makeWorkDir, runMain, stop } from './lib/bench-run.ts';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blobFromRange, copyRange, digestOf, MiB, writeRandomFile, type BlobSource } from './lib/data.ts';
@@ -35,7 +36,7 @@ import {
   type Plan,
   type Subject,
 } from './lib/measure.ts';
-import { killAllChildren, run, stopService } from './lib/proc.ts';
+import { run } from './lib/proc.ts';
 import { describeMachine, machineLines } from './lib/report.ts';
 import {
   distributionBinary,
@@ -244,20 +245,6 @@ function nginxSubject(target: RunningTarget, data: Data): Subject {
   };
 }
 
-const running = new Set<RunningTarget>();
-let workDir: string | undefined;
-
-function emergencyCleanup(): void {
-  killAllChildren();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-  workDir = undefined;
-}
-
-async function stop(target: RunningTarget): Promise<void> {
-  await stopService(target.service);
-  running.delete(target);
-}
-
 /** Starts a registry, seeds it and returns its subject with RSS sampling on. */
 async function startRegistry(
   name: 'distribution' | 'pullsafe',
@@ -266,7 +253,7 @@ async function startRegistry(
 ): Promise<Subject> {
   log(`starting ${name}`);
   const target = await start();
-  running.add(target);
+  keepRunning(target);
   const subject = registrySubject(name, target, data);
   startRssSampler(subject);
   subject.sampler!.label = 'seed';
@@ -278,31 +265,22 @@ async function measure(subjects: Subject[], plan: Plan, data: Data): Promise<voi
   await new Measurement(subjects, plan, data, log).run();
 }
 
-async function main(): Promise<number> {
-  const options = parseArgs(process.argv.slice(2));
-  const plan = options.quick ? quickPlan : fullPlan;
-  const deadline = setTimeout(() => {
-    console.error(`benchmark exceeded its ${plan.deadlineMs / 60_000} min limit; stopping`);
-    emergencyCleanup();
-    process.exit(1);
-  }, plan.deadlineMs);
-  deadline.unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`${signal}: stopping servers and removing temporary files`);
-      emergencyCleanup();
-      process.exit(130);
-    });
-  }
-
+async function requirements(options: Options): Promise<void> {
   await requireTool('curl', ['--version']);
   await requireTool('wrk', ['-v']);
   if (!existsSync(distributionBinary)) {
     throw new Error(`${distributionBinary} not found (apt-get install -y docker-registry)`);
   }
   if (!existsSync(options.pullsafeEntry)) throw new Error(`${options.pullsafeEntry} not found`);
-  const nginxBinary = options.nginx ? findNginx() : undefined;
+}
 
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  const plan = options.quick ? quickPlan : fullPlan;
+  const deadline = guardRun(plan.deadlineMs, 'servers');
+
+  await requirements(options);
+  const nginxBinary = options.nginx ? findNginx() : undefined;
   const machine = await describeMachine(root, nginxBinary);
   const entry = relative(root, options.pullsafeEntry);
   machine.pullsafe += /\.(ts|js)$/.test(entry)
@@ -317,8 +295,7 @@ async function main(): Promise<number> {
       .join(' ')} (1, 5, 15 min) at start\n`,
   );
 
-  workDir = await mkdtemp(join(tmpdir(), 'pullsafe-bench-'));
-  const work = workDir;
+  const work = await makeWorkDir('pullsafe-bench-');
   const subjects: Subject[] = [];
   try {
     const data = await prepareData(work, plan);
@@ -329,7 +306,7 @@ async function main(): Promise<number> {
       log('starting nginx (reference) on the files distribution stored');
       const target = await startNginx(nginxBinary, work, storage);
       if (!target) return undefined;
-      running.add(target);
+      keepRunning(target);
       return nginxSubject(target, data);
     };
 
@@ -375,19 +352,8 @@ async function main(): Promise<number> {
     return options.strict && failed ? 2 : 0;
   } finally {
     for (const subject of subjects) stopRssSampler(subject);
-    for (const target of [...running]) await stop(target);
-    killAllChildren();
-    await rm(work, { recursive: true, force: true });
-    workDir = undefined;
-    clearTimeout(deadline);
+    await endRun(deadline);
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`benchmark failed: ${(error as Error).stack ?? String(error)}`);
-    emergencyCleanup();
-    process.exit(1);
-  },
-);
+runMain(main);

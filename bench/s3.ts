@@ -24,9 +24,10 @@
  *
  * See docs/benchmarks.md, section "S3 storage: pullsafe vs distribution".
  */
-import { existsSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { endRun, guardRun, makeWorkDir, runMain } from './lib/bench-run.ts';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blobFromRange, digestOf, MiB, writeRandomFile, type BlobSource } from './lib/data.ts';
@@ -35,7 +36,6 @@ import { concurrentGets, curlGet, mbps, type Transfer } from './lib/load.ts';
 import {
   busyCores,
   cpuSecondsOf,
-  killAllChildren,
   memoryOf,
   RssSampler,
   run,
@@ -437,14 +437,6 @@ async function seed(registry: Registry, data: Data): Promise<void> {
   await pushImage(registry.target.base, seededRepo, 'v1', data.seeded);
 }
 
-let workDir: string | undefined;
-
-function emergencyCleanup(): void {
-  killAllChildren();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-  workDir = undefined;
-}
-
 async function requirements(options: Options): Promise<void> {
   const curl = await run('curl', ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
   if (curl?.code !== 0) throw new Error('curl is required (apt-get install -y curl)');
@@ -488,26 +480,13 @@ async function measure(context: Context, data: Data): Promise<void> {
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const plan = options.quick ? quickPlan : fullPlan;
-  const deadline = setTimeout(() => {
-    console.error(`benchmark exceeded its ${plan.deadlineMs / 60_000} min limit; stopping`);
-    emergencyCleanup();
-    process.exit(1);
-  }, plan.deadlineMs);
-  deadline.unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`${signal}: stopping the servers and removing temporary files`);
-      emergencyCleanup();
-      process.exit(130);
-    });
-  }
+  const deadline = guardRun(plan.deadlineMs, 'the servers');
   await requirements(options);
   const machine = await describeMachine(root, undefined);
   const entry = relative(root, options.pullsafeEntry);
   const loadStart = loadavg();
-  workDir = await mkdtemp(join(tmpdir(), 'pullsafe-bench-s3-'));
   const context: Context = {
-    work: workDir,
+    work: await makeWorkDir('pullsafe-bench-s3-'),
     entry: options.pullsafeEntry,
     plan,
     s3rver: undefined as unknown as S3rver,
@@ -539,18 +518,8 @@ async function main(): Promise<number> {
       await stopService(registry.counter.service);
     }
     if (context.s3rver) await stopService(context.s3rver.service);
-    killAllChildren();
-    await rm(context.work, { recursive: true, force: true });
-    workDir = undefined;
-    clearTimeout(deadline);
+    await endRun(deadline);
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`benchmark failed: ${(error as Error).stack ?? String(error)}`);
-    emergencyCleanup();
-    process.exit(1);
-  },
-);
+runMain(main);

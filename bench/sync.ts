@@ -27,14 +27,15 @@
  *
  * See docs/benchmarks.md, section "sync: pullsafe vs skopeo".
  */
-import { existsSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { endRun, guardRun, keepRunning, makeWorkDir, runMain, stop } from './lib/bench-run.ts';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './lib/load.ts';
 import { quietLimit } from './lib/measure.ts';
-import { killAllChildren, run, stopService, waitForQuiet } from './lib/proc.ts';
+import { run, waitForQuiet } from './lib/proc.ts';
 import { describeMachine, fixed, markdownTable } from './lib/report.ts';
 import { distributionBinary, startDistribution, type RunningTarget } from './lib/servers.ts';
 import { describeSet, makeAndSeed, MiB, setSizes, storedBlobs, verifyCopy } from './lib/sync-images.ts';
@@ -171,26 +172,12 @@ interface Measured extends ToolRun {
   repeated: number;
 }
 
-const running = new Set<RunningTarget>();
-let workDir: string | undefined;
-
-function emergencyCleanup(): void {
-  killAllChildren();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-  workDir = undefined;
-}
-
-async function stop(target: RunningTarget): Promise<void> {
-  await stopService(target.service);
-  running.delete(target);
-}
-
 /** A fresh, empty distribution in a folder of its own. */
 async function freshTarget(work: string, name: string): Promise<RunningTarget> {
   const dir = join(work, name);
   await mkdir(dir, { recursive: true });
   const target = await startDistribution(dir);
-  running.add(target);
+  keepRunning(target);
   return target;
 }
 
@@ -524,19 +511,7 @@ async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const plan = planFor(options.shape, options.quick);
   if (options.reps !== undefined) plan.reps = options.reps;
-  const deadline = setTimeout(() => {
-    console.error(`benchmark exceeded its ${plan.deadlineMs / 60_000} min limit; stopping`);
-    emergencyCleanup();
-    process.exit(1);
-  }, plan.deadlineMs);
-  deadline.unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`${signal}: stopping registries and removing temporary files`);
-      emergencyCleanup();
-      process.exit(130);
-    });
-  }
+  const deadline = guardRun(plan.deadlineMs, 'registries');
 
   if (!existsSync(distributionBinary)) {
     throw new Error(`${distributionBinary} not found (apt-get install -y docker-registry)`);
@@ -573,14 +548,13 @@ async function main(): Promise<number> {
     ].join('\n'),
   );
 
-  workDir = await mkdtemp(join(tmpdir(), 'pullsafe-bench-sync-'));
-  const work = workDir;
+  const work = await makeWorkDir('pullsafe-bench-sync-');
   try {
     log('starting the source registry');
     const sourceDir = join(work, 'source');
     await mkdir(sourceDir);
     const source = await startDistribution(sourceDir);
-    running.add(source);
+    keepRunning(source);
     log(
       `making ${plan.images} ${plan.shape}-shape images (mean layer ${(plan.layerBytes / MiB).toFixed(2)} MiB) and pushing them`,
     );
@@ -660,19 +634,8 @@ async function main(): Promise<number> {
     }
     return options.strict && report.failed ? 2 : 0;
   } finally {
-    for (const target of [...running]) await stop(target);
-    killAllChildren();
-    await rm(work, { recursive: true, force: true });
-    workDir = undefined;
-    clearTimeout(deadline);
+    await endRun(deadline);
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`benchmark failed: ${(error as Error).stack ?? String(error)}`);
-    emergencyCleanup();
-    process.exit(1);
-  },
-);
+runMain(main);
