@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { median } from './lib/load.ts';
 import { quietLimit } from './lib/measure.ts';
 import { run, waitForQuiet } from './lib/proc.ts';
-import { describeMachine, fixed, markdownTable } from './lib/report.ts';
+import { describeMachine, fixed, markdownTable, type Machine } from './lib/report.ts';
 import { distributionBinary, startDistribution, type RunningTarget } from './lib/servers.ts';
 import { describeSet, makeAndSeed, MiB, setSizes, storedBlobs, verifyCopy } from './lib/sync-images.ts';
 import type { ImageSet, SetShape } from './lib/sync-images.ts';
@@ -507,20 +507,8 @@ function printReport(
   return { failed, lines };
 }
 
-async function main(): Promise<number> {
-  const options = parseArgs(process.argv.slice(2));
-  const plan = planFor(options.shape, options.quick);
-  if (options.reps !== undefined) plan.reps = options.reps;
-  const deadline = guardRun(plan.deadlineMs, 'registries');
-
-  if (!existsSync(distributionBinary)) {
-    throw new Error(`${distributionBinary} not found (apt-get install -y docker-registry)`);
-  }
-  const skopeo = await firstLine('skopeo', ['--version']);
-  if (skopeo === 'unknown') throw new Error('skopeo is required (apt-get install -y skopeo)');
-  const launcher = join(root, 'pullsafe');
-  if (!existsSync(launcher)) throw new Error(`${launcher} not found`);
-
+/** The report's title and the machine and tools it ran on. */
+async function printHeader(plan: Plan, options: Options, skopeo: string): Promise<Machine> {
   const machine = await describeMachine(root, undefined);
   const dirty = (
     await run('git', ['status', '--porcelain', '--', 'src'], { timeoutMs: 10_000, cwd: root })
@@ -547,6 +535,61 @@ async function main(): Promise<number> {
       '',
     ].join('\n'),
   );
+  return machine;
+}
+
+/** One unrecorded warm-up per tool, then the repetitions, tools taking turns (A B C, then C B A). */
+async function measureTools(plan: Plan, ctx: ToolContext, source: RunningTarget): Promise<Measured[]> {
+  log('warm-up: each tool copies one image (unrecorded)');
+  for (const tool of toolNames) {
+    const warm = await measureOnce(
+      tool,
+      { ...ctx, set: { ...ctx.set, images: ctx.set.images.slice(0, 1) } },
+      source,
+      `warmup-${tool}`,
+    );
+    if (!warm.ok) throw new Error(`warm-up of ${tool} failed: ${warm.problems.slice(0, 3).join('; ')}`);
+  }
+
+  const runs: Measured[] = [];
+  for (let rep = 0; rep < plan.reps; rep++) {
+    const order = rep % 2 === 0 ? toolNames : [...toolNames].reverse();
+    for (const [index, tool] of order.entries()) {
+      log(`repetition ${rep + 1}/${plan.reps}: ${toolLabels[tool]}`);
+      const { repeated, ...result } = await measureStable(
+        tool,
+        ctx,
+        source,
+        `run-${rep}-${tool}`,
+        plan.quietWaitMs,
+      );
+      runs.push({ ...result, rep, position: index + 1, repeated });
+      log(
+        `  ${result.ok ? 'ok' : 'FAILED'}: ${result.wallSeconds.toFixed(2)} s, ${(result.stored.bytes / 1e6).toFixed(1)} MB stored` +
+          (result.ok ? '' : ` (${result.problems[0]?.slice(0, 200)})`),
+      );
+    }
+  }
+  return runs;
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  const plan = planFor(options.shape, options.quick);
+  if (options.reps !== undefined) plan.reps = options.reps;
+  const deadline = guardRun(plan.deadlineMs, 'registries');
+
+  if (!existsSync(distributionBinary)) {
+    throw new Error(`${distributionBinary} not found (apt-get install -y docker-registry)`);
+  }
+  const skopeo = await firstLine('skopeo', ['--version']);
+  if (skopeo === 'unknown') throw new Error('skopeo is required (apt-get install -y skopeo)');
+  const launcher = join(root, 'pullsafe');
+  if (!existsSync(launcher)) throw new Error(`${launcher} not found`);
+
+  const machine = await printHeader(plan, options, skopeo);
+  const c = options.concurrency;
+  const mode = options.quick ? 'quick' : 'full';
 
   const work = await makeWorkDir('pullsafe-bench-sync-');
   try {
@@ -578,36 +621,7 @@ async function main(): Promise<number> {
       timeoutMs: plan.toolTimeoutMs,
     };
 
-    log('warm-up: each tool copies one image (unrecorded)');
-    for (const tool of toolNames) {
-      const warm = await measureOnce(
-        tool,
-        { ...ctx, set: { ...set, images: set.images.slice(0, 1) } },
-        source,
-        `warmup-${tool}`,
-      );
-      if (!warm.ok) throw new Error(`warm-up of ${tool} failed: ${warm.problems.slice(0, 3).join('; ')}`);
-    }
-
-    const runs: Measured[] = [];
-    for (let rep = 0; rep < plan.reps; rep++) {
-      const order = rep % 2 === 0 ? toolNames : [...toolNames].reverse();
-      for (const [index, tool] of order.entries()) {
-        log(`repetition ${rep + 1}/${plan.reps}: ${toolLabels[tool]}`);
-        const { repeated, ...result } = await measureStable(
-          tool,
-          ctx,
-          source,
-          `run-${rep}-${tool}`,
-          plan.quietWaitMs,
-        );
-        runs.push({ ...result, rep, position: index + 1, repeated });
-        log(
-          `  ${result.ok ? 'ok' : 'FAILED'}: ${result.wallSeconds.toFixed(2)} s, ${(result.stored.bytes / 1e6).toFixed(1)} MB stored` +
-            (result.ok ? '' : ` (${result.problems[0]?.slice(0, 200)})`),
-        );
-      }
-    }
+    const runs = await measureTools(plan, ctx, source);
 
     const report = printReport(plan, options, set, runs);
     if (options.profile) {
