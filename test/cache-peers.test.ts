@@ -11,12 +11,10 @@ import { writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServeProcess, type ServeProcess } from './helpers/cli.ts';
-import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.ts';
+import type { ServeProcess } from './helpers/cli.ts';
+import { startCacheReplicas, type CacheReplicas } from './helpers/cache-replicas.ts';
+import type { FakeUpstream } from './helpers/fake-upstream.ts';
 import { request } from './helpers/http.ts';
-import { startRedis, type RedisPeer } from './helpers/redis.ts';
-import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
-import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
 
 interface Timed {
   status: number;
@@ -53,46 +51,20 @@ function timedGet(url: string, timeoutMs = 30_000): Promise<Timed> {
 }
 
 describe('fills streamed between replicas', () => {
-  let s3rver: S3rverPeer;
-  let redis: RedisPeer;
+  let cluster: CacheReplicas;
   let upstream: FakeUpstream;
-  let folder: string;
-  const replicas: ServeProcess[] = [];
+  let replicas: ServeProcess[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    s3rver = await startS3rver();
-    Object.assign(process.env, s3rver.env);
-    upstream = await startFakeUpstream({ auth: 'token', blobRedirect: true });
-    folder = await makeTempDir('pullsafe-peers-');
-    const config = join(folder, 'serve.yaml');
-    await writeFile(config, `redis:\n  url: ${redis.url}\n  leaseTtl: 2s\n`);
-    const key = join(folder, 'shared.key');
-    await writeFile(key, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    for (let index = 0; index < 3; index++) {
-      replicas.push(
-        await startServeProcess([
-          '--config',
-          config,
-          '--secret-file',
-          key,
-          '--storage',
-          `s3://${s3rver.bucket}/peers`,
-          '--proxy',
-          `docker.io=${upstream.url}`,
-        ]),
-      );
-    }
+    cluster = await startCacheReplicas('peers', async (folder) => {
+      const key = join(folder, 'shared.key');
+      await writeFile(key, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      return ['--secret-file', key];
+    });
+    ({ upstream, replicas } = cluster);
   });
   after(async () => {
-    for (const replica of replicas) {
-      if (replica.child.exitCode === null) replica.child.kill('SIGKILL');
-      await replica.exited;
-    }
-    await upstream?.close();
-    await s3rver?.stop();
-    await redis?.stop();
-    if (folder) await removeTempDir(folder);
+    await cluster?.stop();
   });
 
   it('a client of another replica gets the bytes while the fill runs, and the upstream is asked once', async () => {

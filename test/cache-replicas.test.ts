@@ -6,64 +6,34 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { RedisCoordinator, type RedisLike } from '../src/proxy/index.ts';
 import { addImage } from './helpers/cache.ts';
-import { startServeProcess, type ServeProcess } from './helpers/cli.ts';
-import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './helpers/fake-upstream.ts';
+import type { ServeProcess } from './helpers/cli.ts';
+import type { FakeUpstream, RecordedRequest } from './helpers/fake-upstream.ts';
 import { makeImage } from './helpers/fixtures.ts';
 import { OCI_INDEX, OCI_MANIFEST, request, sha256 } from './helpers/http.ts';
-import { startRedis, type RedisPeer } from './helpers/redis.ts';
-import { startS3rver, type S3rverPeer } from './helpers/s3rver.ts';
-import { makeTempDir, removeTempDir } from './helpers/tmp.ts';
+import type { RedisPeer } from './helpers/redis.ts';
+import { startCacheReplicas, type CacheReplicas } from './helpers/cache-replicas.ts';
 
 const ALL_TYPES = [OCI_INDEX, OCI_MANIFEST].join(', ');
 
 describe('replicas on one S3 bucket and one Redis', () => {
-  let s3rver: S3rverPeer;
+  let cluster: CacheReplicas;
   let redis: RedisPeer;
   let upstream: FakeUpstream;
-  let folder: string;
-  const replicas: ServeProcess[] = [];
+  let replicas: ServeProcess[] = [];
   let turn = 0;
   /** The next replica, round robin, as a load balancer would choose. */
   const next = (): string => replicas[turn++ % replicas.length]!.url;
 
   before(async () => {
-    redis = await startRedis();
-    s3rver = await startS3rver();
-    Object.assign(process.env, s3rver.env);
-    upstream = await startFakeUpstream({ auth: 'token', blobRedirect: true });
-    folder = await makeTempDir('pullsafe-replicas-');
-    const config = join(folder, 'serve.yaml');
-    await writeFile(config, `redis:\n  url: ${redis.url}\n  leaseTtl: 2s\n`);
-    for (let index = 0; index < 3; index++) {
-      replicas.push(
-        await startServeProcess([
-          '--config',
-          config,
-          '--storage',
-          `s3://${s3rver.bucket}/replicas`,
-          '--proxy',
-          `docker.io=${upstream.url}`,
-          '--hosted',
-          'own/**',
-        ]),
-      );
-    }
+    cluster = await startCacheReplicas('replicas', async () => ['--hosted', 'own/**']);
+    ({ redis, upstream, replicas } = cluster);
   });
   after(async () => {
-    for (const replica of replicas) {
-      if (replica.child.exitCode === null) replica.child.kill('SIGKILL');
-      await replica.exited;
-    }
-    await upstream?.close();
-    await s3rver?.stop();
-    await redis?.stop();
-    if (folder) await removeTempDir(folder);
+    await cluster?.stop();
   });
 
   it('20 concurrent cold pulls spread over three replicas make one upstream GET per blob and per manifest', async () => {

@@ -49,6 +49,18 @@ async function serveThrough(proxy: S3Proxy): Promise<ServeProcess> {
   }
 }
 
+/** skopeo pushes the test image (both platforms) into `repository:v1` of `server`. */
+async function pushFixture(server: ServeProcess, repository: string): Promise<void> {
+  const host = new URL(server.url).host;
+  await skopeoOk([
+    'copy',
+    '--all',
+    ...insecure,
+    `oci:${join(work, 'src')}:v1`,
+    `docker://${host}/${repository}:v1`,
+  ]);
+}
+
 async function stop(server: ServeProcess): Promise<void> {
   server.child.kill('SIGTERM');
   await server.exited;
@@ -85,14 +97,7 @@ describe('pullsafe serve on S3 storage', () => {
   it('skopeo copy --all round trips byte-exact, and a restarted server serves the same', async () => {
     const storage = storageUrl();
     const first = await serve(storage);
-    const host = new URL(first.url).host;
-    await skopeoOk([
-      'copy',
-      '--all',
-      ...insecure,
-      `oci:${join(work, 'src')}:v1`,
-      `docker://${host}/rt/app:v1`,
-    ]);
+    await pushFixture(first, 'rt/app');
     await stop(first);
 
     const second = await serve(storage);
@@ -130,14 +135,7 @@ describe('pullsafe serve on S3 storage', () => {
     const config = join(work, 'redirect.yaml');
     await writeFile(config, 's3:\n  redirect: true\n');
     const server = await serve(storage, ['--config', config]);
-    const host = new URL(server.url).host;
-    await skopeoOk([
-      'copy',
-      '--all',
-      ...insecure,
-      `oci:${join(work, 'src')}:v1`,
-      `docker://${host}/redirect/app:v1`,
-    ]);
+    await pushFixture(server, 'redirect/app');
     const layer = image.manifests[0]!.layers[0]!;
     const answer = await request(`${server.url}/v2/redirect/app/blobs/${layer.digest}`);
     assert.equal(answer.status, 307);
@@ -161,6 +159,7 @@ describe('pullsafe serve on S3 storage', () => {
     assert.equal(elsewhere.status, 404);
 
     const out = join(work, 'redirected');
+    const host = new URL(server.url).host;
     await skopeoOk(['copy', '--all', ...insecure, `docker://${host}/redirect/app:v1`, `oci:${out}:v1`]);
     for (const manifest of image.manifests) {
       for (const blob of [manifest.config, ...manifest.layers]) {
@@ -176,14 +175,7 @@ describe('pullsafe serve on S3 storage', () => {
     const counter = await startS3Proxy(s3rver.endpoint);
     const server = await serveThrough(counter);
     try {
-      const host = new URL(server.url).host;
-      await skopeoOk([
-        'copy',
-        '--all',
-        ...insecure,
-        `oci:${join(work, 'src')}:v1`,
-        `docker://${host}/count/app:v1`,
-      ]);
+      await pushFixture(server, 'count/app');
       const manifest = image.manifests[0]!;
       const pull = async (): Promise<void> => {
         const accept = { Accept: 'application/vnd.oci.image.index.v1+json' };
@@ -356,14 +348,7 @@ describe('pullsafe gc and fsck on S3 storage', () => {
   it('gc removes an unreferenced blob, fsck is clean, then finds a corrupted blob', async () => {
     const storage = storageUrl();
     const server = await serve(storage);
-    const host = new URL(server.url).host;
-    await skopeoOk([
-      'copy',
-      '--all',
-      ...insecure,
-      `oci:${join(work, 'src')}:v1`,
-      `docker://${host}/gc/app:v1`,
-    ]);
+    await pushFixture(server, 'gc/app');
     const orphan = await pushBlob(server.url, 'gc/app', randomBytes(50_000));
     await stop(server);
 
