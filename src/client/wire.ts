@@ -18,12 +18,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { digestAlgorithm, type Digest } from '../oci/digest.ts';
-import type { Connection } from '../shared/http-connection.ts';
 import {
   ANSWER_LIMIT,
   ConnectionPool,
   WireFailure,
+  sendReplacingStale,
   type BodySink,
+  type Connection,
   type Head,
   type WireOptions,
 } from '../shared/http-connection.ts';
@@ -117,7 +118,7 @@ export class Wire {
     }
     const { take, used } = this.borrow();
     try {
-      const { connection, head } = await send(take, method, endpoint.url, headers, body);
+      const { connection, head } = await sendReplacingStale(take, method, endpoint.url, headers, body);
       const answer = await connection.readAll(method, limit);
       this.stats.exchanged++;
       return { ok: true, ...head, ...answer };
@@ -259,7 +260,7 @@ async function openSource(
   for (let hop = 0; ; hop++) {
     const headers =
       url.origin === sourceOrigin ? request.get.headers : withoutAuthorization(request.get.headers);
-    ({ connection: source, head } = await send(take, 'GET', url, headers));
+    ({ connection: source, head } = await sendReplacingStale(take, 'GET', url, headers));
     const location = head.headers.location;
     if (!REDIRECTS.has(head.status) || location === undefined) break;
     await source.readAll('GET');
@@ -299,31 +300,6 @@ async function uploadOutcome(
     return { ok: false, reason: `the target answered ${putHead.status}`, put };
   }
   return { ok: true, put, bytes: received };
-}
-
-/**
- * Sends a request on a connection from `take` and waits for its head. A kept-alive connection the server
- * closed before answering cannot be told from a live one until it is used: it is replaced by a new one,
- * once, as HTTP allows for requests safe to send twice (the only kind the wire sends).
- */
-async function send(
-  take: (url: URL) => Connection,
-  method: string,
-  url: URL,
-  headers: Record<string, string>,
-  body?: Buffer,
-): Promise<{ connection: Connection; head: Head }> {
-  const connection = take(url);
-  try {
-    return { connection, head: await connection.request(method, url, headers, body) };
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    const closedUnseen = code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
-    if (connection.served === 0 || !closedUnseen) throw error;
-    connection.destroy();
-    const fresh = take(url);
-    return { connection: fresh, head: await fresh.request(method, url, headers, body) };
-  }
 }
 
 function withoutAuthorization(headers: Record<string, string>): Record<string, string> {

@@ -542,3 +542,28 @@ export class ConnectionPool {
     this.idle.clear();
   }
 }
+
+/**
+ * Sends a request on a connection from `take` and waits for its head. A kept-alive connection the server
+ * closed before answering cannot be told from a live one until it is used: it is replaced by a new one,
+ * once, as HTTP allows for requests safe to send twice (the only kind sent this way).
+ */
+export async function sendReplacingStale(
+  take: (url: URL) => Connection,
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<{ connection: Connection; head: Head }> {
+  const connection = take(url);
+  try {
+    return { connection, head: await connection.request(method, url, headers, body) };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const closedUnseen = code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
+    if (connection.served === 0 || !closedUnseen) throw error;
+    connection.destroy();
+    const fresh = take(url);
+    return { connection: fresh, head: await fresh.request(method, url, headers, body) };
+  }
+}

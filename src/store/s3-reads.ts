@@ -4,13 +4,15 @@
  * churn kept V8's collector busy for about half of serve's CPU. Each read is a GET of a presigned URL
  * (signed locally by the SDK, so credentials, region, endpoint and addressing stay the SDK's), with the
  * `Range` header when a range is asked for. Answers 5xx, SlowDown and connection failures before the
- * response head are retried with backoff; a missing key is `undefined`, never an error.
+ * response head are retried with backoff (a kept-alive connection S3 closed unseen is replaced at once, as
+ * sync's wire does); a missing key is `undefined`, never an error.
  */
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../shared/backoff.ts';
 import {
   ConnectionPool,
+  sendReplacingStale,
   type BodySink,
   type Connection,
   type Head,
@@ -88,18 +90,18 @@ export class S3Reads {
     const headers: Record<string, string> = range ? { range: `bytes=${range.start}-${range.end}` } : {};
     for (let attempt = 1; ; attempt++) {
       const url = await this.presign(key);
-      let connection: Connection | undefined;
+      const taken: Connection[] = [];
+      const take = (at: URL): Connection => {
+        const connection = this.pool.acquire(at);
+        taken.push(connection);
+        return connection;
+      };
+      let connection: Connection;
       let head: Head;
       try {
-        connection = this.pool.acquire(url);
-        head = await connection.request('GET', url, headers);
+        ({ connection, head } = await sendReplacingStale(take, 'GET', url, headers));
       } catch (error) {
-        connection?.destroy();
-        // A kept-alive connection S3 closed while it was idle: another one, at once and uncounted.
-        if (connection !== undefined && connection.served > 0 && !this.closed) {
-          attempt--;
-          continue;
-        }
+        for (const failed of taken) failed.destroy();
         if (attempt >= this.options.attempts || this.closed) {
           throw new S3ReadError(`cannot read ${key} from S3: ${(error as Error).message}`);
         }
@@ -109,8 +111,8 @@ export class S3Reads {
       if (head.status === 200 || head.status === 206) return this.opened(connection, head, key, range);
       const { body } = await connection.readAll('GET').catch(() => ({ body: Buffer.alloc(0) }));
       this.pool.release(connection);
-      if (head.status === 404 && errorCode(body) !== 'NoSuchBucket') return undefined;
       const code = errorCode(body);
+      if (head.status === 404 && code !== 'NoSuchBucket') return undefined;
       const retryable = head.status >= 500 || code === 'SlowDown';
       if (!retryable || attempt >= this.options.attempts) {
         throw new S3ReadError(
