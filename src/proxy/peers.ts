@@ -7,11 +7,11 @@
  * digest as they arrive, as an upstream's are. Without the shared key nothing is asked or answered, and a
  * waiting replica waits for the commit, as before.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { verifiedStream } from '../client/index.ts';
 import type { Digest } from '../oci/digest.ts';
+import { sign, signedByAny } from '../shared/signing.ts';
 import type { FillSource } from './fill.ts';
 
 export const peerFillPrefix = '/_pullsafe/peer/fills/';
@@ -30,10 +30,9 @@ export interface PeerOptions {
   url?: string;
 }
 
-function sign(key: Buffer, upstream: string, digest: string, expiresAt: number): string {
-  return createHmac('sha256', key)
-    .update(`peer-fill\n${upstream}\n${digest}\n${expiresAt}`)
-    .digest('base64url');
+/** What a peer token signs: the fill and the token's expiry. */
+function tokenText(upstream: string, digest: string, expiresAt: number): string {
+  return `peer-fill\n${upstream}\n${digest}\n${expiresAt}`;
 }
 
 /** The token a replica sends for one fill: `EXPIRES.SIGNATURE`. */
@@ -44,7 +43,7 @@ export function peerToken(
   now = Date.now(),
 ): string {
   const expiresAt = now + tokenLifetimeMs;
-  return `${expiresAt}.${sign(keys[0]!, upstream, digest, expiresAt)}`;
+  return `${expiresAt}.${sign(keys, tokenText(upstream, digest, expiresAt))}`;
 }
 
 /** Whether `token` was signed by one of `keys` for this fill and has not expired. */
@@ -59,11 +58,7 @@ export function checkPeerToken(
   if (!match) return false;
   const expiresAt = Number(match[1]);
   if (expiresAt < now || expiresAt > now + 2 * tokenLifetimeMs) return false;
-  const given = Buffer.from(match[2]!);
-  return keys.some((key) => {
-    const expected = Buffer.from(sign(key, upstream, digest, expiresAt));
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  });
+  return signedByAny(keys, tokenText(upstream, digest, expiresAt), match[2]!);
 }
 
 /**

@@ -4,8 +4,8 @@
  * share the keys take each other's locations. Without keys a location is the bare path, as before: the
  * upload's own record (its owner repository) is then the only check.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { OciError } from '../oci/errors.ts';
+import { sign, signedByAny } from '../shared/signing.ts';
 
 export class UploadLocations {
   private readonly keys: readonly Buffer[];
@@ -17,8 +17,7 @@ export class UploadLocations {
   /** Where the client sends the upload's next request. */
   location(name: string, id: string): string {
     const path = `/v2/${name}/blobs/uploads/${id}`;
-    const key = this.keys[0];
-    return key ? `${path}?_sig=${signature(key, name, id)}` : path;
+    return this.keys.length > 0 ? `${path}?_sig=${sign(this.keys, locationText(name, id))}` : path;
   }
 
   /**
@@ -27,12 +26,7 @@ export class UploadLocations {
    */
   check(name: string, id: string, query: URLSearchParams): void {
     if (this.keys.length === 0) return;
-    const given = Buffer.from(query.get('_sig') ?? '');
-    const signed = this.keys.some((key) => {
-      const expected = Buffer.from(signature(key, name, id));
-      return given.length === expected.length && timingSafeEqual(given, expected);
-    });
-    if (!signed) {
+    if (!signedByAny(this.keys, locationText(name, id), query.get('_sig') ?? '')) {
       throw new OciError(
         'BLOB_UPLOAD_UNKNOWN',
         "blob upload unknown to registry: its location is not signed with this registry's key",
@@ -42,7 +36,7 @@ export class UploadLocations {
   }
 }
 
-/** HMAC-SHA256 of the repository and the upload id, base64url. */
-function signature(key: Buffer, name: string, id: string): string {
-  return createHmac('sha256', key).update(`${name}\n${id}`).digest('base64url');
+/** What a location's signature covers: the repository and the upload id. */
+function locationText(name: string, id: string): string {
+  return `${name}\n${id}`;
 }
