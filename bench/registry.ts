@@ -25,7 +25,15 @@ import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blobFromRange, copyRange, digestOf, MiB, writeRandomFile, type BlobSource } from './lib/data.ts';
+import {
+  blobFromRange,
+  copyRange,
+  digestOf,
+  imageOf,
+  MiB,
+  writeRandomFile,
+  type BlobSource,
+} from './lib/data.ts';
 import { httpRequest, ociManifestType, putManifest, uploadBlob } from './lib/http.ts';
 import {
   Measurement,
@@ -172,31 +180,7 @@ async function prepareData(work: string, plan: Plan): Promise<Data> {
     pushes.push(blobs);
   }
   const layers = slices.slice(0, manifestLayers);
-  const configBytes = Buffer.from(
-    JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      config: {},
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
-    }),
-  );
-  const config = { bytes: configBytes, digest: digestOf(configBytes) };
-  const manifestBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: ociManifestType,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: config.digest,
-        size: configBytes.length,
-      },
-      layers: layers.map((l) => ({
-        mediaType: 'application/vnd.oci.image.layer.v1.tar',
-        digest: l.digest,
-        size: l.size,
-      })),
-    }),
-  );
+  const { config, manifest: manifestBytes } = imageOf(layers);
   return { big, slices, pushes, config, manifest: { bytes: manifestBytes, digest: digestOf(manifestBytes) } };
 }
 

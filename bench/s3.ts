@@ -30,8 +30,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blobFromRange, digestOf, MiB, writeRandomFile, type BlobSource } from './lib/data.ts';
-import { ociManifestType, uploadBlob } from './lib/http.ts';
+import { blobFromRange, imageOf, MiB, writeRandomFile, type BlobSource } from './lib/data.ts';
+import { uploadBlob } from './lib/http.ts';
 import { concurrentGets, curlGet, mbps, type Transfer } from './lib/load.ts';
 import {
   busyCores,
@@ -198,35 +198,6 @@ async function prepareData(work: string, plan: Plan): Promise<Data> {
     pushed: await image(),
     chunked: await cut(plan.pushBytes),
   };
-}
-
-function imageOf(layers: BlobSource[]): BenchImage {
-  const configBytes = Buffer.from(
-    JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      config: {},
-      rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.digest) },
-    }),
-  );
-  const config = { bytes: configBytes, digest: digestOf(configBytes) };
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: ociManifestType,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: config.digest,
-        size: configBytes.length,
-      },
-      layers: layers.map((layer) => ({
-        mediaType: 'application/vnd.oci.image.layer.v1.tar',
-        digest: layer.digest,
-        size: layer.size,
-      })),
-    }),
-  );
-  return { config, layers, manifest };
 }
 
 interface Registry {

@@ -3,6 +3,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import { ociManifestType } from './http.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -58,4 +59,38 @@ export async function copyRange(source: BlobSource, destination: string): Promis
 
 export function digestOf(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** An OCI image of `layers` (amd64 Linux): its config blob and its manifest's bytes. */
+export function imageOf(layers: BlobSource[]): {
+  config: { bytes: Buffer; digest: string };
+  layers: BlobSource[];
+  manifest: Buffer;
+} {
+  const configBytes = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.digest) },
+    }),
+  );
+  const config = { bytes: configBytes, digest: digestOf(configBytes) };
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: ociManifestType,
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: config.digest,
+        size: configBytes.length,
+      },
+      layers: layers.map((layer) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: layer.digest,
+        size: layer.size,
+      })),
+    }),
+  );
+  return { config, layers, manifest };
 }
