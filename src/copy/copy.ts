@@ -13,7 +13,7 @@ import { RegistryError } from '../client/index.ts';
 import type { BlobLocations } from './blob-locations.ts';
 import type { FetchedManifest, ImageSource, ImageTarget } from './endpoints.ts';
 import { formatPlatform, platformMatches, type Platform, type PlatformFilter } from './filters.ts';
-import { Limiter } from './limit.ts';
+import { FirstFailure, Limiter } from './limit.ts';
 
 export type CopyEvent =
   | { type: 'blob-start'; digest: Digest; size: number }
@@ -92,7 +92,7 @@ class CopyRun {
   private readonly blobsDone = new Map<string, Promise<void>>();
   private readonly manifestsDone = new Map<string, Promise<void>>();
   /** The first failure of any task: later tasks start nothing. */
-  private failure: { reason: unknown } | undefined;
+  private readonly failures = new FirstFailure();
   private readonly result: Omit<
     CopyResult,
     'sourceDigest' | 'targetDigest' | 'mediaType' | 'upToDate' | 'digestChanged' | 'platforms'
@@ -247,30 +247,9 @@ class CopyRun {
     });
   }
 
-  /**
-   * Waits for every task, then fails with the first failure. Once one task failed, tasks not yet started
-   * start nothing: when a copy reports its failure, nothing of it is still running or writing.
-   */
-  private async settle(tasks: Promise<void>[]): Promise<void> {
-    const results = await Promise.allSettled(
-      tasks.map((task) =>
-        task.catch((reason: unknown) => {
-          this.failure ??= { reason };
-          throw reason;
-        }),
-      ),
-    );
-    const failed = results.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.reason;
-  }
-
   /** Copies everything a manifest references (children, blobs, referrers), then nothing else. */
   private async copyTree(manifest: FetchedManifest, parsed: ParsedManifest, depth: number): Promise<void> {
-    await this.settle([
+    await this.failures.settle([
       ...parsed.manifests.map((child) => this.copyManifestByDigest(child.digest, depth)),
       ...parsed.blobs.map((blob) => this.copyBlob(blob)),
     ]);
@@ -289,7 +268,7 @@ class CopyRun {
     let pending = this.manifestsDone.get(digest);
     if (!pending) {
       pending = (async () => {
-        this.throwIfFailed();
+        this.failures.throwIfFailed();
         const present = (await this.target.resolveManifest(digest))?.digest === digest;
         if (present && !this.options.referrers) return;
         const fetched = await this.source.getManifest(digest);
@@ -328,7 +307,7 @@ class CopyRun {
           return undefined; // a target that cannot list keeps what it holds as it is
         }
       })());
-    await this.settle(
+    await this.failures.settle(
       referrers.map(async (digest) => {
         const before = this.result.manifestsWritten;
         await this.copyManifestByDigest(digest, depth + 1, listedOnTarget);
@@ -382,7 +361,7 @@ class CopyRun {
   }
 
   private async transferBlob(digest: Digest, size: number): Promise<void> {
-    this.throwIfFailed();
+    this.failures.throwIfFailed();
     const onEvent = this.options.onEvent;
     const skipExisting = (): void => {
       this.result.blobsSkipped++;
@@ -483,7 +462,7 @@ class CopyRun {
       const pending = locations.uploading(registry, digest);
       if (pending && (pending.repository === repository || !this.target.ignoresMounts)) {
         const stored = await pending.done;
-        this.throwIfFailed();
+        this.failures.throwIfFailed();
         if (stored && pending.repository === repository) return 'exists';
       }
       if (this.target.ignoresMounts) break;

@@ -19,3 +19,29 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * The first failure among one run's tasks. Tasks check it before they start work, so once one failed, tasks
+ * not yet started start nothing, and when the run reports its failure nothing of it is still running.
+ */
+export class FirstFailure {
+  private failure: { reason: unknown } | undefined;
+
+  /** Waits for every task, then fails with the first failure. */
+  async settle(tasks: Promise<void>[]): Promise<void> {
+    const results = await Promise.allSettled(
+      tasks.map((task) =>
+        task.catch((reason: unknown) => {
+          this.failure ??= { reason };
+          throw reason;
+        }),
+      ),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure.reason;
+  }
+}

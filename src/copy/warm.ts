@@ -26,7 +26,7 @@ import { isNonDistributable } from '../oci/mediatypes.ts';
 import type { ImageReference } from '../reference/index.ts';
 import type { CopyEvent } from './copy.ts';
 import { formatPlatform, parsePlatform, platformMatches, type PlatformFilter } from './filters.ts';
-import { Limiter } from './limit.ts';
+import { FirstFailure, Limiter } from './limit.ts';
 import { QuotaGuards, type ImageBudget, type QuotaGuard } from './quota.ts';
 import { expandEntry, imageLabel, type SyncEntry } from './sync.ts';
 
@@ -258,7 +258,7 @@ class ImageWarm {
   private readonly context: ImageWarmContext;
   private readonly manifestsDone = new Map<string, Promise<void>>();
   /** The first failure of any task: later tasks start nothing. */
-  private failure: { reason: unknown } | undefined;
+  private readonly failures = new FirstFailure();
   private fetchedAny = false;
   private readonly result: Omit<WarmResult, 'digest' | 'platforms'> = {
     manifests: 0,
@@ -293,11 +293,11 @@ class ImageWarm {
       }
       platforms = platformsOf(children);
       this.context.budget.expect(children.length);
-      await this.settle(children.map((child) => this.manifestTree(child.digest)));
+      await this.failures.settle(children.map((child) => this.manifestTree(child.digest)));
     } else {
       // A single-platform image is pulled whole: whatever a platform filter says, it is all there is.
       this.context.budget.expect(0);
-      await this.settle(parsed.blobs.map((blob) => this.blob(blob)));
+      await this.failures.settle(parsed.blobs.map((blob) => this.blob(blob)));
     }
     return { result: { digest, platforms, ...this.result }, fetchedAny: this.fetchedAny };
   }
@@ -336,9 +336,9 @@ class ImageWarm {
     let pending = this.manifestsDone.get(digest);
     if (!pending) {
       pending = (async () => {
-        this.throwIfFailed();
+        this.failures.throwIfFailed();
         const { parsed } = await this.manifest(digest);
-        await this.settle([
+        await this.failures.settle([
           ...parsed.manifests.map((child) => this.manifestTree(child.digest)),
           ...parsed.blobs.map((blob) => this.blob(blob)),
         ]);
@@ -363,7 +363,7 @@ class ImageWarm {
   }
 
   private async read(digest: Digest, size: number): Promise<BlobOutcome> {
-    this.throwIfFailed();
+    this.failures.throwIfFailed();
     const onEvent = this.context.onEvent;
     const label = this.job.label;
     onEvent?.(label, { type: 'blob-start', digest, size });
@@ -382,27 +382,6 @@ class ImageWarm {
     }
     onEvent?.(label, { type: 'blob-done', digest, size });
     return { fetched };
-  }
-
-  /**
-   * Waits for every task, then fails with the first failure. Once one task failed, tasks not yet started
-   * start nothing: when an image reports its failure, nothing of it is still being read.
-   */
-  private async settle(tasks: Promise<void>[]): Promise<void> {
-    const results = await Promise.allSettled(
-      tasks.map((task) =>
-        task.catch((reason: unknown) => {
-          this.failure ??= { reason };
-          throw reason;
-        }),
-      ),
-    );
-    const failed = results.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.reason;
   }
 }
 
