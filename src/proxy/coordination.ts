@@ -6,7 +6,7 @@
  * Valkey (ElastiCache).
  */
 import { randomUUID } from 'node:crypto';
-import type { FenceLease, FenceStore } from '../store/index.ts';
+import { MemoryFenceStore, type FenceLease, type FenceStore } from '../store/index.ts';
 
 export interface Lease extends FenceLease {
   /** Extends the lease by its TTL; false when it was lost (expired and taken by another holder). */
@@ -21,50 +21,14 @@ export interface Coordinator extends FenceStore {
   close(): Promise<void>;
 }
 
-/** The coordinator of a single process: leases always granted to the first asker, values in memory. */
-/* eslint-disable @typescript-eslint/require-await -- in memory there is nothing to wait for; the methods stay
-   async as the Coordinator's are, so callers meet the same promises as with Redis. */
-export class LocalCoordinator implements Coordinator {
-  private readonly values = new Map<string, { value: string; until: number }>();
-  private readonly leases = new Map<string, { token: string; until: number }>();
-
-  async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
-    const now = Date.now();
-    const current = this.leases.get(key);
-    if (current && current.until > now) return undefined;
-    const token = randomUUID();
-    this.leases.set(key, { token, until: now + ttlMs });
-    return {
-      renew: async () => {
-        const lease = this.leases.get(key);
-        if (lease?.token !== token) return false;
-        lease.until = Date.now() + ttlMs;
-        return true;
-      },
-      release: async () => {
-        if (this.leases.get(key)?.token === token) this.leases.delete(key);
-      },
-    };
-  }
-
-  async held(key: string): Promise<boolean> {
-    const lease = this.leases.get(key);
-    return lease !== undefined && lease.until > Date.now();
-  }
-
-  async get(key: string): Promise<string | undefined> {
-    const entry = this.values.get(key);
-    if (!entry) return undefined;
-    if (entry.until <= Date.now()) {
-      this.values.delete(key);
-      return undefined;
-    }
-    return entry.value;
-  }
-
-  async set(key: string, value: string, ttlMs: number): Promise<void> {
+/**
+ * The coordinator of a single process: leases always granted to the first asker, values in memory (the gc
+ * fence's own in-process store), at most 100,000 of them (the oldest written goes first).
+ */
+export class LocalCoordinator extends MemoryFenceStore implements Coordinator {
+  override async set(key: string, value: string, ttlMs: number): Promise<void> {
     this.values.delete(key);
-    this.values.set(key, { value, until: Date.now() + ttlMs });
+    await super.set(key, value, ttlMs);
     if (this.values.size > 100_000) {
       const oldest = this.values.keys().next();
       if (!oldest.done) this.values.delete(oldest.value);
@@ -80,7 +44,6 @@ export class LocalCoordinator implements Coordinator {
 
   async close(): Promise<void> {}
 }
-/* eslint-enable @typescript-eslint/require-await */
 
 /** The part of a node-redis client this module uses. */
 export interface RedisLike {

@@ -159,19 +159,32 @@ export class GcFence {
   }
 }
 
-/** The flags of one process: enough when the writers and gc share it (serve without Redis). */
+/**
+ * The flags of one process: enough when the writers and gc share it (serve without Redis). Leases can be
+ * renewed (the cache's in-process coordinator builds on this store); expired leases and values are
+ * dropped once a minute, so memory follows what is held now.
+ */
 /* eslint-disable @typescript-eslint/require-await -- in memory there is nothing to wait for; the methods stay
    async as the FenceStore's are, so the fence meets the same promises as with Redis. */
 export class MemoryFenceStore implements FenceStore {
-  private readonly values = new Map<string, { value: string; until: number }>();
+  protected readonly values = new Map<string, { value: string; until: number }>();
   private readonly leases = new Map<string, { token: string; until: number }>();
   private prunedAt = Date.now();
 
-  async acquire(key: string, ttlMs: number): Promise<FenceLease | undefined> {
+  async acquire(
+    key: string,
+    ttlMs: number,
+  ): Promise<(FenceLease & { renew(): Promise<boolean> }) | undefined> {
     if (await this.held(key)) return undefined;
     const token = randomUUID();
     this.leases.set(key, { token, until: Date.now() + ttlMs });
     return {
+      renew: async () => {
+        const lease = this.leases.get(key);
+        if (lease?.token !== token) return false;
+        lease.until = Date.now() + ttlMs;
+        return true;
+      },
       release: async () => {
         if (this.leases.get(key)?.token === token) this.leases.delete(key);
       },
@@ -193,7 +206,6 @@ export class MemoryFenceStore implements FenceStore {
     this.prune();
   }
 
-  /** Drops expired entries once a minute, so memory follows what is protected now. */
   private prune(): void {
     const now = Date.now();
     if (now - this.prunedAt < 60_000) return;
